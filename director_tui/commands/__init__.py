@@ -1,0 +1,1 @@
+"""One module per ``director`` subcommand: ``register(subparsers)`` and a handler."""

@@ -1,0 +1,125 @@
+"""``director init``: write ``.director/config.toml`` for this repository."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from director_tui.commands.common import add_repo_arg, resolve_repo
+from director_tui.engine import config as cfg
+from director_tui.engine import git
+from director_tui.engine.store import RUNTIME_IGNORES, Store, atomic_write_text
+
+ROLE_FLAGS = {
+    "planner": "spec, decomposition and critique",
+    "test_author": "writes each node's tests first",
+    "executor": "implements one node at a time (the cheap tier)",
+    "explorer": "read-only recon of the repo",
+    "reviewer": "stage-two code review",
+    "escalation": "one more try when the executor runs out",
+}
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "init",
+        help="create .director/config.toml (roles → models, gate commands)",
+        description="Create .director/config.toml from the commented example, bind each role "
+        "to a tier ('<provider>/<model>'), set the integration gate commands, and keep "
+        "director's runtime files out of git. Asks on a terminal; use flags in scripts.",
+        epilog="example: director init --executor opencode/ollama/qwen3-coder "
+        "--gate test='pytest -q' --gate lint='ruff check .'",
+    )
+    add_repo_arg(parser)
+    for role, what in ROLE_FLAGS.items():
+        parser.add_argument(
+            f"--{role.replace('_', '-')}",
+            metavar="TIER",
+            dest=role,
+            help=f"tier for {role}: {what}",
+        )
+    parser.add_argument(
+        "--gate",
+        action="append",
+        default=[],
+        metavar="NAME=CMD",
+        help="an integration gate command (repeatable, run in the order given)",
+    )
+    parser.add_argument("--force", action="store_true", help="overwrite an existing config.toml")
+    parser.add_argument(
+        "--profiles",
+        action="store_true",
+        help="also write starter bench profiles (all-frontier, cheap-cloud, local-first)",
+    )
+    parser.add_argument("--no-input", action="store_true", help="never prompt, even on a terminal")
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    repo = resolve_repo(args)
+    store = Store(repo)
+    values: dict[str, object] = {}
+    for role in ROLE_FLAGS:
+        tier = getattr(args, role)
+        if tier:
+            values[f"tiers.{role}"] = tier
+    for spec in args.gate:
+        name, sep, command = spec.partition("=")
+        if not sep or not name.strip():
+            print(f"director init: --gate wants NAME=CMD, got {spec!r}", file=sys.stderr)
+            return 2
+        values[f"gates.{name.strip()}"] = command
+    interactive = sys.stdin.isatty() and sys.stdout.isatty() and not args.no_input
+    if store.config.exists() and not args.force:
+        if values:
+            cfg.set_values(store.config, values)  # validates before writing
+            print(f"updated {store.config}")
+        else:
+            print(f"{store.config} already exists (use --force to start over)")
+    else:
+        if interactive and not values:
+            values = _ask(cfg.Tiers())
+        text = cfg.example_config_text()
+        target = store.config
+        tmp = target.with_name(".config.toml.new")
+        atomic_write_text(tmp, text)
+        try:
+            if values:
+                cfg.set_values(tmp, values)
+            cfg.validate(cfg.read_toml(tmp), str(target))
+            tmp.replace(target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        print(f"wrote {target}")
+    if args.profiles:
+        from director_tui.engine.profiles import write_starter_profiles
+
+        for path in write_starter_profiles(store):
+            print(f"wrote {path}")
+    if git.ensure_gitignore(repo, RUNTIME_IGNORES):
+        print(f"added director's runtime files to {Path(repo, '.gitignore')} (commit it)")
+    return 0
+
+
+def _ask(defaults: cfg.Tiers) -> dict[str, object]:
+    print("Bind each role to a tier '<provider>/<model>' (enter keeps the default).")
+    print(f"Providers: {', '.join(cfg.PROVIDERS)}")
+    values: dict[str, object] = {}
+    for role, what in ROLE_FLAGS.items():
+        default = getattr(defaults, role)
+        while True:
+            answer = input(f"  {role} ({what}) [{default}]: ").strip()
+            if not answer:
+                break
+            try:
+                cfg.Tiers.model_validate({role: answer})
+            except Exception as exc:  # pydantic error → re-ask with the reason
+                print(f"    {str(exc).splitlines()[-2].strip()}")
+                continue
+            values[f"tiers.{role}"] = answer
+            break
+    gate = input("  integration test command [python -m pytest -q]: ").strip()
+    if gate:
+        values["gates.test"] = gate
+    return values

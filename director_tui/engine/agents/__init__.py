@@ -1,0 +1,24 @@
+"""Agent providers behind one protocol; the tier's first segment picks the provider."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from director_tui.engine.agents.base import AgentCall, AgentProvider, AgentResult, ExitReason
+from director_tui.engine.config import Config, split_tier
+from director_tui.engine.errors import ConfigError
+
+__all__ = ["AgentCall", "AgentProvider", "AgentResult", "ExitReason", "provider_for"]
+
+
+def provider_for(tier: str, config: Config, repo: Path) -> AgentProvider:
+    """The provider that drives ``tier``. Imports lazily: each driver is its own module."""
+    name, _ = split_tier(tier)
+    if name == "scripted":
+        from director_tui.engine.agents.scripted import ScriptedProvider
+
+        path = Path(config.scripted.script)
+        return ScriptedProvider(path if path.is_absolute() else repo / path)
+    if name in ("opencode", "claude-code", "codex"):
+        raise ConfigError(f"the {name} driver is not built yet in this version")
+    raise ConfigError(f"unknown provider {name!r} in tier {tier!r}")

@@ -1,0 +1,273 @@
+"""The scripted provider: replays a script instead of calling a model.
+
+It powers the demo and the fast tests, drives the same engine paths as a real agent
+(files really change in the worktree, commands really run), and labels everything it
+produces as scripted. A script is JSON::
+
+    {"calls": [
+      {"role": "executor", "node": "parse", "attempt": 1, "model": "cheap",
+       "steps": [{"run": "pytest -q tests/test_parse.py"},
+                 {"write": "src/parse.py", "content": "..."},
+                 {"sleep": 0.5}, {"text": "thinking out loud"}],
+       "text": "final answer", "tokens": {"input": 1200, "output": 300},
+       "cost": 0.004, "exit": "ok"}
+    ]}
+
+The first entry whose given keys (role, node, attempt, model, prompt_contains) all match
+the call is played. ``"hang": true`` sleeps until a watchdog fires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from director_tui.engine.agents.base import (
+    AgentCall,
+    AgentResult,
+    ExitReason,
+    OnActivity,
+    TokenUsage,
+    ToolCall,
+)
+from director_tui.engine.events import AgentActivity
+from director_tui.engine.proc import run_command
+
+READ_ONLY_ROLES = frozenset({"explorer", "brainstorm", "planner", "critic", "reviewer"})
+
+
+class ScriptStep(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    write: str | None = None
+    content: str = ""
+    delete: str | None = None
+    run: str | None = None
+    read: str | None = None
+    text: str | None = None
+    sleep: float | None = None
+
+
+class ScriptEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: str | None = None
+    node: str | None = None
+    attempt: int | None = None
+    model: str | None = None
+    prompt_contains: str | None = None
+    steps: list[ScriptStep] = Field(default_factory=list)
+    text: str = ""
+    tokens: TokenUsage = Field(default_factory=TokenUsage)
+    cost: float | None = None
+    exit: ExitReason = ExitReason.ok
+    message: str = ""
+    hang: bool = False
+
+    def matches(self, call: AgentCall) -> bool:
+        role = call.role.replace("-", "_")
+        return (
+            (self.role is None or self.role.replace("-", "_") == role)
+            and (self.node is None or self.node == call.node_id)
+            and (self.attempt is None or self.attempt == call.attempt)
+            and (self.model is None or self.model == call.model)
+            and (self.prompt_contains is None or self.prompt_contains in call.prompt)
+        )
+
+
+class Script(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    calls: list[ScriptEntry] = Field(default_factory=list)
+
+    def find(self, call: AgentCall) -> ScriptEntry | None:
+        return next((entry for entry in self.calls if entry.matches(call)), None)
+
+
+def load_script(path: Path) -> Script:
+    return Script.model_validate_json(path.read_bytes())
+
+
+class ScriptedProvider:
+    """Plays :class:`Script` entries. ``script_path`` is fixed, or found per call."""
+
+    name = "scripted"
+
+    def __init__(self, script_path: Path | None = None, script: Script | None = None) -> None:
+        self.script_path = script_path
+        self._script = script
+
+    def _script_for(self, call: AgentCall) -> Script:
+        if self._script is not None:
+            return self._script
+        path = self.script_path
+        if path is None:
+            raise FileNotFoundError("no script configured for the scripted provider")
+        if not path.is_absolute() and call.repo is not None:
+            path = call.repo / path
+        return load_script(path)
+
+    async def run(self, call: AgentCall, on_activity: OnActivity) -> AgentResult:
+        started = time.monotonic()
+        call.log_dir.mkdir(parents=True, exist_ok=True)
+        transcript = call.log_dir / f"{call.call_id}.jsonl"
+        records: list[dict[str, Any]] = []
+
+        def emit(kind: str, tool: str = "", status: str = "", summary: str = "") -> None:
+            records.append(
+                {
+                    "type": kind,
+                    "tool": tool,
+                    "status": status,
+                    "summary": summary,
+                    "timestamp": int(time.time() * 1000),
+                    "scripted": True,
+                }
+            )
+            on_activity(
+                AgentActivity(
+                    call_id=call.call_id,
+                    role=call.role,
+                    node_id=call.node_id,
+                    kind=kind,
+                    tool=tool,
+                    status=status,
+                    summary=summary,
+                )
+            )
+
+        def result(reason: ExitReason, **kw: Any) -> AgentResult:
+            transcript.write_text("".join(json.dumps(r) + "\n" for r in records))
+            return AgentResult(
+                call_id=call.call_id,
+                role=call.role,
+                tier=call.tier,
+                exit_reason=reason,
+                transcript_path=transcript,
+                duration_secs=time.monotonic() - started,
+                scripted=True,
+                **kw,
+            )
+
+        try:
+            script = self._script_for(call)
+        except (OSError, ValueError) as exc:
+            return result(ExitReason.crashed, message=f"scripted provider: bad script: {exc}")
+        entry = script.find(call)
+        if entry is None:
+            return result(
+                ExitReason.crashed,
+                message=(
+                    f"scripted provider: no script entry for role={call.role} "
+                    f"node={call.node_id} attempt={call.attempt} model={call.model}"
+                ),
+            )
+        tool_calls: list[ToolCall] = []
+        try:
+            await asyncio.wait_for(
+                self._play(call, entry, emit, tool_calls), timeout=call.timeout_secs
+            )
+        except TimeoutError:
+            emit("error", summary=f"timed out after {call.timeout_secs:g}s")
+            return result(
+                ExitReason.idle
+                if entry.hang and call.idle_timeout_secs < call.timeout_secs
+                else ExitReason.timeout,
+                tool_calls=tool_calls,
+                message="scripted agent hung",
+            )
+        if entry.exit != ExitReason.ok:
+            emit("error", summary=entry.message or entry.exit.value)
+            return result(
+                entry.exit,
+                message=entry.message or f"scripted {entry.exit.value}",
+                tokens=entry.tokens,
+                cost_usd=entry.cost,
+                tool_calls=tool_calls,
+            )
+        if entry.text:
+            emit("text", summary=entry.text[:200])
+        emit("step", summary=f"{entry.tokens.total} tokens")
+        return result(
+            ExitReason.ok,
+            text=entry.text,
+            tokens=entry.tokens,
+            cost_usd=entry.cost,
+            tool_calls=tool_calls,
+        )
+
+    async def _play(
+        self, call: AgentCall, entry: ScriptEntry, emit: Any, tool_calls: list[ToolCall]
+    ) -> None:
+        read_only = call.role.replace("-", "_") in READ_ONLY_ROLES
+        for step in entry.steps:
+            if step.sleep is not None:
+                await asyncio.sleep(step.sleep)
+            if step.text is not None:
+                emit("text", summary=step.text[:200])
+            if step.read is not None:
+                path = call.cwd / step.read
+                ok = path.is_file()
+                tool_calls.append(
+                    ToolCall(
+                        tool="read",
+                        status="completed" if ok else "error",
+                        input={"filePath": str(path)},
+                        at=time.time(),
+                    )
+                )
+                emit("tool", "read", "completed" if ok else "error", step.read)
+            if step.write is not None:
+                target = call.cwd / step.write
+                if read_only:
+                    status = "error"
+                else:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_text(step.content, encoding="utf-8")
+                    status = "completed"
+                tool_calls.append(
+                    ToolCall(
+                        tool="write", status=status, input={"filePath": str(target)}, at=time.time()
+                    )
+                )
+                emit("tool", "write", status, step.write)
+            if step.delete is not None:
+                status = "error" if read_only else "completed"
+                if not read_only:
+                    (call.cwd / step.delete).unlink(missing_ok=True)
+                tool_calls.append(
+                    ToolCall(
+                        tool="bash",
+                        status=status,
+                        input={"command": f"rm {step.delete}"},
+                        at=time.time(),
+                    )
+                )
+                emit("tool", "bash", status, f"rm {step.delete}")
+            if step.run is not None:
+                if read_only:
+                    tool_calls.append(
+                        ToolCall(
+                            tool="bash", status="error", input={"command": step.run}, at=time.time()
+                        )
+                    )
+                    emit("tool", "bash", "error", step.run)
+                    continue
+                outcome = await run_command(step.run, call.cwd, timeout=call.timeout_secs)
+                tool_calls.append(
+                    ToolCall(
+                        tool="bash",
+                        status="completed",
+                        input={"command": step.run},
+                        output=outcome.tail(20),
+                        at=time.time(),
+                    )
+                )
+                emit("tool", "bash", "completed", f"{step.run} → exit {outcome.exit_code}")
+        if entry.hang:
+            await asyncio.sleep(min(call.idle_timeout_secs, call.timeout_secs) + 3600)

@@ -1,0 +1,235 @@
+"""Configuration: pydantic models of ``config.toml``, the user+repo merge, profiles.
+
+Reads use ``tomllib``; ``tomlkit`` is imported only on the write path so that edits the
+program makes keep the user's comments and layout.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from director_tui.engine.errors import ConfigError
+
+PROVIDERS = ("opencode", "claude-code", "codex", "scripted")
+ROLES = ("planner", "test_author", "executor", "explorer", "reviewer", "escalation")
+# Roles that have no tier of their own borrow one: the spec writer and the critic think
+# like the planner.
+BORROWED_TIERS = {"brainstorm": "planner", "critic": "planner"}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def split_tier(tier: str) -> tuple[str, str]:
+    """``"opencode/anthropic/claude-opus"`` → ``("opencode", "anthropic/claude-opus")``."""
+    provider, _, model = tier.partition("/")
+    return provider, model
+
+
+class Tiers(_Strict):
+    planner: str = "opencode/anthropic/claude-opus-4-5"
+    test_author: str = "opencode/anthropic/claude-opus-4-5"
+    executor: str = "opencode/anthropic/claude-haiku-4-5"
+    explorer: str = "opencode/anthropic/claude-haiku-4-5"
+    reviewer: str = "opencode/anthropic/claude-sonnet-4-5"
+    escalation: str = "opencode/anthropic/claude-sonnet-4-5"
+
+    @field_validator("*")
+    @classmethod
+    def _known_provider(cls, value: str) -> str:
+        provider, model = split_tier(value)
+        if provider not in PROVIDERS:
+            raise ValueError(
+                f"unknown provider {provider!r} in {value!r}; "
+                f"a tier is '<provider>/<model>' with provider one of {', '.join(PROVIDERS)}"
+            )
+        if not model:
+            raise ValueError(f"tier {value!r} names no model: write '{provider}/<model>'")
+        return value
+
+
+class Sampling(_Strict):
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    top_k: int | None = Field(default=None, ge=1)
+
+
+class Repository(_Strict):
+    ignore: list[str] = Field(
+        default_factory=lambda: ["**/__pycache__/**", "*.pyc", ".pytest_cache/**"]
+    )
+
+
+class Price(_Strict):
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+
+
+class Limits(_Strict):
+    node_timeout_secs: float = Field(default=900, gt=0)
+    idle_timeout_secs: float = Field(default=300, gt=0)
+    gate_timeout_secs: float = Field(default=600, gt=0)
+    cost_ceiling_usd: float = Field(default=10, ge=0)
+    on_ceiling: Literal["finish", "cancel"] = "finish"
+    max_attempts: int = Field(default=3, ge=1)
+    flake_runs: int = Field(default=2, ge=1)
+    parallel: int = Field(default=2, ge=1)
+    plan_retries: int = Field(default=2, ge=0)
+
+
+class Review(_Strict):
+    stage_two: bool = True
+    stage_two_file_threshold: int = Field(default=3, ge=0)
+    stage_one_llm: bool = False
+
+
+class Scripted(_Strict):
+    """Where the scripted provider finds its script (repo-relative or absolute)."""
+
+    script: str = ".director/script.json"
+
+
+class Config(_Strict):
+    tiers: Tiers = Field(default_factory=Tiers)
+    sampling: dict[str, Sampling] = Field(default_factory=dict)
+    gates: dict[str, str] = Field(default_factory=dict)
+    repository: Repository = Field(default_factory=Repository)
+    pricing: dict[str, Price] = Field(default_factory=dict)
+    limits: Limits = Field(default_factory=Limits)
+    review: Review = Field(default_factory=Review)
+    scripted: Scripted = Field(default_factory=Scripted)
+
+    @field_validator("sampling")
+    @classmethod
+    def _known_roles(cls, value: dict[str, Sampling]) -> dict[str, Sampling]:
+        known = set(ROLES) | set(BORROWED_TIERS) | {"test-author"}
+        for role in value:
+            if role not in known:
+                raise ValueError(f"[sampling.{role}]: unknown role; roles are {', '.join(ROLES)}")
+        return value
+
+    def tier_for(self, role: str) -> str:
+        role = role.replace("-", "_")
+        role = BORROWED_TIERS.get(role, role)
+        tier: str = getattr(self.tiers, role)
+        return tier
+
+    def sampling_for(self, role: str) -> Sampling:
+        return self.sampling.get(role) or self.sampling.get(role.replace("_", "-")) or Sampling()
+
+    def gate_commands(self) -> list[tuple[str, str]]:
+        """The integration gate, in declaration order; an empty command disables a gate."""
+        return [(name, cmd) for name, cmd in self.gates.items() if cmd.strip()]
+
+    def tier_map(self) -> dict[str, str]:
+        return {role: self.tier_for(role) for role in ROLES}
+
+    def providers_used(self) -> set[str]:
+        return {split_tier(t)[0] for t in self.tier_map().values()}
+
+
+def user_config_path() -> Path:
+    return Path(os.environ.get("DIRECTOR_HOME", Path.home() / ".director")) / "config.toml"
+
+
+def repo_config_path(repo: Path) -> Path:
+    return repo / ".director" / "config.toml"
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib's message ends with "(at line L, column C)": keep it, name the file.
+        raise ConfigError(f"{path}: broken TOML: {exc}", hint="fix the file and run again") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """Tables merge key by key; scalars and arrays from ``over`` replace."""
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _format_validation(path: str, exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (see config.example.toml for the schema)"
+        lines.append(f"  {loc}: {msg}")
+    return f"{path}: invalid configuration\n" + "\n".join(lines)
+
+
+def validate(data: dict[str, Any], source: str) -> Config:
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation(source, exc)) from exc
+
+
+def load_config(repo: Path, *, user_path: Path | None = None) -> Config:
+    """User config, then the repo's over it. ``[gates]`` only ever comes from the repo."""
+    user_path = user_path or user_config_path()
+    user = read_toml(user_path) if user_path.is_file() else {}
+    validate(user, str(user_path))  # report errors against the file that has them
+    user.pop("gates", None)
+    repo_path = repo_config_path(repo)
+    repo_data = read_toml(repo_path) if repo_path.is_file() else {}
+    validate(repo_data, str(repo_path))
+    return validate(deep_merge(user, repo_data), f"{user_path} + {repo_path}")
+
+
+def profile_path(repo: Path, name: str) -> Path:
+    return repo / ".director" / "profiles" / f"{name}.toml"
+
+
+def load_profile(repo: Path, name: str) -> Config:
+    """A bench profile is one whole file, loaded directly: no user merge."""
+    path = profile_path(repo, name)
+    if not path.is_file():
+        raise ConfigError(
+            f"profile {name!r} not found at {path}",
+            hint="create it with `director init --profiles` or copy .director/config.toml there",
+        )
+    return validate(read_toml(path), str(path))
+
+
+def example_config_text() -> str:
+    from importlib.resources import files
+
+    return files("director_tui").joinpath("config.example.toml").read_text(encoding="utf-8")
+
+
+def set_values(path: Path, values: dict[str, Any]) -> None:
+    """Set dotted keys (``"tiers.executor"``) in a TOML file, keeping comments and layout."""
+    import tomlkit
+
+    from director_tui.engine.store import atomic_write_text
+
+    doc = tomlkit.parse(path.read_text(encoding="utf-8")) if path.exists() else tomlkit.document()
+    for dotted, value in values.items():
+        *tables, key = dotted.split(".")
+        table: Any = doc
+        for name in tables:
+            if name not in table:
+                table[name] = tomlkit.table()
+            table = table[name]
+        table[key] = value
+    text = tomlkit.dumps(doc)
+    validate(tomllib.loads(text), str(path))
+    atomic_write_text(path, text)

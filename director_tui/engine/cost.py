@@ -1,0 +1,80 @@
+"""Pricing and the cost ledger (``costs.jsonl``)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from director_tui.engine.agents.base import AgentResult
+from director_tui.engine.config import Config
+from director_tui.engine.store import append_jsonl, read_jsonl
+
+
+class CostRecord(BaseModel):
+    ts: float
+    call_id: str
+    role: str
+    tier: str
+    node_id: str | None = None
+    attempt: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cost_usd: float = 0.0
+    priced: bool = True
+    cost_source: str = "provider"  # provider | pricing | unpriced | scripted
+    exit_reason: str = "ok"
+    scripted: bool = False
+    duration_secs: float = 0.0
+
+
+def price(result: AgentResult, config: Config) -> tuple[float, bool, str]:
+    """(cost, priced, source). The provider's own cost wins; then ``[pricing]``; a tier
+    with neither is unpriced — reported as such, never silently $0."""
+    if result.cost_usd is not None:
+        return result.cost_usd, True, "scripted" if result.scripted else "provider"
+    table = config.pricing.get(result.tier)
+    if table is not None:
+        tokens = result.tokens
+        cost = (tokens.input + tokens.cache_read) * table.input / 1e6 + (
+            tokens.output + tokens.reasoning
+        ) * table.output / 1e6
+        return cost, True, "pricing"
+    if result.tokens.total == 0:
+        return 0.0, True, "provider"  # nothing used, nothing owed
+    return 0.0, False, "unpriced"
+
+
+def record(
+    ledger: Path, result: AgentResult, config: Config, *, node_id: str | None, attempt: int
+) -> CostRecord:
+    cost, priced, source = price(result, config)
+    entry = CostRecord(
+        ts=time.time(),
+        call_id=result.call_id,
+        role=result.role,
+        tier=result.tier,
+        node_id=node_id,
+        attempt=attempt,
+        input_tokens=result.tokens.input,
+        output_tokens=result.tokens.output,
+        reasoning_tokens=result.tokens.reasoning,
+        cache_read_tokens=result.tokens.cache_read,
+        cache_write_tokens=result.tokens.cache_write,
+        cost_usd=cost,
+        priced=priced,
+        cost_source=source,
+        exit_reason=result.exit_reason.value,
+        scripted=result.scripted,
+        duration_secs=result.duration_secs,
+    )
+    append_jsonl(ledger, entry.model_dump(mode="json"))
+    return entry
+
+
+def total(ledger: Path) -> float:
+    return sum(float(r.get("cost_usd") or 0.0) for r in read_jsonl(ledger))

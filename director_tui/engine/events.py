@@ -1,0 +1,255 @@
+"""Typed events and the bus that records them.
+
+Every state change is an event. The bus appends each one to ``.director/events.jsonl``
+(so any view can be rebuilt from the file alone, e.g. a TUI attaching to a headless run)
+and hands it to in-process sinks. Agent activity is high-volume and only flushed; state
+changes are fsynced.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+
+from director_tui.engine.store import append_jsonl
+
+
+class EventBase(BaseModel):
+    ts: float = Field(default_factory=time.time)
+    seq: int = 0
+    # Activity floods (thousands per second) are flushed, not fsynced.
+    durable: ClassVar[bool] = True
+
+
+class Notice(EventBase):
+    type: Literal["notice"] = "notice"
+    level: Literal["info", "warning", "error"] = "info"
+    message: str
+    node_id: str | None = None
+
+
+class PlanStageChanged(EventBase):
+    type: Literal["plan_stage"] = "plan_stage"
+    job_id: str
+    stage: str
+    message: str = ""
+
+
+class RunStarted(EventBase):
+    type: Literal["run_started"] = "run_started"
+    job_id: str
+    job_branch: str
+    node_ids: list[str]
+    parallel: int
+    ceiling_usd: float
+    tiers: dict[str, str] = Field(default_factory=dict)
+    scripted: bool = False
+    pid: int = 0
+
+
+class RunFinished(EventBase):
+    type: Literal["run_finished"] = "run_finished"
+    job_id: str
+    outcome: Literal["success", "failed", "stopped", "cancelled"]
+    message: str = ""
+    cost_usd: float = 0.0
+
+
+class NodeStateChanged(EventBase):
+    type: Literal["node_state"] = "node_state"
+    node_id: str
+    status: str
+    attempt: int = 0
+    max_attempts: int = 0
+    tier: str = ""
+    message: str = ""
+
+
+class AgentStarted(EventBase):
+    type: Literal["agent_started"] = "agent_started"
+    call_id: str
+    role: str
+    tier: str
+    node_id: str | None = None
+    attempt: int = 0
+    scripted: bool = False
+
+
+class AgentActivity(EventBase):
+    """One thing an agent did, the moment its CLI printed it."""
+
+    type: Literal["agent_activity"] = "agent_activity"
+    durable: ClassVar[bool] = False
+    call_id: str
+    role: str
+    node_id: str | None = None
+    kind: Literal["tool", "text", "reasoning", "step", "error", "raw"]
+    tool: str = ""
+    status: str = ""
+    summary: str = ""
+    tokens: int = 0
+    cost_usd: float = 0.0
+
+
+class AgentFinished(EventBase):
+    type: Literal["agent_finished"] = "agent_finished"
+    call_id: str
+    role: str
+    tier: str
+    node_id: str | None = None
+    exit_reason: str
+    message: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    priced: bool = True
+    duration_secs: float = 0.0
+
+
+class GateResult(EventBase):
+    type: Literal["gate_result"] = "gate_result"
+    node_id: str
+    attempt: int
+    passed: bool
+    check: str
+    message: str = ""
+    output_tail: str = ""
+
+
+class TestOutput(EventBase):
+    type: Literal["test_output"] = "test_output"
+    durable: ClassVar[bool] = False
+    node_id: str
+    line: str
+
+
+class ReviewResult(EventBase):
+    type: Literal["review_result"] = "review_result"
+    node_id: str
+    stage: Literal["one", "two"]
+    verdict: str
+    blocking: bool
+    summary: str = ""
+    findings: list[dict[str, str]] = Field(default_factory=list)
+
+
+class NodeMerged(EventBase):
+    type: Literal["node_merged"] = "node_merged"
+    node_id: str
+    commit: str
+    rebased: bool = False
+
+
+class CostUpdate(EventBase):
+    type: Literal["cost"] = "cost"
+    total_usd: float
+    ceiling_usd: float
+    node_id: str | None = None
+    unpriced_calls: int = 0
+
+
+class IntegrationResult(EventBase):
+    type: Literal["integration"] = "integration"
+    passed: bool
+    command: str = ""
+    name: str = ""
+    exit_code: int | None = None
+    output_tail: str = ""
+    suspects: list[str] = Field(default_factory=list)
+
+
+class ControlApplied(EventBase):
+    type: Literal["control"] = "control"
+    action: str
+    node_id: str | None = None
+    ok: bool
+    message: str = ""
+    request_id: str = ""
+
+
+class BenchProgress(EventBase):
+    type: Literal["bench"] = "bench"
+    bench_id: str
+    profile: str
+    repeat: int
+    phase: Literal["plan", "start", "done", "error"]
+    message: str = ""
+
+
+Event = Annotated[
+    Notice
+    | PlanStageChanged
+    | RunStarted
+    | RunFinished
+    | NodeStateChanged
+    | AgentStarted
+    | AgentActivity
+    | AgentFinished
+    | GateResult
+    | TestOutput
+    | ReviewResult
+    | NodeMerged
+    | CostUpdate
+    | IntegrationResult
+    | ControlApplied
+    | BenchProgress,
+    Field(discriminator="type"),
+]
+
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+Sink = Callable[[Event], None]
+
+
+def parse_event(record: dict[str, Any]) -> Event | None:
+    """An event from one JSONL record; unknown or malformed records are skipped."""
+    try:
+        return EVENT_ADAPTER.validate_python(record)
+    except ValidationError:
+        return None
+
+
+class EventBus:
+    """Appends events to a JSONL file and fans them out to sinks. Thread-safe."""
+
+    def __init__(self, path: Path | None = None, sinks: list[Sink] | None = None) -> None:
+        self.path = path
+        self.sinks: list[Sink] = list(sinks or [])
+        self._lock = threading.Lock()
+        self._seq = itertools.count(_last_seq(path) + 1)
+
+    def subscribe(self, sink: Sink) -> None:
+        self.sinks.append(sink)
+
+    def emit(self, event: EventBase) -> None:
+        with self._lock:
+            event.seq = next(self._seq)
+            if self.path is not None:
+                append_jsonl(self.path, event.model_dump(mode="json"), durable=event.durable)
+        for sink in list(self.sinks):
+            sink(event)  # type: ignore[arg-type]
+
+
+def _last_seq(path: Path | None) -> int:
+    """Continue numbering after what an earlier process wrote, so readers can resume."""
+    if path is None or not path.exists():
+        return 0
+    with path.open("rb") as fh:
+        fh.seek(0, 2)
+        size = fh.tell()
+        fh.seek(max(0, size - 65536))
+        tail = fh.read().splitlines()
+    import json
+
+    for line in reversed(tail):
+        try:
+            return int(json.loads(line).get("seq", 0))
+        except (ValueError, AttributeError):
+            continue
+    return 0

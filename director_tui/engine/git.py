@@ -1,0 +1,267 @@
+"""Real git through subprocess. The user's checkout, index and files are never touched:
+everything here works on named branches and on worktrees under ``.director/worktrees``."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from director_tui.engine.errors import GitError, NotAGitRepoError, UsageError
+
+# Commits made by director carry a stable identity so they never depend on the user's.
+_IDENTITY = {
+    "GIT_AUTHOR_NAME": "director",
+    "GIT_AUTHOR_EMAIL": "director@localhost",
+    "GIT_COMMITTER_NAME": "director",
+    "GIT_COMMITTER_EMAIL": "director@localhost",
+}
+
+
+def git(
+    args: list[str],
+    cwd: Path,
+    *,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+    input_text: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    if shutil.which("git") is None:
+        raise UsageError("git is not installed or not on PATH", hint="install git and retry")
+    proc = subprocess.run(
+        ["git", *args],
+        cwd=str(cwd),
+        capture_output=True,
+        text=True,
+        env={**os.environ, **_IDENTITY, "GIT_TERMINAL_PROMPT": "0", **(env or {})},
+        input=input_text,
+        check=False,
+    )
+    if check and proc.returncode != 0:
+        raise GitError(
+            f"git {' '.join(args)} failed in {cwd}: {proc.stderr.strip() or proc.stdout.strip()}"
+        )
+    return proc
+
+
+def out(args: list[str], cwd: Path, **kw: object) -> str:
+    return git(args, cwd, **kw).stdout.strip()  # type: ignore[arg-type]
+
+
+def repo_root(path: Path) -> Path:
+    if not path.exists():
+        raise NotAGitRepoError(f"{path} does not exist")
+    proc = git(["rev-parse", "--show-toplevel"], path, check=False)
+    if proc.returncode != 0:
+        raise NotAGitRepoError(
+            f"{path} is not inside a git repository",
+            hint="run `git init` and make a first commit, or pass --repo PATH",
+        )
+    return Path(proc.stdout.strip()).resolve()
+
+
+def has_commits(repo: Path) -> bool:
+    return git(["rev-parse", "--verify", "-q", "HEAD"], repo, check=False).returncode == 0
+
+
+def current_branch(repo: Path) -> str | None:
+    """The checked-out branch, or None on a detached HEAD."""
+    proc = git(["symbolic-ref", "--short", "-q", "HEAD"], repo, check=False)
+    return proc.stdout.strip() or None
+
+
+def rev(repo: Path, ref: str = "HEAD") -> str:
+    return out(["rev-parse", "--verify", f"{ref}^{{commit}}"], repo)
+
+
+def branch_exists(repo: Path, name: str) -> bool:
+    return (
+        git(["rev-parse", "--verify", "-q", f"refs/heads/{name}"], repo, check=False).returncode
+        == 0
+    )
+
+
+def create_branch(repo: Path, name: str, start: str, *, force: bool = False) -> None:
+    """Create a branch without checking it out (the user's HEAD stays where it is)."""
+    git(["branch", *(["-f"] if force else []), name, start], repo)
+
+
+def delete_branch(repo: Path, name: str) -> None:
+    git(["branch", "-D", name], repo, check=False)
+
+
+def dirty_files(repo: Path) -> list[str]:
+    """Tracked changes and untracked files, ignoring director's own state folder."""
+    text = out(["status", "--porcelain=v1", "--untracked-files=all"], repo)
+    files = [line[3:] for line in text.splitlines() if line.strip()]
+    return [f for f in files if not f.startswith(".director/") and f != ".director"]
+
+
+def add_worktree(repo: Path, path: Path, branch: str, start: str | None = None) -> None:
+    """A worktree at ``path`` on ``branch`` (created from ``start`` when given)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if start is not None:
+        git(["worktree", "add", "-q", "-B", branch, str(path), start], repo)
+    else:
+        git(["worktree", "add", "-q", str(path), branch], repo)
+
+
+def remove_worktree(repo: Path, path: Path) -> None:
+    git(["worktree", "remove", "--force", str(path)], repo, check=False)
+    if path.exists():
+        shutil.rmtree(path, ignore_errors=True)
+    git(["worktree", "prune"], repo, check=False)
+
+
+def worktree_branches(repo: Path) -> dict[str, Path]:
+    """branch name → worktree path, for every worktree that has a branch checked out."""
+    result: dict[str, Path] = {}
+    current: Path | None = None
+    for line in out(["worktree", "list", "--porcelain"], repo).splitlines():
+        if line.startswith("worktree "):
+            current = Path(line[len("worktree ") :])
+        elif line.startswith("branch ") and current is not None:
+            result[line[len("branch refs/heads/") :]] = current
+    return result
+
+
+@dataclass(frozen=True)
+class Change:
+    path: str
+    status: str  # A, M, D, R, T (type change), C
+    old_path: str | None = None
+    old_mode: str = ""
+    new_mode: str = ""
+
+    @property
+    def is_symlink(self) -> bool:
+        return self.new_mode == "120000"
+
+    @property
+    def paths(self) -> list[str]:
+        return [p for p in (self.old_path, self.path) if p]
+
+
+def snapshot_tree(worktree: Path) -> str:
+    """The tree of the worktree as it is now (untracked files included), without
+    touching its index: stage everything into a throw-away index and write a tree."""
+    with tempfile.TemporaryDirectory() as tmp:
+        index = Path(tmp) / "index"
+        env = {"GIT_INDEX_FILE": str(index)}
+        git(["read-tree", "HEAD"], worktree, env=env)
+        git(["add", "-A", "."], worktree, env=env)
+        return out(["write-tree"], worktree, env=env)
+
+
+def changes(worktree: Path, base: str) -> list[Change]:
+    """Every change in the worktree against ``base``: committed or not, tracked or not,
+    deleted, renamed, mode changes and symlinks."""
+    tree = snapshot_tree(worktree)
+    raw = git(["diff-tree", "-r", "-z", "-M", "--raw", base, tree], worktree).stdout
+    fields = raw.split("\0")
+    result: list[Change] = []
+    i = 0
+    while i < len(fields):
+        meta = fields[i]
+        if not meta.startswith(":"):
+            i += 1
+            continue
+        old_mode, new_mode, _, _, status = meta[1:].split(" ")
+        kind = status[0]
+        if kind in "RC":
+            result.append(Change(fields[i + 2], kind, fields[i + 1], old_mode, new_mode))
+            i += 3
+        else:
+            result.append(Change(fields[i + 1], kind, None, old_mode, new_mode))
+            i += 2
+    return result
+
+
+def symlink_escapes(worktree: Path, change: Change) -> str | None:
+    """The target of a new symlink that points outside the worktree, else None."""
+    if not change.is_symlink:
+        return None
+    link = worktree / change.path
+    try:
+        target = os.readlink(link)
+    except OSError:
+        return None
+    resolved = (link.parent / target).resolve()
+    root = worktree.resolve()
+    if resolved != root and root not in resolved.parents:
+        return target
+    return None
+
+
+def diff_text(worktree: Path, base: str, *, max_bytes: int = 200_000) -> str:
+    tree = snapshot_tree(worktree)
+    text = out(["diff", "--stat", "-p", "-M", base, tree], worktree)
+    return text if len(text) <= max_bytes else text[:max_bytes] + "\n[diff truncated]"
+
+
+def commit_all(worktree: Path, message: str, *, exclude: list[str] | None = None) -> str:
+    """Commit every change in a director-owned worktree; returns the new HEAD."""
+    git(["add", "-A", "."], worktree)
+    for path in exclude or []:
+        git(["rm", "-r", "-q", "--cached", "--ignore-unmatch", "--", path], worktree)
+    if git(["diff", "--cached", "--quiet"], worktree, check=False).returncode != 0:
+        git(["commit", "-q", "--no-verify", "-m", message], worktree)
+    return rev(worktree)
+
+
+def reset_clean(worktree: Path, ref: str = "HEAD") -> None:
+    """Back to ``ref`` with nothing left over: a rejected attempt never leaks forward."""
+    git(["reset", "-q", "--hard", ref], worktree)
+    git(["clean", "-q", "-fdx", "-e", ".director"], worktree)
+
+
+def merge_no_ff(worktree: Path, branch: str, message: str) -> bool:
+    """Merge ``branch`` into the branch checked out at ``worktree``; False on conflict
+    (the merge is aborted and the worktree left as it was)."""
+    proc = git(
+        ["merge", "-q", "--no-ff", "--no-edit", "-m", message, branch], worktree, check=False
+    )
+    if proc.returncode == 0:
+        return True
+    git(["merge", "--abort"], worktree, check=False)
+    return False
+
+
+def rebase(worktree: Path, onto: str) -> bool:
+    proc = git(["rebase", "-q", onto], worktree, check=False)
+    if proc.returncode == 0:
+        return True
+    git(["rebase", "--abort"], worktree, check=False)
+    return False
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 16), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_at(repo: Path, ref: str, path: str) -> bytes | None:
+    proc = subprocess.run(
+        ["git", "show", f"{ref}:{path}"], cwd=str(repo), capture_output=True, check=False
+    )
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def ensure_gitignore(repo: Path, lines: list[str]) -> bool:
+    """Append the missing lines to the repo's .gitignore; True when it changed."""
+    path = repo / ".gitignore"
+    existing = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    missing = [line for line in lines if line not in existing]
+    if not missing:
+        return False
+    prefix = "" if not existing or existing[-1] == "" else "\n"
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(prefix + "# director runtime state\n" + "\n".join(missing) + "\n")
+    return True

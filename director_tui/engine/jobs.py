@@ -1,0 +1,126 @@
+"""Jobs: the current one in ``.director/`` and earlier ones archived under ``jobs/<id>/``."""
+
+from __future__ import annotations
+
+import shutil
+import time
+import uuid
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from director_tui.engine.models import PlanStage, RunState
+from director_tui.engine.store import Store
+
+# What belongs to one job (everything else in .director/ is shared: config, profiles, bench).
+JOB_FILES = (
+    "task.md",
+    "recon.md",
+    "spec.md",
+    "spec.generated.md",
+    "plan_stage.json",
+    "plan.json",
+    "state.json",
+    "costs.jsonl",
+    "metrics.jsonl",
+    "events.jsonl",
+)
+
+
+def new_job_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:4]
+
+
+class JobSummary(BaseModel):
+    job_id: str
+    task: str = ""
+    stage: str = ""
+    run: str = ""
+    archived: bool = False
+    path: str = ""
+
+
+def archive_current(store: Store) -> str | None:
+    """Move the current job's files to ``jobs/<id>/``; returns the id, or None if none."""
+    stage = store.read_model(store.plan_stage, PlanStage)
+    if stage is None and not store.plan.exists():
+        return None
+    job_id = stage.job_id if stage else f"unnamed-{new_job_id()}"
+    target = store.jobs / job_id
+    if target.exists():
+        target = store.jobs / f"{job_id}-{uuid.uuid4().hex[:4]}"
+    target.mkdir(parents=True)
+    for name in JOB_FILES:
+        src = store.root / name
+        if src.exists():
+            shutil.move(str(src), str(target / name))
+    return target.name
+
+
+def _summary(root: Path, store: Store, archived: bool) -> JobSummary | None:
+    stage = store.read_model(root / "plan_stage.json", PlanStage)
+    if stage is None:
+        return None
+    state = store.read_model(root / "state.json", RunState)
+    run = ""
+    if state is not None:
+        counts = state.counts()
+        done = counts.get("done", 0)
+        run = f"{done}/{len(state.nodes)} done"
+        if state.finished_at:
+            run += f", integration {state.integration}"
+    return JobSummary(
+        job_id=stage.job_id,
+        task=stage.task.splitlines()[0][:80] if stage.task else "",
+        stage=stage.stage.value,
+        run=run,
+        archived=archived,
+        path=str(root),
+    )
+
+
+def list_jobs(store: Store) -> list[JobSummary]:
+    jobs: list[JobSummary] = []
+    current = _summary(store.root, store, archived=False)
+    if current:
+        jobs.append(current)
+    if store.jobs.is_dir():
+        for folder in sorted(store.jobs.iterdir(), reverse=True):
+            summary = _summary(folder, store, archived=True)
+            if summary:
+                jobs.append(summary)
+    return jobs
+
+
+# -- names and places every stage agrees on ---------------------------------------------
+def job_branch(job_id: str) -> str:
+    return f"director/job-{job_id}"
+
+
+def node_branch(job_id: str, node_id: str) -> str:
+    # Not "director/job-<id>/<node>": git cannot hold a branch and a folder of the same name.
+    return f"director/job-{job_id}--{node_id}"
+
+
+def job_worktree(store: Store) -> Path:
+    """Where the job branch is checked out, so the user's own checkout never is."""
+    return store.worktrees / "_job"
+
+
+def node_worktree(store: Store, node_id: str) -> Path:
+    return store.worktrees / node_id
+
+
+def ensure_job_worktree(store: Store, branch: str) -> Path:
+    """The job worktree on ``branch``, created or re-pointed as needed."""
+    from director_tui.engine import git
+
+    path = job_worktree(store)
+    checked_out = git.worktree_branches(store.repo)
+    if checked_out.get(branch) == path.resolve() or checked_out.get(branch) == path:
+        return path
+    if path.exists():
+        git.remove_worktree(store.repo, path)
+    git.git(["worktree", "prune"], store.repo, check=False)
+    git.add_worktree(store.repo, path, branch)
+    return path

@@ -1,0 +1,118 @@
+"""Subprocesses in their own process group, under timeouts, killed as a whole tree."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+KILL_GRACE_SECS = 3.0
+
+
+@dataclass
+class CommandResult:
+    exit_code: int | None  # None: killed by our timeout
+    output: str  # stdout+stderr interleaved, only the last ``tail_lines`` lines
+    duration_secs: float
+    timed_out: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+    def tail(self, lines: int = 40) -> str:
+        return "\n".join(self.output.splitlines()[-lines:])
+
+
+def kill_process_group(pgid: int, grace: float = KILL_GRACE_SECS) -> None:
+    """TERM the whole group, then KILL whatever is left after ``grace`` seconds."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if not _group_alive(pgid):
+            return
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+async def kill_process_group_async(pgid: int, grace: float = KILL_GRACE_SECS) -> None:
+    await asyncio.to_thread(kill_process_group, pgid, grace)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def group_alive(pgid: int) -> bool:
+    return _group_alive(pgid)
+
+
+async def run_command(
+    command: str,
+    cwd: Path,
+    *,
+    timeout: float,
+    env: Mapping[str, str] | None = None,
+    on_line: Callable[[str], None] | None = None,
+    tail_lines: int = 400,
+) -> CommandResult:
+    """Run a shell command (the repo's own test/lint commands are shell strings)."""
+    started = time.monotonic()
+    proc = await asyncio.create_subprocess_shell(
+        command,
+        cwd=str(cwd),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
+        start_new_session=True,
+    )
+    lines: deque[str] = deque(maxlen=tail_lines)
+
+    async def pump() -> None:
+        assert proc.stdout is not None
+        while True:
+            raw = await proc.stdout.readline()
+            if not raw:
+                break
+            line = raw.decode("utf-8", errors="replace").rstrip("\n")
+            lines.append(line)
+            if on_line is not None:
+                on_line(line)
+
+    timed_out = False
+    try:
+        await asyncio.wait_for(asyncio.gather(pump(), proc.wait()), timeout=timeout)
+    except TimeoutError:
+        timed_out = True
+        await kill_process_group_async(proc.pid)
+        with contextlib.suppress(ProcessLookupError):
+            await proc.wait()
+        lines.append(f"[director] killed after {timeout:g}s (gate timeout)")
+    except asyncio.CancelledError:
+        await kill_process_group_async(proc.pid, grace=1.0)
+        raise
+    finally:
+        # A test command may leave daemons behind in its group: take them down too.
+        if _group_alive(proc.pid):
+            await kill_process_group_async(proc.pid, grace=0.5)
+    return CommandResult(
+        exit_code=None if timed_out else proc.returncode,
+        output="\n".join(lines),
+        duration_secs=time.monotonic() - started,
+        timed_out=timed_out,
+    )

@@ -1,0 +1,269 @@
+"""The ``.director/`` layout: the single source of truth every view reads.
+
+File names and meanings match director-cli where both have them. Whole-file writes are
+atomic (temp + fsync + rename) so a killed process leaves the old or the new content,
+never a torn one; JSONL appends are flushed, and fsynced when durability matters.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+import psutil
+from pydantic import BaseModel, ValidationError
+
+from director_tui.engine.errors import LockHeldError, UsageError
+
+M = TypeVar("M", bound=BaseModel)
+
+# Everything under .director/ except the user's own config and profiles is runtime state
+# and must never be committed to the user's repository.
+RUNTIME_IGNORES = [
+    ".director/*",
+    "!.director/config.toml",
+    "!.director/profiles/",
+]
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        dfd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def append_jsonl(path: Path, record: dict[str, Any], *, durable: bool = True) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(record, separators=(",", ":")) + "\n"
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(line)
+        fh.flush()
+        if durable:
+            os.fsync(fh.fileno())
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Every complete record; a torn last line (killed mid-append) is skipped."""
+    if not path.exists():
+        return []
+    records = []
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(value, dict):
+                records.append(value)
+    return records
+
+
+class Store:
+    """Paths and typed reads/writes of one repository's ``.director/`` folder."""
+
+    def __init__(self, repo: Path) -> None:
+        self.repo = repo.resolve()
+        self.root = self.repo / ".director"
+
+    # -- layout -------------------------------------------------------------------------
+    @property
+    def config(self) -> Path:
+        return self.root / "config.toml"
+
+    @property
+    def spec(self) -> Path:
+        return self.root / "spec.md"
+
+    @property
+    def spec_generated(self) -> Path:
+        """The spec as the agent wrote it, so a view can show what the human changed."""
+        return self.root / "spec.generated.md"
+
+    @property
+    def recon(self) -> Path:
+        return self.root / "recon.md"
+
+    @property
+    def task(self) -> Path:
+        return self.root / "task.md"
+
+    @property
+    def plan_stage(self) -> Path:
+        return self.root / "plan_stage.json"
+
+    @property
+    def plan(self) -> Path:
+        return self.root / "plan.json"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state.json"
+
+    @property
+    def costs(self) -> Path:
+        return self.root / "costs.jsonl"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics.jsonl"
+
+    @property
+    def events(self) -> Path:
+        return self.root / "events.jsonl"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def bench(self) -> Path:
+        return self.root / "bench"
+
+    @property
+    def worktrees(self) -> Path:
+        return self.root / "worktrees"
+
+    @property
+    def control(self) -> Path:
+        return self.root / "control"
+
+    @property
+    def jobs(self) -> Path:
+        return self.root / "jobs"
+
+    @property
+    def profiles(self) -> Path:
+        return self.root / "profiles"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.root / "run.lock"
+
+    def ensure(self) -> None:
+        for folder in (self.root, self.logs, self.worktrees, self.control):
+            folder.mkdir(parents=True, exist_ok=True)
+
+    # -- typed documents ----------------------------------------------------------------
+    def read_model(self, path: Path, model: type[M]) -> M | None:
+        if not path.exists():
+            return None
+        try:
+            return model.model_validate_json(path.read_bytes())
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            loc = ".".join(str(p) for p in first["loc"])
+            raise UsageError(
+                f"{path}: not a valid {model.__name__}: {loc}: {first['msg']}",
+                hint="fix or delete the file",
+            ) from exc
+
+    def write_model(self, path: Path, value: BaseModel) -> None:
+        atomic_write_text(path, value.model_dump_json(indent=2) + "\n")
+
+    # -- the one-run-per-repo lock ------------------------------------------------------
+    @contextlib.contextmanager
+    def run_lock(self, purpose: str = "run") -> Iterator[str | None]:
+        """Hold the repository's run lock; yields a note if a stale lock was taken over.
+
+        ``flock`` is released by the kernel when its holder dies, so a lock left by a
+        killed process is free again: the pid written inside tells us whom we replaced.
+        """
+        self.ensure()
+        fh: IO[str] = self.lock_file.open("a+", encoding="utf-8")
+        try:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _read_holder(self.lock_file)
+                raise LockHeldError(
+                    f"another director process is already working on {self.repo} ({holder})",
+                    hint="wait for it, attach with `director tui`, or stop it with `director cancel`",
+                ) from None
+            note = None
+            previous = _read_holder_record(self.lock_file)
+            if previous and previous.get("pid") != os.getpid():
+                note = (
+                    f"took over a stale lock left by pid {previous.get('pid')} "
+                    f"({previous.get('purpose', '?')}, started {previous.get('started', '?')})"
+                )
+            fh.seek(0)
+            fh.truncate()
+            fh.write(
+                json.dumps(
+                    {
+                        "pid": os.getpid(),
+                        "create_time": psutil.Process().create_time(),
+                        "purpose": purpose,
+                        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                    }
+                )
+            )
+            fh.flush()
+            try:
+                yield note
+            finally:
+                fh.seek(0)
+                fh.truncate()
+                fh.flush()
+        finally:
+            fh.close()
+
+    def lock_holder(self) -> dict[str, Any] | None:
+        """Who holds the run lock right now, or None when nobody does."""
+        if not self.lock_file.exists():
+            return None
+        with self.lock_file.open("a+", encoding="utf-8") as fh:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return _read_holder_record(self.lock_file) or {"pid": None}
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+            return None
+
+
+def _read_holder_record(path: Path) -> dict[str, Any] | None:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8") or "null")
+    except (OSError, json.JSONDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _read_holder(path: Path) -> str:
+    record = _read_holder_record(path)
+    if not record:
+        return "pid unknown"
+    return f"pid {record.get('pid')}, {record.get('purpose', 'run')} since {record.get('started')}"

@@ -1,0 +1,1 @@
+"""Plain-terminal views (rich) for the CLI. No textual here."""
