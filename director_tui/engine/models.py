@@ -182,6 +182,13 @@ class NodeState(BaseModel):
     test_secs: float = 0.0
     usage: dict[str, RoleUsage] = Field(default_factory=dict)
     changed_files: list[str] = Field(default_factory=list)
+    # Run engine: the job-branch commit the current attempt was cut from (the gate diffs
+    # against it), a pending "escalate now" request, the flake-control outcome, and how
+    # many times a merge conflict sent the node back to re-execute on the new head.
+    base_commit: str = ""
+    escalate_requested: bool = False
+    flake: Literal["stable", "flaky", "not_run"] = "not_run"
+    conflicts: int = 0
 
     @property
     def cost_usd(self) -> float:
@@ -190,6 +197,17 @@ class NodeState(BaseModel):
     @property
     def tokens(self) -> int:
         return sum(u.tokens for u in self.usage.values())
+
+
+class ControlRecord(BaseModel):
+    """One control request as the engine answered it (see ``engine/control.py``)."""
+
+    request_id: str = ""
+    action: str
+    node_id: str | None = None
+    ok: bool = True
+    message: str = ""
+    at: float = Field(default_factory=now)
 
 
 class RunState(BaseModel):
@@ -209,6 +227,11 @@ class RunState(BaseModel):
     integration_report: str = ""
     cost_usd: float = 0.0
     recovered: list[str] = Field(default_factory=list)
+    # Run engine: who runs it (pid + create time tell a live owner from a recycled pid)
+    # and every control request applied, so `status` shows them.
+    owner_pid: int = 0
+    owner_create_time: float = 0.0
+    controls: list[ControlRecord] = Field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
