@@ -16,7 +16,9 @@ def run_git(repo: Path, *args: str) -> str:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """No test reads or writes the developer's ~/.director."""
     home = tmp_path_factory.mktemp("director-home")
     monkeypatch.setenv("DIRECTOR_HOME", str(home))

@@ -221,7 +221,11 @@ def set_values(path: Path, values: dict[str, Any]) -> None:
 
     from director_tui.engine.store import atomic_write_text
 
-    doc = tomlkit.parse(path.read_text(encoding="utf-8")) if path.exists() else tomlkit.document()
+    if path.exists():
+        read_toml(path)  # a broken file is reported with its line and column, not patched
+        doc = tomlkit.parse(path.read_text(encoding="utf-8"))
+    else:
+        doc = tomlkit.document()
     for dotted, value in values.items():
         *tables, key = dotted.split(".")
         table: Any = doc

@@ -96,8 +96,9 @@ def delete_branch(repo: Path, name: str) -> None:
 
 def dirty_files(repo: Path) -> list[str]:
     """Tracked changes and untracked files, ignoring director's own state folder."""
-    text = out(["status", "--porcelain=v1", "--untracked-files=all"], repo)
-    files = [line[3:] for line in text.splitlines() if line.strip()]
+    # Not out(): stripping would eat the status column of the first line.
+    text = git(["status", "--porcelain=v1", "-z", "--untracked-files=all"], repo).stdout
+    files = [entry[3:] for entry in text.split("\0") if len(entry) > 3 and entry[2] == " "]
     return [f for f in files if not f.startswith(".director/") and f != ".director"]
 
 

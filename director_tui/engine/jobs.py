@@ -115,6 +115,7 @@ def ensure_job_worktree(store: Store, branch: str) -> Path:
     """The job worktree on ``branch``, created or re-pointed as needed."""
     from director_tui.engine import git
 
+    store.ensure()
     path = job_worktree(store)
     checked_out = git.worktree_branches(store.repo)
     if checked_out.get(branch) == path.resolve() or checked_out.get(branch) == path:

@@ -175,6 +175,27 @@ class Store:
     def ensure(self) -> None:
         for folder in (self.root, self.logs, self.worktrees, self.control):
             folder.mkdir(parents=True, exist_ok=True)
+        self._exclude_runtime_files()
+
+    def _exclude_runtime_files(self) -> None:
+        """Keep runtime state out of ``git status`` without editing a tracked file:
+        ``.git/info/exclude`` is the repository's own, untracked ignore list."""
+        git_dir = self.repo / ".git"
+        if git_dir.is_file():  # the repo is itself a linked worktree
+            text = git_dir.read_text(encoding="utf-8").strip()
+            git_dir = Path(text.removeprefix("gitdir:").strip())
+            common = git_dir / "commondir"
+            if common.exists():
+                git_dir = (git_dir / common.read_text(encoding="utf-8").strip()).resolve()
+        if not git_dir.is_dir():
+            return
+        exclude = git_dir / "info" / "exclude"
+        existing = exclude.read_text(encoding="utf-8").splitlines() if exclude.exists() else []
+        missing = [line for line in RUNTIME_IGNORES if line not in existing]
+        if missing:
+            exclude.parent.mkdir(parents=True, exist_ok=True)
+            with exclude.open("a", encoding="utf-8") as fh:
+                fh.write("\n".join(["# director runtime state", *missing]) + "\n")
 
     # -- typed documents ----------------------------------------------------------------
     def read_model(self, path: Path, model: type[M]) -> M | None:

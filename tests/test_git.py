@@ -1,0 +1,125 @@
+"""Git layer on real repositories: changes of every kind, merges, the user's checkout."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from conftest import make_repo, run_git
+
+from director_tui.engine import git
+from director_tui.engine.jobs import ensure_job_worktree, job_branch, job_worktree
+from director_tui.engine.store import Store
+
+
+def test_changes_sees_every_kind_of_change(tmp_path: Path) -> None:
+    repo = make_repo(
+        tmp_path / "r",
+        {
+            "keep.py": "x = 1\n",
+            "gone.py": "y = 2\n",
+            "old_name.py": "z = 3\n" * 20,
+            "run.sh": "echo\n",
+        },
+    )
+    (repo / "keep.py").write_text("x = 2\n")  # modified, unstaged
+    (repo / "gone.py").unlink()  # deleted
+    os.rename(repo / "old_name.py", repo / "new_name.py")  # renamed, untracked target
+    (repo / "run.sh").chmod(0o755)  # mode change
+    (repo / "pkg").mkdir()
+    (repo / "pkg" / "fresh.py").write_text("new\n")  # untracked in a new folder
+    os.symlink("/etc/hostname", repo / "escape")  # symlink out of the tree
+    os.symlink("keep.py", repo / "inside")  # symlink inside the tree
+    changes = {c.path: c for c in git.changes(repo, "HEAD")}
+    assert changes["keep.py"].status == "M"
+    assert changes["gone.py"].status == "D"
+    assert changes["new_name.py"].status == "R" and changes["new_name.py"].old_path == "old_name.py"
+    assert changes["run.sh"].new_mode == "100755" and changes["run.sh"].old_mode == "100644"
+    assert changes["pkg/fresh.py"].status == "A"
+    assert (
+        changes["escape"].is_symlink
+        and git.symlink_escapes(repo, changes["escape"]) == "/etc/hostname"
+    )
+    assert git.symlink_escapes(repo, changes["inside"]) is None
+    # computing changes never touched the index
+    assert run_git(repo, "diff", "--cached", "--name-only") == ""
+
+
+def test_committed_changes_count_against_the_base(git_repo: Path) -> None:
+    base = git.rev(git_repo)
+    (git_repo / "a.py").write_text("a\n")
+    run_git(git_repo, "add", "a.py")
+    run_git(git_repo, "commit", "-qm", "a")
+    (git_repo / "b.py").write_text("b\n")
+    assert sorted(c.path for c in git.changes(git_repo, base)) == ["a.py", "b.py"]
+
+
+def test_job_worktree_never_touches_the_users_checkout(git_repo: Path) -> None:
+    (git_repo / "README.md").write_text("user edit in progress\n")
+    (git_repo / "notes.txt").write_text("untracked user file\n")
+    run_git(git_repo, "add", "notes.txt")  # staged by the user
+    before_status = run_git(git_repo, "status", "--porcelain")
+    store = Store(git_repo)
+    branch = job_branch("t1")
+    git.create_branch(git_repo, branch, git.rev(git_repo))
+    wt = ensure_job_worktree(store, branch)
+    assert wt == job_worktree(store)
+    (wt / "feature.py").write_text("print('hi')\n")
+    git.commit_all(wt, "feature")
+    assert ensure_job_worktree(store, branch) == wt  # idempotent
+    assert git.current_branch(git_repo) == "main"
+    assert run_git(git_repo, "status", "--porcelain") == before_status
+    assert (git_repo / "README.md").read_text() == "user edit in progress\n"
+    assert sorted(git.dirty_files(git_repo)) == ["README.md", "notes.txt"]
+    assert git.file_at(git_repo, branch, "feature.py") == b"print('hi')\n"
+
+
+def test_merge_conflict_is_reported_and_aborted_and_rebase_fixes_order(git_repo: Path) -> None:
+    store = Store(git_repo)
+    base = git.rev(git_repo)
+    git.create_branch(git_repo, "job", base)
+    job = ensure_job_worktree(store, "job")
+    node_a = store.worktrees / "a"
+    node_b = store.worktrees / "b"
+    git.add_worktree(git_repo, node_a, "node-a", base)
+    git.add_worktree(git_repo, node_b, "node-b", base)
+    (node_a / "README.md").write_text("# from a\n")
+    git.commit_all(node_a, "a")
+    (node_b / "README.md").write_text("# from b\n")
+    git.commit_all(node_b, "b")
+    assert git.merge_no_ff(job, "node-a", "merge a")
+    head = git.rev(job)
+    assert not git.merge_no_ff(job, "node-b", "merge b")
+    assert git.rev(job) == head and run_git(job, "status", "--porcelain") == ""
+    # a change that does not conflict rebases cleanly onto the moved job head
+    git.reset_clean(node_b, base)
+    (node_b / "other.py").write_text("ok\n")
+    git.commit_all(node_b, "b2")
+    assert git.rebase(node_b, "job")
+    assert git.merge_no_ff(job, "node-b", "merge b2")
+
+
+def test_reset_clean_leaves_nothing_behind(git_repo: Path) -> None:
+    (git_repo / "junk.py").write_text("x\n")
+    (git_repo / "README.md").write_text("changed\n")
+    git.reset_clean(git_repo)
+    assert run_git(git_repo, "status", "--porcelain", "--ignored") == ""
+
+
+def test_commit_all_can_exclude_byproducts(git_repo: Path) -> None:
+    (git_repo / "mod.py").write_text("x\n")
+    (git_repo / "__pycache__").mkdir()
+    (git_repo / "__pycache__" / "mod.pyc").write_bytes(b"\0")
+    head = git.commit_all(git_repo, "work", exclude=["__pycache__"])
+    files = run_git(git_repo, "show", "--name-only", "--format=", head).split()
+    assert files == ["mod.py"]
+
+
+def test_sha256_and_gitignore(git_repo: Path) -> None:
+    (git_repo / "f").write_bytes(b"abc")
+    assert git.sha256_file(git_repo / "f") == (
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    )
+    assert git.ensure_gitignore(git_repo, [".director/*"])
+    assert not git.ensure_gitignore(git_repo, [".director/*"])
+    assert ".director/*" in (git_repo / ".gitignore").read_text()
