@@ -91,7 +91,7 @@ def extract_json_object(text: str, expect_keys: Sequence[str] = ()) -> dict[str,
             value = json.loads(candidate)
         except ValueError:
             continue
-        if _has_keys(value, expect_keys):
+        if isinstance(value, dict) and _has_keys(value, expect_keys):
             return dict(value)
     for candidate in candidates:
         if "{" not in candidate:
@@ -100,7 +100,7 @@ def extract_json_object(text: str, expect_keys: Sequence[str] = ()) -> dict[str,
             value = json_repair.loads(candidate)
         except (ValueError, RecursionError):
             continue
-        if _has_keys(value, expect_keys) and value:
+        if isinstance(value, dict) and value and _has_keys(value, expect_keys):
             return dict(value)
     wanted = f" with the key(s) {', '.join(repr(k) for k in expect_keys)}" if expect_keys else ""
     if not any("{" in c for c in candidates):
