@@ -1,0 +1,63 @@
+"""The event bus: every event on disk and in sinks, numbered, readable back."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from director_tui.engine.events import (
+    AgentActivity,
+    EventBus,
+    NodeStateChanged,
+    Notice,
+    parse_event,
+)
+from director_tui.engine.store import read_jsonl
+
+
+def test_events_reach_file_and_sinks_in_order(tmp_path: Path) -> None:
+    seen: list[object] = []
+    bus = EventBus(tmp_path / "events.jsonl", [seen.append])
+    bus.emit(Notice(message="hello"))
+    bus.emit(NodeStateChanged(node_id="a", status="running", attempt=1))
+    bus.emit(
+        AgentActivity(call_id="c1", role="executor", kind="tool", tool="bash", summary="pytest")
+    )
+    records = read_jsonl(tmp_path / "events.jsonl")
+    assert [r["type"] for r in records] == ["notice", "node_state", "agent_activity"]
+    assert [r["seq"] for r in records] == [1, 2, 3]
+    parsed = [parse_event(r) for r in records]
+    assert isinstance(parsed[1], NodeStateChanged) and parsed[1].node_id == "a"
+    assert isinstance(parsed[2], AgentActivity) and parsed[2].tool == "bash"
+    assert seen == parsed
+
+
+def test_a_new_bus_continues_numbering_after_an_earlier_process(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    EventBus(path).emit(Notice(message="one"))
+    EventBus(path).emit(Notice(message="two"))
+    assert [r["seq"] for r in read_jsonl(path)] == [1, 2]
+
+
+def test_unknown_records_are_skipped_not_fatal() -> None:
+    assert parse_event({"type": "from-the-future", "x": 1}) is None
+    assert parse_event({"type": "notice"}) is None  # missing message
+
+
+def test_concurrent_emitters_lose_nothing(tmp_path: Path) -> None:
+    bus = EventBus(tmp_path / "events.jsonl")
+
+    def spam(worker: int) -> None:
+        for i in range(200):
+            bus.emit(
+                AgentActivity(call_id=f"w{worker}", role="executor", kind="text", summary=str(i))
+            )
+
+    threads = [threading.Thread(target=spam, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    records = read_jsonl(tmp_path / "events.jsonl")
+    assert len(records) == 800
+    assert sorted(r["seq"] for r in records) == list(range(1, 801))
