@@ -94,9 +94,11 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 class Store:
     """Paths and typed reads/writes of one repository's ``.director/`` folder."""
 
-    def __init__(self, repo: Path) -> None:
+    def __init__(self, repo: Path, root: Path | None = None) -> None:
         self.repo = repo.resolve()
-        self.root = self.repo / ".director"
+        # A different root gives an isolated store over the same repository: the bench
+        # keeps each profile run's state, ledger and worktrees apart from the user's job.
+        self.root = root.resolve() if root is not None else self.repo / ".director"
 
     # -- layout -------------------------------------------------------------------------
     @property
