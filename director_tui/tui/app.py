@@ -1,0 +1,392 @@
+"""The director app: five modes over one repository, fed by the engine's event stream.
+
+Events reach the UI one way: into ``EventBuffer`` (from the in-process engine's bus, or
+from ``events.jsonl`` when attached to a headless run), drained every ``tick`` seconds
+into ``BoardModel`` inside ``batch_update``; the active screen then repaints what changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from textual import on, work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from director_tui.engine.errors import DirectorError
+from director_tui.engine.events import PlanStageChanged, RunFinished
+from director_tui.engine.models import Plan, RunState
+from director_tui.engine.store import atomic_write_text
+from director_tui.tui.board import BoardModel
+from director_tui.tui.engine_bridge import EngineBridge, EngineJob
+from director_tui.tui.feed import EventBuffer, EventTail
+from director_tui.tui.screens.bench import BenchScreen
+from director_tui.tui.screens.home import HomeScreen
+from director_tui.tui.screens.plan_review import PlanReviewScreen
+from director_tui.tui.screens.run_board import RunBoardScreen
+from director_tui.tui.screens.spec import SpecScreen
+from director_tui.tui.widgets.modals import ConfirmModal, ErrorModal
+
+SCREEN_NAMES = ("home", "gate1", "gate2", "run", "bench")
+
+
+class DirectorApp(App[int]):
+    TITLE = "director"
+    CSS_PATH = ["global.tcss"]
+    MODES = {
+        "home": HomeScreen,
+        "gate1": SpecScreen,
+        "gate2": PlanReviewScreen,
+        "run": RunBoardScreen,
+        "bench": BenchScreen,
+    }
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True, tooltip="Leave the app"),
+        Binding("f1", "open('home')", "Home", id="app.home", tooltip="Repository and jobs"),
+        Binding("f2", "open('gate1')", "Spec", id="app.gate1", tooltip="Gate 1: the spec"),
+        Binding("f3", "open('gate2')", "Plan", id="app.gate2", tooltip="Gate 2: the DAG"),
+        Binding("f4", "open('run')", "Run", id="app.run", tooltip="The run board"),
+        Binding("f5", "open('bench')", "Bench", id="app.bench", tooltip="Bench results"),
+        Binding(
+            "ctrl+t",
+            "toggle_theme",
+            "Light/dark",
+            id="app.theme",
+            show=False,
+            tooltip="Switch between the light and dark theme",
+        ),
+    ]
+
+    def __init__(
+        self,
+        repo: Path,
+        *,
+        start: str = "home",
+        clock: Callable[[], float] = time.time,
+        tick: float = 0.2,
+        watch: bool = True,
+        start_run: bool = False,
+    ) -> None:
+        super().__init__()
+        self.bridge = EngineBridge(repo)
+        self.start_screen = start if start in SCREEN_NAMES else "home"
+        self.clock = clock
+        self.tick = tick
+        self.watch_files = watch
+        self.start_run_on_mount = start_run
+        self.buffer = EventBuffer()
+        self.board = BoardModel()
+        self.tail = EventTail(self.bridge.store.events)
+        self.engine_busy = ""  # a label while the in-process engine works
+        self.engine_listeners: list[Callable[[str, bool, Any], None]] = []
+        self.pending_controls: dict[str, tuple[str, str | None]] = {}
+
+    # -- start-up -----------------------------------------------------------------------
+    def on_mount(self) -> None:
+        self.rebuild_board()
+        self.set_interval(self.tick, self.flush_events, name="flush-events")
+        if self.watch_files:
+            self.watch_events()
+        self.switch_mode(self.start_screen)
+        if self.start_run_on_mount:
+            self.call_later(self.start_run)
+
+    def rebuild_board(self) -> None:
+        """Replay the store into a fresh board: what re-attaching after a disconnect shows."""
+        board = BoardModel()
+        try:
+            plan = self.bridge.plan()
+            state = self.bridge.store.read_model(self.bridge.store.state, RunState)
+        except DirectorError as exc:
+            self.show_error("Cannot read the job", exc)
+            plan, state = None, None
+        board.seed(plan, None)
+        self.tail = EventTail(self.bridge.store.events)
+        result = self.tail.read_new()
+        board.apply_all(result.events)
+        if state is not None and not result.events:
+            board.seed(None, state)
+        board.notices.clear()
+        board.controls.clear()
+        self.board = board
+
+    # -- the event path -----------------------------------------------------------------
+    @work(exclusive=True, group="watch", exit_on_error=False, description="watch events.jsonl")
+    async def watch_events(self) -> None:
+        """Attach: read only what was appended to events.jsonl, ~5 times a second at most."""
+        from watchfiles import awatch
+
+        root = self.bridge.store.root
+        root.mkdir(parents=True, exist_ok=True)
+        name = self.bridge.store.events.name
+        async for _changes in awatch(
+            root,
+            debounce=200,
+            recursive=False,
+            watch_filter=lambda _change, path: Path(path).name == name,
+        ):
+            await self.read_appended()
+
+    async def read_appended(self) -> None:
+        if self.engine_busy:
+            return  # the in-process bus already delivers these events
+        result = await asyncio.to_thread(self.tail.read_new)
+        if result.reset:
+            self.call_later(self.rebuild_board)
+        if result.events:
+            self.buffer.extend(result.events)
+
+    def flush_events(self) -> None:
+        events = self.buffer.drain()
+        if not events:
+            self.refresh_clock()
+            return
+        stage_changed = False
+        run_finished = False
+        with self.batch_update():
+            for event in events:
+                self.board.apply(event)
+                if isinstance(event, PlanStageChanged):
+                    stage_changed = True
+                elif isinstance(event, RunFinished):
+                    run_finished = True
+            self.confirm_controls()
+            self.notify_notices()
+            self.refresh_active(stage_changed=stage_changed)
+        if run_finished:
+            outcome = self.board.outcome
+            self.notify(
+                f"Run {outcome}: {self.board.outcome_message or self.board.header()}",
+                severity="information" if outcome == "success" else "warning",
+            )
+
+    def refresh_clock(self) -> None:
+        screen = self.screen
+        refresh = getattr(screen, "refresh_clock", None)
+        if refresh is not None:
+            refresh()
+
+    def refresh_active(self, *, stage_changed: bool = False) -> None:
+        screen = self.screen
+        refresh = getattr(screen, "refresh_from_board", None)
+        if refresh is not None:
+            refresh()
+        if stage_changed:
+            reload = getattr(screen, "reload", None)
+            if reload is not None:
+                reload()
+
+    def confirm_controls(self) -> None:
+        """Every control request is confirmed by the engine's ControlApplied event."""
+        for outcome in self.board.controls:
+            key = outcome.request_id
+            if key not in self.pending_controls:
+                key = next(
+                    (
+                        rid
+                        for rid, (action, node) in self.pending_controls.items()
+                        if action == outcome.action and node == outcome.node_id
+                    ),
+                    "",
+                )
+            self.pending_controls.pop(key, None)
+            target = f" {outcome.node_id}" if outcome.node_id else ""
+            verdict = "applied" if outcome.ok else "refused"
+            message = f"{outcome.action}{target}: {verdict}"
+            if outcome.message:
+                message += f" — {outcome.message}"
+            self.notify(message, severity="information" if outcome.ok else "warning")
+        self.board.controls.clear()
+
+    def notify_notices(self) -> None:
+        while self.board.notices:
+            level, message = self.board.notices.popleft()
+            severity = {"info": "information", "warning": "warning", "error": "error"}[
+                level if level in ("info", "warning", "error") else "info"
+            ]
+            if level != "info":
+                self.notify(message, severity=severity)  # type: ignore[arg-type]
+
+    # -- the engine worker --------------------------------------------------------------
+    def start_engine(self, label: str, job: EngineJob) -> bool:
+        """Run one engine job off the UI thread; False if one is already running."""
+        if self.engine_busy:
+            self.notify(
+                f"The engine is busy ({self.engine_busy}); wait for it to finish.",
+                severity="warning",
+            )
+            return False
+        holder = self.bridge.running_elsewhere()
+        if holder is not None:
+            self.notify(
+                f"Another director process (pid {holder.get('pid')}) is working on this "
+                "repository; this app follows it live.",
+                severity="warning",
+            )
+            return False
+        self.engine_busy = label
+        self.refresh_active()
+        self._engine_worker(label, job)
+        return True
+
+    @work(thread=True, exclusive=True, group="engine", exit_on_error=False)
+    def _engine_worker(self, label: str, job: EngineJob) -> Any:
+        ctx = self.bridge.context(self.buffer.push)
+
+        async def main() -> Any:
+            return await job(ctx)
+
+        return asyncio.run(main())
+
+    @on(Worker.StateChanged)
+    def worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if worker.group == "watch" and event.state == WorkerState.ERROR:
+            self.notify(
+                f"Stopped following events.jsonl: {worker.error}. Reopen the app to re-attach.",
+                severity="warning",
+            )
+            return
+        if worker.group != "engine" or event.state not in (
+            WorkerState.SUCCESS,
+            WorkerState.ERROR,
+            WorkerState.CANCELLED,
+        ):
+            return
+        label = self.engine_busy
+        self.engine_busy = ""
+        # Everything the engine wrote was delivered by its bus: skip those bytes on disk.
+        self.tail.read_new()
+        ok = event.state == WorkerState.SUCCESS
+        if event.state == WorkerState.ERROR and worker.error is not None:
+            self.show_error(f"{label or 'The engine'} stopped", worker.error)
+        for listener in list(self.engine_listeners):
+            listener(label, ok, worker.result if ok else None)
+        self.refresh_active(stage_changed=True)
+
+    # -- errors -------------------------------------------------------------------------
+    def show_error(self, title: str, error: BaseException) -> None:
+        if isinstance(error, DirectorError):
+            self.push_screen(ErrorModal(title, error.message, error.hint))
+            return
+        log = self.bridge.store.logs / "tui-errors.log"
+        try:
+            text = "".join(traceback.format_exception(error))
+            existing = log.read_text(encoding="utf-8") if log.exists() else ""
+            atomic_write_text(log, existing + f"\n--- {time.ctime()} {title}\n{text}")
+        except OSError:
+            pass
+        self.push_screen(
+            ErrorModal(
+                title,
+                f"{type(error).__name__}: {error}",
+                f"details were written to {log}; the app keeps running",
+            )
+        )
+
+    def guard(self, title: str, fn: Callable[[], Any]) -> Any:
+        """Run ``fn``; an expected error becomes a modal with the next step, not a crash."""
+        try:
+            return fn()
+        except DirectorError as exc:
+            self.show_error(title, exc)
+        except OSError as exc:
+            self.show_error(title, exc)
+        return None
+
+    # -- actions ------------------------------------------------------------------------
+    async def action_open(self, name: str) -> None:
+        if name not in SCREEN_NAMES or self.current_mode == name:
+            return
+        leave = getattr(self.screen, "check_leave", None)
+        if leave is not None and getattr(self.screen, "dirty", False):
+            leave(name)  # asks about unsaved changes, then comes back here
+            return
+        await self.switch_mode(name)
+
+    async def start_run(self) -> None:
+        """Start (or resume) the run in this app's engine worker and show the board."""
+        job = self.guard("Cannot start the run", self.bridge.run_job)
+        await self.action_open("run")
+        if job is not None and self.start_engine("running", job):
+            self.notify("Run started.")
+
+    def send_control(self, action: str, node_id: str | None) -> None:
+        """Write a control request; the engine confirms it with a ControlApplied event."""
+        request_id = self.guard(
+            f"Cannot send {action}", lambda: self.bridge.send_control(action, node_id)
+        )
+        if request_id is None:
+            return
+        self.pending_controls[str(request_id)] = (action, node_id)
+        target = f" {node_id}" if node_id else ""
+        if self.engine_busy or self.bridge.running_elsewhere():
+            self.notify(f"{action}{target} requested; waiting for the engine to apply it…")
+        else:
+            self.notify(f"{action}{target} queued; no run is active, starting the engine…")
+            self.call_later(self.start_run)
+        self.refresh_active()
+
+    def action_toggle_theme(self) -> None:
+        self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
+
+    async def action_quit(self) -> None:
+        if getattr(self.screen, "dirty", False):
+
+            def discard(yes: bool | None) -> None:
+                if yes:
+                    self.exit(0)
+
+            self.push_screen(
+                ConfirmModal("You have unsaved changes. Quit anyway?", yes="Quit", no="Stay"),
+                discard,
+            )
+            return
+        if self.engine_busy:
+
+            def decided(stop: bool | None) -> None:
+                if stop:
+                    self.bridge.send_control("cancel_run")
+                    self.exit(0)
+
+            self.push_screen(
+                ConfirmModal(
+                    f"The engine is working in this app ({self.engine_busy}). Quit and stop "
+                    "it? Merged work is kept; `director run` resumes the rest.",
+                    yes="Stop and quit",
+                    no="Stay",
+                ),
+                decided,
+            )
+            return
+        self.exit(0)
+
+    def load_plan(self) -> Plan | None:
+        result: Plan | None = self.guard("Cannot read plan.json", self.bridge.plan)
+        return result
+
+    # -- the command palette: one entry per binding of the app and the current screen ----
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        seen: set[str] = set()
+        for owner in (screen, self):
+            for binding in getattr(owner, "BINDINGS", []):
+                if not isinstance(binding, Binding) or not binding.description:
+                    continue
+                if binding.action in seen or binding.action == "quit":
+                    continue
+                seen.add(binding.action)
+                key = binding.key.split(",")[0]
+                yield SystemCommand(
+                    binding.description,
+                    f"{binding.tooltip or binding.description} ({key})",
+                    partial(owner.run_action, binding.action),
+                )

@@ -1,0 +1,350 @@
+"""The run board's state, rebuilt from events alone (no Textual here).
+
+Any view — this app in-process, this app attached to a headless run, a re-attach after a
+disconnect — gets the same board by replaying ``events.jsonl`` through :meth:`apply`.
+Rows remember which of them changed since the last repaint, so the table updates only
+those cells.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from director_tui.engine.events import (
+    AgentActivity,
+    AgentFinished,
+    AgentStarted,
+    ControlApplied,
+    CostUpdate,
+    Event,
+    GateResult,
+    IntegrationResult,
+    NodeMerged,
+    NodeStateChanged,
+    Notice,
+    ReviewResult,
+    RunFinished,
+    RunStarted,
+    TestOutput,
+)
+from director_tui.engine.models import ACTIVE, FINISHED, NodeStatus, Plan, RunState
+
+# Lines kept per node for the live pane; older ones drop off so memory stays flat.
+PANE_LINES = 2_000
+GLYPHS = {
+    "pending": "·",
+    "running": "▶",
+    "gating": "◆",
+    "reviewing": "◇",
+    "merging": "⇢",
+    "done": "✔",
+    "failed": "✘",
+    "blocked": "⊘",
+    "skipped": "↷",
+    "cancelled": "■",
+}
+
+
+@dataclass
+class NodeRow:
+    node_id: str
+    title: str = ""
+    status: str = NodeStatus.pending.value
+    tier: str = ""
+    attempt: int = 0
+    max_attempts: int = 0
+    started_at: float | None = None
+    finished_at: float | None = None
+    tokens: int = 0
+    cost_usd: float = 0.0
+    last_event: str = ""
+    lines: deque[str] = field(default_factory=lambda: deque(maxlen=PANE_LINES))
+    # lines appended since the pane last showed this node (the pane asks for them)
+    new_lines: int = 0
+    gate_output: str = ""
+    review: str = ""
+    calls: list[str] = field(default_factory=list)  # agent call ids: transcript file names
+    changed: bool = True
+
+    def elapsed(self, now: float) -> float:
+        if self.started_at is None:
+            return 0.0
+        return (self.finished_at or now) - self.started_at
+
+    def cells(self, now: float) -> tuple[str, ...]:
+        """What the table shows, in column order (see ``COLUMNS``)."""
+        attempt = f"{self.attempt}/{self.max_attempts}" if self.max_attempts else str(self.attempt)
+        return (
+            f"{GLYPHS.get(self.status, '?')} {self.status}",
+            self.tier.rsplit("/", 1)[-1] if self.tier else "",
+            attempt,
+            format_secs(self.elapsed(now)) if self.started_at else "",
+            format_tokens(self.tokens),
+            f"${self.cost_usd:.3f}",
+            self.last_event,
+        )
+
+
+COLUMNS = ("node", "state", "tier", "try", "elapsed", "tokens", "cost", "last event")
+
+
+def format_secs(secs: float) -> str:
+    secs = int(secs)
+    if secs < 3600:
+        return f"{secs // 60}:{secs % 60:02d}"
+    return f"{secs // 3600}h{(secs % 3600) // 60:02d}"
+
+
+def format_tokens(tokens: int) -> str:
+    if tokens >= 1_000_000:
+        return f"{tokens / 1_000_000:.1f}M"
+    if tokens >= 1_000:
+        return f"{tokens / 1_000:.1f}k"
+    return str(tokens)
+
+
+@dataclass
+class ControlOutcome:
+    action: str
+    node_id: str | None
+    ok: bool
+    message: str
+    request_id: str
+
+
+class BoardModel:
+    """Rows keyed by node id, a header, and the outcome of control requests."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, NodeRow] = {}
+        self.job_id = ""
+        self.parallel = 0
+        self.ceiling_usd = 0.0
+        self.cost_usd = 0.0
+        self.started_at: float | None = None
+        self.finished_at: float | None = None
+        self.outcome = ""
+        self.outcome_message = ""
+        self.paused = False
+        self.scripted = False
+        self.integration = ""
+        self.last_seq = 0
+        self.applied = 0
+        self.notices: deque[tuple[str, str]] = deque(maxlen=200)
+        self.controls: list[ControlOutcome] = []
+        self.order_changed = False
+        self._call_nodes: dict[str, str] = {}
+
+    # -- seeding ------------------------------------------------------------------------
+    def seed(self, plan: Plan | None, state: RunState | None = None) -> None:
+        """Rows for every planned node, with what state.json already knows."""
+        if plan is not None:
+            self.job_id = self.job_id or plan.job_id
+            for node in plan.nodes:
+                row = self._row(node.id)
+                row.title = node.title
+        if state is not None:
+            self.paused = state.paused
+            self.cost_usd = max(self.cost_usd, state.cost_usd)
+            self.integration = state.integration
+            for node_id, st in state.nodes.items():
+                row = self._row(node_id)
+                row.status = st.status.value
+                row.tier = st.tier
+                row.attempt = st.attempts
+                row.tokens = st.tokens
+                row.cost_usd = st.cost_usd
+                row.started_at = st.started_at
+                row.finished_at = st.finished_at
+                row.last_event = st.last_error[:80] if st.last_error else row.last_event
+                row.changed = True
+
+    def _row(self, node_id: str) -> NodeRow:
+        row = self.rows.get(node_id)
+        if row is None:
+            row = self.rows[node_id] = NodeRow(node_id)
+            self.order_changed = True
+        return row
+
+    # -- events -------------------------------------------------------------------------
+    def apply_all(self, events: list[Event]) -> None:
+        for event in events:
+            self.apply(event)
+
+    def apply(self, event: Event) -> None:
+        # The same event can arrive twice (in-process sink, then the file): seq dedupes.
+        if event.seq:
+            if event.seq <= self.last_seq:
+                return
+            self.last_seq = event.seq
+        self.applied += 1
+        match event:
+            case AgentActivity():
+                self._activity(event)
+            case TestOutput():
+                self._line(event.node_id, f"│ {event.line}")
+            case NodeStateChanged():
+                self._node_state(event)
+            case AgentStarted():
+                if event.node_id:
+                    self._call_nodes[event.call_id] = event.node_id
+                    row = self._row(event.node_id)
+                    row.tier = event.tier
+                    row.calls.append(event.call_id)
+                    row.last_event = f"{event.role} started"
+                    row.changed = True
+                    self._line(event.node_id, f"▶ {event.role} on {event.tier}")
+            case AgentFinished():
+                self._call_nodes.pop(event.call_id, None)
+                if event.node_id:
+                    row = self._row(event.node_id)
+                    row.tokens += event.input_tokens + event.output_tokens
+                    row.cost_usd += event.cost_usd
+                    row.last_event = f"{event.role} {event.exit_reason}"
+                    row.changed = True
+                    self._line(
+                        event.node_id,
+                        f"■ {event.role} {event.exit_reason} "
+                        f"({event.duration_secs:.1f}s, ${event.cost_usd:.4f})",
+                    )
+            case GateResult():
+                row = self._row(event.node_id)
+                verdict = "passed" if event.passed else "FAILED"
+                row.last_event = f"gate {event.check} {verdict}"
+                if not event.passed:
+                    row.gate_output = f"{event.check}: {event.message}\n{event.output_tail}"
+                row.changed = True
+                self._line(event.node_id, f"◆ gate {event.check} {verdict} {event.message}")
+            case ReviewResult():
+                row = self._row(event.node_id)
+                row.review = event.summary + "".join(
+                    f"\n- [{f.get('severity', '?')}] {f.get('file', '')} {f.get('summary', '')}"
+                    for f in event.findings
+                )
+                row.last_event = f"review {event.stage}: {event.verdict}"
+                row.changed = True
+                self._line(event.node_id, f"◇ review {event.stage}: {event.verdict}")
+            case NodeMerged():
+                row = self._row(event.node_id)
+                row.last_event = f"merged {event.commit[:8]}"
+                row.changed = True
+                self._line(event.node_id, f"⇢ merged {event.commit[:8]}")
+            case CostUpdate():
+                self.cost_usd = event.total_usd
+                self.ceiling_usd = event.ceiling_usd or self.ceiling_usd
+            case RunStarted():
+                self.job_id = event.job_id
+                self.parallel = event.parallel
+                self.ceiling_usd = event.ceiling_usd
+                self.scripted = event.scripted
+                self.started_at = event.ts
+                self.finished_at = None
+                self.outcome = ""
+                for node_id in event.node_ids:
+                    self._row(node_id)
+            case RunFinished():
+                self.finished_at = event.ts
+                self.outcome = event.outcome
+                self.outcome_message = event.message
+                self.cost_usd = event.cost_usd or self.cost_usd
+            case IntegrationResult():
+                self.integration = "passed" if event.passed else "failed"
+                self.notices.append(
+                    ("info" if event.passed else "error", f"integration {self.integration}")
+                )
+            case ControlApplied():
+                if event.action in ("pause", "resume") and event.ok:
+                    self.paused = event.action == "pause"
+                self.controls.append(
+                    ControlOutcome(
+                        event.action, event.node_id, event.ok, event.message, event.request_id
+                    )
+                )
+                if event.node_id:
+                    row = self._row(event.node_id)
+                    row.last_event = f"{event.action} {'applied' if event.ok else 'refused'}"
+                    row.changed = True
+            case Notice():
+                self.notices.append((event.level, event.message))
+                if event.node_id:
+                    self._line(event.node_id, f"! {event.message}")
+            case _:
+                pass
+
+    def _node_state(self, event: NodeStateChanged) -> None:
+        row = self._row(event.node_id)
+        row.status = event.status
+        if event.attempt:
+            row.attempt = event.attempt
+        if event.max_attempts:
+            row.max_attempts = event.max_attempts
+        if event.tier:
+            row.tier = event.tier
+        if event.status == NodeStatus.running.value and (
+            row.started_at is None or row.finished_at is not None
+        ):
+            row.started_at = event.ts
+            row.finished_at = None
+        if event.status in {s.value for s in FINISHED}:
+            row.finished_at = event.ts
+        row.last_event = event.message or event.status
+        row.changed = True
+        self._line(
+            event.node_id, f"• {event.status}" + (f": {event.message}" if event.message else "")
+        )
+
+    def _activity(self, event: AgentActivity) -> None:
+        node_id = event.node_id or self._call_nodes.get(event.call_id)
+        if not node_id:
+            return
+        row = self._row(node_id)
+        if event.kind == "tool":
+            text = f"⚒ {event.tool} {event.summary}".rstrip()
+        elif event.kind == "text":
+            text = f"  {event.summary}"
+        else:
+            text = f"  [{event.kind}] {event.summary}"
+        if event.tool or event.kind == "tool":
+            row.last_event = f"{event.tool} {event.summary}"[:80]
+            row.changed = True
+        self._line(node_id, text)
+
+    def _line(self, node_id: str, text: str) -> None:
+        row = self._row(node_id)
+        for part in text.splitlines() or [""]:
+            row.lines.append(part)
+            row.new_lines += 1
+
+    # -- summaries ----------------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for row in self.rows.values():
+            out[row.status] = out.get(row.status, 0) + 1
+        return out
+
+    def active(self) -> int:
+        return sum(1 for r in self.rows.values() if r.status in {s.value for s in ACTIVE})
+
+    def header(self, now: float | None = None) -> str:
+        now = time.time() if now is None else now
+        counts = self.counts()
+        total = len(self.rows)
+        done = counts.get("done", 0)
+        failed = counts.get("failed", 0) + counts.get("blocked", 0)
+        wall = ""
+        if self.started_at is not None:
+            wall = format_secs((self.finished_at or now) - self.started_at)
+        ceiling = f" / ${self.ceiling_usd:.2f}" if self.ceiling_usd else ""
+        parts = [
+            f"{done}/{total} done",
+            f"{failed} failed" if failed else "",
+            f"cost ${self.cost_usd:.3f}{ceiling}",
+            f"wall {wall}" if wall else "",
+            f"slots {self.active()}/{self.parallel}" if self.parallel else "",
+            "PAUSED" if self.paused else "",
+            f"run {self.outcome}" if self.outcome else "",
+            f"integration {self.integration}" if self.integration not in ("", "pending") else "",
+        ]
+        return " · ".join(p for p in parts if p)

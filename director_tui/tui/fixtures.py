@@ -1,0 +1,433 @@
+"""Deterministic sample ``.director/`` folders for snapshots, screenshots, pilots and the bench.
+
+Built from the engine's own pydantic models and events, so they are exactly what the
+engine writes. Every timestamp derives from ``FIXED_NOW`` so pictures never change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from pathlib import Path
+from typing import Literal
+
+from director_tui.engine.events import (
+    AgentActivity,
+    AgentFinished,
+    AgentStarted,
+    CostUpdate,
+    EventBase,
+    GateResult,
+    NodeMerged,
+    NodeStateChanged,
+    PlanStageChanged,
+    ReviewResult,
+    RunStarted,
+    TestOutput,
+)
+from director_tui.engine.jobs import job_branch, job_worktree
+from director_tui.engine.models import (
+    Approval,
+    Node,
+    NodeState,
+    NodeStatus,
+    Plan,
+    PlanStage,
+    RoleUsage,
+    RunState,
+    Stage,
+)
+from director_tui.engine.store import Store, append_jsonl, atomic_write_text
+
+FIXED_NOW = 1_767_000_000.0  # the frozen clock every fixture and snapshot uses
+JOB_ID = "20260101-120000-demo"
+TASK = "Add a `todo` command-line app: add/list/done/remove items stored in a JSON file."
+
+CONFIG = """\
+# demo — scripted agents, no model calls
+[tiers]
+planner = "scripted/frontier"
+test_author = "scripted/frontier"
+executor = "scripted/cheap"
+explorer = "scripted/cheap"
+reviewer = "scripted/mid"
+escalation = "scripted/mid"
+
+[limits]
+parallel = 3
+cost_ceiling_usd = 2.0
+max_attempts = 2
+"""
+
+RECON = """\
+# Recon
+
+- `todo/` is an empty package with `__init__.py`.
+- Tests run with `pytest -q`; no CLI framework is installed, use `argparse`.
+- Storage: none yet. Python 3.11.
+"""
+
+SPEC = """\
+# Spec: a `todo` CLI
+
+## Goal
+A small command-line todo list: `todo add "text"`, `todo list`, `todo done N`, `todo rm N`.
+
+## Design
+- `todo/store.py`: load/save a list of items in `~/.todo.json` (path overridable).
+- `todo/model.py`: `Item(id, text, done)` with JSON round-trip.
+- `todo/cli.py`: argparse sub-commands calling the store.
+
+## Acceptance criteria
+- Every sub-command has a test; `todo list` prints `[x]`/`[ ]` markers.
+
+## Out of scope
+Due dates, priorities, sync.
+"""
+
+NODES = [
+    Node(
+        id="model",
+        title="Item model with JSON round-trip",
+        spec="Create `todo/model.py` with a dataclass `Item(id: int, text: str, done: bool)`.",
+        files=["todo/model.py"],
+        tests=["tests/test_model.py"],
+        test_cmd="pytest -q tests/test_model.py",
+        estimated_difficulty="easy",
+    ),
+    Node(
+        id="store",
+        title="Load and save items",
+        spec="`todo/store.py`: `load(path) -> list[Item]`, `save(path, items)`.",
+        files=["todo/store.py"],
+        depends_on=["model"],
+        tests=["tests/test_store.py"],
+        test_cmd="pytest -q tests/test_store.py",
+    ),
+    Node(
+        id="format",
+        title="Render the list",
+        spec="`todo/format.py`: `render(items) -> str` with `[x]`/`[ ]` markers.",
+        files=["todo/format.py"],
+        depends_on=["model"],
+        tests=["tests/test_format.py"],
+        test_cmd="pytest -q tests/test_format.py",
+        estimated_difficulty="easy",
+    ),
+    Node(
+        id="cli",
+        title="argparse sub-commands",
+        spec="`todo/cli.py`: `main(argv)` with add/list/done/rm.",
+        files=["todo/cli.py"],
+        depends_on=["store", "format"],
+        tests=["tests/test_cli.py"],
+        test_cmd="pytest -q tests/test_cli.py",
+        estimated_difficulty="hard",
+    ),
+    Node(
+        id="entry",
+        title="console script",
+        spec="Add `todo = todo.cli:main` to pyproject.",
+        files=["pyproject.toml"],
+        depends_on=["cli"],
+        tests=["tests/test_entry.py"],
+        test_cmd="pytest -q tests/test_entry.py",
+        estimated_difficulty="easy",
+    ),
+    Node(
+        id="docs",
+        title="README usage",
+        spec="Document the commands in README.md.",
+        files=["README.md"],
+        depends_on=["model"],
+        tests=["tests/test_readme.py"],
+        test_cmd="pytest -q tests/test_readme.py",
+        estimated_difficulty="easy",
+    ),
+]
+
+
+def test_source(node: Node) -> str:
+    name = node.id.replace("-", "_")
+    return (
+        f"from todo import {name}\n\n\n"
+        f"def test_{name}_exists() -> None:\n"
+        f"    assert {name} is not None\n"
+    )
+
+
+def sample_plan(nodes: list[Node] | None = None) -> Plan:
+    plan = Plan(
+        job_id=JOB_ID,
+        job_branch=job_branch(JOB_ID),
+        base_commit="0" * 40,
+        task=TASK,
+        nodes=[n.model_copy(deep=True) for n in (nodes or NODES)],
+    )
+    for node in plan.nodes:
+        for test in node.tests:
+            node.test_hashes[test] = hashlib.sha256(test_source(node).encode()).hexdigest()
+        node.red_output = (
+            f"F\n_ test_{node.id}_exists _\nImportError: cannot import name '{node.id}'\n"
+            "1 failed in 0.02s"
+        )
+    return plan
+
+
+def big_plan(count: int, *, seed: int = 7, width: int = 8) -> Plan:
+    """A layered random DAG of ``count`` nodes with disjoint allowlists (valid)."""
+    rng = random.Random(seed)
+    nodes: list[Node] = []
+    for i in range(count):
+        layer_start = max(0, (i // width - 1) * width)
+        pool = [n.id for n in nodes[layer_start : (i // width) * width]]
+        deps = sorted(rng.sample(pool, k=min(len(pool), rng.randint(0, 2)))) if pool else []
+        nodes.append(
+            Node(
+                id=f"n{i:03d}",
+                title=f"node {i}",
+                files=[f"src/n{i:03d}.py"],
+                tests=[f"tests/test_n{i:03d}.py"],
+                test_cmd=f"pytest -q tests/test_n{i:03d}.py",
+                depends_on=deps,
+                estimated_difficulty=rng.choice(["easy", "medium", "hard"]),
+            )
+        )
+    return Plan(job_id=JOB_ID, job_branch=job_branch(JOB_ID), task="a large plan", nodes=nodes)
+
+
+def write_config(repo: Path) -> None:
+    path = repo / ".director" / "config.toml"
+    if not path.exists():
+        atomic_write_text(path, CONFIG)
+
+
+def write_sample(
+    repo: Path,
+    stage: Literal["gate1", "gate2", "run", "done"],
+    *,
+    plan: Plan | None = None,
+) -> Store:
+    """A ``.director/`` at the given point of the flow, inside an existing git repo."""
+    store = Store(repo)
+    store.ensure()
+    write_config(repo)
+    atomic_write_text(store.task, TASK + "\n")
+    atomic_write_text(store.recon, RECON)
+    atomic_write_text(store.spec_generated, SPEC)
+    atomic_write_text(store.spec, SPEC)
+    approvals = [Approval(gate="gate1", approver="human", at=FIXED_NOW - 600)]
+    stage_value = {
+        "gate1": Stage.gate1,
+        "gate2": Stage.gate2,
+        "run": Stage.approved,
+        "done": Stage.approved,
+    }[stage]
+    if stage == "gate1":
+        approvals = []
+    elif stage in ("run", "done"):
+        approvals.append(Approval(gate="gate2", approver="human", at=FIXED_NOW - 300))
+    plan_stage = PlanStage(
+        job_id=JOB_ID,
+        task=TASK,
+        stage=stage_value,
+        job_branch=job_branch(JOB_ID),
+        base_commit="0" * 40,
+        base_branch="main",
+        approvals=approvals,
+        updated_at=FIXED_NOW - 300,
+    )
+    store.write_model(store.plan_stage, plan_stage)
+    events: list[EventBase] = [
+        PlanStageChanged(job_id=JOB_ID, stage="gate1", ts=FIXED_NOW - 900, message="spec ready")
+    ]
+    if stage != "gate1":
+        plan = plan or sample_plan()
+        store.write_model(store.plan, plan)
+        tests_root = job_worktree(store)
+        for node in plan.nodes:
+            for test in node.tests:
+                atomic_write_text(tests_root / test, test_source(node))
+        events.append(
+            PlanStageChanged(job_id=JOB_ID, stage="gate2", ts=FIXED_NOW - 600, message="tests red")
+        )
+    if stage in ("run", "done") and plan is not None:
+        state, run_events = _run_history(plan, finished=stage == "done")
+        store.write_model(store.state, state)
+        events.extend(run_events)
+    for seq, event in enumerate(events, start=1):
+        event.seq = seq
+        append_jsonl(store.events, event.model_dump(mode="json"))
+    return store
+
+
+def _run_history(plan: Plan, *, finished: bool) -> tuple[RunState, list[EventBase]]:
+    """A run in progress: some nodes merged, one failed once, some running, some pending."""
+    t0 = FIXED_NOW - 240
+    state = RunState(job_id=JOB_ID, job_branch=plan.job_branch, started_at=t0)
+    events: list[EventBase] = [
+        RunStarted(
+            job_id=JOB_ID,
+            job_branch=plan.job_branch,
+            node_ids=plan.ids,
+            parallel=3,
+            ceiling_usd=2.0,
+            tiers={"executor": "scripted/cheap", "escalation": "scripted/mid"},
+            scripted=True,
+            ts=t0,
+        )
+    ]
+    script: dict[str, str] = {
+        "model": "done",
+        "store": "done",
+        "format": "failed",
+        "docs": "running",
+        "cli": "pending",
+        "entry": "pending",
+    }
+    if finished:
+        script = dict.fromkeys(script, "done") | {"format": "failed", "cli": "blocked"}
+        script["entry"] = "blocked"
+    total = 0.0
+    t = t0
+    for node in plan.nodes:
+        outcome = script.get(node.id, "pending")
+        st = NodeState(tier="scripted/cheap")
+        state.nodes[node.id] = st
+        if outcome == "pending":
+            continue
+        t += 7
+        call = f"executor-{node.id}"
+        st.status = NodeStatus.running
+        st.attempts = 1
+        st.started_at = t
+        events += [
+            NodeStateChanged(
+                node_id=node.id,
+                status="running",
+                attempt=1,
+                max_attempts=2,
+                ts=t,
+                tier="scripted/cheap",
+                message="attempt 1",
+            ),
+            AgentStarted(
+                call_id=call,
+                role="executor",
+                tier="scripted/cheap",
+                node_id=node.id,
+                attempt=1,
+                scripted=True,
+                ts=t + 0.5,
+            ),
+            AgentActivity(
+                call_id=call,
+                role="executor",
+                node_id=node.id,
+                kind="tool",
+                tool="bash",
+                summary=node.test_cmd,
+                ts=t + 1,
+            ),
+            TestOutput(node_id=node.id, line="1 failed in 0.02s", ts=t + 2),
+            AgentActivity(
+                call_id=call,
+                role="executor",
+                node_id=node.id,
+                kind="tool",
+                tool="write",
+                summary=node.files[0],
+                ts=t + 3,
+            ),
+            AgentActivity(
+                call_id=call,
+                role="executor",
+                node_id=node.id,
+                kind="text",
+                summary=f"Implemented {node.title.lower()}.",
+                ts=t + 4,
+            ),
+        ]
+        if outcome == "running":
+            continue
+        cost = 0.012 if node.estimated_difficulty == "easy" else 0.031
+        total += cost
+        usage = RoleUsage(input_tokens=4200, output_tokens=900, cost_usd=cost, calls=1)
+        st.usage["executor"] = usage
+        events += [
+            AgentFinished(
+                call_id=call,
+                role="executor",
+                tier="scripted/cheap",
+                node_id=node.id,
+                exit_reason="ok",
+                input_tokens=4200,
+                output_tokens=900,
+                cost_usd=cost,
+                duration_secs=4.0,
+                ts=t + 5,
+            ),
+            CostUpdate(total_usd=round(total, 4), ceiling_usd=2.0, node_id=node.id, ts=t + 5),
+        ]
+        if outcome == "failed":
+            st.status = NodeStatus.failed
+            st.attempts = 2
+            st.finished_at = t + 9
+            st.last_error = "test_cmd failed: 1 failed, 2 passed"
+            events += [
+                GateResult(
+                    node_id=node.id,
+                    attempt=2,
+                    passed=False,
+                    check="tests",
+                    message="1 failed, 2 passed",
+                    output_tail="E   AssertionError: '[ ] a' != '[x] a'",
+                    ts=t + 8,
+                ),
+                NodeStateChanged(
+                    node_id=node.id,
+                    status="failed",
+                    attempt=2,
+                    max_attempts=2,
+                    tier="scripted/cheap",
+                    message="attempts exhausted",
+                    ts=t + 9,
+                ),
+            ]
+        elif outcome == "blocked":
+            st.status = NodeStatus.blocked
+            events.append(
+                NodeStateChanged(
+                    node_id=node.id,
+                    status="blocked",
+                    message="depends on failed 'format'",
+                    ts=t + 9,
+                )
+            )
+        else:
+            st.status = NodeStatus.done
+            st.finished_at = t + 8
+            st.merge_commit = hashlib.sha1(node.id.encode()).hexdigest()
+            events += [
+                GateResult(node_id=node.id, attempt=1, passed=True, check="tests", ts=t + 6),
+                ReviewResult(
+                    node_id=node.id,
+                    stage="one",
+                    verdict="pass",
+                    blocking=False,
+                    summary="gate passed",
+                    ts=t + 6.5,
+                ),
+                NodeMerged(node_id=node.id, commit=st.merge_commit, ts=t + 7),
+                NodeStateChanged(
+                    node_id=node.id,
+                    status="done",
+                    attempt=1,
+                    max_attempts=2,
+                    tier="scripted/cheap",
+                    message="merged",
+                    ts=t + 8,
+                ),
+            ]
+    state.cost_usd = round(total, 4)
+    return state, events

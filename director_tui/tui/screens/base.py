@@ -1,0 +1,22 @@
+"""What every director screen shares: typed access to the app and the footer."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from textual.screen import Screen
+
+if TYPE_CHECKING:
+    from director_tui.tui.app import DirectorApp
+
+
+class DirectorScreen(Screen[Any]):
+    @property
+    def director(self) -> DirectorApp:
+        return self.app  # type: ignore[return-value]
+
+    def reload(self) -> None:
+        """Re-read the store (after a stage change or an engine job)."""
+
+    def on_screen_resume(self) -> None:
+        self.reload()

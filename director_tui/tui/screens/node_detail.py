@@ -1,0 +1,141 @@
+"""One node in depth: gate output, diff, review findings, the agent transcript."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rich.syntax import Syntax
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
+
+from director_tui.engine import git
+from director_tui.engine.errors import DirectorError
+from director_tui.engine.jobs import node_worktree
+from director_tui.engine.models import NodeState
+from director_tui.tui.board import NodeRow
+from director_tui.tui.screens.base import DirectorScreen
+
+TRANSCRIPT_LINES = 400
+
+
+def transcript_text(path: Path) -> str:
+    """The last lines of a JSONL transcript, one readable line per record."""
+    if not path.is_file():
+        return ""
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()[-TRANSCRIPT_LINES:]
+    out = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            out.append(line)
+            continue
+        if isinstance(record, dict):
+            kind = record.get("type", "")
+            body = record.get("part") or record.get("text") or record
+            out.append(f"[{kind}] {json.dumps(body)[:300]}")
+    return "\n".join(out)
+
+
+class NodeDetailScreen(DirectorScreen):
+    BINDINGS = [
+        Binding(
+            "escape,q", "app.pop_screen", "Back", id="detail.back", tooltip="Back to the board"
+        ),
+    ]
+
+    def __init__(self, node_id: str, row: NodeRow | None, state: NodeState | None) -> None:
+        super().__init__()
+        self.node_id = node_id
+        self.row = row
+        self.state = state
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        yield Static(self.summary(), classes="status-line")
+        with TabbedContent(id="detail-tabs"):
+            with TabPane("Gate output", id="tab-gate"), VerticalScroll():
+                yield Static(self.gate_text(), markup=False)
+            with TabPane("Diff", id="tab-diff"), VerticalScroll():
+                yield Static("computing the diff…", id="diff")
+            with TabPane("Review", id="tab-review"), VerticalScroll():
+                yield Static(self.review_text(), markup=False)
+            with TabPane("Transcript", id="tab-transcript"), VerticalScroll():
+                yield Static(self.transcript(), markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.load_diff()
+
+    def summary(self) -> Text:
+        row, st = self.row, self.state
+        text = Text(f"{self.node_id}", style="bold")
+        if row is not None:
+            text.append(f" · {row.status} · attempt {row.attempt}")
+            text.append(f" · {row.tier or '-'} · ${row.cost_usd:.3f}")
+        if st is not None and st.last_error:
+            text.append(f" · {st.last_error}", style="red")
+        return text
+
+    def gate_text(self) -> str:
+        parts = []
+        if self.row is not None and self.row.gate_output:
+            parts.append(self.row.gate_output)
+        if self.state is not None:
+            if self.state.last_error:
+                parts.append(f"last error: {self.state.last_error}")
+            if self.state.feedback:
+                parts.append(f"feedback for the next attempt:\n{self.state.feedback}")
+        return "\n\n".join(parts) or "No gate output yet."
+
+    def review_text(self) -> str:
+        st = self.state
+        if st is not None and st.review is not None:
+            lines = [f"{st.review.verdict}: {st.review.summary}"]
+            lines += [f"- [{f.severity}] {f.file} {f.summary}" for f in st.review.findings]
+            return "\n".join(lines)
+        if self.row is not None and self.row.review:
+            return self.row.review
+        if st is not None and st.review_error:
+            return f"review error: {st.review_error}"
+        return "No review yet."
+
+    def transcript(self) -> str:
+        logs = self.director.bridge.store.logs
+        if self.row is not None:
+            for call_id in reversed(self.row.calls):
+                text = transcript_text(logs / f"{call_id}.jsonl")
+                if text:
+                    return f"{call_id}\n{text}"
+            if self.row.lines:
+                return "\n".join(self.row.lines)
+        return "No transcript yet."
+
+    @work(thread=True, exclusive=True, group="diff", exit_on_error=False)
+    def load_diff(self) -> None:
+        """git runs off the UI thread; the result is handed back with call_from_thread."""
+        store = self.director.bridge.store
+        worktree = Path(self.state.worktree) if self.state and self.state.worktree else None
+        worktree = worktree or node_worktree(store, self.node_id)
+        base = self.state.base_commit if self.state else ""
+        text = ""
+        try:
+            if worktree.is_dir() and base:
+                text = git.diff_text(worktree, base)
+            elif self.state and self.state.merge_commit:
+                text = git.out(["show", "--format=", self.state.merge_commit], store.repo)
+        except DirectorError as exc:
+            text = f"(no diff: {exc})"
+        self.app.call_from_thread(self.show_diff, text)
+
+    def show_diff(self, text: str) -> None:
+        widget = self.query_one("#diff", Static)
+        if not text.strip():
+            widget.update("No changes recorded for this node yet.")
+        else:
+            widget.update(Syntax(text, "diff", word_wrap=True))

@@ -1,0 +1,294 @@
+"""Gate 2: the DAG as a graph, a node table, the selected node's contract, live validation."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.syntax import Syntax
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import DataTable, Footer, Header, Static
+
+from director_tui.engine import dag, git
+from director_tui.engine.jobs import job_worktree
+from director_tui.engine.models import Node, Plan, Stage
+from director_tui.tui.screens.base import DirectorScreen
+from director_tui.tui.widgets.dag_view import DagView
+from director_tui.tui.widgets.modals import ConfirmModal, NodeEditModal
+
+
+def _invalid_nodes(plan: Plan, errors: list[str]) -> set[str]:
+    """Nodes named in the validation messages, to colour them in the graph and table."""
+    marked: set[str] = set()
+    for node_id in plan.ids:
+        needle = f"'{node_id}'"
+        if any(needle in e for e in errors):
+            marked.add(node_id)
+    return marked
+
+
+class PlanReviewScreen(DirectorScreen):
+    CSS_PATH = "../plan_review.tcss"
+    BINDINGS = [
+        Binding("e", "edit_node", "Edit node", id="gate2.edit", tooltip="Edit the selected node"),
+        Binding("ctrl+a", "approve", "Approve", id="gate2.approve", tooltip="Approve Gate 2"),
+        Binding("d", "focus_graph", "Graph", id="gate2.graph", tooltip="Scroll the DAG graph"),
+        Binding("t", "focus_table", "Nodes", id="gate2.table", tooltip="The node table"),
+        Binding("ctrl+r", "reload", "Reload", id="gate2.reload", tooltip="Re-read plan.json"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.plan: Plan | None = None
+        self.errors: list[str] = []
+        self.selected: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        yield Static(id="gate2-status", classes="status-line")
+        with Horizontal():
+            with Vertical(id="gate2-left"):
+                yield DagView(id="dag")
+                yield DataTable(id="nodes", cursor_type="row", zebra_stripes=True)
+                yield Static(id="validation", classes="validation")
+            with VerticalScroll(id="node-detail", classes="panel"):
+                yield Static(id="node-info")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#nodes", DataTable)
+        table.add_column("node", key="node")
+        table.add_column("difficulty", key="difficulty")
+        table.add_column("deps", key="deps")
+        table.add_column("files", key="files")
+        table.add_column("title", key="title")
+        self.reload()
+
+    def reload(self) -> None:
+        self.plan = self.director.load_plan()
+        self.refresh_plan()
+
+    def action_reload(self) -> None:
+        self.reload()
+        self.notify("plan.json re-read")
+
+    def refresh_plan(self) -> None:
+        plan = self.plan
+        table = self.query_one("#nodes", DataTable)
+        cursor = table.cursor_row
+        table.clear()
+        if plan is None:
+            self.errors = []
+            self.query_one("#dag", DagView).show(None)
+            self.query_one("#node-info", Static).update("No plan.json yet: approve Gate 1 first.")
+            self.update_status()
+            return
+        self.errors = dag.validate(plan)
+        invalid = _invalid_nodes(plan, self.errors)
+        for node in plan.nodes:
+            marker = Text("! ", style="bold red") if node.id in invalid else Text("  ")
+            table.add_row(
+                marker + Text(node.id),
+                node.estimated_difficulty,
+                ", ".join(node.depends_on),
+                ", ".join(node.files),
+                node.title,
+                key=node.id,
+            )
+        if plan.nodes:
+            table.move_cursor(row=min(max(cursor, 0), len(plan.nodes) - 1))
+            self.selected = plan.nodes[table.cursor_row].id
+        states = {
+            nid: row.status
+            for nid, row in self.director.board.rows.items()
+            if row.status != "pending"
+        }
+        self.query_one("#dag", DagView).show(
+            plan, states=states, selected=self.selected, invalid=invalid
+        )
+        validation = self.query_one("#validation", Static)
+        if self.errors:
+            validation.update(
+                Text(
+                    f"{len(self.errors)} problem(s) block approval:\n"
+                    + "\n".join(f"• {e}" for e in self.errors),
+                    style="red",
+                )
+            )
+            validation.add_class("has-errors")
+        else:
+            validation.update(Text("✔ plan is valid", style="green"))
+            validation.remove_class("has-errors")
+        self.show_node()
+        self.update_status()
+
+    def update_status(self) -> None:
+        stage = self.director.guard("Cannot read plan_stage.json", self.director.bridge.plan_stage)
+        parts = [f"stage {stage.stage.value}" if stage else "no job"]
+        if self.plan is not None:
+            parts.append(f"{len(self.plan.nodes)} nodes")
+            try:
+                parts.append(f"{len(dag.layers(self.plan))} layers")
+            except Exception:  # a cycle: validation already says so
+                pass
+        parts.append(f"{len(self.errors)} problems" if self.errors else "valid")
+        if self.director.engine_busy:
+            parts.append(f"engine: {self.director.engine_busy}…")
+        self.query_one("#gate2-status", Static).update(" · ".join(parts))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key.value is None or self.plan is None:
+            return
+        self.selected = str(event.row_key.value)
+        dag_view = self.query_one("#dag", DagView)
+        dag_view.selected = self.selected
+        dag_view.relayout()
+        dag_view.scroll_to_selected()
+        self.show_node()
+
+    def show_node(self) -> None:
+        info = self.query_one("#node-info", Static)
+        if self.plan is None or self.selected is None:
+            info.update("")
+            return
+        try:
+            node = self.plan.node(self.selected)
+        except KeyError:
+            info.update("")
+            return
+        info.update(self.node_renderable(node))
+
+    def node_renderable(self, node: Node) -> Group:
+        parts: list[Text | Syntax] = []
+        head = Text()
+        head.append(f"{node.id}", style="bold")
+        head.append(f"  {node.title}\n", style="italic")
+        head.append("difficulty ", style="dim")
+        head.append(f"{node.estimated_difficulty}\n")
+        head.append("depends on ", style="dim")
+        head.append((", ".join(node.depends_on) or "—") + "\n")
+        head.append("allowlist  ", style="dim")
+        head.append((", ".join(node.files) or "—") + "\n")
+        head.append("test_cmd   ", style="dim")
+        head.append(f"{node.test_cmd or '—'}\n\n")
+        head.append("Spec\n", style="bold underline")
+        head.append(f"{node.spec.strip() or '—'}\n")
+        node_errors = [e for e in self.errors if f"'{node.id}'" in e]
+        if node_errors:
+            head.append("\n")
+            for error in node_errors:
+                head.append(f"✘ {error}\n", style="red")
+        parts.append(head)
+        for test in node.tests:
+            digest = node.test_hashes.get(test, "")
+            title = Text()
+            title.append(f"\n{test}", style="bold underline")
+            title.append(f"  sha256 {digest[:16] or 'not frozen yet'}\n", style="dim")
+            parts.append(title)
+            source = self.test_source(test)
+            if source is None:
+                parts.append(Text("(not written yet)", style="dim"))
+            else:
+                lexer = "python" if test.endswith(".py") else Syntax.guess_lexer(test, source)
+                parts.append(Syntax(source, lexer, line_numbers=True, word_wrap=True))
+        if node.red_output:
+            parts.append(
+                Text(
+                    "\nRed output (tests failing before any implementation)", style="bold underline"
+                )
+            )
+            parts.append(Text(node.red_output.strip(), style="red"))
+        return Group(*parts)
+
+    def test_source(self, path: str) -> str | None:
+        """Test files live on the job branch: its worktree, else git, else the checkout."""
+        store = self.director.bridge.store
+        candidate = job_worktree(store) / path
+        if candidate.is_file():
+            return candidate.read_text(encoding="utf-8", errors="replace")
+        if self.plan is not None and self.plan.job_branch:
+            data = git.file_at(store.repo, self.plan.job_branch, path)
+            if data is not None:
+                return data.decode("utf-8", errors="replace")
+        local = store.repo / path
+        return local.read_text(encoding="utf-8", errors="replace") if local.is_file() else None
+
+    # -- actions ------------------------------------------------------------------------
+    def action_focus_graph(self) -> None:
+        self.query_one("#dag", DagView).focus()
+
+    def action_focus_table(self) -> None:
+        self.query_one("#nodes", DataTable).focus()
+
+    def action_edit_node(self) -> None:
+        if self.plan is None or self.selected is None:
+            self.notify("No node selected.", severity="warning")
+            return
+        node = self.plan.node(self.selected)
+
+        def edited(values: dict[str, object] | None) -> None:
+            if values is None or self.plan is None:
+                return
+            self.apply_edit(node.id, values)
+
+        self.app.push_screen(NodeEditModal(node), edited)
+
+    def apply_edit(self, node_id: str, values: dict[str, object]) -> None:
+        """Apply a node edit, save plan.json, and re-validate at once."""
+        if self.plan is None:
+            return
+        updated = self.plan.node(node_id).model_copy(update=values)
+        node = type(updated).model_validate(updated.model_dump())
+        self.plan.nodes = [node if n.id == node_id else n for n in self.plan.nodes]
+        plan = self.plan
+        self.director.guard("Cannot save plan.json", lambda: self.director.bridge.save_plan(plan))
+        self.refresh_plan()
+        if self.errors:
+            self.notify(
+                f"Saved, but the plan has {len(self.errors)} problem(s): approval is blocked.",
+                severity="error",
+            )
+        else:
+            self.notify(f"Node {node_id} saved; the plan is valid.")
+
+    def action_approve(self) -> None:
+        if self.plan is None:
+            self.notify("There is no plan to approve.", severity="warning")
+            return
+        self.errors = dag.validate(self.plan)
+        if self.errors:
+            self.refresh_plan()
+            self.notify(
+                f"Approval blocked: {len(self.errors)} problem(s). First: {self.errors[0]}",
+                severity="error",
+                timeout=8,
+            )
+            return
+        stage = self.director.guard("Cannot read plan_stage.json", self.director.bridge.plan_stage)
+        if stage is None or stage.stage != Stage.gate2:
+            where = stage.stage.value if stage else "no job"
+            self.notify(f"Gate 2 is not open (stage: {where}).", severity="warning")
+            return
+        job = self.director.guard("Cannot approve", self.director.bridge.approve_gate2)
+        if job is None:
+            return
+        if self.director.start_engine("approving Gate 2", job):
+            self.director.engine_listeners.append(self._approved)
+
+    def _approved(self, label: str, ok: bool, _result: object) -> None:
+        if label != "approving Gate 2":
+            return
+        self.director.engine_listeners.remove(self._approved)
+        self.update_status()
+        if not ok:
+            return
+
+        def decided(start: bool | None) -> None:
+            if start:
+                self.app.call_later(self.director.start_run)
+
+        self.app.push_screen(
+            ConfirmModal("Plan approved and frozen. Start the run now?", yes="Run", no="Later"),
+            decided,
+        )

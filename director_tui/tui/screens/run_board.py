@@ -1,0 +1,182 @@
+"""The run board: a row per node updated in place, a header, a live pane, control keys."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import DataTable, Footer, Header, Log, Static
+
+from director_tui.engine.errors import DirectorError
+from director_tui.engine.models import RunState
+from director_tui.tui.board import COLUMNS, NodeRow
+from director_tui.tui.screens.base import DirectorScreen
+from director_tui.tui.widgets.dag_view import STATE_STYLE
+
+# The live pane keeps this many lines at most, so memory stays flat on long runs.
+LOG_LINES = 5_000
+
+
+class RunBoardScreen(DirectorScreen):
+    CSS_PATH = "../run_board.tcss"
+    BINDINGS = [
+        Binding("r", "control('retry')", "Retry", id="run.retry", tooltip="Retry the node"),
+        Binding("e", "control('escalate')", "Escalate", id="run.escalate", tooltip="Escalate now"),
+        Binding("s", "control('skip')", "Skip", id="run.skip", tooltip="Skip (dependents blocked)"),
+        Binding("p", "pause", "Pause/resume", id="run.pause", tooltip="Pause or resume scheduling"),
+        Binding(
+            "c", "control('cancel')", "Cancel node", id="run.cancel", tooltip="Cancel the node"
+        ),
+        Binding(
+            "enter",
+            "details",
+            "Details",
+            id="run.details",
+            tooltip="Gate, diff, review, transcript",
+        ),
+        Binding("g", "start_run", "Start run", id="run.start", tooltip="Start or resume the run"),
+        Binding("f", "follow", "Follow", id="run.follow", tooltip="Follow the live pane's end"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shadow: dict[str, tuple[str, ...]] = {}
+        self.selected: str | None = None
+        self.pane_node: str | None = None
+        self.pane_seen = 0
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        yield Static(id="run-header", classes="status-line")
+        with Vertical():
+            yield DataTable(id="board", cursor_type="row", zebra_stripes=False)
+            yield Static(id="pane-title", classes="panel-title")
+            yield Log(id="live", max_lines=LOG_LINES, auto_scroll=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#board", DataTable)
+        for name in COLUMNS:
+            table.add_column(name, key=name)
+        self.refresh_from_board()
+
+    def reload(self) -> None:
+        self.refresh_from_board()
+
+    # -- painting -----------------------------------------------------------------------
+    def refresh_clock(self) -> None:
+        self.refresh_from_board(clock_only=True)
+
+    def refresh_from_board(self, *, clock_only: bool = False) -> None:
+        board = self.director.board
+        now = self.director.clock()
+        table = self.query_one("#board", DataTable)
+        for node_id, row in board.rows.items():
+            if clock_only and not (row.started_at and not row.finished_at):
+                continue
+            cells = row.cells(now)
+            old = self.shadow.get(node_id)
+            if old is None:
+                table.add_row(Text(node_id), *self._styled(row, cells), key=node_id)
+            elif old != cells:
+                styled = self._styled(row, cells)
+                for index, (before, after) in enumerate(zip(old, cells, strict=True)):
+                    if before != after:
+                        table.update_cell(node_id, COLUMNS[index + 1], styled[index])
+            self.shadow[node_id] = cells
+            row.changed = False
+        for gone in [k for k in self.shadow if k not in board.rows]:
+            table.remove_row(gone)
+            del self.shadow[gone]
+        if self.selected is None and board.rows:
+            self.selected = next(iter(board.rows))
+        self.update_header(now)
+        self.update_pane()
+
+    def _styled(self, row: NodeRow, cells: tuple[str, ...]) -> list[Text]:
+        style = STATE_STYLE.get(row.status, "")
+        return [Text(cells[0], style=style), *(Text(c) for c in cells[1:])]
+
+    def update_header(self, now: float) -> None:
+        board = self.director.board
+        text = Text(board.header(now))
+        if board.scripted:
+            text.append("  scripted agents", style="bold magenta")
+        if self.director.engine_busy:
+            text.append(f"  engine: {self.director.engine_busy}", style="yellow")
+        elif self.director.bridge.running_elsewhere():
+            text.append("  attached to a headless run", style="cyan")
+        pending = len(self.director.pending_controls)
+        if pending:
+            text.append(f"  {pending} request(s) waiting for the engine", style="yellow")
+        if not board.rows:
+            text = Text("No run yet: approve a plan at Gate 2, then press g to start.")
+        self.query_one("#run-header", Static).update(text)
+
+    def update_pane(self) -> None:
+        """Stream the selected node's lines; only the new ones are written each tick."""
+        log = self.query_one("#live", Log)
+        row = self.director.board.rows.get(self.selected or "")
+        if row is None:
+            return
+        if self.pane_node != row.node_id:
+            self.pane_node = row.node_id
+            log.clear()
+            log.write_lines(list(row.lines))
+            row.new_lines = 0
+        elif row.new_lines:
+            fresh = list(row.lines)[-min(row.new_lines, len(row.lines)) :]
+            log.write_lines(fresh)
+            row.new_lines = 0
+        follow = "following" if log.auto_scroll else "paused (f to follow)"
+        self.query_one("#pane-title", Static).update(f"Live: {row.node_id} — {follow}")
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key.value is not None:
+            self.selected = str(event.row_key.value)
+            self.update_pane()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """enter on the table (which owns the key while focused) opens the details."""
+        if event.row_key.value is not None:
+            self.selected = str(event.row_key.value)
+            self.action_details()
+
+    # -- actions ------------------------------------------------------------------------
+    def action_follow(self) -> None:
+        log = self.query_one("#live", Log)
+        log.auto_scroll = not log.auto_scroll
+        if log.auto_scroll:
+            log.scroll_end(animate=False)
+        self.update_pane()
+
+    def action_control(self, action: str) -> None:
+        node_id = self.selected
+        if node_id is None:
+            self.notify("No node selected.", severity="warning")
+            return
+        self.director.send_control(action, node_id)
+
+    def action_pause(self) -> None:
+        self.director.send_control("resume" if self.director.board.paused else "pause", None)
+
+    async def action_start_run(self) -> None:
+        await self.director.start_run()
+
+    def action_details(self) -> None:
+        if self.selected is None:
+            return
+        from director_tui.tui.screens.node_detail import NodeDetailScreen
+
+        state = None
+        try:
+            state = self.director.bridge.store.read_model(
+                self.director.bridge.store.state, RunState
+            )
+        except DirectorError:
+            pass
+        row = self.director.board.rows.get(self.selected)
+        self.app.push_screen(
+            NodeDetailScreen(self.selected, row, state.nodes.get(self.selected) if state else None)
+        )

@@ -1,0 +1,224 @@
+"""Gate 1: the task and recon beside an editable spec.md, with a rendered preview."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import shlex
+import subprocess
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import ContentSwitcher, Footer, Header, Markdown, Static, TextArea
+
+from director_tui.engine.models import Stage
+from director_tui.tui.screens.base import DirectorScreen
+from director_tui.tui.widgets.modals import ConfirmModal, TextPromptModal
+
+
+def _read(path: os.PathLike[str] | str) -> str:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
+    except OSError:
+        return ""
+
+
+class SpecScreen(DirectorScreen):
+    CSS_PATH = "../spec.tcss"
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save", id="gate1.save", tooltip="Write spec.md"),
+        Binding("ctrl+a", "approve", "Approve", id="gate1.approve", tooltip="Approve Gate 1"),
+        Binding("ctrl+j", "reject", "Reject", id="gate1.reject", tooltip="Reject with a comment"),
+        Binding("ctrl+k", "critique", "Critique", id="gate1.critique", tooltip="Self-critique"),
+        Binding(
+            "ctrl+o", "external_editor", "$EDITOR", id="gate1.editor", tooltip="Edit in $EDITOR"
+        ),
+        Binding(
+            "ctrl+v", "toggle_preview", "Preview", id="gate1.preview", tooltip="Rendered preview"
+        ),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.saved_text = ""
+        self.generated_text = ""
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        yield Static(id="gate1-status", classes="status-line")
+        with Horizontal():
+            with VerticalScroll(id="context", classes="panel"):
+                yield Static("Task", classes="panel-title")
+                yield Static(id="task-text", markup=False)
+                yield Static("Recon", classes="panel-title")
+                yield Markdown(id="recon")
+            with (
+                Vertical(id="spec-pane", classes="panel"),
+                ContentSwitcher(initial="spec-editor", id="spec-switcher"),
+            ):
+                yield TextArea.code_editor(
+                    "",
+                    language="markdown",
+                    id="spec-editor",
+                    soft_wrap=True,
+                    show_line_numbers=False,
+                )
+                with VerticalScroll(id="spec-preview"):
+                    yield Markdown(id="spec-markdown")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#spec-editor", TextArea).cursor_blink = False
+        self.load_files()
+
+    def load_files(self) -> None:
+        store = self.director.bridge.store
+        self.generated_text = _read(store.spec_generated)
+        self.saved_text = _read(store.spec)
+        self.query_one("#task-text", Static).update(_read(store.task).strip() or "(no task yet)")
+        self.query_one("#recon", Markdown).update(_read(store.recon) or "_no recon yet_")
+        editor = self.query_one("#spec-editor", TextArea)
+        editor.load_text(self.saved_text)
+        self.update_status()
+
+    def reload(self) -> None:
+        if not self.dirty:
+            self.load_files()
+        else:
+            self.update_status()
+
+    @property
+    def text(self) -> str:
+        return self.query_one("#spec-editor", TextArea).text
+
+    @property
+    def dirty(self) -> bool:
+        return self.is_mounted and self.text != self.saved_text
+
+    def on_text_area_changed(self, event: TextArea.Changed) -> None:
+        self.update_status()
+
+    def update_status(self) -> None:
+        stage = self.director.guard("Cannot read plan_stage.json", self.director.bridge.plan_stage)
+        parts = [f"stage {stage.stage.value}" if stage else "no job"]
+        if self.generated_text:
+            diff = [
+                line
+                for line in difflib.unified_diff(
+                    self.generated_text.splitlines(), self.text.splitlines(), lineterm="", n=0
+                )
+                if line[:1] in "+-" and not line.startswith(("+++", "---"))
+            ]
+            parts.append(
+                f"{len(diff)} lines changed vs the generated spec" if diff else "as generated"
+            )
+        if self.dirty:
+            parts.append("unsaved changes (ctrl+s)")
+        if self.director.engine_busy:
+            parts.append(f"engine: {self.director.engine_busy}…")
+        self.query_one("#gate1-status", Static).update(" · ".join(parts))
+
+    def refresh_from_board(self) -> None:
+        self.update_status()
+
+    # -- actions ------------------------------------------------------------------------
+    def action_save(self) -> bool:
+        text = self.text
+        saved = self.director.guard(
+            "Cannot save spec.md", lambda: self.director.bridge.save_spec(text)
+        )
+        if saved is None and self.director.bridge.store.spec.exists():
+            self.saved_text = text
+            self.notify("spec.md saved")
+            self.update_status()
+            return True
+        return False
+
+    def _at_gate1(self) -> bool:
+        stage = self.director.guard("Cannot read plan_stage.json", self.director.bridge.plan_stage)
+        if stage is None or stage.stage != Stage.gate1:
+            where = stage.stage.value if stage else "no job"
+            self.notify(f"Gate 1 is not open (stage: {where}).", severity="warning")
+            return False
+        return True
+
+    def action_approve(self) -> None:
+        if not self._at_gate1():
+            return
+        if self.dirty and not self.action_save():
+            return
+        job = self.director.guard(
+            "Cannot approve", lambda: self.director.bridge.continue_plan("human")
+        )
+        if job is not None and self.director.start_engine("decomposing the spec", job):
+            self.notify("Gate 1 approved: decomposing into a DAG and writing red tests…")
+            self.update_status()
+
+    def action_reject(self) -> None:
+        if not self._at_gate1():
+            return
+
+        def submitted(comment: str | None) -> None:
+            if not comment:
+                return
+            job = self.director.guard(
+                "Cannot reject", lambda: self.director.bridge.reject_spec(comment)
+            )
+            if job is not None and self.director.start_engine("rewriting the spec", job):
+                self.notify("Sent back to the brainstorm agent with your comment.")
+
+        self.app.push_screen(
+            TextPromptModal("Reject the spec: what should change?", "Your comment"), submitted
+        )
+
+    def action_critique(self) -> None:
+        if not self._at_gate1():
+            return
+        if self.dirty and not self.action_save():
+            return
+        job = self.director.guard("Cannot ask for a critique", self.director.bridge.critique)
+        if job is not None and self.director.start_engine("critiquing the spec", job):
+            self.notify("The critic is re-reading the spec against the task…")
+
+    def action_toggle_preview(self) -> None:
+        switcher = self.query_one("#spec-switcher", ContentSwitcher)
+        if switcher.current == "spec-editor":
+            self.query_one("#spec-markdown", Markdown).update(self.text)
+            switcher.current = "spec-preview"
+        else:
+            switcher.current = "spec-editor"
+            self.query_one("#spec-editor", TextArea).focus()
+
+    def action_external_editor(self) -> None:
+        if self.dirty and not self.action_save():
+            return
+        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+        path = self.director.bridge.store.spec
+        try:
+            with self.app.suspend():
+                subprocess.run([*shlex.split(editor), str(path)], check=False)
+        except Exception as exc:  # SuspendNotSupported, missing editor: show, do not crash
+            self.notify(f"Cannot open {editor}: {exc}", severity="error")
+            return
+        self.load_files()
+        self.notify("Reloaded spec.md from the editor")
+
+    def check_leave(self, then: str) -> None:
+        """Unsaved-changes guard before switching away."""
+        if not self.dirty:
+            self.app.call_later(self.director.action_open, then)
+            return
+
+        def decided(save: bool | None) -> None:
+            if save:
+                self.action_save()
+            else:
+                self.query_one("#spec-editor", TextArea).load_text(self.saved_text)
+            self.app.call_later(self.director.action_open, then)
+
+        self.app.push_screen(
+            ConfirmModal("spec.md has unsaved changes. Save them?", yes="Save", no="Discard"),
+            decided,
+        )

@@ -1,0 +1,1 @@
+"""Reusable widgets: modals, the DAG view, the bench chart."""
