@@ -19,6 +19,10 @@ def provider_for(tier: str, config: Config, repo: Path) -> AgentProvider:
 
         path = Path(config.scripted.script)
         return ScriptedProvider(path if path.is_absolute() else repo / path)
-    if name in ("opencode", "claude-code", "codex"):
+    if name == "opencode":
+        from director_tui.engine.agents.opencode import OpenCodeProvider
+
+        return OpenCodeProvider()
+    if name in ("claude-code", "codex"):
         raise ConfigError(f"the {name} driver is not built yet in this version")
     raise ConfigError(f"unknown provider {name!r} in tier {tier!r}")

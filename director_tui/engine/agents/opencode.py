@@ -1,0 +1,319 @@
+"""The OpenCode driver: ``opencode run --format json`` parsed live.
+
+The role's agent (our prompt, sampling and an explicit permission for every tool class)
+goes inline through ``OPENCODE_CONFIG_CONTENT``, deep-merged over any value the user
+already has there, so nothing is written into the user's repository and their own
+providers keep working. OpenCode's exit code is not trusted: the verdict comes from the
+events (API errors, permission refusals, no text and no tool use) and the watchdogs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from director_tui.engine.agents.base import (
+    AgentCall,
+    AgentResult,
+    ExitReason,
+    OnActivity,
+    TokenUsage,
+)
+from director_tui.engine.agents.collect import (
+    Collector,
+    agent_env,
+    binary_version,
+    find_binary,
+    version_text,
+)
+from director_tui.engine.agents.stream import run_streaming
+from director_tui.engine.config import deep_merge
+from director_tui.engine.prompts import (
+    RolePermissions,
+    normalize_role,
+    permissions_for,
+    role_prompt,
+)
+
+PINNED_VERSION = "1.18.33"
+MIN_VERSION = (1, 18, 0)  # the JSON event format this parser reads
+BINARY_ENV = "DIRECTOR_OPENCODE_BIN"
+INSTALL_HINT = (
+    f"install it with `npm install -g opencode-ai@{PINNED_VERSION}` "
+    f"(or point {BINARY_ENV} at an opencode binary)"
+)
+# Linux refuses a single argv string over 128 KiB: longer prompts go through stdin.
+MAX_ARGV_PROMPT_BYTES = 100_000
+
+
+def permission_block(perms: RolePermissions) -> dict[str, str]:
+    """Every permission spelled out: in ``opencode run`` an "ask" is a silent refusal
+    (or a hang in some versions), so nothing may be left to a default."""
+
+    def allow(flag: bool) -> str:
+        return "allow" if flag else "deny"
+
+    return {
+        "read": "allow",
+        "glob": "allow",
+        "grep": "allow",
+        "list": "allow",
+        "edit": allow(perms.edit),
+        "bash": allow(perms.bash),
+        "webfetch": allow(perms.web),
+        "websearch": allow(perms.web),
+        "codesearch": allow(perms.web),
+        "task": "deny",  # no sub-agents: one call, one agent, one bill
+        "todowrite": "allow",
+        "todoread": "allow",
+        "external_directory": "deny",  # stay inside the worktree
+        "doom_loop": "deny",
+    }
+
+
+def agent_definition(call: AgentCall) -> dict[str, Any]:
+    role = normalize_role(call.role)
+    agent: dict[str, Any] = {
+        "description": f"director-tui {role}",
+        "mode": "primary",
+        "prompt": role_prompt(role),
+        "permission": permission_block(permissions_for(role)),
+    }
+    if call.sampling.temperature is not None:
+        agent["temperature"] = call.sampling.temperature
+    if call.sampling.top_p is not None:
+        agent["top_p"] = call.sampling.top_p
+    # top_k has no OpenCode agent key; it is not passed.
+    return agent
+
+
+def agent_name(role: str) -> str:
+    return f"director-{normalize_role(role).replace('_', '-')}"
+
+
+class UserConfigError(ValueError):
+    pass
+
+
+def merged_config_content(call: AgentCall, existing: str | None) -> str:
+    """Our agent merged over the user's ``OPENCODE_CONFIG_CONTENT`` (never replacing it)."""
+    user: dict[str, Any] = {}
+    if existing and existing.strip():
+        try:
+            parsed = json.loads(existing)
+        except ValueError as exc:
+            raise UserConfigError(f"OPENCODE_CONFIG_CONTENT is not valid JSON: {exc}") from exc
+        if not isinstance(parsed, dict):
+            raise UserConfigError("OPENCODE_CONFIG_CONTENT must be a JSON object")
+        user = parsed
+    ours = {"snapshot": False, "agent": {agent_name(call.role): agent_definition(call)}}
+    return json.dumps(deep_merge(user, ours))
+
+
+def build_argv(binary: str, call: AgentCall, *, prompt_in_argv: bool) -> list[str]:
+    argv = [
+        binary,
+        "run",
+        "--dir",
+        str(call.cwd),
+        "--agent",
+        agent_name(call.role),
+        "--model",
+        call.model,
+        "--format",
+        "json",
+        "--title",
+        call.title or f"director {call.role}",
+    ]
+    if prompt_in_argv:
+        # ONE element, whatever it contains; after "--" so a prompt that starts with a
+        # dash is never read as an option.
+        argv += ["--", call.prompt]
+    return argv
+
+
+class OpenCodeParser:
+    """One ``--format json`` line → activity + accumulated result."""
+
+    def __init__(self, collector: Collector) -> None:
+        self.c = collector
+
+    def feed(self, line: str, cut: int) -> None:
+        if not line.strip():
+            return
+        if cut:
+            self._oversized(line, cut)
+            return
+        try:
+            event = json.loads(line)
+        except ValueError:
+            self.c.add_raw(line)
+            return
+        if not isinstance(event, dict):
+            self.c.add_raw(line)
+            return
+        kind = event.get("type")
+        part = event.get("part") if isinstance(event.get("part"), dict) else {}
+        assert isinstance(part, dict)
+        if kind == "text":
+            self.c.add_text(str(part.get("text", "")))
+        elif kind == "reasoning":
+            self.c.add_reasoning(str(part.get("text", "")))
+        elif kind == "tool_use":
+            self._tool(part)
+        elif kind == "step_start":
+            self.c.emit("step", status="start")
+        elif kind == "step_finish":
+            self._step(part)
+        elif kind == "error":
+            self.c.add_error(_error_message(event))
+        else:
+            self.c.emit("raw", summary=f"{kind}: {line}")
+
+    def _tool(self, part: dict[str, Any]) -> None:
+        state = part.get("state") if isinstance(part.get("state"), dict) else {}
+        assert isinstance(state, dict)
+        tool_input = state.get("input") if isinstance(state.get("input"), dict) else {}
+        assert isinstance(tool_input, dict)
+        status = str(state.get("status", ""))
+        output = state.get("output") if status != "error" else state.get("error")
+        title = state.get("title")
+        tool = str(part.get("tool", ""))
+        if tool == "invalid" and isinstance(tool_input.get("tool"), str):
+            # OpenCode answers a call to a tool the agent does not have (a denied edit
+            # or bash) through its "invalid" tool, marked completed: it is a refusal.
+            tool, status = str(tool_input["tool"]), "error"
+            output = str(tool_input.get("error") or output or "unavailable tool")
+            title = ""
+        self.c.add_tool(
+            tool,
+            status,
+            tool_input,
+            str(output or ""),
+            summary=str(title) if isinstance(title, str) and title else "",
+        )
+
+    def _step(self, part: dict[str, Any]) -> None:
+        raw = part.get("tokens") if isinstance(part.get("tokens"), dict) else {}
+        assert isinstance(raw, dict)
+        cache = raw.get("cache") if isinstance(raw.get("cache"), dict) else {}
+        assert isinstance(cache, dict)
+        tokens = TokenUsage(
+            input=_int(raw.get("input")),
+            output=_int(raw.get("output")),
+            reasoning=_int(raw.get("reasoning")),
+            cache_read=_int(cache.get("read")),
+            cache_write=_int(cache.get("write")),
+        )
+        cost = part.get("cost")
+        self.c.add_step(tokens, float(cost) if isinstance(cost, int | float) else None)
+
+    def _oversized(self, head: str, cut: int) -> None:
+        """A line too long to keep (a 10 MB text part): keep its start, never parse it
+        whole. The transcript has all of it."""
+        if '"type":"text"' in head[:200]:
+            marker = '"text":"'
+            start = head.find(marker, head.find('"part"'))
+            text = _decode_json_string_prefix(head[start + len(marker) :]) if start >= 0 else ""
+            self.c.add_text(text, cut=cut)
+        else:
+            self.c.add_raw(head[:SUMMARY_HEAD], cut=cut + max(0, len(head) - SUMMARY_HEAD))
+
+
+SUMMARY_HEAD = 400
+
+
+def _decode_json_string_prefix(raw: str) -> str:
+    """The readable text of the start of a JSON string cut anywhere (maybe mid-escape)."""
+    for trim in range(0, 7):  # the longest escape is \uXXXX: at most 6 chars to drop
+        candidate = raw[: len(raw) - trim] if trim else raw
+        try:
+            decoded = json.loads(f'"{candidate}"')
+        except ValueError:
+            continue
+        return str(decoded)
+    return raw
+
+
+def _int(value: object) -> int:
+    return int(value) if isinstance(value, int | float) else 0
+
+
+def _error_message(event: dict[str, Any]) -> str:
+    error = event.get("error") if isinstance(event.get("error"), dict) else {}
+    assert isinstance(error, dict)
+    data = error.get("data") if isinstance(error.get("data"), dict) else {}
+    assert isinstance(data, dict)
+    message = data.get("message") or error.get("message") or error.get("name") or "unknown error"
+    status = data.get("statusCode")
+    name = error.get("name")
+    prefix = f"{name}" + (f" (HTTP {status})" if status else "") if name else ""
+    return f"{prefix}: {message}" if prefix else str(message)
+
+
+class OpenCodeProvider:
+    name = "opencode"
+
+    def __init__(self, binary: str | None = None) -> None:
+        self._binary = binary
+
+    async def run(self, call: AgentCall, on_activity: OnActivity) -> AgentResult:
+        collector = Collector(call, on_activity)
+        call.log_dir.mkdir(parents=True, exist_ok=True)
+        transcript = call.log_dir / f"{call.call_id}.jsonl"
+        stderr = call.log_dir / f"{call.call_id}.stderr"
+
+        def early(reason: ExitReason, message: str) -> AgentResult:
+            transcript.touch()
+            collector.emit("error", summary=message)
+            return AgentResult(
+                call_id=call.call_id,
+                role=call.role,
+                tier=call.tier,
+                exit_reason=reason,
+                message=message,
+                transcript_path=transcript,
+                stderr_path=stderr if stderr.exists() else None,
+            )
+
+        binary = self._binary or find_binary(BINARY_ENV, "opencode")
+        if binary is None:
+            return early(ExitReason.binary_missing, f"opencode is not installed: {INSTALL_HINT}")
+        version = await binary_version(binary)
+        if version is None:
+            return early(
+                ExitReason.binary_missing,
+                f"{binary} --version did not answer with a version: {INSTALL_HINT}",
+            )
+        if version < MIN_VERSION:
+            return early(
+                ExitReason.binary_missing,
+                f"opencode {version_text(version)} is too old (need {version_text(MIN_VERSION)}+,"
+                f" tested with {PINNED_VERSION}): {INSTALL_HINT}",
+            )
+        try:
+            content = merged_config_content(call, os.environ.get("OPENCODE_CONFIG_CONTENT"))
+        except UserConfigError as exc:
+            return early(ExitReason.crashed, f"{exc}; fix or unset it")
+        prompt_in_argv = len(call.prompt.encode()) <= MAX_ARGV_PROMPT_BYTES
+        prompt_file: Path | None = None
+        if not prompt_in_argv:
+            prompt_file = call.log_dir / f"{call.call_id}.prompt.md"
+            prompt_file.write_text(call.prompt, encoding="utf-8")
+        parser = OpenCodeParser(collector)
+        outcome = await run_streaming(
+            build_argv(binary, call, prompt_in_argv=prompt_in_argv),
+            cwd=call.cwd,
+            env=agent_env({"OPENCODE_CONFIG_CONTENT": content}),
+            transcript_path=transcript,
+            stderr_path=stderr,
+            timeout_secs=call.timeout_secs,
+            idle_timeout_secs=call.idle_timeout_secs,
+            on_line=parser.feed,
+            stdin_path=prompt_file,
+        )
+        return collector.result(
+            outcome, transcript=transcript, stderr=stderr, install_hint=INSTALL_HINT
+        )

@@ -1,0 +1,177 @@
+"""End-to-end fixtures: the REAL OpenCode binary talking to the project's fake model server.
+
+No network and no model: ``tests/fake_model_server.py`` answers OpenCode's
+``/chat/completions`` requests with scripted streams (text, tool calls, usage, errors,
+hangs), so the real binary really writes files and runs commands in a test worktree.
+
+Fixtures (all usable from any test under ``tests/e2e/``; mark such tests
+``@pytest.mark.e2e``):
+
+``opencode_bin`` (session)
+    Path to OpenCode 1.18.33, installed from npm once into
+    ``~/.cache/director-tui/opencode-1.18.33`` (``$DIRECTOR_TUI_CACHE`` overrides the
+    root) by :func:`agent_clis.ensure_cli`. First use takes ~10 s; later runs reuse it.
+    Skips the test when npm is missing or the install fails.
+
+``fake_server`` (function)
+    A started :class:`fake_model_server.FakeModelServer` on 127.0.0.1. ``load(script)``
+    queues turns; ``requests`` records what OpenCode sent.
+
+``opencode_env`` (function) — the one most tests want
+    A function ``opencode_env(script, **options) -> OpenCodeSetup``. ``script`` maps a
+    *model name* to the turns the server plays for it, one turn per model request, in
+    order (turn format: see ``fake_model_server``). By default every role's tier is
+    ``opencode/fake/<role>`` (planner, test_author, executor, explorer, reviewer,
+    escalation; brainstorm and critic borrow the planner tier, so their turns queue
+    under ``"planner"``), so a script keyed by role name just works::
+
+        def test_x(opencode_env, git_repo):
+            setup = opencode_env({
+                "executor": [
+                    {"tool_calls": [{"name": "write", "arguments":
+                        {"filePath": "{cwd}/a.py", "content": "x = 1\\n"}}],
+                     "usage": {"input": 100, "output": 20}},
+                    {"text": "done", "usage": {"input": 150, "output": 5}},
+                ]})
+            ctx = EngineContext.open(Store(git_repo), setup.config)
+            result, cost = await ctx.call_agent("executor", "do it", git_repo)
+
+    One agent call usually takes 2 model turns or more: each tool call is one turn (the
+    CLI sends the tool's result back as a new request) and the final text is another.
+    ``options``: ``tiers={"executor": "opencode/fake/cheap", ...}`` to override tiers,
+    ``prices={"cheap": (1.0, 5.0)}`` ($/M input, output; default 1.0/5.0 for every
+    model, so OpenCode reports a real non-zero cost), ``idle_timeout_secs`` and
+    ``node_timeout_secs`` (default 60 / 120), ``config`` (a dict merged over the rest
+    before validation, e.g. ``{"gates": {"test": "pytest -q"}}``).
+
+    It sets, for the test's duration (monkeypatch), the environment the driver reads:
+    ``DIRECTOR_OPENCODE_BIN`` (the pinned binary), ``DIRECTOR_AGENT_HOME`` (a temp HOME
+    for the agent process only, so OpenCode never touches the developer's
+    ``~/.local/share/opencode``), ``OPENCODE_DISABLE_AUTOUPDATE=1``,
+    ``OPENCODE_DISABLE_MODELS_FETCH=1`` and ``OPENCODE_CONFIG_CONTENT`` holding the
+    ``fake`` provider (the driver merges its role agents into that value — exactly how
+    a user's own value is treated). ``OpenCodeSetup.env`` holds the same values for
+    tests that start ``director`` as a subprocess.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from agent_clis import CliUnavailable, ensure_cli
+from fake_model_server import FakeModelServer, Script
+
+from director_tui.engine.config import ROLES, Config, deep_merge, split_tier
+
+
+@dataclass
+class OpenCodeSetup:
+    config: Config
+    env: dict[str, str]
+    server: FakeModelServer
+    binary: Path
+
+
+OpenCodeEnv = Callable[..., OpenCodeSetup]
+
+
+@pytest.fixture(scope="session")
+def opencode_bin() -> Path:
+    try:
+        return ensure_cli("opencode")
+    except (CliUnavailable, OSError) as exc:
+        pytest.skip(f"OpenCode could not be installed: {exc}")
+
+
+@pytest.fixture
+def fake_server() -> Iterator[FakeModelServer]:
+    server = FakeModelServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def fake_provider_config(
+    server: FakeModelServer, models: set[str], prices: dict[str, tuple[float, float]]
+) -> dict[str, Any]:
+    """An OpenCode config with one ``fake`` OpenAI-compatible provider on the server."""
+    return {
+        "provider": {
+            "fake": {
+                "npm": "@ai-sdk/openai-compatible",
+                "name": "Fake model server",
+                "options": {"baseURL": server.url, "apiKey": "fake-key"},
+                "models": {
+                    model: {
+                        "name": model,
+                        "cost": {
+                            "input": prices.get(model, (1.0, 5.0))[0],
+                            "output": prices.get(model, (1.0, 5.0))[1],
+                        },
+                        "limit": {"context": 200_000, "output": 32_000},
+                    }
+                    for model in sorted(models)
+                },
+            }
+        }
+    }
+
+
+@pytest.fixture
+def opencode_env(
+    opencode_bin: Path,
+    fake_server: FakeModelServer,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> OpenCodeEnv:
+    agent_home = tmp_path_factory.mktemp("agent-home")
+
+    def make(
+        script: Script,
+        *,
+        tiers: dict[str, str] | None = None,
+        prices: dict[str, tuple[float, float]] | None = None,
+        idle_timeout_secs: float = 60,
+        node_timeout_secs: float = 120,
+        config: dict[str, Any] | None = None,
+    ) -> OpenCodeSetup:
+        tier_map = {role: f"opencode/fake/{role}" for role in ROLES}
+        tier_map.update(tiers or {})
+        models = set(script)
+        for tier in tier_map.values():
+            provider, ref = split_tier(tier)
+            if provider == "opencode" and ref.startswith("fake/"):
+                models.add(ref.removeprefix("fake/"))
+        fake_server.load(script)
+        data: dict[str, Any] = {
+            "tiers": tier_map,
+            "limits": {
+                "idle_timeout_secs": idle_timeout_secs,
+                "node_timeout_secs": node_timeout_secs,
+            },
+        }
+        env = {
+            "DIRECTOR_OPENCODE_BIN": str(opencode_bin),
+            "DIRECTOR_AGENT_HOME": str(agent_home),
+            "OPENCODE_DISABLE_AUTOUPDATE": "1",
+            "OPENCODE_DISABLE_MODELS_FETCH": "1",
+            "OPENCODE_CONFIG_CONTENT": json.dumps(
+                fake_provider_config(fake_server, models, prices or {})
+            ),
+        }
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        return OpenCodeSetup(
+            config=Config.model_validate(deep_merge(data, config or {})),
+            env=env,
+            server=fake_server,
+            binary=opencode_bin,
+        )
+
+    return make

@@ -1,0 +1,433 @@
+"""The project's own fake model server: scripted streams for the real agent CLIs.
+
+It speaks two wire formats on 127.0.0.1 (port chosen by the OS):
+
+* OpenAI-compatible ``POST /chat/completions`` (and ``/v1/chat/completions``) with SSE
+  streaming, including ``tool_calls`` deltas: what OpenCode's ``@ai-sdk/openai-compatible``
+  provider and other OpenAI-style clients call.
+* Anthropic-Messages-compatible ``POST /v1/messages`` (SSE ``message_start`` …
+  ``message_stop`` with ``tool_use`` blocks): what Claude Code calls via
+  ``ANTHROPIC_BASE_URL``.
+
+A *script* maps a model id to the list of turns the server plays, one turn per request
+for that model, in order. A turn is a dict (JSON-able, so a script can also be a file)::
+
+    {"text": "final words",                          # assistant text, streamed in pieces
+     "tool_calls": [{"name": "write",                # tool calls the model "makes"
+                     "arguments": {"filePath": "{cwd}/hello.txt", "content": "hi\\n"}}],
+     "usage": {"input": 120, "output": 30},          # tokens reported in the last chunk
+     "status": 400, "error": "bad request: ...",      # answer with an HTTP error instead
+     "hang_after": 2,                                 # send N chunks, then go silent
+     "repeat_text": {"chunk": "x" * 1000, "count": 10000},  # huge output, made lazily
+     "delay": 0.2}                                    # seconds between chunks
+
+``{cwd}`` in any string argument is replaced by the working directory the client put in
+its system prompt (OpenCode ends it with ``Working directory: <path>``), so file tools get
+absolute paths inside the test's worktree. A model whose turns are used up, or a model
+with no script, gets HTTP 400 "fake server: no scripted turn left for model X" — loud,
+fast (a 400 is not retried), and visible in the test's failure.
+
+Every request is recorded in ``server.requests`` (model, path, last user text, tool
+results) for assertions. Use :func:`start_fake_server` (or the ``fake_server`` pytest
+fixture in ``tests/e2e/conftest.py``); run this file directly to serve a JSON script file
+by hand: ``python tests/fake_model_server.py script.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+Turn = dict[str, Any]
+Script = dict[str, list[Turn]]
+
+_CWD_PATTERN = re.compile(r"Working directory:\s*(\S+)")
+# Text is streamed in pieces this long, so clients see many deltas like from a real model.
+_TEXT_PIECE = 40
+
+
+@dataclass
+class RecordedRequest:
+    path: str
+    model: str
+    body: dict[str, Any]
+    cwd: str = ""
+    at: float = field(default_factory=time.time)
+
+    @property
+    def tool_results(self) -> list[str]:
+        """Tool outputs the client sent back (OpenAI ``role: tool`` messages)."""
+        out: list[str] = []
+        for message in self.body.get("messages", []):
+            if message.get("role") == "tool":
+                out.append(_content_text(message.get("content")))
+            elif isinstance(message.get("content"), list):  # Anthropic tool_result blocks
+                for block in message["content"]:
+                    if isinstance(block, dict) and block.get("type") == "tool_result":
+                        out.append(_content_text(block.get("content")))
+        return out
+
+
+def _content_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
+    return ""
+
+
+def _find_cwd(body: dict[str, Any]) -> str:
+    texts: list[str] = [_content_text(body.get("system"))]
+    texts += [_content_text(m.get("content")) for m in body.get("messages", [])]
+    for text in texts:
+        match = _CWD_PATTERN.search(text)
+        if match:
+            return match.group(1)
+    return ""
+
+
+def _substitute(value: Any, cwd: str) -> Any:
+    if isinstance(value, str):
+        return value.replace("{cwd}", cwd)
+    if isinstance(value, dict):
+        return {k: _substitute(v, cwd) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, cwd) for v in value]
+    return value
+
+
+def _text_pieces(turn: Turn) -> Iterator[str]:
+    """The turn's text in small pieces; ``repeat_text`` is generated lazily (10 MB of it
+    never sits in the server's memory)."""
+    text = str(turn.get("text", ""))
+    for start in range(0, len(text), _TEXT_PIECE):
+        yield text[start : start + _TEXT_PIECE]
+    repeat = turn.get("repeat_text")
+    if repeat:
+        chunk = str(repeat["chunk"])
+        for _ in range(int(repeat["count"])):
+            yield chunk
+
+
+class FakeModelServer:
+    """Scripted model server in a background thread. Thread-safe script queues."""
+
+    def __init__(self, script: Script | None = None, host: str = "127.0.0.1") -> None:
+        self._lock = threading.Lock()
+        self._turns: dict[str, list[Turn]] = {}
+        self.requests: list[RecordedRequest] = []
+        self._stopping = threading.Event()
+        self.load(script or {})
+        self._httpd = ThreadingHTTPServer((host, 0), self._handler_class())
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    # ── scripting ────────────────────────────────────────────────────────────────
+    def load(self, script: Script) -> None:
+        """Append turns per model (keeps what is already queued)."""
+        with self._lock:
+            for model, turns in script.items():
+                self._turns.setdefault(model, []).extend(turns)
+
+    def remaining(self, model: str) -> int:
+        with self._lock:
+            return len(self._turns.get(model, []))
+
+    def _next_turn(self, model: str) -> Turn | None:
+        with self._lock:
+            queue = self._turns.get(model)
+            if queue is None:
+                # Clients prefix models differently ("fake/m", "m"): match on the last part.
+                short = model.rsplit("/", 1)[-1]
+                queue = self._turns.get(short)
+            return queue.pop(0) if queue else None
+
+    # ── lifecycle ────────────────────────────────────────────────────────────────
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> FakeModelServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()  # releases hanging handlers
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self) -> FakeModelServer:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    # ── HTTP ─────────────────────────────────────────────────────────────────────
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:  # quiet
+                pass
+
+            def do_GET(self) -> None:
+                # Model listings some clients probe; answer with what is scripted.
+                if self.path.rstrip("/").endswith("/models"):
+                    with server._lock:
+                        models = list(server._turns)
+                    body = {
+                        "object": "list",
+                        "data": [{"id": m, "object": "model"} for m in models],
+                    }
+                    self._json(200, body)
+                    return
+                self._json(404, {"error": {"message": f"fake server: no GET {self.path}"}})
+
+            def do_HEAD(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                try:
+                    body = json.loads(raw or b"{}")
+                except ValueError:
+                    self._json(400, {"error": {"message": "fake server: body is not JSON"}})
+                    return
+                path = self.path.split("?", 1)[0]
+                if path.endswith("/messages/count_tokens"):
+                    self._json(200, {"input_tokens": 10})
+                    return
+                anthropic = path.endswith("/messages")
+                if not anthropic and not path.endswith("/chat/completions"):
+                    self._json(404, {"error": {"message": f"fake server: no POST {path}"}})
+                    return
+                model = str(body.get("model", ""))
+                cwd = _find_cwd(body)
+                with server._lock:
+                    server.requests.append(RecordedRequest(path, model, body, cwd))
+                turn = server._next_turn(model)
+                if turn is None:
+                    self._error(
+                        400, f"fake server: no scripted turn left for model {model}", anthropic
+                    )
+                    return
+                turn = _substitute(turn, cwd)
+                if "status" in turn:
+                    self._error(int(turn["status"]), str(turn.get("error", "error")), anthropic)
+                    return
+                try:
+                    if anthropic:
+                        self._stream(self._anthropic_events(turn, model), turn)
+                    else:
+                        self._stream(self._openai_events(turn, model), turn)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client went away (killed by a watchdog): fine
+
+            # ── answers ──────────────────────────────────────────────────────────
+            def _json(self, status: int, body: dict[str, Any]) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _error(self, status: int, message: str, anthropic: bool) -> None:
+                if anthropic:
+                    kind = "invalid_request_error" if status < 500 else "api_error"
+                    body = {"type": "error", "error": {"type": kind, "message": message}}
+                else:
+                    body = {"error": {"message": message, "type": "invalid_request_error"}}
+                self._json(status, body)
+
+            def _stream(self, events: Iterator[str], turn: Turn) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Cache-Control", "no-cache")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.close_connection = True
+                hang_after = turn.get("hang_after")
+                delay = float(turn.get("delay", 0))
+                for sent, event in enumerate(events):
+                    if hang_after is not None and sent >= int(hang_after):
+                        # Go silent with the connection open, like a stuck upstream.
+                        server._stopping.wait()
+                        return
+                    self.wfile.write(event.encode())
+                    self.wfile.flush()
+                    if delay:
+                        time.sleep(delay)
+
+            def _openai_events(self, turn: Turn, model: str) -> Iterator[str]:
+                ident = f"chatcmpl-{uuid.uuid4().hex[:12]}"
+                created = int(time.time())
+
+                def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
+                    body = {
+                        "id": ident,
+                        "object": "chat.completion.chunk",
+                        "created": created,
+                        "model": model,
+                        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                    }
+                    return f"data: {json.dumps(body)}\n\n"
+
+                yield chunk({"role": "assistant", "content": ""})
+                for piece in _text_pieces(turn):
+                    yield chunk({"content": piece})
+                calls = turn.get("tool_calls") or []
+                for index, call in enumerate(calls):
+                    arguments = json.dumps(call.get("arguments", {}))
+                    yield chunk(
+                        {
+                            "tool_calls": [
+                                {
+                                    "index": index,
+                                    "id": call.get("id") or f"call_{uuid.uuid4().hex[:8]}",
+                                    "type": "function",
+                                    "function": {"name": call["name"], "arguments": ""},
+                                }
+                            ]
+                        }
+                    )
+                    # Arguments arrive in two halves, as real models stream them.
+                    half = len(arguments) // 2
+                    for part in (arguments[:half], arguments[half:]):
+                        yield chunk(
+                            {"tool_calls": [{"index": index, "function": {"arguments": part}}]}
+                        )
+                yield chunk({}, "tool_calls" if calls else "stop")
+                usage = turn.get("usage") or {}
+                prompt_tokens = int(usage.get("input", 0))
+                completion_tokens = int(usage.get("output", 0))
+                final = {
+                    "id": ident,
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": model,
+                    "choices": [],
+                    "usage": {
+                        "prompt_tokens": prompt_tokens,
+                        "completion_tokens": completion_tokens,
+                        "total_tokens": prompt_tokens + completion_tokens,
+                    },
+                }
+                yield f"data: {json.dumps(final)}\n\n"
+                yield "data: [DONE]\n\n"
+
+            def _anthropic_events(self, turn: Turn, model: str) -> Iterator[str]:
+                def event(name: str, body: dict[str, Any]) -> str:
+                    return f"event: {name}\ndata: {json.dumps({'type': name, **body})}\n\n"
+
+                usage = turn.get("usage") or {}
+                yield event(
+                    "message_start",
+                    {
+                        "message": {
+                            "id": f"msg_{uuid.uuid4().hex[:12]}",
+                            "type": "message",
+                            "role": "assistant",
+                            "model": model,
+                            "content": [],
+                            "stop_reason": None,
+                            "stop_sequence": None,
+                            "usage": {
+                                "input_tokens": int(usage.get("input", 0)),
+                                "output_tokens": 1,
+                            },
+                        }
+                    },
+                )
+                index = 0
+                pieces = _text_pieces(turn)
+                first = next(pieces, None)
+                if first is not None:
+                    yield event(
+                        "content_block_start",
+                        {"index": index, "content_block": {"type": "text", "text": ""}},
+                    )
+                    for piece in _chain(first, pieces):
+                        yield event(
+                            "content_block_delta",
+                            {"index": index, "delta": {"type": "text_delta", "text": piece}},
+                        )
+                    yield event("content_block_stop", {"index": index})
+                    index += 1
+                calls = turn.get("tool_calls") or []
+                for call in calls:
+                    yield event(
+                        "content_block_start",
+                        {
+                            "index": index,
+                            "content_block": {
+                                "type": "tool_use",
+                                "id": call.get("id") or f"toolu_{uuid.uuid4().hex[:12]}",
+                                "name": call["name"],
+                                "input": {},
+                            },
+                        },
+                    )
+                    yield event(
+                        "content_block_delta",
+                        {
+                            "index": index,
+                            "delta": {
+                                "type": "input_json_delta",
+                                "partial_json": json.dumps(call.get("arguments", {})),
+                            },
+                        },
+                    )
+                    yield event("content_block_stop", {"index": index})
+                    index += 1
+                yield event(
+                    "message_delta",
+                    {
+                        "delta": {
+                            "stop_reason": "tool_use" if calls else "end_turn",
+                            "stop_sequence": None,
+                        },
+                        "usage": {"output_tokens": int(usage.get("output", 0))},
+                    },
+                )
+                yield event("message_stop", {})
+
+        return Handler
+
+
+def _chain(first: str, rest: Iterator[str]) -> Iterator[str]:
+    yield first
+    yield from rest
+
+
+def start_fake_server(script: Script | None = None) -> FakeModelServer:
+    return FakeModelServer(script).start()
+
+
+if __name__ == "__main__":  # serve a script file by hand, for debugging a CLI
+    loaded: Script = json.loads(Path(sys.argv[1]).read_text()) if len(sys.argv) > 1 else {}
+    fake = start_fake_server(loaded)
+    print(fake.url, flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        fake.stop()
