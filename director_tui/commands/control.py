@@ -1,10 +1,19 @@
-"""``director retry|escalate|skip|pause|resume|cancel``: control requests to a run."""
+"""``director retry|escalate|skip|pause|resume|cancel``: control requests to a run.
+
+With a run live (in this shell's TUI, another shell, anywhere on this machine), the
+request is queued in ``.director/control/`` and we wait a few seconds for the engine's
+answer. With no run live, retry/escalate/skip/resume are written straight into
+``state.json`` for the next ``director run``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import time
 
-from director_tui.commands.common import add_repo_arg, not_built
+from director_tui.commands.common import add_repo_arg, store_for
+from director_tui.engine import control
+from director_tui.engine.errors import LockHeldError
 
 ACTIONS = {
     "retry": "retry a failed (or blocked) node with a fresh attempt",
@@ -14,6 +23,7 @@ ACTIONS = {
     "resume": "resume scheduling after a pause",
     "cancel": "cancel a running node, or the whole run without a node",
 }
+ANSWER_WAIT_SECS = 5.0
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -21,4 +31,34 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         parser = sub.add_parser(action, help=what, description=what + ".")
         add_repo_arg(parser)
         parser.add_argument("node", nargs="?", help="node id")
-        parser.set_defaults(handler=lambda args, a=action: not_built(a))
+        parser.add_argument(
+            "--no-wait", action="store_true", help="queue the request and return at once"
+        )
+        parser.set_defaults(handler=lambda args, a=action: handle(a, args))
+
+
+def handle(action: str, args: argparse.Namespace) -> int:
+    store = store_for(args)
+    control.check_request(action, args.node)
+    if store.lock_holder() is None:
+        try:
+            with store.run_lock("control"):
+                record = control.apply_offline(store, action, args.node)
+        except LockHeldError:
+            record = None  # a run started meanwhile: fall through to queueing
+        if record is not None:
+            print(("" if record.ok else "refused: ") + record.message)
+            return 0 if record.ok else 1
+    request_id = control.send_control(store, action, args.node)
+    if args.no_wait:
+        print(f"queued {action} (request {request_id})")
+        return 0
+    deadline = time.monotonic() + ANSWER_WAIT_SECS
+    while time.monotonic() < deadline:
+        answer = control.find_answer(store, request_id)
+        if answer is not None:
+            print(("" if answer.ok else "refused: ") + answer.message)
+            return 0 if answer.ok else 1
+        time.sleep(0.1)
+    print(f"queued {action} (request {request_id}); the run has not answered yet")
+    return 0

@@ -1,0 +1,1065 @@
+"""The run engine: schedule the approved plan's nodes and carry each one to a merge.
+
+Entry point (the CLI, the TUI and the bench call this)::
+
+    outcome = await run_job(ctx, parallel=None, max_attempts=None)   # -> RunOutcome
+    outcome = run_job_blocking(ctx, ...)   # asyncio.run() around it, for a thread worker
+
+``run_job`` installs no signal handlers, so it runs in any thread with its own event
+loop. It holds the repository's run lock (``LockHeldError``, exit 4, when another process
+has it), refuses a plan that is not approved (``UsageError``, exit 2, naming the next
+step), and emits an event for every transition: ``RunStarted``, ``NodeStateChanged``,
+``AgentStarted/Finished`` (through ``ctx.call_agent``), ``TestOutput`` while tests run,
+``GateResult``, ``ReviewResult``, ``NodeMerged``, ``CostUpdate``, ``IntegrationResult``,
+``ControlApplied`` and ``RunFinished``. ``state.json`` is rewritten atomically after each.
+
+Node lifecycle, up to ``parallel`` nodes at once, in dependency order:
+
+1. A worktree ``.director/worktrees/<node>`` on branch ``director/job-<id>--<node>``, cut
+   from the job branch's current head (so it sees its dependencies' merged work); every
+   attempt starts from a clean tree.
+2. The executor gets the spec, the allowlisted files, the tests, the captured failing
+   output, the repo's guidance and, on a retry, what rejected the previous attempt.
+3. The deterministic gate (``gates.node_gate``), then review (``review``): stage two only
+   when the node escalated or touched more than the threshold of files.
+4. Failure → retry up to ``max_attempts``; then once at the escalation tier; then the node
+   is ``failed`` (worktree and branch kept), its dependents ``blocked``; others go on.
+5. Pass → commit and merge into the job worktree (``.director/worktrees/_job``) one at a
+   time; a conflict with work merged meanwhile rebases the node onto the new head and
+   re-gates it, and when the rebase itself conflicts the node re-executes on the new head
+   (not counted as a failed attempt).
+6. After all nodes merged: the ``[gates]`` commands as the integration gate.
+
+Limits: ``[limits] cost_ceiling_usd`` (0 disables it) stops scheduling once the run has
+spent that much; ``on_ceiling = "finish"`` lets running calls finish, ``"cancel"`` stops
+them; either way the state is resumable with ``director run``.
+
+Crash safety: after ``kill -9`` the next ``run_job`` kills the agent/test processes the
+dead run left in its node worktrees (only processes started after that run began, so a
+recycled pid or the user's own shell is never touched), resets nodes that were mid-flight
+(a node caught mid-merge counts as merged when its branch is already in the job branch),
+and reports what it recovered in a warning and in ``state.recovered``. Nodes that failed,
+were blocked or cancelled get fresh attempts on a new ``director run``; skipped stay skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import psutil
+
+from director_tui.engine import control, dag, gates, git, jobs, review
+from director_tui.engine.agents.base import AgentResult, ExitReason, ToolCall
+from director_tui.engine.context import EngineContext
+from director_tui.engine.cost import CostRecord
+from director_tui.engine.errors import PlanInvalidError, UsageError
+from director_tui.engine.events import (
+    ControlApplied,
+    CostUpdate,
+    GateResult,
+    IntegrationResult,
+    NodeMerged,
+    NodeStateChanged,
+    Notice,
+    ReviewResult,
+    RunFinished,
+    RunStarted,
+    TestOutput,
+)
+from director_tui.engine.guidance import guidance_prompt
+from director_tui.engine.metrics import write_run_metrics
+from director_tui.engine.models import (
+    ACTIVE,
+    ControlRecord,
+    Node,
+    NodeState,
+    NodeStatus,
+    Plan,
+    PlanStage,
+    RoleUsage,
+    RunState,
+    Stage,
+)
+from director_tui.engine.proc import kill_process_group
+
+Outcome = Literal["success", "failed", "stopped", "cancelled"]
+# Statuses a dependency can be in that mean its dependents cannot run.
+DEAD_ENDS = frozenset(
+    {NodeStatus.failed, NodeStatus.blocked, NodeStatus.skipped, NodeStatus.cancelled}
+)
+FILE_CHARS = 40_000  # per allowlisted/test file shown to the executor
+POLL_SECS = 0.2  # how often the scheduler looks for control requests while waiting
+EDIT_TOOLS = frozenset({"write", "edit", "multiedit", "patch", "apply_patch", "str_replace"})
+MAX_CONFLICT_RETRIES = 3
+
+
+@dataclass
+class RunOutcome:
+    job_id: str
+    outcome: Outcome
+    message: str = ""
+    n_nodes: int = 0
+    done: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    blocked: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)
+    escalated: list[str] = field(default_factory=list)
+    executor_tier_pct: float = 0.0
+    stage_two_trigger_rate: float = 0.0
+    escalation_rate: float = 0.0
+    integration: str = "pending"
+    integration_ok: bool = False
+    integration_report: str = ""
+    cost_total: float = 0.0
+    wall_secs: float = 0.0
+    recovered: list[str] = field(default_factory=list)
+
+    @property
+    def success(self) -> bool:
+        return self.outcome == "success"
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.success else 1
+
+
+# -- loading ------------------------------------------------------------------------------
+def load_approved_plan(ctx: EngineContext) -> Plan:
+    """The plan, if it exists, is approved and is valid; else a UsageError naming the step."""
+    store = ctx.store
+    stage = store.read_model(store.plan_stage, PlanStage)
+    plan = store.read_model(store.plan, Plan)
+    if plan is None or stage is None:
+        raise UsageError(
+            f"no plan to run in {store.repo}", hint='make one with `director plan "<task>"`'
+        )
+    if stage.stage != Stage.approved:
+        where = {
+            Stage.gate1: "waiting at Gate 1 (spec)",
+            Stage.gate2: "waiting at Gate 2 (DAG + tests)",
+        }.get(stage.stage, f"at stage {stage.stage.value!r}")
+        raise UsageError(
+            f"the plan is not approved yet: it is {where}",
+            hint="review it, then `director plan --continue` (or `director tui`) to approve",
+        )
+    errors = dag.validate(plan)
+    if errors:
+        raise PlanInvalidError(errors)
+    if not plan.job_branch or not git.branch_exists(store.repo, plan.job_branch):
+        raise UsageError(
+            f"the plan's job branch {plan.job_branch!r} does not exist",
+            hint='re-plan with `director plan "<task>"`',
+        )
+    return plan
+
+
+# -- small helpers ------------------------------------------------------------------------
+def watch_it_fail(
+    tool_calls: list[ToolCall], node: Node
+) -> Literal["observed", "not_observed", "unknown"]:
+    """Did the executor run the node's tests before its first edit?"""
+    if not tool_calls:
+        return "unknown"
+    markers = [node.test_cmd.strip(), *node.tests, *(Path(t).name for t in node.tests)]
+    markers = [m for m in markers if m]
+    for call in tool_calls:
+        name = call.tool.lower()
+        if name in EDIT_TOOLS:
+            return "not_observed"
+        if name == "bash":
+            command = str(call.input.get("command", ""))
+            if any(m in command for m in markers):
+                return "observed"
+    return "not_observed"
+
+
+def _read_for_prompt(path: Path) -> str:
+    if not path.is_file():
+        return "(does not exist yet — create it)"
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        return f"(cannot read: {exc.strerror})"
+    if len(text) > FILE_CHARS:
+        return text[:FILE_CHARS] + f"\n[… cut at {FILE_CHARS} characters]"
+    return text
+
+
+def executor_prompt(node: Node, worktree: Path, *, feedback: str, attempt: int) -> str:
+    """The executor's message for one attempt (its role prompt is its system prompt)."""
+    parts = [
+        f"# Node `{node.id}`: {node.title}".rstrip(": "),
+        "",
+        "## Spec",
+        node.spec or "(no spec text: follow the tests)",
+        "",
+        "## Files you may change (allowlist)",
+        "Change only these; anything else rejects your work.",
+    ]
+    for rel in node.files:
+        if rel.endswith("/"):
+            parts.append(f"### {rel} (folder: new files under it are allowed)")
+            continue
+        parts += [f"### {rel}", "```", _read_for_prompt(worktree / rel), "```"]
+    parts += [
+        "",
+        "## Tests (frozen: never edit them)",
+        f"Test command: `{node.test_cmd}`",
+    ]
+    for rel in node.tests:
+        parts += [f"### {rel}", "```", _read_for_prompt(worktree / rel), "```"]
+    if node.red_output.strip():
+        parts += [
+            "",
+            "## How the tests fail right now",
+            "```",
+            node.red_output.strip()[-8000:],
+            "```",
+        ]
+    guidance = guidance_prompt(worktree, [*node.files, *node.tests])
+    if guidance:
+        parts += ["", guidance]
+    if feedback.strip():
+        parts += [
+            "",
+            f"## Why attempt {attempt - 1} was rejected",
+            "Start again from a clean tree; do not repeat the mistake.",
+            "```",
+            feedback.strip()[-8000:],
+            "```",
+        ]
+    parts += [
+        "",
+        f"Run `{node.test_cmd}` first and watch it fail, then implement, then run it again "
+        "until it passes.",
+    ]
+    return "\n".join(parts)
+
+
+def _process_cwd_under(proc: psutil.Process, roots: list[Path]) -> bool:
+    try:
+        cwd = Path(proc.cwd())
+    except (psutil.Error, OSError):
+        return False
+    return any(cwd == root or root in cwd.parents for root in roots)
+
+
+def kill_orphans(roots: list[Path], *, started_after: float) -> list[str]:
+    """Kill process groups left running in ``roots`` by a dead run.
+
+    Only processes created after ``started_after`` (the dead run's own start) qualify, so
+    a pid the kernel recycled for something else, or a shell the user opened in a
+    worktree earlier, is left alone."""
+    if not roots:
+        return []
+    resolved = [r.resolve() for r in roots if r.exists()]
+    me = os.getpid()
+    own_group = os.getpgrp()
+    killed: list[str] = []
+    groups: set[int] = set()
+    for proc in psutil.process_iter(["pid", "create_time", "name"]):
+        try:
+            if proc.pid == me or proc.info["create_time"] < started_after:
+                continue
+            if not _process_cwd_under(proc, resolved):
+                continue
+            pgid = os.getpgid(proc.pid)
+        except (psutil.Error, OSError):
+            continue
+        if pgid == own_group:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+            killed.append(f"pid {proc.pid} ({proc.info['name']})")
+        elif pgid not in groups:
+            groups.add(pgid)
+            kill_process_group(pgid, grace=1.0)
+            killed.append(f"process group {pgid} ({proc.info['name']})")
+    return killed
+
+
+def _add_usage(st: NodeState, role: str, entry: CostRecord) -> None:
+    usage = st.usage.setdefault(role, RoleUsage())
+    usage.input_tokens += entry.input_tokens
+    usage.output_tokens += entry.output_tokens
+    usage.reasoning_tokens += entry.reasoning_tokens
+    usage.cache_read_tokens += entry.cache_read_tokens
+    usage.cache_write_tokens += entry.cache_write_tokens
+    usage.cost_usd += entry.cost_usd
+    usage.calls += 1
+    if not entry.priced:
+        usage.unpriced_calls += 1
+
+
+class _NodeInterrupted(Exception):
+    """Raised inside a node task when scheduling stopped before its next attempt."""
+
+
+# -- the runner ---------------------------------------------------------------------------
+class Runner:
+    """One invocation of the run: the scheduler loop and every node's lifecycle."""
+
+    def __init__(self, ctx: EngineContext, plan: Plan, *, parallel: int, max_attempts: int) -> None:
+        self.ctx = ctx
+        self.store = ctx.store
+        self.config = ctx.config
+        self.plan = plan
+        self.nodes = {n.id: n for n in plan.nodes}
+        self.order = {n.id: i for i, n in enumerate(plan.nodes)}
+        self.parallel = parallel
+        self.max_attempts = max_attempts
+        self.state = self._initial_state()
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        # Why a node task was cancelled: the status it should end in.
+        self.cancel_to: dict[str, NodeStatus] = {}
+        self.merge_lock = asyncio.Lock()
+        self.stop_reason = ""  # set when the cost ceiling stops scheduling
+        self.run_cancelled = False
+        self.job_worktree = jobs.job_worktree(self.store)
+        self.started = time.monotonic()
+
+    # -- state ----------------------------------------------------------------------------
+    def _initial_state(self) -> RunState:
+        previous = self.store.read_model(self.store.state, RunState)
+        if previous is not None and previous.job_id == self.plan.job_id:
+            state = previous
+        else:
+            state = RunState(job_id=self.plan.job_id, job_branch=self.plan.job_branch)
+        for node in self.plan.nodes:
+            state.nodes.setdefault(node.id, NodeState())
+        return state
+
+    def save(self) -> None:
+        self.store.write_model(self.store.state, self.state)
+
+    def set_status(self, node_id: str, status: NodeStatus, message: str = "") -> None:
+        st = self.state.nodes[node_id]
+        st.status = status
+        if status.finished:
+            st.finished_at = time.time()
+        self.save()
+        self.ctx.bus.emit(
+            NodeStateChanged(
+                node_id=node_id,
+                status=status.value,
+                attempt=st.attempts,
+                max_attempts=self.max_attempts,
+                tier=st.tier,
+                message=message,
+            )
+        )
+
+    def notice(
+        self,
+        message: str,
+        level: Literal["info", "warning", "error"] = "info",
+        node_id: str | None = None,
+    ) -> None:
+        self.ctx.bus.emit(Notice(level=level, message=message, node_id=node_id))
+
+    # -- recovery -------------------------------------------------------------------------
+    def recover(self) -> list[str]:
+        """Make the state of an interrupted or earlier run safe to continue from."""
+        notes: list[str] = []
+        st_map = self.state.nodes
+        active = [nid for nid, st in st_map.items() if st.status in ACTIVE]
+        if active or self.state.owner_pid:
+            started_after = self.state.owner_create_time or self.state.started_at
+            roots = [jobs.node_worktree(self.store, nid) for nid in active]
+            killed = kill_orphans(roots, started_after=started_after - 1.0)
+            if killed:
+                notes.append(
+                    "killed processes the interrupted run left behind: " + ", ".join(killed)
+                )
+        # A merge interrupted half-way leaves MERGE_HEAD in the job worktree.
+        if self.job_worktree.exists():
+            merging = git.git(
+                ["rev-parse", "-q", "--verify", "MERGE_HEAD"], self.job_worktree, check=False
+            )
+            if merging.returncode == 0:
+                git.git(["merge", "--abort"], self.job_worktree, check=False)
+                notes.append("aborted a merge the interrupted run left half-done")
+        job_head = git.rev(self.store.repo, self.plan.job_branch)
+        for nid in active:
+            st = st_map[nid]
+            branch = st.branch or jobs.node_branch(self.plan.job_id, nid)
+            if st.status == NodeStatus.merging and self._merged_already(branch, st, job_head):
+                st.status = NodeStatus.done
+                st.finished_at = time.time()
+                notes.append(f"node {nid} had been merged when the run stopped: kept as done")
+                continue
+            was = st.status.value
+            st.status = NodeStatus.pending
+            st.attempts = max(0, st.attempts - 1)  # the interrupted attempt did not finish
+            notes.append(f"node {nid} was {was} when the run stopped: reset, it will run again")
+        for st in st_map.values():
+            if st.status in (NodeStatus.failed, NodeStatus.blocked, NodeStatus.cancelled):
+                st.status = NodeStatus.pending
+                st.attempts = 0
+                st.escalated = False
+        self.state.cancelled = False
+        self.state.stopped_reason = ""
+        self.state.finished_at = None
+        self.state.integration = "pending"
+        self.state.integration_report = ""
+        self.state.recovered = notes
+        return notes
+
+    def _merged_already(self, branch: str, st: NodeState, job_head: str) -> bool:
+        if not git.branch_exists(self.store.repo, branch):
+            return False
+        head = git.rev(self.store.repo, branch)
+        if st.base_commit and head == st.base_commit:
+            return False  # nothing was committed on it yet
+        return (
+            git.git(
+                ["merge-base", "--is-ancestor", head, job_head], self.store.repo, check=False
+            ).returncode
+            == 0
+        )
+
+    # -- scheduling -----------------------------------------------------------------------
+    def ceiling_reached(self) -> bool:
+        ceiling = self.config.limits.cost_ceiling_usd
+        return ceiling > 0 and self.state.cost_usd >= ceiling
+
+    def refresh_blocked(self) -> None:
+        changed = True
+        while changed:
+            changed = False
+            for node in self.plan.nodes:
+                st = self.state.nodes[node.id]
+                dead = [d for d in node.depends_on if self.state.nodes[d].status in DEAD_ENDS]
+                if st.status == NodeStatus.pending and dead:
+                    st.last_error = f"blocked by {', '.join(dead)}"
+                    self.set_status(node.id, NodeStatus.blocked, st.last_error)
+                    changed = True
+                elif st.status == NodeStatus.blocked and not dead:
+                    self.set_status(node.id, NodeStatus.pending, "unblocked")
+                    changed = True
+
+    def ready(self) -> list[str]:
+        out = []
+        for node in self.plan.nodes:
+            st = self.state.nodes[node.id]
+            if st.status != NodeStatus.pending or node.id in self.tasks:
+                continue
+            if all(self.state.nodes[d].status == NodeStatus.done for d in node.depends_on):
+                out.append(node.id)
+        # Longest remaining chain first keeps the makespan near the critical path.
+        out.sort(key=lambda nid: (-self.chain[nid], self.order[nid]))
+        return out
+
+    def _chain_lengths(self) -> dict[str, float]:
+        weight = {n.id: dag.DIFFICULTY_WEIGHT[n.estimated_difficulty] for n in self.plan.nodes}
+        below: dict[str, float] = {}
+        for layer in reversed(dag.layers(self.plan)):
+            for nid in layer:
+                children = [n.id for n in self.plan.nodes if nid in n.depends_on]
+                below[nid] = weight[nid] + max((below[c] for c in children), default=0.0)
+        return below
+
+    async def run(self) -> RunOutcome:
+        self.chain = self._chain_lengths()
+        ctx = self.ctx
+        self.state.owner_pid = os.getpid()
+        self.state.owner_create_time = psutil.Process().create_time()
+        await asyncio.to_thread(jobs.ensure_job_worktree, self.store, self.plan.job_branch)
+        notes = await asyncio.to_thread(self.recover)
+        self.state.started_at = time.time()
+        self.save()
+        ctx.bus.emit(
+            RunStarted(
+                job_id=self.plan.job_id,
+                job_branch=self.plan.job_branch,
+                node_ids=self.plan.ids,
+                parallel=self.parallel,
+                ceiling_usd=self.config.limits.cost_ceiling_usd,
+                tiers=self.config.tier_map(),
+                scripted=ctx.scripted,
+                pid=os.getpid(),
+            )
+        )
+        for note in notes:
+            self.notice("recovered: " + note, "warning")
+        try:
+            await self._loop()
+        except asyncio.CancelledError:
+            # Interrupted from outside (Ctrl-C, the app closing): leave a resumable state.
+            self.run_cancelled = True
+            await self._cancel_all(NodeStatus.pending)
+            self.state.cancelled = True
+            self.save()
+            self._finish("cancelled", "interrupted")
+            raise
+        return await self._conclude()
+
+    async def _loop(self) -> None:
+        while True:
+            self.apply_controls()
+            if self.run_cancelled:
+                await self._cancel_all(NodeStatus.pending)
+                return
+            if self.ceiling_reached() and not self.stop_reason:
+                await self._stop_for_ceiling()
+            self.refresh_blocked()
+            if not self.state.paused and not self.stop_reason:
+                for nid in self.ready():
+                    if len(self.tasks) >= self.parallel:
+                        break
+                    self.tasks[nid] = asyncio.create_task(self._node_task(nid), name=nid)
+            if not self.tasks and not self.state.paused:
+                return
+            if self.tasks:
+                finished, _ = await asyncio.wait(
+                    set(self.tasks.values()),
+                    timeout=POLL_SECS,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                for task in finished:
+                    self.tasks.pop(task.get_name(), None)
+                    exc = None if task.cancelled() else task.exception()
+                    if exc is not None:
+                        nid = task.get_name()
+                        st = self.state.nodes[nid]
+                        st.last_error = f"internal error: {type(exc).__name__}: {exc}"
+                        self.set_status(nid, NodeStatus.failed, st.last_error)
+                        self.notice(f"node {nid}: {st.last_error}", "error", nid)
+            else:
+                await asyncio.sleep(POLL_SECS)  # paused with nothing running
+
+    async def _stop_for_ceiling(self) -> None:
+        limits = self.config.limits
+        self.stop_reason = (
+            f"cost ceiling reached: ${self.state.cost_usd:.4f} of ${limits.cost_ceiling_usd:.2f}"
+        )
+        self.state.stopped_reason = self.stop_reason
+        self.save()
+        how = "running calls finish" if limits.on_ceiling == "finish" else "running calls cancelled"
+        self.notice(f"{self.stop_reason}: no new work is scheduled ({how})", "warning")
+        if limits.on_ceiling == "cancel":
+            await self._cancel_all(NodeStatus.pending)
+
+    async def _cancel_all(self, to: NodeStatus) -> None:
+        for nid, task in list(self.tasks.items()):
+            if self.state.nodes[nid].status in (NodeStatus.merging, NodeStatus.done):
+                continue  # a merge is short and must not be torn
+            self.cancel_to[nid] = to
+            task.cancel()
+        if self.tasks:
+            await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+        self.tasks.clear()
+
+    # -- control --------------------------------------------------------------------------
+    def apply_controls(self) -> None:
+        for request in control.take_requests(self.store):
+            ok, message = self._apply(request)
+            record = ControlRecord(
+                request_id=request.request_id,
+                action=request.action,
+                node_id=request.node_id,
+                ok=ok,
+                message=message,
+            )
+            self.state.controls.append(record)
+            self.save()
+            self.ctx.bus.emit(
+                ControlApplied(
+                    action=request.action,
+                    node_id=request.node_id,
+                    ok=ok,
+                    message=message,
+                    request_id=request.request_id,
+                )
+            )
+
+    def _apply(self, request: control.ControlRequest) -> tuple[bool, str]:
+        action, nid = request.action, request.node_id
+        try:
+            control.check_request(action, nid)
+        except UsageError as exc:
+            return False, exc.message
+        if action == "pause":
+            self.state.paused = True
+            return True, "paused: no new node starts; running nodes go on"
+        if action == "resume":
+            self.state.paused = False
+            return True, "resumed scheduling"
+        if action == "cancel" and nid is None:
+            self.run_cancelled = True
+            return True, "run cancelled: running nodes stopped; `director run` resumes"
+        assert nid is not None
+        if nid not in self.nodes:
+            return False, f"no node {nid!r} in the plan"
+        st = self.state.nodes[nid]
+        running = nid in self.tasks
+        if st.status == NodeStatus.done:
+            return False, f"node {nid} is already merged"
+        if st.status == NodeStatus.merging:
+            return False, f"node {nid} is merging right now; try again in a moment"
+        if action == "retry":
+            if running or st.status == NodeStatus.pending:
+                return False, f"node {nid} is {st.status.value}: nothing to retry"
+            st.attempts, st.escalated, st.feedback = 0, False, st.feedback
+            self.set_status(nid, NodeStatus.pending, "retry requested")
+            return True, f"node {nid} will run again with fresh attempts"
+        if action == "escalate":
+            st.escalate_requested = True
+            if running:
+                self.cancel_to[nid] = NodeStatus.pending
+                self.tasks[nid].cancel()
+                return (
+                    True,
+                    f"node {nid}: current attempt stopped; restarting at the escalation tier",
+                )
+            if st.status != NodeStatus.pending:
+                self.set_status(nid, NodeStatus.pending, "escalation requested")
+            return True, f"node {nid} will run next at the escalation tier"
+        if action == "skip":
+            if running:
+                self.cancel_to[nid] = NodeStatus.skipped
+                self.tasks[nid].cancel()
+            else:
+                self.set_status(nid, NodeStatus.skipped, "skipped by request")
+            blocked = sorted(dag.dependents(self.plan, nid))
+            return True, f"node {nid} skipped" + (
+                f"; its dependents are blocked: {', '.join(blocked)}" if blocked else ""
+            )
+        if action == "cancel":
+            if running:
+                self.cancel_to[nid] = NodeStatus.cancelled
+                self.tasks[nid].cancel()
+            elif st.status == NodeStatus.pending:
+                self.set_status(nid, NodeStatus.cancelled, "cancelled by request")
+            else:
+                return False, f"node {nid} is {st.status.value}: not running"
+            return True, f"node {nid} cancelled"
+        return False, f"unknown action {action!r}"
+
+    # -- one node -------------------------------------------------------------------------
+    async def _node_task(self, nid: str) -> None:
+        st = self.state.nodes[nid]
+        began = time.monotonic()
+        if st.started_at is None:
+            st.started_at = time.time()
+        try:
+            await self._node_lifecycle(nid)
+        except asyncio.CancelledError:
+            to = self.cancel_to.pop(nid, NodeStatus.cancelled)
+            if st.status == NodeStatus.done:
+                return  # cancelled while tidying up after its merge: it stays merged
+            if to == NodeStatus.pending and st.attempts > 0:
+                st.attempts -= 1  # a stopped attempt is not a failed one
+            st.last_error = {
+                NodeStatus.pending: "stopped; will run again",
+                NodeStatus.skipped: "skipped by request",
+                NodeStatus.cancelled: "cancelled by request",
+            }.get(to, "stopped")
+            self.set_status(nid, to, st.last_error)
+        except _NodeInterrupted as exc:
+            self.set_status(nid, NodeStatus.pending, str(exc))
+        finally:
+            st.wall_secs += time.monotonic() - began
+            self.save()
+
+    def _next_tier(self, st: NodeState) -> tuple[str, bool] | None:
+        """(tier, escalated) of the next attempt, or None when the node is out of tries."""
+        if st.escalate_requested:
+            return self.config.tier_for("escalation"), True
+        if st.escalated:
+            return None  # the escalation attempt was the last one
+        if st.attempts < self.max_attempts:
+            return self.config.tier_for("executor"), False
+        return self.config.tier_for("escalation"), True
+
+    async def _node_lifecycle(self, nid: str) -> None:
+        node = self.nodes[nid]
+        st = self.state.nodes[nid]
+        while True:
+            if self.stop_reason or self.run_cancelled:
+                raise _NodeInterrupted(self.stop_reason or "run cancelled")
+            nxt = self._next_tier(st)
+            if nxt is None:
+                self.set_status(nid, NodeStatus.failed, f"out of attempts: {st.last_error}".strip())
+                blocked = sorted(dag.dependents(self.plan, nid))
+                if blocked:
+                    self.notice(f"node {nid} failed; blocked: {', '.join(blocked)}", "warning", nid)
+                return
+            tier, escalating = nxt
+            if escalating and not st.escalated:
+                self.notice(f"node {nid}: escalating to {tier}", "info", nid)
+            st.escalated = st.escalated or escalating
+            st.escalate_requested = False
+            st.attempts += 1
+            st.tier = tier
+            ok = await self._attempt(node, st, tier)
+            if ok:
+                return
+
+    async def _attempt(self, node: Node, st: NodeState, tier: str) -> bool:
+        """One attempt; True when the node merged."""
+        nid = node.id
+        attempt = st.attempts
+        base = await asyncio.to_thread(git.rev, self.job_worktree)
+        worktree = jobs.node_worktree(self.store, nid)
+        branch = jobs.node_branch(self.plan.job_id, nid)
+        st.base_commit, st.branch, st.worktree = base, branch, str(worktree)
+        self.set_status(nid, NodeStatus.running, f"attempt {attempt} on {tier}")
+        await asyncio.to_thread(self._prepare_worktree, worktree, branch, base)
+        prompt = await asyncio.to_thread(
+            executor_prompt, node, worktree, feedback=st.feedback, attempt=attempt
+        )
+        usage_role = "escalation" if st.escalated else "executor"
+        result = await self._call(st, "executor", prompt, worktree, nid, attempt, tier, usage_role)
+        st.watch_it_fail = watch_it_fail(result.tool_calls, node)
+        if not result.ok:
+            reason = (
+                "idle — no output for too long"
+                if result.exit_reason == ExitReason.idle
+                else result.exit_reason.value
+            )
+            st.last_error = f"agent ended without finishing ({reason}): {result.message}".strip()
+            st.feedback = st.last_error
+            self.notice(f"node {nid} attempt {attempt}: {st.last_error}", "warning", nid)
+            return False
+        return await self._gate_review_merge(node, st, worktree, base, rebased=False)
+
+    async def _gate_review_merge(
+        self, node: Node, st: NodeState, worktree: Path, base: str, *, rebased: bool
+    ) -> bool:
+        nid, attempt = node.id, st.attempts
+        self.set_status(nid, NodeStatus.gating, "deterministic gate")
+        limits = self.config.limits
+        outcome = await gates.node_gate(
+            node,
+            worktree,
+            base,
+            ignore_globs=self.config.repository.ignore,
+            flake_runs=limits.flake_runs,
+            timeout=limits.gate_timeout_secs,
+            on_line=lambda line: self.ctx.bus.emit(TestOutput(node_id=nid, line=line)),
+        )
+        st.test_secs += outcome.test_secs
+        st.changed_files = outcome.changed_files
+        if outcome.test_runs > 1 or outcome.flaky:
+            st.flake = "flaky" if outcome.flaky else "stable"
+        st.flaky = st.flaky or outcome.flaky
+        self.ctx.bus.emit(
+            GateResult(
+                node_id=nid,
+                attempt=attempt,
+                passed=outcome.passed,
+                check=outcome.check,
+                message=outcome.message,
+                output_tail=outcome.output_tail,
+            )
+        )
+        if not outcome.passed:
+            st.last_error = f"gate ({outcome.check}): {outcome.message}"
+            st.feedback = outcome.feedback()
+            self.save()
+            return False
+        if self.config.review.stage_one_llm and not rebased:
+            self.set_status(nid, NodeStatus.reviewing, "stage one advisory check")
+
+            async def call(role: str, prompt: str, cwd: Path) -> AgentResult:
+                return await self._call(st, role, prompt, cwd, nid, attempt, None, role)
+
+            advice = await review.stage_one_advisory(
+                self.ctx, node, worktree, base, attempt=attempt, call=call
+            )
+            self.ctx.bus.emit(
+                ReviewResult(
+                    node_id=nid,
+                    stage="one",
+                    verdict="advisory",
+                    blocking=False,
+                    summary=advice[:500],
+                )
+            )
+        if not rebased and review.needs_stage_two(
+            self.config, escalated=st.escalated, files_touched=len(outcome.changed_files)
+        ):
+            st.stage_two = True
+            self.set_status(nid, NodeStatus.reviewing, "stage two review")
+            verdict = await self._review(node, st, worktree, base)
+            if not verdict:
+                return False
+        return await self._merge(node, st, worktree, base, rebased=rebased)
+
+    async def _review(self, node: Node, st: NodeState, worktree: Path, base: str) -> bool:
+        nid = node.id
+
+        async def call(role: str, prompt: str, cwd: Path) -> AgentResult:
+            return await self._call(st, role, prompt, cwd, nid, st.attempts, None, role)
+
+        outcome = await review.stage_two(
+            self.ctx, node, worktree, base, attempt=st.attempts, call=call
+        )
+        if outcome.verdict is None:
+            st.review_error = outcome.error
+            self.ctx.bus.emit(
+                ReviewResult(
+                    node_id=nid, stage="two", verdict="error", blocking=False, summary=outcome.error
+                )
+            )
+            self.notice(f"node {nid}: review error (not blocking): {outcome.error}", "warning", nid)
+            return True
+        st.review = outcome.verdict
+        st.review_error = ""
+        self.ctx.bus.emit(
+            ReviewResult(
+                node_id=nid,
+                stage="two",
+                verdict=outcome.verdict.verdict,
+                blocking=outcome.blocking,
+                summary=outcome.verdict.summary,
+                findings=[f.model_dump() for f in outcome.verdict.findings],
+            )
+        )
+        if outcome.blocking:
+            st.last_error = f"review blocked: {outcome.verdict.summary}"
+            st.feedback = outcome.feedback()
+            self.save()
+            return False
+        return True
+
+    async def _merge(
+        self, node: Node, st: NodeState, worktree: Path, base: str, *, rebased: bool
+    ) -> bool:
+        nid = node.id
+        self.set_status(nid, NodeStatus.merging, "waiting for the merge queue")
+        ignore = self.config.repository.ignore
+        async with self.merge_lock:
+            head = await asyncio.to_thread(git.rev, self.job_worktree)
+            await asyncio.to_thread(self._commit, node, worktree, base, ignore)
+            merged = await asyncio.to_thread(
+                git.merge_no_ff,
+                self.job_worktree,
+                jobs.node_branch(self.plan.job_id, nid),
+                f"director: merge node {nid} — {node.title}".strip(" —"),
+            )
+            if merged:
+                merge_commit = await asyncio.to_thread(git.rev, self.job_worktree)
+                st.merge_commit = merge_commit
+                st.last_error = ""
+                st.feedback = ""
+                self.set_status(nid, NodeStatus.done, f"merged as {merge_commit[:10]}")
+                self.ctx.bus.emit(NodeMerged(node_id=nid, commit=merge_commit, rebased=rebased))
+                await asyncio.to_thread(self._cleanup, worktree)
+                return True
+            # The job branch moved under us and the change conflicts: rebase and re-gate.
+            rebased_ok = head != base and await asyncio.to_thread(git.rebase, worktree, head)
+        st.conflicts += 1
+        if rebased_ok:
+            self.notice(
+                f"node {nid}: merge conflict; rebased onto {head[:10]}, re-gating", "info", nid
+            )
+            st.base_commit = head
+            return await self._gate_review_merge(node, st, worktree, head, rebased=True)
+        if st.conflicts > MAX_CONFLICT_RETRIES:
+            st.last_error = "its change keeps conflicting with work merged meanwhile"
+            st.feedback = st.last_error
+            return False
+        # Re-execute on the new head; a conflict is not the executor's fault.
+        st.attempts -= 1
+        st.last_error = "merge conflict with work merged meanwhile; re-running on the new head"
+        st.feedback = (
+            "Your previous change conflicted with work merged into the job branch meanwhile. "
+            "The files now contain that work: build on it."
+        )
+        self.notice(f"node {nid}: {st.last_error}", "info", nid)
+        return False
+
+    def _commit(self, node: Node, worktree: Path, base: str, ignore: list[str]) -> str:
+        excluded = [
+            p for c in git.changes(worktree, base) for p in c.paths if gates.ignored(p, ignore)
+        ]
+        return git.commit_all(
+            worktree, f"director: node {node.id} — {node.title}".strip(" —"), exclude=excluded
+        )
+
+    def _prepare_worktree(self, worktree: Path, branch: str, base: str) -> None:
+        """The node worktree on ``branch`` at ``base``, clean (created or reset)."""
+        checked_out = git.worktree_branches(self.store.repo)
+        where = checked_out.get(branch)
+        if where is not None and where.resolve() == worktree.resolve() and worktree.exists():
+            git.git(["rebase", "--abort"], worktree, check=False)
+            git.reset_clean(worktree, base)
+            return
+        if worktree.exists() or where is not None:
+            git.remove_worktree(self.store.repo, where or worktree)
+            if worktree.exists():
+                git.remove_worktree(self.store.repo, worktree)
+        git.add_worktree(self.store.repo, worktree, branch, start=base)
+
+    def _cleanup(self, worktree: Path) -> None:
+        """A merged node's worktree and branch are no longer needed (its work is merged)."""
+        git.remove_worktree(self.store.repo, worktree)
+
+    async def _call(
+        self,
+        st: NodeState,
+        role: str,
+        prompt: str,
+        cwd: Path,
+        nid: str,
+        attempt: int,
+        tier: str | None,
+        usage_role: str,
+    ) -> AgentResult:
+        """Every agent call of a node: timed, its tokens and cost booked on the node."""
+        result, entry = await self.ctx.call_agent(
+            role, prompt, cwd, node_id=nid, attempt=attempt, tier=tier
+        )
+        st.agent_secs += result.duration_secs
+        _add_usage(st, usage_role, entry)
+        self.state.cost_usd += entry.cost_usd
+        self.save()
+        self._emit_cost(nid)
+        return result
+
+    def _emit_cost(self, nid: str | None) -> None:
+        unpriced = sum(
+            u.unpriced_calls for st in self.state.nodes.values() for u in st.usage.values()
+        )
+        self.ctx.bus.emit(
+            CostUpdate(
+                total_usd=self.state.cost_usd,
+                ceiling_usd=self.config.limits.cost_ceiling_usd,
+                node_id=nid,
+                unpriced_calls=unpriced,
+            )
+        )
+
+    # -- the end --------------------------------------------------------------------------
+    async def _conclude(self) -> RunOutcome:
+        statuses = {nid: st.status for nid, st in self.state.nodes.items()}
+        all_done = all(s == NodeStatus.done for s in statuses.values())
+        if self.run_cancelled:
+            self.state.cancelled = True
+            self.save()
+            return self._finish("cancelled", "run cancelled by request; `director run` resumes")
+        if self.stop_reason:
+            self.save()
+            return self._finish(
+                "stopped",
+                f"{self.stop_reason}; raise [limits] cost_ceiling_usd and `director run` "
+                "again to continue",
+            )
+        if not all_done:
+            self.state.integration = "skipped"
+            self.save()
+            bad = [nid for nid, s in statuses.items() if s != NodeStatus.done]
+            return self._finish("failed", f"not merged: {', '.join(bad)}")
+        commands = self.config.gate_commands()
+        if not commands:
+            self.state.integration = "skipped"
+            self.state.integration_report = "no [gates] configured: integration gate skipped"
+            self.save()
+            return self._finish("success", "all nodes merged; no [gates] configured")
+        merged = sorted(
+            (nid for nid in self.plan.ids),
+            key=lambda nid: self.state.nodes[nid].finished_at or 0.0,
+        )
+        result = await gates.integration_gate(
+            commands,
+            self.job_worktree,
+            [(nid, self.state.nodes[nid].changed_files) for nid in merged],
+            timeout=self.config.limits.gate_timeout_secs,
+            on_line=lambda line: self.ctx.bus.emit(TestOutput(node_id="_integration", line=line)),
+        )
+        self.state.integration = "passed" if result.passed else "failed"
+        self.state.integration_report = result.report()
+        self.save()
+        self.ctx.bus.emit(
+            IntegrationResult(
+                passed=result.passed,
+                command=result.command,
+                name=result.name,
+                exit_code=result.exit_code,
+                output_tail=result.output_tail,
+                suspects=result.suspects,
+            )
+        )
+        if result.passed:
+            return self._finish("success", "all nodes merged; " + result.report())
+        return self._finish("failed", result.report())
+
+    def _finish(self, outcome: Outcome, message: str) -> RunOutcome:
+        wall = time.monotonic() - self.started
+        self.state.finished_at = time.time()
+        if outcome == "stopped":
+            self.state.stopped_reason = self.stop_reason
+        self.save()
+        record = write_run_metrics(
+            self.store,
+            self.plan,
+            self.state,
+            self.config,
+            outcome=outcome,
+            wall_secs=wall,
+            scripted=self.ctx.scripted,
+        )
+        self.ctx.bus.emit(
+            RunFinished(
+                job_id=self.plan.job_id,
+                outcome=outcome,
+                message=message,
+                cost_usd=self.state.cost_usd,
+            )
+        )
+        by = lambda status: [nid for nid in self.plan.ids if self.state.nodes[nid].status == status]  # noqa: E731
+        return RunOutcome(
+            job_id=self.plan.job_id,
+            outcome=outcome,
+            message=message,
+            n_nodes=len(self.plan.nodes),
+            done=by(NodeStatus.done),
+            failed=by(NodeStatus.failed),
+            blocked=by(NodeStatus.blocked),
+            skipped=by(NodeStatus.skipped),
+            pending=by(NodeStatus.pending),
+            escalated=[nid for nid in self.plan.ids if self.state.nodes[nid].escalated],
+            executor_tier_pct=record["executor_tier_pct"],
+            stage_two_trigger_rate=record["stage_two_trigger_rate"],
+            escalation_rate=record["escalation_rate"],
+            integration=self.state.integration,
+            integration_ok=bool(record["integration_ok"]),
+            integration_report=self.state.integration_report,
+            cost_total=self.state.cost_usd,
+            wall_secs=wall,
+            recovered=list(self.state.recovered),
+        )
+
+
+async def run_job(
+    ctx: EngineContext, *, parallel: int | None = None, max_attempts: int | None = None
+) -> RunOutcome:
+    """Run the approved plan to the end (see the module docstring)."""
+    limits = ctx.config.limits
+    parallel = limits.parallel if parallel is None else parallel
+    max_attempts = limits.max_attempts if max_attempts is None else max_attempts
+    if parallel < 1:
+        raise UsageError("--parallel must be at least 1")
+    if max_attempts < 1:
+        raise UsageError("--max-attempts must be at least 1")
+    plan = load_approved_plan(ctx)
+    with ctx.store.run_lock("run") as note:
+        if note:
+            ctx.bus.emit(Notice(level="warning", message=note))
+        runner = Runner(ctx, plan, parallel=parallel, max_attempts=max_attempts)
+        return await runner.run()
+
+
+def run_job_blocking(
+    ctx: EngineContext, *, parallel: int | None = None, max_attempts: int | None = None
+) -> RunOutcome:
+    """``run_job`` in a fresh event loop: for a thread worker or a plain script."""
+    return asyncio.run(run_job(ctx, parallel=parallel, max_attempts=max_attempts))
