@@ -88,6 +88,7 @@ class DirectorApp(App[int]):
         self.engine_busy = ""  # a label while the in-process engine works
         self.engine_listeners: list[Callable[[str, bool, Any], None]] = []
         self.pending_controls: dict[str, tuple[str, str | None]] = {}
+        self.errors_seen: set[str] = set()
 
     # -- start-up -----------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -106,7 +107,8 @@ class DirectorApp(App[int]):
             plan = self.bridge.plan()
             state = self.bridge.store.read_model(self.bridge.store.state, RunState)
         except DirectorError as exc:
-            self.show_error("Cannot read the job", exc)
+            # shown once the first screen is up (a modal now would sit on the wrong mode)
+            self.call_after_refresh(self.show_error, "Cannot read the job", exc)
             plan, state = None, None
         board.seed(plan, None)
         self.tail = EventTail(self.bridge.store.events)
@@ -274,6 +276,13 @@ class DirectorApp(App[int]):
 
     # -- errors -------------------------------------------------------------------------
     def show_error(self, title: str, error: BaseException) -> None:
+        # The same problem, found by several screens or on every screen resume, is shown
+        # once per session; the user has read it and the status lines still tell.
+        key = f"{type(error).__name__}:{error}"
+        if key in self.errors_seen:
+            return
+        self.errors_seen.add(key)
+
         if isinstance(error, DirectorError):
             self.push_screen(ErrorModal(title, error.message, error.hint))
             return

@@ -12,7 +12,7 @@ Expected engine interfaces (see the TUI issue report):
     plan.reject_spec(ctx, comment) -> Any                             (async)
     plan.critique(ctx) -> Any                                         (async)
     run.run_job(ctx, *, parallel=None) -> Any                         (async)
-    control.request(store, action, node_id=None) -> str   (request id; writes .director/control/)
+    control.send_control(store, action, node_id=None) -> str   (request id; a file in control/)
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -123,8 +124,11 @@ class EngineBridge:
         atomic_write_text(self.store.spec, text)
 
     def running_elsewhere(self) -> dict[str, Any] | None:
-        """Who holds the run lock (another process running headless), if anyone."""
-        return self.store.lock_holder()
+        """Who holds the run lock when it is another process (a headless run), if anyone."""
+        holder = self.store.lock_holder()
+        if holder is not None and holder.get("pid") == os.getpid():
+            return None  # our own engine worker
+        return holder
 
     # -- the plan pipeline (async; run inside the engine worker) -------------------------
     def start_plan(self, task: str, *, auto: bool = False, critique: bool = True) -> EngineJob:
@@ -179,7 +183,7 @@ class EngineBridge:
         if action not in CONTROL_ACTIONS:
             raise UsageError(f"unknown control action {action!r}")
         mod = _engine_module("control")
-        writer = getattr(mod, "request", None) if mod is not None else None
+        writer = getattr(mod, "send_control", None) if mod is not None else None
         if writer is not None:
             return str(writer(self.store, action, node_id=node_id))
         request_id = uuid.uuid4().hex[:12]

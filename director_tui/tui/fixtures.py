@@ -148,11 +148,12 @@ NODES = [
 
 
 def test_source(node: Node) -> str:
+    """A test that is red for the right reason: collected, then failing (no module yet)."""
     name = node.id.replace("-", "_")
     return (
-        f"from todo import {name}\n\n\n"
+        "import importlib\n\n\n"
         f"def test_{name}_exists() -> None:\n"
-        f"    assert {name} is not None\n"
+        f"    assert importlib.util.find_spec('todo.{name}') is not None\n"
     )
 
 
@@ -216,6 +217,11 @@ def write_sample(
     atomic_write_text(store.recon, RECON)
     atomic_write_text(store.spec_generated, SPEC)
     atomic_write_text(store.spec, SPEC)
+    base_commit = "0" * 40
+    if (repo / ".git").exists():
+        from director_tui.engine import git
+
+        base_commit = git.rev(repo)
     approvals = [Approval(gate="gate1", approver="human", at=FIXED_NOW - 600)]
     stage_value = {
         "gate1": Stage.gate1,
@@ -232,7 +238,7 @@ def write_sample(
         task=TASK,
         stage=stage_value,
         job_branch=job_branch(JOB_ID),
-        base_commit="0" * 40,
+        base_commit=base_commit,
         base_branch="main",
         approvals=approvals,
         updated_at=FIXED_NOW - 300,
@@ -243,11 +249,10 @@ def write_sample(
     ]
     if stage != "gate1":
         plan = plan or sample_plan()
+        _write_job_branch(store, plan)
         store.write_model(store.plan, plan)
-        tests_root = job_worktree(store)
-        for node in plan.nodes:
-            for test in node.tests:
-                atomic_write_text(tests_root / test, test_source(node))
+        # what the planner wrote, so the pipeline can tell human edits from its own
+        store.write_model(store.root / "plan.generated.json", plan)
         events.append(
             PlanStageChanged(job_id=JOB_ID, stage="gate2", ts=FIXED_NOW - 600, message="tests red")
         )
@@ -259,6 +264,28 @@ def write_sample(
         event.seq = seq
         append_jsonl(store.events, event.model_dump(mode="json"))
     return store
+
+
+def _write_job_branch(store: Store, plan: Plan) -> None:
+    """The job branch with the red tests committed, checked out in the job worktree.
+
+    Outside a git repository (pictures only) the tests are plain files in that folder.
+    """
+    from director_tui.engine import git
+    from director_tui.engine.jobs import ensure_job_worktree
+
+    worktree = job_worktree(store)
+    is_repo = (store.repo / ".git").exists()
+    if is_repo:
+        plan.base_commit = git.rev(store.repo)
+        if not git.branch_exists(store.repo, plan.job_branch):
+            git.create_branch(store.repo, plan.job_branch, plan.base_commit)
+        worktree = ensure_job_worktree(store, plan.job_branch)
+    for node in plan.nodes:
+        for test in node.tests:
+            atomic_write_text(worktree / test, test_source(node))
+    if is_repo:
+        git.commit_all(worktree, "director: red tests (fixture)")
 
 
 def _run_history(plan: Plan, *, finished: bool) -> tuple[RunState, list[EventBase]]:
@@ -431,3 +458,61 @@ def _run_history(plan: Plan, *, finished: bool) -> tuple[RunState, list[EventBas
             ]
     state.cost_usd = round(total, 4)
     return state, events
+
+
+BENCH_ROWS = [
+    {
+        "profile": "all-frontier",
+        "n_nodes": 6,
+        "done": 6,
+        "executor_pct": 100.0,
+        "escalated": 0,
+        "review_pct": 17.0,
+        "integration_ok": True,
+        "run_cost": 1.84,
+        "run_cost_std": 0.21,
+        "wall_secs": 312.0,
+        "error": None,
+    },
+    {
+        "profile": "cheap-cloud",
+        "n_nodes": 6,
+        "done": 6,
+        "executor_pct": 83.0,
+        "escalated": 1,
+        "review_pct": 33.0,
+        "integration_ok": True,
+        "run_cost": 0.29,
+        "run_cost_std": 0.08,
+        "wall_secs": 401.0,
+        "error": None,
+    },
+    {
+        "profile": "local-first",
+        "n_nodes": 6,
+        "done": 5,
+        "executor_pct": 67.0,
+        "escalated": 2,
+        "review_pct": 50.0,
+        "integration_ok": False,
+        "run_cost": 0.06,
+        "run_cost_std": 0.02,
+        "wall_secs": 655.0,
+        "error": None,
+    },
+]
+
+
+def write_bench_summary(store: Store) -> None:
+    """A bench summary in director-cli's field names (plus the spread of run cost)."""
+    import json
+
+    summary = {
+        "task": TASK,
+        "plan_profile": "all-frontier",
+        "plan_cost": 0.42,
+        "job_id": JOB_ID,
+        "rows": BENCH_ROWS,
+    }
+    atomic_write_text(store.bench / "summary.json", json.dumps(summary, indent=2) + "\n")
+    atomic_write_text(store.bench / "20251231-090000" / "summary.json", json.dumps(summary))

@@ -1,0 +1,21 @@
+"""Fixtures for the TUI tests: sample repositories at each stage."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from director_tui.tui.fixtures import write_sample
+from tests.conftest import make_repo
+
+
+@pytest.fixture
+def sample_repo(tmp_path: Path) -> Callable[[str], Path]:
+    def build(stage: str) -> Path:
+        repo = make_repo(tmp_path / f"repo-{stage}")
+        write_sample(repo, stage)  # type: ignore[arg-type]
+        return repo
+
+    return build

@@ -1,0 +1,71 @@
+"""Helpers shared by the TUI tests, the screenshot script and the load bench."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from textual.message import Message
+from textual.notifications import Notify
+
+from director_tui.tui.app import DirectorApp
+from director_tui.tui.fixtures import FIXED_NOW, write_bench_summary, write_sample
+from tests.conftest import make_repo
+
+
+def fixed_repo(stage: str, name: str = "repo") -> Path:
+    """A repository at a fixed path, so the screens (which show the path) snapshot stably."""
+    root = Path(tempfile.gettempdir()) / "director-tui-snapshots" / stage
+    if root.exists():
+        shutil.rmtree(root)
+    repo = make_repo(root / name)
+    store = write_sample(repo, stage)  # type: ignore[arg-type]
+    write_bench_summary(store)
+    return repo
+
+
+def frozen_app(repo: Path, start: str, **kwargs: Any) -> DirectorApp:
+    """The app as tests and screenshots see it: frozen clock, no file watcher unless asked."""
+    kwargs.setdefault("watch", False)
+    return DirectorApp(repo, start=start, clock=lambda: FIXED_NOW, **kwargs)
+
+
+async def wait_until(
+    pilot: Any, condition: Callable[[], bool], timeout: float = 10.0, step: float = 0.05
+) -> bool:
+    """Let the app run until ``condition`` holds (a real wait on real work, never a fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        await pilot.pause(step)
+    return condition()
+
+
+async def wait_engine(app: DirectorApp, pilot: Any, timeout: float = 30.0) -> None:
+    """Wait for the engine worker to finish and the app to have handled its end."""
+    await wait_until(pilot, lambda: not app.engine_busy, timeout=timeout)
+    await asyncio.sleep(0)
+    await pilot.pause()
+
+
+class Recorder:
+    """A ``message_hook`` that keeps every message the app handled (notifications included)."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    def __call__(self, message: Message) -> None:
+        self.messages.append(message)
+
+    @property
+    def notes(self) -> list[str]:
+        return [m.notification.message for m in self.messages if isinstance(m, Notify)]
+
+    def saw(self, text: str) -> bool:
+        return any(text in note for note in self.notes)

@@ -1,0 +1,121 @@
+"""Gate 2 pilots: keys → plan.json / plan_stage.json on disk, validation blocking approval."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from textual.widgets import DataTable, Input, Static
+
+from director_tui.engine.models import Plan, PlanStage, Stage
+from director_tui.engine.store import Store
+from director_tui.tui.screens.plan_review import PlanReviewScreen
+from director_tui.tui.widgets.dag_view import DagView
+from director_tui.tui.widgets.modals import ConfirmModal, NodeEditModal
+from tests.tui.helpers import Recorder, frozen_app, wait_engine, wait_until
+
+
+def _stage(repo: Path) -> PlanStage:
+    stage = Store(repo).read_model(Store(repo).plan_stage, PlanStage)
+    assert stage is not None
+    return stage
+
+
+async def test_approve_writes_plan_stage_and_offers_the_run(
+    sample_repo: Callable[[str], Path],
+) -> None:
+    repo = sample_repo("gate2")
+    app = frozen_app(repo, "gate2")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, PlanReviewScreen)
+        await pilot.press("ctrl+a")
+        await wait_engine(app, pilot)
+        assert await wait_until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        stage = _stage(repo)
+        assert stage.stage == Stage.approved
+        assert [(a.gate, a.approver) for a in stage.approvals][-1] == ("gate2", "human")
+        await pilot.press("n")  # "Later": no run started
+        await pilot.pause()
+        assert isinstance(app.screen, PlanReviewScreen)
+        assert not app.engine_busy
+
+
+async def test_overlapping_allowlist_shows_the_error_and_blocks_approval(
+    sample_repo: Callable[[str], Path],
+) -> None:
+    repo = sample_repo("gate2")
+    store = Store(repo)
+    recorder = Recorder()
+    app = frozen_app(repo, "gate2")
+    async with app.run_test(size=(120, 40), message_hook=recorder) as pilot:
+        await pilot.pause()
+        table = app.screen.query_one("#nodes", DataTable)
+        table.focus()
+        await pilot.press("down", "down")  # model, store, format → "format"
+        screen = app.screen
+        assert isinstance(screen, PlanReviewScreen)
+        assert screen.selected == "format"
+        await pilot.press("e")
+        assert await wait_until(pilot, lambda: isinstance(app.screen, NodeEditModal))
+        files = app.screen.query_one("#edit-files", Input)
+        files.value = "todo/format.py, todo/store.py"  # store's file; store runs in parallel
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, PlanReviewScreen)
+        # saved to disk at once, and the problem is on screen
+        saved = store.read_model(store.plan, Plan)
+        assert saved is not None
+        assert saved.node("format").files == ["todo/format.py", "todo/store.py"]
+        validation = str(app.screen.query_one("#validation", Static).render())
+        assert "block approval" in validation
+        assert "'format'" in validation and "'store'" in validation
+        assert "format" in app.screen.query_one("#dag", DagView).invalid
+        assert recorder.saw("approval is blocked")
+        await pilot.press("ctrl+a")
+        await pilot.pause()
+        assert not app.engine_busy
+        assert recorder.saw("Approval blocked")
+        assert _stage(repo).stage == Stage.gate2
+        # fixing it unblocks approval
+        await pilot.press("e")
+        assert await wait_until(pilot, lambda: isinstance(app.screen, NodeEditModal))
+        app.screen.query_one("#edit-files", Input).value = "todo/format.py"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert "plan is valid" in str(app.screen.query_one("#validation", Static).render())
+        await pilot.press("ctrl+a")
+        await wait_engine(app, pilot)
+        assert _stage(repo).stage == Stage.approved
+
+
+async def test_cycle_from_an_edit_is_reported(sample_repo: Callable[[str], Path]) -> None:
+    repo = sample_repo("gate2")
+    app = frozen_app(repo, "gate2")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, PlanReviewScreen)
+        screen.apply_edit("model", {"depends_on": ["entry"]})
+        await pilot.pause()
+        assert any("cycle" in e for e in screen.errors)
+        await pilot.press("ctrl+a")
+        await pilot.pause()
+        assert _stage(repo).stage == Stage.gate2
+
+
+async def test_broken_plan_json_shows_an_error_not_a_traceback(
+    sample_repo: Callable[[str], Path],
+) -> None:
+    repo = sample_repo("gate2")
+    (repo / ".director" / "plan.json").write_text('{"nodes": "not a list"}')
+    app = frozen_app(repo, "gate2")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        from director_tui.tui.widgets.modals import ErrorModal
+
+        assert await wait_until(pilot, lambda: isinstance(app.screen, ErrorModal))
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, PlanReviewScreen)
+    assert app.return_code in (0, None)
