@@ -1,0 +1,114 @@
+"""Cost ceiling stop + resume, and kill -9 of a real director process + resume."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+from director_tui.engine import jobs
+from director_tui.engine.events import Notice
+from director_tui.engine.models import NodeStatus, RunState
+from director_tui.engine.store import read_jsonl
+from tests.run_fixture import Recorder, build_job, job_file, run, sample_nodes, solve, write_script
+
+
+def _state(store_path: Path) -> RunState | None:
+    try:
+        return RunState.model_validate_json(store_path.read_bytes())
+    except (OSError, ValueError):
+        return None
+
+
+def test_cost_ceiling_stops_scheduling_and_the_run_resumes(tmp_path: Path) -> None:
+    store = build_job(tmp_path, limits={"cost_ceiling_usd": 0.015})
+    rec = Recorder()
+    first = run(store, rec, parallel=1)
+    assert first.outcome == "stopped" and first.exit_code == 1
+    assert "cost ceiling" in first.message and "cost_ceiling_usd" in first.message
+    # The call that crossed the ceiling finished and merged; nothing new started after it.
+    assert len(first.done) == 2 and len(first.pending) == 1
+    assert any(isinstance(e, Notice) and "cost ceiling" in e.message for e in rec.events)
+    state = store.read_model(store.state, RunState)
+    assert state is not None and state.stopped_reason.startswith("cost ceiling")
+    # Raise the ceiling and run again: only the remaining node runs.
+    text = store.config.read_text().replace("cost_ceiling_usd = 0.015", "cost_ceiling_usd = 1")
+    store.config.write_text(text)
+    calls_before = len(read_jsonl(store.costs))
+    second = run(store, parallel=1)
+    assert second.success, second.message
+    assert len(read_jsonl(store.costs)) == calls_before + 1
+    assert abs(second.cost_total - 0.03) < 1e-9
+
+
+def test_cost_ceiling_cancel_mode_stops_running_calls(tmp_path: Path) -> None:
+    store = build_job(tmp_path, limits={"cost_ceiling_usd": 0.01, "on_ceiling": "cancel"})
+    add, mul, power = sample_nodes()
+    slow = solve(mul)
+    slow["steps"] = [{"sleep": 30}, *slow["steps"]]
+    write_script(store, [solve(add), slow, solve(power)])
+    started = time.monotonic()
+    outcome = run(store, parallel=2)
+    assert time.monotonic() - started < 20
+    assert outcome.outcome == "stopped"
+    assert "mul" in outcome.pending and outcome.done == ["add"]
+    state = store.read_model(store.state, RunState)
+    assert state is not None and state.nodes["mul"].attempts == 0
+
+
+def test_kill_9_mid_run_then_run_again_recovers(tmp_path: Path) -> None:
+    store = build_job(tmp_path)
+    add, mul, power = sample_nodes()
+    stuck = solve(mul)
+    stuck["steps"] = [{"run": "sleep 120"}, *stuck["steps"]]
+    write_script(store, [solve(add), stuck, solve(power)])
+    director = subprocess.Popen(
+        [sys.executable, "-m", "director_tui", "run", "--repo", str(store.repo), "--no-tui"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    mul_tree = jobs.node_worktree(store, "mul").resolve()
+    sleeper: psutil.Process | None = None
+    deadline = time.monotonic() + 30
+    try:
+        while time.monotonic() < deadline and sleeper is None:
+            state = _state(store.state)
+            if state and state.nodes["add"].status == NodeStatus.done:
+                for proc in psutil.process_iter(["cmdline"]):
+                    try:
+                        if (
+                            proc.info["cmdline"][:2] == ["sleep", "120"]
+                            and Path(proc.cwd()).resolve() == mul_tree
+                        ):
+                            sleeper = proc
+                    except (psutil.Error, TypeError):
+                        continue
+            time.sleep(0.1)
+        assert sleeper is not None, "the run never reached the stuck node"
+        os.kill(director.pid, signal.SIGKILL)
+        director.wait(10)
+        assert sleeper.is_running()  # an orphan, left behind by the dead director
+    finally:
+        if director.poll() is None:
+            director.kill()
+    # Run again with an agent that finishes: add stays merged (its agent is never called).
+    write_script(store, [solve(mul), solve(power)])
+    rec = Recorder()
+    outcome = run(store, rec)
+    assert outcome.success, outcome.message
+    assert not sleeper.is_running() or sleeper.status() == psutil.STATUS_ZOMBIE
+    warnings = [e.message for e in rec.events if isinstance(e, Notice) and e.level == "warning"]
+    assert any("mul" in w and "reset" in w for w in warnings), warnings
+    assert any("killed" in w for w in warnings), warnings
+    assert job_file(store, add.impl_path) == add.solution
+    assert job_file(store, mul.impl_path) == mul.solution
+    executor_calls = [c["node_id"] for c in read_jsonl(store.costs) if c["role"] == "executor"]
+    assert executor_calls.count("add") == 1
+    state = store.read_model(store.state, RunState)
+    assert state is not None and any("mul" in note for note in state.recovered)
