@@ -22,7 +22,8 @@ for that model, in order. A turn is a dict (JSON-able, so a script can also be a
      "delay": 0.2}                                    # seconds between chunks
 
 ``{cwd}`` in any string argument is replaced by the working directory the client put in
-its system prompt (OpenCode ends it with ``Working directory: <path>``), so file tools get
+its system prompt (OpenCode: ``Working directory: <path>``, Claude Code: ``Primary working
+directory: <path>``), so file tools get
 absolute paths inside the test's worktree. A model whose turns are used up, or a model
 with no script, gets HTTP 400 "fake server: no scripted turn left for model X" — loud,
 fast (a 400 is not retried), and visible in the test's failure.
@@ -50,7 +51,7 @@ from typing import Any
 Turn = dict[str, Any]
 Script = dict[str, list[Turn]]
 
-_CWD_PATTERN = re.compile(r"Working directory:\s*(\S+)")
+_CWD_PATTERN = re.compile(r"[Ww]orking directory:\s*(\S+)")
 # Text is streamed in pieces this long, so clients see many deltas like from a real model.
 _TEXT_PIECE = 40
 
@@ -292,8 +293,13 @@ class FakeModelServer:
                     return f"data: {json.dumps(body)}\n\n"
 
                 yield chunk({"role": "assistant", "content": ""})
+                last_piece, last_event = None, ""
                 for piece in _text_pieces(turn):
-                    yield chunk({"content": piece})
+                    # repeat_text yields one string object again and again: encode it once
+                    # (keeps a 10 MB stream cheap, even under tracemalloc).
+                    if piece is not last_piece:
+                        last_piece, last_event = piece, chunk({"content": piece})
+                    yield last_event
                 calls = turn.get("tool_calls") or []
                 for index, call in enumerate(calls):
                     arguments = json.dumps(call.get("arguments", {}))

@@ -23,6 +23,12 @@ def provider_for(tier: str, config: Config, repo: Path) -> AgentProvider:
         from director_tui.engine.agents.opencode import OpenCodeProvider
 
         return OpenCodeProvider()
-    if name in ("claude-code", "codex"):
-        raise ConfigError(f"the {name} driver is not built yet in this version")
+    if name == "claude-code":
+        from director_tui.engine.agents.claude_code import ClaudeCodeProvider
+
+        return ClaudeCodeProvider()
+    if name == "codex":
+        from director_tui.engine.agents.codex import CodexProvider
+
+        return CodexProvider()
     raise ConfigError(f"unknown provider {name!r} in tier {tier!r}")

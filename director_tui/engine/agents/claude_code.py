@@ -1,0 +1,250 @@
+"""The Claude Code driver: ``claude -p --output-format stream-json --verbose`` parsed live.
+
+Permissions are command-line flags: read-only roles get only the read/search tools
+(``--allowedTools`` plus every writing tool in ``--disallowedTools``); writer roles get
+edits accepted and Bash allowed, never the web. ``--dangerously-skip-permissions`` is
+never used (Claude Code refuses it as root anyway). The role prompt is appended to
+Claude Code's own system prompt. Verified against Claude Code 2.1.332 with the project's
+fake Anthropic-Messages server (``ANTHROPIC_BASE_URL``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from director_tui.engine.agents.base import (
+    AgentCall,
+    AgentResult,
+    ExitReason,
+    OnActivity,
+    TokenUsage,
+)
+from director_tui.engine.agents.collect import (
+    MAX_TEXT_CHARS,
+    Collector,
+    agent_env,
+    binary_version,
+    clip,
+    find_binary,
+    tool_summary,
+    version_text,
+)
+from director_tui.engine.agents.stream import run_streaming
+from director_tui.engine.prompts import RolePermissions, permissions_for, role_prompt
+
+PINNED_VERSION = "2.1.332"
+MIN_VERSION = (1, 0, 0)  # stream-json with system/assistant/user/result events
+BINARY_ENV = "DIRECTOR_CLAUDE_BIN"
+INSTALL_HINT = (
+    f"install it with `npm install -g @anthropic-ai/claude-code@{PINNED_VERSION}` "
+    f"(or point {BINARY_ENV} at a claude binary)"
+)
+READ_TOOLS = ("Read", "Glob", "Grep", "LS", "TodoWrite")
+EDIT_TOOLS = ("Edit", "MultiEdit", "Write", "NotebookEdit")
+WEB_TOOLS = ("WebFetch", "WebSearch")
+# Tools that would let an agent escape its one call (sub-agents, schedules, worktrees).
+NEVER_TOOLS = ("Task", "CronCreate", "ScheduleWakeup", "EnterWorktree", "Workflow")
+MAX_ARGV_PROMPT_BYTES = 100_000
+
+
+def permission_flags(perms: RolePermissions) -> list[str]:
+    allowed = list(READ_TOOLS)
+    denied = list(NEVER_TOOLS)
+    (allowed if perms.edit else denied).extend(EDIT_TOOLS)
+    (allowed if perms.bash else denied).append("Bash")
+    (allowed if perms.web else denied).extend(WEB_TOOLS)
+    flags = ["--allowedTools", ",".join(allowed), "--disallowedTools", ",".join(denied)]
+    # acceptEdits: edits in the working directory need no prompt (there is nobody to ask).
+    flags += ["--permission-mode", "acceptEdits" if perms.edit else "default"]
+    return flags
+
+
+def build_argv(binary: str, call: AgentCall, *, prompt_in_argv: bool) -> list[str]:
+    argv = [
+        binary,
+        "-p",
+        "--output-format",
+        "stream-json",
+        "--verbose",
+        "--model",
+        call.model,
+        "--append-system-prompt",
+        role_prompt(call.role),
+        *permission_flags(permissions_for(call.role)),
+    ]
+    if prompt_in_argv:
+        argv += ["--", call.prompt]
+    return argv
+
+
+class ClaudeCodeParser:
+    """One stream-json line → activity + accumulated result."""
+
+    def __init__(self, collector: Collector) -> None:
+        self.c = collector
+        self.pending: dict[str, tuple[str, dict[str, Any]]] = {}  # tool_use id → (name, input)
+        self.message_ids: set[str] = set()
+        self.final_text: str | None = None
+
+    def feed(self, line: str, cut: int) -> None:
+        if not line.strip():
+            return
+        if cut:
+            self.c.add_raw(line[:400], cut=cut + max(0, len(line) - 400))
+            return
+        try:
+            event = json.loads(line)
+        except ValueError:
+            self.c.add_raw(line)
+            return
+        if not isinstance(event, dict):
+            self.c.add_raw(line)
+            return
+        kind = event.get("type")
+        if kind == "assistant":
+            self._assistant(_dict(event.get("message")))
+        elif kind == "user":
+            self._user(_dict(event.get("message")))
+        elif kind == "result":
+            self._result(event)
+        elif kind == "system":
+            self.c.emit("step", status=str(event.get("subtype", "system")))
+        else:
+            self.c.emit("raw", summary=f"{kind}: {line}")
+
+    def _assistant(self, message: dict[str, Any]) -> None:
+        ident = str(message.get("id", ""))
+        if ident and ident not in self.message_ids:
+            self.message_ids.add(ident)
+            self.c.emit("step", status="start")
+        synthetic = message.get("model") == "<synthetic>"
+        for block in _blocks(message.get("content")):
+            btype = block.get("type")
+            if btype == "text":
+                text = str(block.get("text", ""))
+                if synthetic and text.startswith("API Error"):
+                    self.c.add_error(text)  # Claude Code's own report of a failed request
+                else:
+                    self.c.add_text(text)
+            elif btype == "thinking":
+                self.c.add_reasoning(str(block.get("thinking", "")))
+            elif btype == "tool_use":
+                name = str(block.get("name", ""))
+                tool_input = _dict(block.get("input"))
+                self.pending[str(block.get("id", ""))] = (name, tool_input)
+                self.c.emit(
+                    "tool", tool=name.lower(), status="running", summary=tool_summary(tool_input)
+                )
+
+    def _user(self, message: dict[str, Any]) -> None:
+        for block in _blocks(message.get("content")):
+            if block.get("type") != "tool_result":
+                continue
+            name, tool_input = self.pending.pop(str(block.get("tool_use_id", "")), ("tool", {}))
+            output = _text_of(block.get("content"))
+            status = "error" if block.get("is_error") else "completed"
+            self.c.add_tool(name.lower(), status, tool_input, output)
+
+    def _result(self, event: dict[str, Any]) -> None:
+        usage = _dict(event.get("usage"))
+        tokens = TokenUsage(
+            input=_int(usage.get("input_tokens")),
+            output=_int(usage.get("output_tokens")),
+            cache_read=_int(usage.get("cache_read_input_tokens")),
+            cache_write=_int(usage.get("cache_creation_input_tokens")),
+        )
+        cost = event.get("total_cost_usd")
+        self.c.add_step(tokens, float(cost) if isinstance(cost, int | float) else None)
+        for denial in event.get("permission_denials") or []:
+            if isinstance(denial, dict):
+                self.c.permission_rejections.append(str(denial.get("tool_name", "tool")))
+        result_text = event.get("result")
+        if event.get("is_error") or event.get("terminal_reason") == "api_error":
+            if not self.c.api_errors:
+                self.c.add_error(str(result_text or event.get("subtype") or "Claude Code error"))
+        elif isinstance(result_text, str) and result_text.strip():
+            # The result is the agent's answer (the last text block, already streamed).
+            if self.c.text_seen:
+                self.c.text = clip(result_text, MAX_TEXT_CHARS)
+            else:
+                self.c.add_text(result_text)
+
+
+def _dict(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _blocks(content: object) -> list[dict[str, Any]]:
+    if isinstance(content, list):
+        return [b for b in content if isinstance(b, dict)]
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    return []
+
+
+def _text_of(content: object) -> str:
+    if isinstance(content, str):
+        return content
+    return "".join(str(b.get("text", "")) for b in _blocks(content))
+
+
+def _int(value: object) -> int:
+    return int(value) if isinstance(value, int | float) else 0
+
+
+class ClaudeCodeProvider:
+    name = "claude-code"
+
+    def __init__(self, binary: str | None = None) -> None:
+        self._binary = binary
+
+    async def run(self, call: AgentCall, on_activity: OnActivity) -> AgentResult:
+        collector = Collector(call, on_activity)
+        call.log_dir.mkdir(parents=True, exist_ok=True)
+        transcript = call.log_dir / f"{call.call_id}.jsonl"
+        stderr = call.log_dir / f"{call.call_id}.stderr"
+
+        def early(reason: ExitReason, message: str) -> AgentResult:
+            transcript.touch()
+            collector.emit("error", summary=message)
+            return AgentResult(
+                call_id=call.call_id,
+                role=call.role,
+                tier=call.tier,
+                exit_reason=reason,
+                message=message,
+                transcript_path=transcript,
+            )
+
+        binary = self._binary or find_binary(BINARY_ENV, "claude")
+        if binary is None:
+            return early(ExitReason.binary_missing, f"claude is not installed: {INSTALL_HINT}")
+        version = await binary_version(binary)
+        if version is None or version < MIN_VERSION:
+            found = version_text(version) if version else "an unknown version"
+            return early(
+                ExitReason.binary_missing,
+                f"claude is {found} (need {version_text(MIN_VERSION)}+, tested with "
+                f"{PINNED_VERSION}): {INSTALL_HINT}",
+            )
+        prompt_in_argv = len(call.prompt.encode()) <= MAX_ARGV_PROMPT_BYTES
+        prompt_file = None
+        if not prompt_in_argv:
+            prompt_file = call.log_dir / f"{call.call_id}.prompt.md"
+            prompt_file.write_text(call.prompt, encoding="utf-8")
+        parser = ClaudeCodeParser(collector)
+        outcome = await run_streaming(
+            build_argv(binary, call, prompt_in_argv=prompt_in_argv),
+            cwd=call.cwd,
+            env=agent_env(),
+            transcript_path=transcript,
+            stderr_path=stderr,
+            timeout_secs=call.timeout_secs,
+            idle_timeout_secs=call.idle_timeout_secs,
+            on_line=parser.feed,
+            stdin_path=prompt_file,
+        )
+        return collector.result(
+            outcome, transcript=transcript, stderr=stderr, install_hint=INSTALL_HINT
+        )

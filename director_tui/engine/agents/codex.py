@@ -1,0 +1,224 @@
+"""The Codex driver: ``codex exec --json`` parsed live.
+
+Permissions map onto Codex's sandbox: read-only roles run with ``--sandbox read-only``,
+writer roles with ``--sandbox workspace-write`` (edits and commands inside the worktree,
+no network); web search stays off. ``codex exec`` has no system-prompt flag, so the role
+prompt leads the message. Codex reports tokens (``turn.completed``) but no cost: the
+``[pricing]`` table prices it.
+
+Parser verified on recorded-format lines (``tests/test_agents_parsers.py``), not against
+the real binary: Codex 0.171 talks the OpenAI Responses API, which the project's fake
+server does not serve.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from director_tui.engine.agents.base import (
+    AgentCall,
+    AgentResult,
+    ExitReason,
+    OnActivity,
+    TokenUsage,
+)
+from director_tui.engine.agents.collect import (
+    Collector,
+    agent_env,
+    binary_version,
+    find_binary,
+    tool_summary,
+    version_text,
+)
+from director_tui.engine.agents.stream import run_streaming
+from director_tui.engine.prompts import permissions_for, role_prompt
+
+PINNED_VERSION = "0.171.0"
+MIN_VERSION = (0, 50, 0)  # exec --json with thread/turn/item events
+BINARY_ENV = "DIRECTOR_CODEX_BIN"
+INSTALL_HINT = (
+    f"install it with `npm install -g @openai/codex@{PINNED_VERSION}` "
+    f"(or point {BINARY_ENV} at a codex binary)"
+)
+MAX_ARGV_PROMPT_BYTES = 100_000
+
+
+def full_prompt(call: AgentCall) -> str:
+    return f"{role_prompt(call.role)}\n\n---\n\n{call.prompt}"
+
+
+def build_argv(binary: str, call: AgentCall, *, prompt_in_argv: bool) -> list[str]:
+    perms = permissions_for(call.role)
+    argv = [
+        binary,
+        "exec",
+        "--json",
+        "-m",
+        call.model,
+        "-C",
+        str(call.cwd),
+        "--skip-git-repo-check",
+        "--sandbox",
+        "workspace-write" if perms.edit or perms.bash else "read-only",
+        "-c",
+        f"tools.web_search={'true' if perms.web else 'false'}",
+    ]
+    if call.sampling.temperature is not None:
+        argv += ["-c", f"model_temperature={call.sampling.temperature}"]
+    argv += ["--", full_prompt(call)] if prompt_in_argv else ["-"]  # "-": read stdin
+    return argv
+
+
+class CodexParser:
+    """One ``codex exec --json`` line → activity + accumulated result."""
+
+    def __init__(self, collector: Collector) -> None:
+        self.c = collector
+
+    def feed(self, line: str, cut: int) -> None:
+        if not line.strip():
+            return
+        if cut:
+            self.c.add_raw(line[:400], cut=cut + max(0, len(line) - 400))
+            return
+        try:
+            event = json.loads(line)
+        except ValueError:
+            self.c.add_raw(line)
+            return
+        if not isinstance(event, dict):
+            self.c.add_raw(line)
+            return
+        kind = str(event.get("type", ""))
+        if kind == "item.started":
+            item = _dict(event.get("item"))
+            if item.get("type") in ("command_execution", "file_change", "mcp_tool_call"):
+                tool, tool_input = _tool_of(item)
+                self.c.emit("tool", tool=tool, status="running", summary=tool_summary(tool_input))
+        elif kind == "item.completed":
+            self._item(_dict(event.get("item")))
+        elif kind == "turn.started":
+            self.c.emit("step", status="start")
+        elif kind == "turn.completed":
+            usage = _dict(event.get("usage"))
+            cached = _int(usage.get("cached_input_tokens"))
+            self.c.add_step(
+                TokenUsage(
+                    # Codex counts cached tokens inside input_tokens: split them out.
+                    input=max(0, _int(usage.get("input_tokens")) - cached),
+                    output=_int(usage.get("output_tokens")),
+                    reasoning=_int(usage.get("reasoning_output_tokens")),
+                    cache_read=cached,
+                ),
+                None,
+            )
+        elif kind == "turn.failed":
+            self.c.add_error(str(_dict(event.get("error")).get("message") or "turn failed"))
+        elif kind == "error":
+            self.c.add_error(str(event.get("message") or "codex error"))
+        elif kind in ("thread.started", "item.updated"):
+            self.c.emit("step", status=kind)
+        else:
+            self.c.emit("raw", summary=f"{kind}: {line}")
+
+    def _item(self, item: dict[str, Any]) -> None:
+        itype = item.get("type")
+        if itype == "agent_message":
+            self.c.add_text(str(item.get("text", "")))
+        elif itype == "reasoning":
+            self.c.add_reasoning(str(item.get("text", "")))
+        elif itype in ("command_execution", "file_change", "mcp_tool_call", "web_search"):
+            tool, tool_input = _tool_of(item)
+            status = str(item.get("status", "completed"))
+            exit_code = item.get("exit_code")
+            failed = status in ("failed", "declined") or (
+                isinstance(exit_code, int) and exit_code != 0
+            )
+            output = str(item.get("aggregated_output") or item.get("error") or "")
+            if status == "declined":
+                output = output or "declined by the sandbox policy (permission)"
+            self.c.add_tool(tool, "error" if failed else "completed", tool_input, output)
+        elif itype == "error":
+            self.c.emit("error", summary=str(item.get("message", "")))
+        elif itype == "todo_list":
+            self.c.emit("step", status="todo")
+
+
+def _tool_of(item: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    itype = item.get("type")
+    if itype == "command_execution":
+        return "bash", {"command": item.get("command", "")}
+    if itype == "file_change":
+        changes = [c for c in item.get("changes") or [] if isinstance(c, dict)]
+        paths = [str(c.get("path", "")) for c in changes]
+        return "edit", {"path": paths, "kinds": [str(c.get("kind", "")) for c in changes]}
+    if itype == "web_search":
+        return "websearch", {"query": item.get("query", "")}
+    return str(item.get("tool") or "mcp"), _dict(item.get("arguments"))
+
+
+def _dict(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _int(value: object) -> int:
+    return int(value) if isinstance(value, int | float) else 0
+
+
+class CodexProvider:
+    name = "codex"
+
+    def __init__(self, binary: str | None = None) -> None:
+        self._binary = binary
+
+    async def run(self, call: AgentCall, on_activity: OnActivity) -> AgentResult:
+        collector = Collector(call, on_activity)
+        call.log_dir.mkdir(parents=True, exist_ok=True)
+        transcript = call.log_dir / f"{call.call_id}.jsonl"
+        stderr = call.log_dir / f"{call.call_id}.stderr"
+
+        def early(reason: ExitReason, message: str) -> AgentResult:
+            transcript.touch()
+            collector.emit("error", summary=message)
+            return AgentResult(
+                call_id=call.call_id,
+                role=call.role,
+                tier=call.tier,
+                exit_reason=reason,
+                message=message,
+                transcript_path=transcript,
+            )
+
+        binary = self._binary or find_binary(BINARY_ENV, "codex")
+        if binary is None:
+            return early(ExitReason.binary_missing, f"codex is not installed: {INSTALL_HINT}")
+        version = await binary_version(binary)
+        if version is None or version < MIN_VERSION:
+            found = version_text(version) if version else "an unknown version"
+            return early(
+                ExitReason.binary_missing,
+                f"codex is {found} (need {version_text(MIN_VERSION)}+, tested with "
+                f"{PINNED_VERSION}): {INSTALL_HINT}",
+            )
+        prompt = full_prompt(call)
+        prompt_in_argv = len(prompt.encode()) <= MAX_ARGV_PROMPT_BYTES
+        prompt_file = None
+        if not prompt_in_argv:
+            prompt_file = call.log_dir / f"{call.call_id}.prompt.md"
+            prompt_file.write_text(prompt, encoding="utf-8")
+        parser = CodexParser(collector)
+        outcome = await run_streaming(
+            build_argv(binary, call, prompt_in_argv=prompt_in_argv),
+            cwd=call.cwd,
+            env=agent_env(),
+            transcript_path=transcript,
+            stderr_path=stderr,
+            timeout_secs=call.timeout_secs,
+            idle_timeout_secs=call.idle_timeout_secs,
+            on_line=parser.feed,
+            stdin_path=prompt_file,
+        )
+        return collector.result(
+            outcome, transcript=transcript, stderr=stderr, install_hint=INSTALL_HINT
+        )
