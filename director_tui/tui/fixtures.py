@@ -247,7 +247,9 @@ def write_sample(
     events: list[EventBase] = [
         PlanStageChanged(job_id=JOB_ID, stage="gate1", ts=FIXED_NOW - 900, message="spec ready")
     ]
-    if stage != "gate1":
+    if stage == "gate1":
+        _write_job_branch(store, Plan(job_id=JOB_ID, job_branch=job_branch(JOB_ID)))
+    else:
         plan = plan or sample_plan()
         _write_job_branch(store, plan)
         store.write_model(store.plan, plan)

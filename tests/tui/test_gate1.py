@@ -1,0 +1,105 @@
+"""Gate 1 pilots: the spec editor saves, guards unsaved work, approves and rejects through
+the plan pipeline on the scripted provider."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from textual.widgets import Static, TextArea
+
+from director_tui.engine.models import PlanStage
+from director_tui.engine.store import Store
+from director_tui.tui.screens.plan_review import PlanReviewScreen
+from director_tui.tui.screens.spec import SpecScreen
+from director_tui.tui.widgets.modals import ConfirmModal, ErrorModal, TextPromptModal
+from tests.tui.helpers import Recorder, frozen_app, wait_engine, wait_until
+
+
+async def test_save_writes_spec_and_counts_changes(sample_repo: Callable[[str], Path]) -> None:
+    repo = sample_repo("gate1")
+    app = frozen_app(repo, "gate1")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, SpecScreen)
+        editor = screen.query_one("#spec-editor", TextArea)
+        editor.focus()
+        editor.move_cursor((0, 0))
+        await pilot.press(*"NOTE ", "enter")
+        assert screen.dirty
+        assert "unsaved" in str(screen.query_one("#gate1-status", Static).render())
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert (repo / ".director" / "spec.md").read_text().startswith("NOTE \n# Spec")
+        status = str(screen.query_one("#gate1-status", Static).render())
+        assert "1 lines changed vs the generated spec" in status
+        assert not screen.dirty
+
+
+async def test_unsaved_changes_guard_before_leaving(sample_repo: Callable[[str], Path]) -> None:
+    repo = sample_repo("gate1")
+    app = frozen_app(repo, "gate1")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        editor = app.screen.query_one("#spec-editor", TextArea)
+        editor.focus()
+        await pilot.press(*"extra")
+        await pilot.press("f3")
+        assert await wait_until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await pilot.press("y")  # save
+        assert await wait_until(pilot, lambda: isinstance(app.screen, PlanReviewScreen))
+        assert "extra" in (repo / ".director" / "spec.md").read_text()
+
+
+async def test_approve_records_gate1_and_errors_stay_in_app(
+    sample_repo: Callable[[str], Path],
+) -> None:
+    """No planner script exists, so decomposition fails: the approval is kept on disk and
+    the failure is an in-app error with a next step, not a traceback."""
+    repo = sample_repo("gate1")
+    app = frozen_app(repo, "gate1")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("ctrl+a")
+        await wait_engine(app, pilot)
+        assert await wait_until(pilot, lambda: isinstance(app.screen, ErrorModal))
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, SpecScreen)
+    store = Store(repo)
+    stage = store.read_model(store.plan_stage, PlanStage)
+    assert stage is not None
+    assert ("gate1", "human") in [(a.gate, a.approver) for a in stage.approvals]
+
+
+async def test_reject_sends_the_comment_and_shows_the_rewritten_spec(
+    sample_repo: Callable[[str], Path],
+) -> None:
+    repo = sample_repo("gate1")
+    script = {
+        "calls": [
+            {
+                "role": "brainstorm",
+                "prompt_contains": "use click, not argparse",
+                "text": "# Spec v2\n\nUse click for the CLI.\n",
+            }
+        ]
+    }
+    (repo / ".director" / "script.json").write_text(json.dumps(script))
+    recorder = Recorder()
+    app = frozen_app(repo, "gate1")
+    async with app.run_test(size=(120, 40), message_hook=recorder) as pilot:
+        await pilot.pause()
+        await pilot.press("ctrl+j")
+        assert await wait_until(pilot, lambda: isinstance(app.screen, TextPromptModal))
+        await pilot.press(*"use click, not argparse")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        await wait_engine(app, pilot)
+        assert await wait_until(
+            pilot,
+            lambda: "Spec v2" in app.screen.query_one("#spec-editor", TextArea).text,
+        ), recorder.notes
+    assert "Use click" in (repo / ".director" / "spec.md").read_text()
