@@ -1,17 +1,134 @@
-"""``director auto``: plan with critiqued gates, then run, in one go."""
+"""``director auto``: plan with critiqued gates, then run, in one go.
+
+A critic revises and approves each gate artifact (``--no-critique`` lets the gates pass
+without it), then the run engine implements the plan. Run again after an interruption and
+it resumes the unfinished job — planning where it stopped, or the run — instead of
+starting over; ``--force`` archives that job and starts fresh.
+
+Exit codes: as ``director run`` (0 all merged and integration green, 1 otherwise), 2 bad
+input, 4 another director process holds the repository.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import sys
 
-from director_tui.commands.common import add_repo_arg, not_built
+from director_tui.commands.common import add_repo_arg, store_for
+from director_tui.commands.plan import PlanPrinter, read_task
+from director_tui.engine.config import Config, load_config
+from director_tui.engine.context import EngineContext
+from director_tui.engine.errors import UsageError
+from director_tui.engine.models import PlanStage, RunState, Stage
+from director_tui.engine.store import Store
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "auto",
         help="plan with critiqued gates, then run, in one go",
-        description="plan with critiqued gates, then run, in one go.",
+        description="Plan the task with a critic approving each gate, then run the plan. "
+        "Re-running resumes an interrupted job.",
+    )
+    parser.add_argument("task", nargs="?", help="what you want done (or use --input)")
+    parser.add_argument(
+        "--input", metavar="FILE", help="read the task from FILE ('-' for standard input)"
+    )
+    parser.add_argument(
+        "--max-cost",
+        type=float,
+        metavar="USD",
+        help="stop the run when it has cost this much (default: [limits] cost_ceiling_usd)",
+    )
+    parser.add_argument(
+        "--no-critique", action="store_true", help="gates pass without the critic call"
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="archive an unfinished job and start a new one instead of resuming it",
     )
     add_repo_arg(parser)
-    parser.set_defaults(handler=lambda args: not_built("auto"))
+    parser.set_defaults(handler=handle)
+
+
+def _unfinished(store: Store, stage: PlanStage | None) -> bool:
+    """A job that planning or running has not finished yet."""
+    if stage is None:
+        return False
+    if stage.stage != Stage.approved:
+        return True
+    state = store.read_model(store.state, RunState)
+    return state is None or state.finished_at is None
+
+
+def _with_ceiling(config: Config, ceiling: float | None) -> Config:
+    if ceiling is None:
+        return config
+    if ceiling < 0:
+        raise UsageError("--max-cost must be zero or more")
+    limits = config.limits.model_copy(update={"cost_ceiling_usd": ceiling})
+    return config.model_copy(update={"limits": limits})
+
+
+async def _plan(
+    ctx: EngineContext, task: str | None, stage: PlanStage | None, *, critique: bool, force: bool
+) -> PlanStage:
+    from director_tui.engine import plan
+
+    resume = _unfinished(ctx.store, stage) and not force
+    if stage is not None and resume and task is not None and task != stage.task:
+        raise UsageError(
+            f"an unfinished job ({stage.job_id}: {stage.task.splitlines()[0][:60]!r}) is in "
+            "this repository",
+            hint="run `director auto` without a task to resume it, or add --force to archive "
+            "it and start this task",
+        )
+    if not resume or stage is None:
+        if task is None:
+            raise UsageError("there is no unfinished job to resume", hint='director auto "<task>"')
+        return await plan.start_plan(ctx, task, auto=True, critique=critique)
+    if stage.stage == Stage.approved:
+        return stage
+    # From here on the resumed job passes its gates without waiting for a human.
+    stage.auto = True
+    stage.critique = critique
+    ctx.store.write_model(ctx.store.plan_stage, stage)
+    if stage.stage in (Stage.gate1, Stage.gate2):
+        if critique:
+            await plan.critique(ctx)
+            return await plan.continue_plan(ctx, approver="critic")
+        return await plan.continue_plan(ctx, approver="auto")
+    return await plan.continue_plan(ctx)
+
+
+def handle(args: argparse.Namespace) -> int:
+    from director_tui.engine.plan import load_stage
+
+    task = read_task(args.task, args.input) if (args.task or args.input) else None
+    store = store_for(args)
+    config = _with_ceiling(load_config(store.repo), args.max_cost)
+    ctx = EngineContext.open(store, config)
+    printer = PlanPrinter()
+    ctx.bus.subscribe(printer)
+    stage = asyncio.run(
+        _plan(ctx, task, load_stage(store), critique=not args.no_critique, force=args.force)
+    )
+    if stage.stage != Stage.approved:  # the engine stops only at approved in auto mode
+        printer.line(f"[red]planning stopped at {stage.stage.value}[/]")
+        return 1
+    printer.line(f"[bold green]plan approved[/] on branch {stage.job_branch}: running it")
+    try:
+        from director_tui.engine.run import run_job
+        from director_tui.views.run_view import RunPrinter
+    except ImportError:
+        print("director auto: the run engine is not built yet in this version", file=sys.stderr)
+        return 1
+    ctx.bus.sinks.remove(printer)
+    run_printer = RunPrinter()
+    ctx.bus.subscribe(run_printer)
+    outcome = asyncio.run(run_job(ctx))
+    run_printer.summary(outcome)
+    sys.stdout.flush()
+    return outcome.exit_code

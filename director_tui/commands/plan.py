@@ -1,17 +1,178 @@
-"""``director plan``: plan a task: recon → spec (Gate 1) → DAG + red tests (Gate 2)."""
+"""``director plan``: recon → spec (Gate 1) → DAG + red tests (Gate 2).
+
+Exit codes: 0 the plan is approved; 3 stopped at a gate (the next step is printed);
+2 bad input (empty task, dirty checkout, a plan that stays invalid — nothing committed);
+1 an agent or the tests failed (``--continue`` retries the step); 4 another director
+process holds the repository.
+
+Headless it prints one line per step. On a terminal (unless ``--no-tui``) the pipeline
+runs the same way and, when it stops at a gate, the app opens on that gate's screen.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import sys
+from collections.abc import Callable
+from pathlib import Path
 
-from director_tui.commands.common import add_repo_arg, not_built
+from director_tui.commands.common import add_repo_arg, add_tui_arg, store_for, want_tui
+from director_tui.engine.config import load_config
+from director_tui.engine.context import EngineContext
+from director_tui.engine.errors import GateStop, UsageError
+from director_tui.engine.events import (
+    AgentFinished,
+    AgentStarted,
+    EventBase,
+    GateResult,
+    Notice,
+    PlanStageChanged,
+)
+from director_tui.engine.models import PlanStage, Stage
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "plan",
         help="plan a task: recon → spec (Gate 1) → DAG + red tests (Gate 2)",
-        description="plan a task: recon → spec (Gate 1) → DAG + red tests (Gate 2).",
+        description="Plan a task: an explorer surveys the repo, a planner writes the spec "
+        "(Gate 1), decomposes it into a DAG of small nodes, and a test author writes each "
+        "node's tests, verified red and frozen by hash (Gate 2). Stops at each gate for you "
+        "to review or edit the artifact; `--continue` resumes.",
     )
+    parser.add_argument("task", nargs="?", help="what you want done (or use --input)")
+    parser.add_argument(
+        "--input", metavar="FILE", help="read the task from FILE ('-' for standard input)"
+    )
+    parser.add_argument(
+        "--continue",
+        dest="resume",
+        action="store_true",
+        help="resume where planning stopped (approves the gate artifact, edits included)",
+    )
+    parser.add_argument(
+        "--auto",
+        action="store_true",
+        help="do not stop at the gates: a critic revises each artifact once and approves it",
+    )
+    parser.add_argument(
+        "--no-critique",
+        action="store_true",
+        help="gates pass automatically, without the critic call (implies --auto)",
+    )
+    add_tui_arg(parser)
     add_repo_arg(parser)
-    parser.set_defaults(handler=lambda args: not_built("plan"))
+    parser.set_defaults(handler=handle)
+
+
+def read_task(task: str | None, input_path: str | None) -> str:
+    """The task from the argument, a file, or standard input; exactly one source."""
+    if task and input_path:
+        raise UsageError("give the task as an argument or with --input, not both")
+    if input_path == "-":
+        text = sys.stdin.read()
+    elif input_path:
+        path = Path(input_path).expanduser()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot read the task from {path}: {exc.strerror}") from exc
+    else:
+        text = task or ""
+    if not text.strip():
+        raise UsageError("the task is empty", hint='director plan "<what you want done>"')
+    return text.strip()
+
+
+class PlanPrinter:
+    """Progress lines for a headless plan, from the engine's events."""
+
+    def __init__(self, write: Callable[[str], None] | None = None) -> None:
+        from rich.console import Console
+
+        self.console = Console(highlight=False, soft_wrap=True)
+        self._write = write
+
+    def line(self, text: str) -> None:
+        if self._write is not None:
+            self._write(text)
+        else:
+            self.console.print(text)
+
+    def __call__(self, event: EventBase) -> None:
+        from rich.markup import escape
+
+        if isinstance(event, PlanStageChanged):
+            self.line(f"[bold cyan]▸ {event.stage}[/] {escape(event.message)}")
+        elif isinstance(event, AgentStarted):
+            where = f" {event.node_id}" if event.node_id else ""
+            retry = f" (attempt {event.attempt})" if event.attempt > 1 else ""
+            label = " [magenta](scripted)[/]" if event.scripted else ""
+            self.line(f"  [dim]…[/] {event.role}{where}{retry} on {escape(event.tier)}{label}")
+        elif isinstance(event, AgentFinished):
+            cost = f"${event.cost_usd:.4f}" if event.priced else "unpriced"
+            ok = event.exit_reason == "ok"
+            mark = "[green]✓[/]" if ok else "[red]✗[/]"
+            why = "" if ok else f" {event.exit_reason}: {escape(event.message)}"
+            self.line(
+                f"  {mark} {event.role} {event.duration_secs:.1f}s "
+                f"{event.input_tokens}+{event.output_tokens} tok {cost}{why}"
+            )
+        elif isinstance(event, GateResult) and event.check == "red":
+            mark = "[green]red ✓[/]" if event.passed else "[yellow]not red[/]"
+            self.line(f"  {mark} {event.node_id}: {escape(event.message)}")
+        elif isinstance(event, Notice):
+            style = {"info": "dim", "warning": "yellow", "error": "red"}[event.level]
+            self.line(f"  [{style}]{escape(event.message)}[/]")
+
+
+def _tui_entry() -> Callable[..., object] | None:
+    """The app class, when this build has one (imported lazily: it loads textual)."""
+    try:
+        from director_tui.tui.app import DirectorApp
+    except ImportError:
+        return None
+    return DirectorApp
+
+
+def finish(stage: PlanStage, printer: PlanPrinter) -> int:
+    """Print where planning stopped and the next step; the exit code."""
+    from director_tui.engine.plan import next_step
+
+    if stage.stage == Stage.approved:
+        approvers = ", ".join(f"{a.gate}: {a.approver}" for a in stage.approvals)
+        printer.line(f"[bold green]plan approved[/] ({approvers}) on branch {stage.job_branch}")
+        printer.line(next_step(stage))
+        return 0
+    printer.line(f"[bold yellow]stopped at {stage.stage.value}[/]")
+    printer.line(next_step(stage))
+    return GateStop.exit_code
+
+
+def handle(args: argparse.Namespace) -> int:
+    from director_tui.engine.plan import continue_plan, start_plan
+
+    if args.resume and (args.task or args.input):
+        raise UsageError("--continue resumes the current plan: give no task with it")
+    task = None if args.resume else read_task(args.task, args.input)
+    store = store_for(args)
+    ctx = EngineContext.open(store, load_config(store.repo))
+    printer = PlanPrinter()
+    ctx.bus.subscribe(printer)
+    if args.resume:
+        stage = asyncio.run(continue_plan(ctx))
+    else:
+        assert task is not None
+        stage = asyncio.run(
+            start_plan(ctx, task, auto=args.auto or args.no_critique, critique=not args.no_critique)
+        )
+    code = finish(stage, printer)
+    sys.stdout.flush()
+    if code == GateStop.exit_code and want_tui(args):
+        app_class = _tui_entry()
+        if app_class is not None:
+            app = app_class(store.repo, start=stage.stage.value)
+            result = app.run()  # type: ignore[attr-defined]
+            return int(result) if isinstance(result, int) else code
+    return code

@@ -1,0 +1,141 @@
+"""`director plan` and `director auto` as a user runs them: real processes, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from director_tui.engine.models import PlanStage, Stage
+from tests.plan_helpers import (
+    DIV,
+    MUL,
+    base_entries,
+    entry,
+    good_tests,
+    make_sample,
+    user_view,
+)
+
+
+def director(repo: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "director_tui", *args, "--repo", str(repo)],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=300,
+        check=False,
+    )
+
+
+def _stage(repo: Path) -> PlanStage:
+    return PlanStage.model_validate_json((repo / ".director" / "plan_stage.json").read_text())
+
+
+def test_plan_stops_at_each_gate_then_approves(tmp_path: Path) -> None:
+    repo, _ = make_sample(tmp_path, [*base_entries(), *good_tests()])
+    before = user_view(repo)
+    first = director(repo, "plan", "add mul and div", "--no-tui")
+    assert first.returncode == 3, first.stderr
+    assert "Gate 1" in first.stdout and "--continue" in first.stdout
+    assert "(scripted)" in first.stdout
+    assert _stage(repo).stage == Stage.gate1
+
+    second = director(repo, "plan", "--continue", "--no-tui")
+    assert second.returncode == 3, second.stderr
+    assert "Gate 2" in second.stdout and "red ✓" in second.stdout
+
+    third = director(repo, "plan", "--continue", "--no-tui")
+    assert third.returncode == 0, third.stderr
+    assert "plan approved" in third.stdout and "director run" in third.stdout
+    assert user_view(repo) == before
+
+
+def test_task_from_stdin_and_auto_no_critique(tmp_path: Path) -> None:
+    repo, _ = make_sample(tmp_path, [*base_entries(), *good_tests()])
+    done = director(repo, "plan", "--input", "-", "--auto", "--no-critique", stdin="add mul\n")
+    assert done.returncode == 0, done.stdout + done.stderr
+    stage = _stage(repo)
+    assert stage.task == "add mul" and stage.stage == Stage.approved
+    assert [a.approver for a in stage.approvals] == ["auto", "auto"]
+
+
+def test_bad_input_exits_2_and_writes_nothing(tmp_path: Path) -> None:
+    repo, _ = make_sample(tmp_path, [])
+    task_file = tmp_path / "task.md"
+    task_file.write_text("add mul\n")
+    for args in (
+        ["plan", "   "],
+        ["plan"],
+        ["plan", "x", "--input", str(task_file)],
+        ["plan", "--continue", "x"],
+        ["plan", "--input", str(tmp_path / "missing.md")],
+        ["plan", "--continue"],  # nothing to continue
+    ):
+        result = director(repo, *args, "--no-tui")
+        assert result.returncode == 2, (args, result.stderr)
+        assert "Traceback" not in result.stderr
+        assert result.stderr.startswith("director: ")
+    assert not (repo / ".director" / "plan_stage.json").exists()
+
+
+def test_cyclic_plan_exits_2_showing_the_cycle(tmp_path: Path) -> None:
+    cyclic = {"nodes": [{**MUL, "depends_on": ["div"]}, {**DIV, "depends_on": ["mul"]}]}
+    repo, _ = make_sample(tmp_path, base_entries(json.dumps(cyclic)), plan_retries=1)
+    result = director(repo, "plan", "add mul and div", "--auto", "--no-critique")
+    assert result.returncode == 2
+    assert "dependency cycle" in result.stderr
+    assert "rejected" in result.stdout  # the retry was shown as it happened
+
+
+def test_dirty_checkout_is_refused_with_exit_2(tmp_path: Path) -> None:
+    repo, _ = make_sample(tmp_path, [*base_entries(), *good_tests()])
+    (repo / "README.md").write_text("local edit\n")
+    result = director(repo, "plan", "add mul", "--no-tui")
+    assert result.returncode == 2
+    assert "README.md" in result.stderr and "uncommitted" in result.stderr
+    assert (repo / "README.md").read_text() == "local edit\n"
+
+
+def _impl(node_id: str, path: str, content: str) -> dict[str, object]:
+    return entry(
+        "executor",
+        "implemented",
+        node=node_id,
+        steps=[{"write": path, "content": content}],
+    )
+
+
+def test_auto_plans_then_runs_to_green(tmp_path: Path) -> None:
+    ops = (
+        "def add(a: int, b: int) -> int:\n    return a + b\n\n\n"
+        "def mul(a: int, b: int) -> int:\n    return a * b\n"
+    )
+    div = "def div(a: int, b: int) -> float:\n    return a / b\n"
+    calls = [
+        *base_entries(),
+        *good_tests(),
+        _impl("mul", "calc/ops.py", ops),
+        _impl("div", "calc/div.py", div),
+        entry("reviewer", '{"verdict": "pass", "summary": "fine", "findings": []}'),
+    ]
+    repo, _ = make_sample(tmp_path, calls)
+    before = user_view(repo)
+    result = director(repo, "auto", "add mul and div", "--no-critique", "--max-cost", "5")
+    assert result.returncode == 0, result.stdout + result.stderr
+    stage = _stage(repo)
+    assert stage.stage == Stage.approved
+    div_on_branch = subprocess.run(
+        ["git", "show", f"{stage.job_branch}:calc/div.py"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert div_on_branch.stdout == div  # the run merged the node into the job branch
+    assert user_view(repo) == before
+    # a second `auto` without a task finds nothing unfinished to resume
+    again = director(repo, "auto")
+    assert again.returncode == 2 and "no unfinished job" in again.stderr
