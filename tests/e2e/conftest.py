@@ -175,3 +175,41 @@ def opencode_env(
         )
 
     return make
+
+
+@pytest.fixture(scope="session")
+def claude_bin() -> Path:
+    """Claude Code 2.1.332, installed like ``opencode_bin``."""
+    try:
+        return ensure_cli("claude")
+    except (CliUnavailable, OSError) as exc:
+        pytest.skip(f"Claude Code could not be installed: {exc}")
+
+
+@pytest.fixture
+def claude_env(
+    claude_bin: Path,
+    fake_server: FakeModelServer,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Callable[[Script], FakeModelServer]:
+    """``claude_env(script)``: the real Claude Code pointed at the fake server's
+    Anthropic Messages endpoint (``ANTHROPIC_BASE_URL``); script keys are model names
+    as given after ``claude-code/`` in the tier."""
+    agent_home = tmp_path_factory.mktemp("claude-home")
+
+    def make(script: Script) -> FakeModelServer:
+        fake_server.load(script)
+        env = {
+            "DIRECTOR_CLAUDE_BIN": str(claude_bin),
+            "DIRECTOR_AGENT_HOME": str(agent_home),
+            "ANTHROPIC_BASE_URL": fake_server.url,
+            "ANTHROPIC_API_KEY": "sk-fake",
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+            "DISABLE_AUTOUPDATER": "1",
+        }
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        return fake_server
+
+    return make
