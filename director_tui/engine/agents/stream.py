@@ -112,6 +112,8 @@ async def kill_tree(pid: int, grace: float = KILL_GRACE_SECS) -> None:
         with contextlib.suppress(psutil.Error):
             if child.is_running():
                 child.kill()
+    with contextlib.suppress(psutil.Error):
+        await asyncio.to_thread(psutil.wait_procs, strays, 1.0)
 
 
 async def run_streaming(
