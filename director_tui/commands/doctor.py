@@ -3,15 +3,87 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import shutil
+import subprocess
+from pathlib import Path
 
-from director_tui.commands.common import add_repo_arg, not_built
+from director_tui.commands.common import add_repo_arg
+from director_tui.engine.agents import claude_code, codex, opencode
+from director_tui.engine.agents.collect import binary_version, find_binary, version_text
+from director_tui.engine.config import Config, load_config
+from director_tui.engine.errors import DirectorError
+
+# provider → (binary env override, binary name, minimum version, pinned version, hint)
+CLIS = {
+    "opencode": (opencode.BINARY_ENV, "opencode", opencode.MIN_VERSION, opencode.PINNED_VERSION,
+                 opencode.INSTALL_HINT),
+    "claude-code": (claude_code.BINARY_ENV, "claude", claude_code.MIN_VERSION,
+                    claude_code.PINNED_VERSION, claude_code.INSTALL_HINT),
+    "codex": (codex.BINARY_ENV, "codex", codex.MIN_VERSION, codex.PINNED_VERSION,
+              codex.INSTALL_HINT),
+}  # fmt: skip
+
+
+def check_provider(name: str) -> tuple[bool, str]:
+    env_var, binary_name, minimum, pinned, hint = CLIS[name]
+    binary = find_binary(env_var, binary_name)
+    if binary is None:
+        return False, f"{name}: `{binary_name}` not found — {hint}"
+    version = asyncio.run(binary_version(binary))
+    if version is None:
+        return False, f"{name}: {binary} --version gave no version — {hint}"
+    if version < minimum:
+        return False, (
+            f"{name}: {binary} is {version_text(version)}, need {version_text(minimum)}+ — {hint}"
+        )
+    return True, f"{name}: {binary} {version_text(version)} (tested with {pinned})"
+
+
+def handle(args: argparse.Namespace) -> int:
+    problems = 0
+
+    def report(ok: bool, line: str) -> None:
+        nonlocal problems
+        problems += not ok
+        print(f"{'ok ' if ok else 'FIX'}  {line}")
+
+    git = shutil.which("git")
+    report(git is not None, f"git: {git}" if git else "git: not installed — install git")
+    repo = Path(args.repo).expanduser().resolve()
+    config: Config | None = None
+    if git:
+        inside = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "--show-toplevel"],
+            capture_output=True,
+            text=True,
+        )
+        if inside.returncode == 0:
+            repo = Path(inside.stdout.strip())
+            report(True, f"repository: {repo}")
+        else:
+            report(False, f"repository: {repo} is not a git repository — run `git init` there")
+    try:
+        config = load_config(repo)
+        report(True, "config: valid")
+    except DirectorError as exc:
+        report(False, f"config: {exc}")
+    if config is not None:
+        for provider in sorted(config.providers_used()):
+            if provider == "scripted":
+                report(True, "scripted: built in (no model, for demos and tests)")
+                continue
+            report(*check_provider(provider))
+    print("all good" if not problems else f"{problems} thing(s) to fix")
+    return 0 if not problems else 1
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "doctor",
         help="check git, provider binaries and config, and say what to fix",
-        description="check git, provider binaries and config, and say what to fix.",
+        description="check git, provider binaries and config, and say what to fix. "
+        "Exit 0 when all is well, 1 when something needs fixing.",
     )
     add_repo_arg(parser)
-    parser.set_defaults(handler=lambda args: not_built("doctor"))
+    parser.set_defaults(handler=handle)

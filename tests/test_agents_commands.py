@@ -1,0 +1,50 @@
+"""``director sync-agents`` and ``director doctor`` as a user runs them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def director(
+    repo: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "director_tui", *args, "--repo", str(repo)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=60,
+    )
+
+
+def test_sync_agents_writes_agents_and_seeds_config_once(git_repo: Path) -> None:
+    done = director(git_repo, "sync-agents")
+    assert done.returncode == 0, done.stderr
+    explorer = (git_repo / ".opencode" / "agents" / "director-explorer.md").read_text()
+    assert 'edit: "deny"' in explorer and 'bash: "deny"' in explorer
+    executor = (git_repo / ".opencode" / "agents" / "director-executor.md").read_text()
+    assert 'edit: "allow"' in executor and 'webfetch: "deny"' in executor
+    config = git_repo / ".director" / "config.toml"
+    assert "[tiers]" in config.read_text()
+    config.write_text("# mine\n")
+    again = director(git_repo, "sync-agents")
+    assert again.returncode == 0 and config.read_text() == "# mine\n"
+
+
+def test_doctor_says_what_to_fix_and_passes_when_fixed(git_repo: Path, tmp_path: Path) -> None:
+    missing = director(git_repo, "doctor", env={"DIRECTOR_OPENCODE_BIN": str(tmp_path / "none")})
+    assert missing.returncode == 1
+    assert "npm install -g opencode-ai@" in missing.stdout
+    fake = tmp_path / "opencode"
+    fake.write_text("#!/bin/sh\necho 1.18.33\n")
+    fake.chmod(0o755)
+    fine = director(git_repo, "doctor", env={"DIRECTOR_OPENCODE_BIN": str(fake)})
+    assert fine.returncode == 0, fine.stdout
+    assert "all good" in fine.stdout
+    (git_repo / ".director").mkdir(exist_ok=True)
+    (git_repo / ".director" / "config.toml").write_text('[tiers]\nexecutor = "nope/x"\n')
+    broken = director(git_repo, "doctor", env={"DIRECTOR_OPENCODE_BIN": str(fake)})
+    assert broken.returncode == 1 and "unknown provider 'nope'" in broken.stdout
