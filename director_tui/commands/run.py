@@ -1,17 +1,73 @@
-"""``director run``: run the approved plan: worktrees, gates, review, merge."""
+"""``director run``: run the approved plan: worktrees, gates, review, merge.
+
+Exit codes: 0 every node merged and the integration gate green; 1 otherwise (a node
+failed, the run stopped at the cost ceiling or was cancelled); 2 bad input (no approved
+plan, bad flags); 4 another director process holds the repository; 130 interrupted.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import importlib
+import sys
 
-from director_tui.commands.common import add_repo_arg, not_built
+from director_tui.commands.common import add_repo_arg, add_tui_arg, store_for, want_tui
+from director_tui.engine.config import load_config
+from director_tui.engine.context import EngineContext
+from director_tui.engine.errors import UsageError
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "run",
         help="run the approved plan: worktrees, gates, review, merge",
-        description="run the approved plan: worktrees, gates, review, merge.",
+        description="Run the approved plan: each node in its own worktree, executor → "
+        "deterministic gate → review → merge queue, then the integration gate. Safe to "
+        "re-run after an interruption: merged nodes stay merged.",
     )
     add_repo_arg(parser)
-    parser.set_defaults(handler=lambda args: not_built("run"))
+    parser.add_argument(
+        "--parallel", type=int, metavar="N", help="nodes at once (default: [limits] parallel)"
+    )
+    parser.add_argument(
+        "--max-attempts",
+        type=int,
+        metavar="K",
+        help="executor attempts per node before one escalation (default: [limits] max_attempts)",
+    )
+    add_tui_arg(parser)
+    parser.set_defaults(handler=handle)
+
+
+def _tui_entry() -> object | None:
+    """The TUI's run board, when this build has one."""
+    try:
+        module = importlib.import_module("director_tui.tui.app")
+    except ImportError:
+        return None
+    return getattr(module, "run_board", None)
+
+
+def handle(args: argparse.Namespace) -> int:
+    if args.parallel is not None and args.parallel < 1:
+        raise UsageError("--parallel must be at least 1")
+    if args.max_attempts is not None and args.max_attempts < 1:
+        raise UsageError("--max-attempts must be at least 1")
+    store = store_for(args)
+    config = load_config(store.repo)
+    ctx = EngineContext.open(store, config)
+    if want_tui(args):
+        board = _tui_entry()
+        if callable(board):
+            code = board(ctx, parallel=args.parallel, max_attempts=args.max_attempts)
+            return int(code) if isinstance(code, int) else 0
+    from director_tui.engine.run import run_job
+    from director_tui.views.run_view import RunPrinter
+
+    printer = RunPrinter()
+    ctx.bus.subscribe(printer)
+    outcome = asyncio.run(run_job(ctx, parallel=args.parallel, max_attempts=args.max_attempts))
+    printer.summary(outcome)
+    sys.stdout.flush()
+    return outcome.exit_code

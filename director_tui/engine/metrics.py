@@ -1,12 +1,129 @@
-"""What ``director status`` shows: one summary built from the store alone."""
+"""``metrics.jsonl`` records and what ``director status`` shows.
+
+Every run (each ``director run`` invocation that gets to schedule) appends one
+``kind: "node"`` record per node and one ``kind: "run"`` summary, with director-cli's
+field names where it has them (``executor_tier_pct``, ``stage_two_trigger_rate``,
+``cost_total``, ``integration_ok``, ``n_nodes``) and our own beside them
+(``executor_tier_completion_rate``, ``escalation_rate``, ...). ``director status`` and
+``director bench`` read the last run record.
+"""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+from director_tui.engine.config import Config, split_tier
 from director_tui.engine.jobs import list_jobs
-from director_tui.engine.models import Plan, PlanStage, RunState
-from director_tui.engine.store import Store, read_jsonl
+from director_tui.engine.models import NodeState, NodeStatus, Plan, PlanStage, RunState
+from director_tui.engine.store import Store, append_jsonl, read_jsonl
+
+
+def node_record(job_id: str, node_id: str, st: NodeState) -> dict[str, Any]:
+    return {
+        "kind": "node",
+        "ts": time.time(),
+        "job_id": job_id,
+        "node": node_id,
+        "node_id": node_id,
+        "status": st.status.value,
+        "tier": st.tier,
+        "model": split_tier(st.tier)[1] if st.tier else "",
+        "attempts": st.attempts,
+        "escalated": st.escalated,
+        "stage_two": st.stage_two,
+        "review_blocking": bool(st.review and st.review.blocking),
+        "review_error": st.review_error,
+        "roles": {
+            role: {
+                "input_tokens": u.input_tokens,
+                "output_tokens": u.output_tokens,
+                "reasoning_tokens": u.reasoning_tokens,
+                "cache_read_tokens": u.cache_read_tokens,
+                "cache_write_tokens": u.cache_write_tokens,
+                "tokens": u.tokens,
+                "cost_usd": round(u.cost_usd, 6),
+                "calls": u.calls,
+                "unpriced_calls": u.unpriced_calls,
+            }
+            for role, u in st.usage.items()
+        },
+        "tokens": st.tokens,
+        "cost_usd": round(st.cost_usd, 6),
+        "wall_secs": round(st.wall_secs, 3),
+        "agent_secs": round(st.agent_secs, 3),
+        "test_secs": round(st.test_secs, 3),
+        "watch_it_fail": st.watch_it_fail,
+        "flake": st.flake,
+        "flaky": st.flaky,
+        "conflicts": st.conflicts,
+        "changed_files": st.changed_files,
+    }
+
+
+def run_record(
+    plan: Plan,
+    state: RunState,
+    config: Config,
+    *,
+    outcome: str,
+    wall_secs: float,
+    scripted: bool,
+) -> dict[str, Any]:
+    nodes = [state.nodes.get(n.id, NodeState()) for n in plan.nodes]
+    n = len(nodes) or 1
+    done = [st for st in nodes if st.status == NodeStatus.done]
+    on_executor_tier = [st for st in done if not st.escalated]
+    escalated = [st for st in nodes if st.escalated]
+    stage_two = [st for st in nodes if st.stage_two]
+    completion = len(on_executor_tier) / n
+    return {
+        "kind": "run",
+        "ts": time.time(),
+        "job_id": state.job_id,
+        "job_branch": state.job_branch,
+        "outcome": outcome,
+        "n_nodes": len(nodes),
+        "done": len(done),
+        "failed": sum(1 for st in nodes if st.status == NodeStatus.failed),
+        "blocked": sum(1 for st in nodes if st.status == NodeStatus.blocked),
+        "skipped": sum(1 for st in nodes if st.status == NodeStatus.skipped),
+        "executor_tier_completion_rate": round(completion, 4),
+        "executor_tier_pct": round(100 * completion, 1),
+        "escalated": len(escalated),
+        "escalation_rate": round(len(escalated) / n, 4),
+        "stage_two_trigger_rate": round(len(stage_two) / n, 4),
+        "watch_it_fail_observed": sum(1 for st in nodes if st.watch_it_fail == "observed"),
+        "flaky_nodes": sum(1 for st in nodes if st.flaky),
+        "integration": state.integration,
+        "integration_ok": state.integration in ("passed", "skipped") and len(done) == len(nodes),
+        "wall_secs": round(wall_secs, 3),
+        "cost_usd": round(state.cost_usd, 6),
+        "cost_total": round(state.cost_usd, 6),
+        "tiers": config.tier_map(),
+        "scripted": scripted,
+    }
+
+
+def write_run_metrics(
+    store: Store,
+    plan: Plan,
+    state: RunState,
+    config: Config,
+    *,
+    outcome: str,
+    wall_secs: float,
+    scripted: bool,
+) -> dict[str, Any]:
+    """Append the node records and the run record; returns the run record."""
+    for node in plan.nodes:
+        st = state.nodes.get(node.id, NodeState())
+        append_jsonl(store.metrics, node_record(state.job_id, node.id, st))
+    record = run_record(
+        plan, state, config, outcome=outcome, wall_secs=wall_secs, scripted=scripted
+    )
+    append_jsonl(store.metrics, record)
+    return record
 
 
 def status_summary(store: Store) -> dict[str, Any]:
@@ -34,6 +151,14 @@ def status_summary(store: Store) -> dict[str, Any]:
                     "cost_usd": round(st.cost_usd, 6) if st else 0.0,
                     "tokens": st.tokens if st else 0,
                     "last_error": st.last_error if st else "",
+                    "stage_two": st.stage_two if st else False,
+                    "flake": st.flake if st else "not_run",
+                    "review": st.review.model_dump(mode="json") if st and st.review else None,
+                    "review_error": st.review_error if st else "",
+                    "wall_secs": round(st.wall_secs, 2) if st else 0.0,
+                    "branch": st.branch if st else "",
+                    "worktree": st.worktree if st else "",
+                    "changed_files": st.changed_files if st else [],
                 }
             )
     holder = store.lock_holder()
@@ -52,6 +177,8 @@ def status_summary(store: Store) -> dict[str, Any]:
             "counts": state.counts(),
             "recovered": state.recovered,
             "finished": state.finished_at is not None,
+            "cost_usd": round(state.cost_usd, 6),
+            "controls": [c.model_dump(mode="json") for c in state.controls[-20:]],
         }
         if state
         else None,

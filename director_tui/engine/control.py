@@ -1,0 +1,173 @@
+"""Control requests to a run: retry / escalate / skip / pause / resume / cancel.
+
+One mechanism for every sender — the TUI in the engine's own process, ``director retry``
+from another shell, a script: :func:`send_control` drops a small JSON file into
+``.director/control/`` (atomically, so a reader never sees half a request). A live engine
+takes the files at its next safe point (its scheduler loop polls a few times a second),
+applies each, deletes it and answers with a ``ControlApplied`` event carrying the same
+``request_id``; the answer is also kept in ``state.json`` (``controls``) so ``director
+status`` shows it.
+
+When no run is live, :func:`apply_offline` edits ``state.json`` under the run lock
+instead, for the actions that make sense then (retry, escalate, skip, resume); the next
+``director run`` picks the change up.
+
+Actions (``node`` required unless noted):
+
+* ``retry <node>`` — a failed/blocked/cancelled/skipped node gets fresh attempts.
+* ``escalate <node>`` — the node's next attempt runs at the escalation tier; a running
+  attempt is cancelled and restarted there.
+* ``skip <node>`` — the node will not run; its dependents become blocked.
+* ``pause`` / ``resume`` (no node) — stop / restart scheduling; running nodes go on.
+* ``cancel <node>`` — stop a running (or pending) node; dependents become blocked.
+* ``cancel`` (no node) — cancel the run: running nodes are stopped and reset, the state
+  stays resumable with ``director run``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from director_tui.engine import dag
+from director_tui.engine.errors import UsageError
+from director_tui.engine.models import ControlRecord, NodeStatus, Plan, RunState
+from director_tui.engine.store import Store, atomic_write_json
+
+ACTIONS = ("retry", "escalate", "skip", "pause", "resume", "cancel")
+NODE_ACTIONS = frozenset({"retry", "escalate", "skip"})
+RUN_ACTIONS = frozenset({"pause", "resume"})
+
+
+@dataclass(frozen=True)
+class ControlRequest:
+    action: str
+    node_id: str | None
+    request_id: str
+    at: float
+
+
+def normalise(action: str, node_id: str | None) -> tuple[str, str | None]:
+    """``cancel_run`` (the TUI's name) is ``cancel`` without a node."""
+    action = action.strip().lower().replace("-", "_")
+    if action == "cancel_run":
+        return "cancel", None
+    return action, node_id or None
+
+
+def check_request(action: str, node_id: str | None) -> None:
+    """Raise :class:`UsageError` for a malformed request (unknown action, missing node)."""
+    action, node_id = normalise(action, node_id)
+    if action not in ACTIONS:
+        raise UsageError(f"unknown control action {action!r}; actions are {', '.join(ACTIONS)}")
+    if action in NODE_ACTIONS and not node_id:
+        raise UsageError(f"`director {action}` needs a node id", hint=f"director {action} <node>")
+    if action in RUN_ACTIONS and node_id:
+        raise UsageError(f"`director {action}` applies to the whole run; it takes no node id")
+
+
+def send_control(store: Store, action: str, node_id: str | None = None) -> str:
+    """Queue a request for the live engine; returns its ``request_id``."""
+    action, node_id = normalise(action, node_id)
+    check_request(action, node_id)
+    request_id = uuid.uuid4().hex[:12]
+    at = time.time()
+    # The name sorts by time, so requests are applied in the order they were sent.
+    name = f"{int(at * 1e6):017d}-{request_id}.json"
+    atomic_write_json(
+        store.control / name,
+        {"action": action, "node_id": node_id, "request_id": request_id, "at": at},
+    )
+    return request_id
+
+
+# The name the TUI's engine bridge looks up.
+request = send_control
+
+
+def take_requests(store: Store) -> list[ControlRequest]:
+    """Every queued request, oldest first, removed from the queue as it is read."""
+    folder = store.control
+    if not folder.is_dir():
+        return []
+    requests: list[ControlRequest] = []
+    for path in sorted(folder.glob("*.json")):
+        request = _read(path)
+        with contextlib.suppress(OSError):
+            path.unlink()
+        if request is not None:
+            requests.append(request)
+    return requests
+
+
+def _read(path: Path) -> ControlRequest | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        action, node_id = normalise(str(data["action"]), data.get("node_id"))
+        return ControlRequest(
+            action=action,
+            node_id=node_id,
+            request_id=str(data.get("request_id") or path.stem),
+            at=float(data.get("at") or data.get("ts") or time.time()),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def find_answer(store: Store, request_id: str) -> ControlRecord | None:
+    """The engine's answer to a request, once it has applied it."""
+    state = store.read_model(store.state, RunState)
+    if state is None:
+        return None
+    return next((c for c in state.controls if c.request_id == request_id), None)
+
+
+def apply_offline(store: Store, action: str, node_id: str | None) -> ControlRecord:
+    """Apply a request to ``state.json`` when no engine is running (caller holds the lock)."""
+    action, node_id = normalise(action, node_id)
+    check_request(action, node_id)
+    state = store.read_model(store.state, RunState)
+    plan = store.read_model(store.plan, Plan)
+    if state is None or plan is None:
+        raise UsageError("no run to control yet", hint="start one with `director run`")
+    record = ControlRecord(request_id=uuid.uuid4().hex[:12], action=action, node_id=node_id)
+    if action in ("pause", "cancel") and node_id is None:
+        record.ok = False
+        record.message = "no run is live: nothing to pause or cancel"
+    elif action == "resume":
+        state.paused = False
+        record.message = "scheduling will run at the next `director run`"
+    else:
+        assert node_id is not None
+        if node_id not in state.nodes:
+            if node_id not in plan.ids:
+                raise UsageError(f"no node {node_id!r} in the plan ({', '.join(plan.ids)})")
+            from director_tui.engine.models import NodeState
+
+            state.nodes[node_id] = NodeState()
+        st = state.nodes[node_id]
+        if st.status == NodeStatus.done:
+            record.ok = False
+            record.message = f"node {node_id} is already merged"
+        elif action == "retry":
+            st.status, st.attempts, st.escalated = NodeStatus.pending, 0, False
+            record.message = f"node {node_id} will get fresh attempts at the next `director run`"
+        elif action == "escalate":
+            st.status, st.escalate_requested = NodeStatus.pending, True
+            record.message = f"node {node_id} will run at the escalation tier next"
+        elif action == "skip":
+            st.status = NodeStatus.skipped
+            blocked = sorted(dag.dependents(plan, node_id))
+            record.message = f"node {node_id} skipped" + (
+                f"; blocked: {', '.join(blocked)}" if blocked else ""
+            )
+        elif action == "cancel":
+            st.status = NodeStatus.cancelled
+            record.message = f"node {node_id} cancelled"
+    state.controls.append(record)
+    store.write_model(store.state, state)
+    return record

@@ -1,0 +1,263 @@
+"""Deterministic gates: what decides, by exit codes and hashes alone, whether work merges.
+
+* :func:`node_gate` — one node attempt: every test file byte-identical to its frozen
+  hash, the change inside the allowlist (plus ``[repository] ignore`` globs), no new
+  symlink pointing out of the worktree, then ``test_cmd`` passes; on a pass, flake
+  control re-runs ``test_cmd`` until it has run ``flake_runs`` times in all (1 disables
+  it) and any failure marks the attempt flaky.
+* :func:`integration_gate` — after every node merged: the repo's ``[gates]`` commands in
+  declaration order on the job branch; a failure names the command, its exit code, the
+  tail of its output and the node(s) whose change most likely caused it.
+
+The cheap structural checks run first so a rejected attempt never costs a test run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import posixpath
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from director_tui.engine import git
+from director_tui.engine.dag import normalise_path
+from director_tui.engine.models import Node
+from director_tui.engine.proc import CommandResult, run_command
+
+OUTPUT_TAIL_LINES = 40
+
+
+@dataclass
+class GateOutcome:
+    passed: bool
+    check: str  # hashes | allowlist | symlink | tests | flake | passed
+    message: str = ""
+    output_tail: str = ""
+    changed_files: list[str] = field(default_factory=list)
+    flaky: bool = False
+    test_runs: int = 0
+    test_secs: float = 0.0
+
+    def feedback(self) -> str:
+        """What the next attempt is told about this one."""
+        text = (
+            f"The deterministic gate rejected the previous attempt ({self.check}): {self.message}"
+        )
+        if self.output_tail:
+            text += f"\n\nOutput (last lines):\n{self.output_tail}"
+        return text
+
+
+def ignored(path: str, globs: Sequence[str]) -> bool:
+    """True when ``path`` matches one of the ``[repository] ignore`` globs.
+
+    ``fnmatch``'s ``*`` already crosses ``/``; a leading ``**/`` also matches at the top
+    level, and a glob without ``/`` matches the file name anywhere (like .gitignore)."""
+    name = posixpath.basename(path)
+    for glob in globs:
+        if fnmatch.fnmatchcase(path, glob):
+            return True
+        if glob.startswith("**/") and fnmatch.fnmatchcase(path, glob[3:]):
+            return True
+        if "/" not in glob and fnmatch.fnmatchcase(name, glob):
+            return True
+    return False
+
+
+def allowed(path: str, allowlist: Sequence[str]) -> bool:
+    """An allowlist entry is a file, or a folder when it ends with ``/``."""
+    norm = normalise_path(path)
+    for entry in allowlist:
+        entry = normalise_path(entry)
+        if norm == entry or (entry.endswith("/") and norm.startswith(entry)):
+            return True
+    return False
+
+
+def check_hashes(node: Node, worktree: Path, base: str) -> str | None:
+    """Why a test file is not byte-identical to its frozen hash, or None."""
+    for test in node.tests:
+        path = worktree / test
+        if not path.is_file() or path.is_symlink():
+            return f"test file {test} was deleted or replaced"
+        expected = node.test_hashes.get(test)
+        actual = git.sha256_file(path)
+        if expected is None:
+            # No recorded hash: the committed version on the node's base is the contract.
+            committed = git.file_at(worktree, base, test)
+            if committed is None or committed != path.read_bytes():
+                return f"test file {test} differs from the committed version"
+        elif actual != expected:
+            return (
+                f"test file {test} was modified (sha256 {actual[:12]}… ≠ frozen {expected[:12]}…)"
+            )
+    return None
+
+
+def structural_check(
+    node: Node, worktree: Path, base: str, ignore_globs: Sequence[str]
+) -> GateOutcome:
+    """Hashes, allowlist and symlinks: no command runs here."""
+    broken = check_hashes(node, worktree, base)
+    changes = git.changes(worktree, base)
+    touched: list[str] = []
+    outside: list[str] = []
+    escapes: list[str] = []
+    for change in changes:
+        for path in change.paths:
+            if ignored(path, ignore_globs):
+                continue
+            if path not in touched:
+                touched.append(path)
+            if not allowed(path, node.files) and path not in outside:
+                outside.append(path)
+        target = git.symlink_escapes(worktree, change)
+        if target is not None:
+            escapes.append(f"{change.path} → {target}")
+    if broken:
+        return GateOutcome(False, "hashes", broken, changed_files=touched)
+    if outside:
+        return GateOutcome(
+            False,
+            "allowlist",
+            "changed files outside the allowlist: "
+            + ", ".join(outside)
+            + f" (allowed: {', '.join(node.files)})",
+            changed_files=touched,
+        )
+    if escapes:
+        return GateOutcome(
+            False,
+            "symlink",
+            "new symlink pointing outside the worktree: " + ", ".join(escapes),
+            changed_files=touched,
+        )
+    return GateOutcome(True, "structure", changed_files=touched)
+
+
+async def node_gate(
+    node: Node,
+    worktree: Path,
+    base: str,
+    *,
+    ignore_globs: Sequence[str],
+    flake_runs: int,
+    timeout: float,
+    on_line: Callable[[str], None] | None = None,
+) -> GateOutcome:
+    """The whole deterministic gate of one attempt (see the module docstring)."""
+    outcome = await asyncio.to_thread(structural_check, node, worktree, base, ignore_globs)
+    if not outcome.passed:
+        return outcome
+    touched = outcome.changed_files
+    first = await run_command(node.test_cmd, worktree, timeout=timeout, on_line=on_line)
+    runs, secs = 1, first.duration_secs
+    if not first.ok:
+        return GateOutcome(
+            False,
+            "tests",
+            _command_failure(node.test_cmd, first),
+            output_tail=first.tail(OUTPUT_TAIL_LINES),
+            changed_files=touched,
+            test_runs=runs,
+            test_secs=secs,
+        )
+    for _ in range(max(0, flake_runs - 1)):
+        again = await run_command(node.test_cmd, worktree, timeout=timeout, on_line=on_line)
+        runs += 1
+        secs += again.duration_secs
+        if not again.ok:
+            return GateOutcome(
+                False,
+                "flake",
+                f"`{node.test_cmd}` passed, then failed on re-run {runs} of {flake_runs}: "
+                "the result is not stable (flaky)",
+                output_tail=again.tail(OUTPUT_TAIL_LINES),
+                changed_files=touched,
+                flaky=True,
+                test_runs=runs,
+                test_secs=secs,
+            )
+    # A test run must not have touched the frozen tests (e.g. a fixture rewriting them).
+    after = await asyncio.to_thread(check_hashes, node, worktree, base)
+    if after:
+        return GateOutcome(False, "hashes", after, changed_files=touched, test_runs=runs)
+    return GateOutcome(True, "passed", changed_files=touched, test_runs=runs, test_secs=secs)
+
+
+def _command_failure(command: str, result: CommandResult) -> str:
+    if result.timed_out:
+        return f"`{command}` did not finish within the gate timeout"
+    return f"`{command}` exited with code {result.exit_code}"
+
+
+# -- integration ----------------------------------------------------------------------------
+@dataclass
+class IntegrationOutcome:
+    passed: bool
+    name: str = ""
+    command: str = ""
+    exit_code: int | None = None
+    output_tail: str = ""
+    suspects: list[str] = field(default_factory=list)
+    ran: list[str] = field(default_factory=list)
+
+    def report(self) -> str:
+        if self.passed:
+            return "integration gate passed" + (f" ({', '.join(self.ran)})" if self.ran else "")
+        code = "timed out" if self.exit_code is None else f"exit code {self.exit_code}"
+        lines = [f"integration gate {self.name!r} failed: `{self.command}` ({code})"]
+        if self.suspects:
+            lines.append("most likely caused by node(s): " + ", ".join(self.suspects))
+        if self.output_tail:
+            lines.append("output tail:\n" + self.output_tail)
+        return "\n".join(lines)
+
+
+def attribute(output: str, merged: Sequence[tuple[str, Sequence[str]]]) -> list[str]:
+    """The nodes whose changed files the failing output mentions (by path, then by file
+    name or module name); failing that, the node merged last — the newest change is the
+    likeliest culprit. ``merged`` is (node id, changed files) in merge order."""
+    hits: list[str] = []
+    for node_id, files in merged:
+        for path in files:
+            stem = posixpath.splitext(posixpath.basename(path))[0]
+            module = posixpath.splitext(path)[0].replace("/", ".")
+            if (
+                path in output
+                or posixpath.basename(path) in output
+                or (len(stem) > 2 and module in output)
+            ):
+                hits.append(node_id)
+                break
+    if hits:
+        return hits
+    return [merged[-1][0]] if merged else []
+
+
+async def integration_gate(
+    commands: Sequence[tuple[str, str]],
+    worktree: Path,
+    merged: Sequence[tuple[str, Sequence[str]]],
+    *,
+    timeout: float,
+    on_line: Callable[[str], None] | None = None,
+) -> IntegrationOutcome:
+    ran: list[str] = []
+    for name, command in commands:
+        result = await run_command(command, worktree, timeout=timeout, on_line=on_line)
+        ran.append(name)
+        if not result.ok:
+            tail = result.tail(OUTPUT_TAIL_LINES)
+            return IntegrationOutcome(
+                False,
+                name=name,
+                command=command,
+                exit_code=result.exit_code,
+                output_tail=tail,
+                suspects=attribute(result.output, merged),
+                ran=ran,
+            )
+    return IntegrationOutcome(True, ran=ran)
