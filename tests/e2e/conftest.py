@@ -38,6 +38,8 @@ Fixtures (all usable from any test under ``tests/e2e/``; mark such tests
 
     One agent call usually takes 2 model turns or more: each tool call is one turn (the
     CLI sends the tool's result back as a new request) and the final text is another.
+    Keep a turn's ``usage`` under the model's context limit (200k here): past it OpenCode
+    compacts the session, which costs an extra, unscripted request.
     ``options``: ``tiers={"executor": "opencode/fake/cheap", ...}`` to override tiers,
     ``prices={"cheap": (1.0, 5.0)}`` ($/M input, output; default 1.0/5.0 for every
     model, so OpenCode reports a real non-zero cost), ``idle_timeout_secs`` and
@@ -52,6 +54,12 @@ Fixtures (all usable from any test under ``tests/e2e/``; mark such tests
     ``fake`` provider (the driver merges its role agents into that value — exactly how
     a user's own value is treated). ``OpenCodeSetup.env`` holds the same values for
     tests that start ``director`` as a subprocess.
+
+``claude_bin`` / ``claude_env`` (session / function)
+    The same for Claude Code 2.1.332: ``claude_env(script)`` points the real ``claude``
+    at the fake server's Anthropic Messages endpoint (``ANTHROPIC_BASE_URL``); script
+    keys are the model names after ``claude-code/`` in the tier. Tool names are Claude
+    Code's (``Write`` with ``file_path``, ``Bash`` with ``command``).
 """
 
 from __future__ import annotations
