@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
+import inspect
 import sys
+from pathlib import Path
 
 from director_tui.commands.common import add_repo_arg, add_tui_arg, store_for, want_tui
 from director_tui.engine.config import load_config
@@ -40,13 +41,27 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.set_defaults(handler=handle)
 
 
-def _tui_entry() -> object | None:
-    """The TUI's run board, when this build has one."""
+def _open_run_board(args: argparse.Namespace, repo: Path) -> int | None:
+    """Run inside the TUI's run board when this build has one; None to run headless.
+
+    The board is used only when it can honour every flag given (``launch`` accepting
+    ``parallel``/``max_attempts``); otherwise the run goes headless rather than silently
+    dropping a flag."""
     try:
-        module = importlib.import_module("director_tui.tui.app")
+        from director_tui.tui import launch
     except ImportError:
         return None
-    return getattr(module, "run_board", None)
+    params = inspect.signature(launch).parameters
+    if "start_run" not in params:
+        return None
+    extra: dict[str, int] = {}
+    for flag in ("parallel", "max_attempts"):
+        value = getattr(args, flag)
+        if value is not None:
+            if flag not in params:
+                return None
+            extra[flag] = value
+    return int(launch(repo, "run", start_run=True, **extra))
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -58,10 +73,9 @@ def handle(args: argparse.Namespace) -> int:
     config = load_config(store.repo)
     ctx = EngineContext.open(store, config)
     if want_tui(args):
-        board = _tui_entry()
-        if callable(board):
-            code = board(ctx, parallel=args.parallel, max_attempts=args.max_attempts)
-            return int(code) if isinstance(code, int) else 0
+        code = _open_run_board(args, store.repo)
+        if code is not None:
+            return code
     from director_tui.engine.run import run_job
     from director_tui.views.run_view import RunPrinter
 
