@@ -37,8 +37,7 @@ from director_tui.engine.agents.base import (
 )
 from director_tui.engine.events import AgentActivity
 from director_tui.engine.proc import run_command
-
-READ_ONLY_ROLES = frozenset({"explorer", "brainstorm", "planner", "critic", "reviewer"})
+from director_tui.engine.prompts import READ_ONLY_ROLES
 
 
 class ScriptStep(BaseModel):
