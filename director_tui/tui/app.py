@@ -329,19 +329,27 @@ class DirectorApp(App[int]):
             self.notify("Run started.")
 
     def send_control(self, action: str, node_id: str | None) -> None:
-        """Write a control request; the engine confirms it with a ControlApplied event."""
+        """A control request: to the live engine as a file (confirmed by its ControlApplied
+        event), or — when no run is live — applied to state.json at once."""
+        target = f" {node_id}" if node_id else ""
+        if not self.engine_busy and not self.bridge.running_elsewhere():
+            result = self.guard(
+                f"Cannot {action}{target}",
+                lambda: self.bridge.apply_offline(action, node_id, self.buffer.push),
+            )
+            if result is None:
+                return
+            ok, _message = result  # the ControlApplied event in the buffer says it on screen
+            if ok and action in ("retry", "escalate"):
+                self.call_later(self.start_run)
+            return
         request_id = self.guard(
             f"Cannot send {action}", lambda: self.bridge.send_control(action, node_id)
         )
         if request_id is None:
             return
         self.pending_controls[str(request_id)] = (action, node_id)
-        target = f" {node_id}" if node_id else ""
-        if self.engine_busy or self.bridge.running_elsewhere():
-            self.notify(f"{action}{target} requested; waiting for the engine to apply it…")
-        else:
-            self.notify(f"{action}{target} queued; no run is active, starting the engine…")
-            self.call_later(self.start_run)
+        self.notify(f"{action}{target} requested; waiting for the engine to apply it…")
         self.refresh_active()
 
     def action_toggle_theme(self) -> None:

@@ -32,7 +32,7 @@ from director_tui.engine import dag
 from director_tui.engine.config import Config, load_config
 from director_tui.engine.context import EngineContext
 from director_tui.engine.errors import DirectorError, PlanInvalidError, UsageError
-from director_tui.engine.events import EventBase, EventBus, Notice
+from director_tui.engine.events import ControlApplied, EventBase, EventBus, Notice
 from director_tui.engine.models import Approval, Plan, PlanStage, Stage
 from director_tui.engine.store import Store, atomic_write_text
 
@@ -177,6 +177,26 @@ class EngineBridge:
         stage.updated_at = time.time()
         self.store.write_model(self.store.plan_stage, stage)
         ctx.bus.emit(Notice(message="Gate 2 approved by a human: the plan is frozen"))
+
+    def apply_offline(
+        self, action: str, node_id: str | None, sink: Callable[[EventBase], None] | None = None
+    ) -> tuple[bool, str]:
+        """No engine is live: apply the request to state.json now (under the run lock), and
+        answer it with the same ControlApplied event a live engine would append."""
+        fn = _entry("control", "apply_offline")
+        with self.store.run_lock("control"):
+            record = fn(self.store, action, node_id)
+            bus = EventBus(self.store.events, [sink] if sink else None)
+            bus.emit(
+                ControlApplied(
+                    action=record.action,
+                    node_id=record.node_id,
+                    ok=record.ok,
+                    message=record.message,
+                    request_id=record.request_id,
+                )
+            )
+        return bool(record.ok), str(record.message)
 
     # -- control requests (files, so a headless engine in another process sees them) -----
     def send_control(self, action: str, node_id: str | None = None) -> str:

@@ -50,6 +50,8 @@ async def wait_until(
 async def wait_engine(app: DirectorApp, pilot: Any, timeout: float = 30.0) -> None:
     """Wait for the engine worker to finish and the app to have handled its end."""
     await wait_until(pilot, lambda: not app.engine_busy, timeout=timeout)
+    # the engine's last events are in the buffer until the next UI tick applies them
+    await wait_until(pilot, lambda: len(app.buffer) == 0, timeout=timeout)
     await asyncio.sleep(0)
     await pilot.pause()
 

@@ -68,8 +68,9 @@ async def test_attach_follows_the_headless_run_and_controls_are_confirmed(
         table.move_cursor(row=list(app.board.rows).index("format"))
         await pilot.pause()
         await pilot.press("r")
-        await pilot.pause()
-        assert recorder.saw("retry format requested")
+        assert await wait_until(pilot, lambda: recorder.saw("retry format requested")), (
+            recorder.notes
+        )
         assert await wait_until(pilot, lambda: recorder.saw("retry format: applied"))
         assert not app.pending_controls
         await pilot.press("p")

@@ -45,6 +45,7 @@ class RunBoardScreen(DirectorScreen):
         self.selected: str | None = None
         self.pane_node: str | None = None
         self.pane_seen = 0
+        self.columns_ready = False  # the flush timer may tick before on_mount ran
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
@@ -59,6 +60,7 @@ class RunBoardScreen(DirectorScreen):
         table = self.query_one("#board", DataTable)
         for name in COLUMNS:
             table.add_column(name, key=name)
+        self.columns_ready = True
         self.refresh_from_board()
 
     def reload(self) -> None:
@@ -69,6 +71,8 @@ class RunBoardScreen(DirectorScreen):
         self.refresh_from_board(clock_only=True)
 
     def refresh_from_board(self, *, clock_only: bool = False) -> None:
+        if not self.columns_ready:
+            return
         board = self.director.board
         now = self.director.clock()
         table = self.query_one("#board", DataTable)

@@ -1,0 +1,57 @@
+"""The run board driving the real run engine on the scripted provider: keys → engine."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from textual.widgets import DataTable
+
+from director_tui.engine.events import AgentStarted, ControlApplied, parse_event
+from director_tui.engine.models import NodeStatus, RunState
+from director_tui.engine.store import read_jsonl
+from director_tui.tui.screens.run_board import RunBoardScreen
+from tests.run_fixture import build_job, run, sample_nodes, solve, write_script
+from tests.tui.helpers import Recorder, frozen_app, wait_engine, wait_until
+
+
+async def test_r_on_a_failed_node_starts_a_new_attempt(tmp_path: Path) -> None:
+    nodes = sample_nodes()
+    mul = next(n for n in nodes if n.id == "mul")
+    wrong = {
+        **solve(mul),
+        "steps": [{"write": mul.impl_path, "content": "def mul(a, b):\n    return a + b\n"}],
+    }
+    store = build_job(tmp_path, nodes, limits={"max_attempts": 1})
+    write_script(store, [wrong] + [solve(n) for n in nodes if n.id != "mul"])
+    outcome = await asyncio.to_thread(run, store)  # the first, headless run
+    assert outcome is not None
+    state = store.read_model(store.state, RunState)
+    assert state is not None and state.nodes["mul"].status == NodeStatus.failed
+    assert state.nodes["power"].status == NodeStatus.blocked
+    seq_before = max(int(r.get("seq", 0)) for r in read_jsonl(store.events))
+
+    write_script(store, [solve(n) for n in nodes])  # the next attempt will get it right
+    recorder = Recorder()
+    app = frozen_app(store.repo, "run")
+    async with app.run_test(size=(120, 40), message_hook=recorder) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, RunBoardScreen)
+        assert app.board.rows["mul"].status == "failed"
+        table = app.screen.query_one("#board", DataTable)
+        table.focus()
+        table.move_cursor(row=list(app.board.rows).index("mul"))
+        await pilot.pause()
+        await pilot.press("r")
+        assert await wait_until(pilot, lambda: recorder.saw("Run started")), recorder.notes
+        await wait_engine(app, pilot, timeout=60)
+        assert await wait_until(pilot, lambda: recorder.saw("retry mul: applied")), recorder.notes
+        assert app.board.rows["mul"].status == "done"
+        assert app.board.rows["power"].status == "done"
+        assert "done" in str(table.get_cell("mul", "state"))
+
+    after = [parse_event(r) for r in read_jsonl(store.events) if int(r.get("seq", 0)) > seq_before]
+    assert any(isinstance(e, ControlApplied) and e.action == "retry" and e.ok for e in after)
+    assert any(isinstance(e, AgentStarted) and e.node_id == "mul" for e in after)
+    final = store.read_model(store.state, RunState)
+    assert final is not None and final.nodes["mul"].status == NodeStatus.done
