@@ -174,12 +174,21 @@ class ControlApplied(EventBase):
 
 
 class BenchProgress(EventBase):
+    """A bench's progress, written to ``.director/bench/events.jsonl`` (see engine/bench.py).
+
+    ``plan`` planning moved on; ``start``/``node``/``done``/``error`` one profile run (its
+    ``repeat`` counts from 1) started, finished a node (``done`` of ``total``), ended, or
+    failed; ``finished`` the whole bench ended and its summary is written."""
+
     type: Literal["bench"] = "bench"
     bench_id: str
     profile: str
     repeat: int
-    phase: Literal["plan", "start", "done", "error"]
+    phase: Literal["plan", "start", "node", "done", "error", "finished"]
     message: str = ""
+    done: int = 0
+    total: int = 0
+    cost_usd: float = 0.0
 
 
 Event = Annotated[
