@@ -96,12 +96,37 @@ def check_hashes(node: Node, worktree: Path, base: str) -> str | None:
     return None
 
 
+def commit_attempt(
+    worktree: Path, base: str, ignore_globs: Sequence[str], message: str
+) -> list[git.Change]:
+    """Commit everything the attempt left in its worktree onto the node branch and return
+    what changed since ``base`` — ignored byproducts taken back out of the commit.
+
+    The gate judges this commit, and the merge queue merges it: one snapshot serves both
+    (cheaper than a throw-away index per check, and what is judged is what merges)."""
+    git.git(["add", "-A", "."], worktree)
+    # Nothing to commit (an empty attempt, or a re-gate after a rebase) is not an error.
+    git.git(["commit", "-q", "--no-verify", "-m", message], worktree, check=False)
+    changes = git.changes_between(worktree, base, "HEAD")
+    byproducts = [p for c in changes for p in c.paths if ignored(p, ignore_globs)]
+    if byproducts:
+        git.git(["rm", "-r", "-q", "--cached", "--ignore-unmatch", "--", *byproducts], worktree)
+        git.git(["commit", "-q", "--no-verify", "--amend", "--allow-empty", "--no-edit"], worktree)
+    return changes
+
+
 def structural_check(
-    node: Node, worktree: Path, base: str, ignore_globs: Sequence[str]
+    node: Node,
+    worktree: Path,
+    base: str,
+    ignore_globs: Sequence[str],
+    changes: Sequence[git.Change] | None = None,
 ) -> GateOutcome:
-    """Hashes, allowlist and symlinks: no command runs here."""
+    """Hashes, allowlist and symlinks: no command runs here. ``changes`` defaults to the
+    worktree's uncommitted state against ``base``."""
     broken = check_hashes(node, worktree, base)
-    changes = git.changes(worktree, base)
+    if changes is None:
+        changes = git.changes(worktree, base)
     touched: list[str] = []
     outside: list[str] = []
     escapes: list[str] = []
@@ -146,9 +171,23 @@ async def node_gate(
     flake_runs: int,
     timeout: float,
     on_line: Callable[[str], None] | None = None,
+    commit_message: str | None = None,
 ) -> GateOutcome:
-    """The whole deterministic gate of one attempt (see the module docstring)."""
-    outcome = await asyncio.to_thread(structural_check, node, worktree, base, ignore_globs)
+    """The whole deterministic gate of one attempt (see the module docstring).
+
+    With ``commit_message`` the attempt is first committed on the node branch
+    (:func:`commit_attempt`) and that commit is what is judged; without it the
+    worktree's uncommitted state is judged and nothing is written."""
+
+    def structure() -> GateOutcome:
+        changes = (
+            commit_attempt(worktree, base, ignore_globs, commit_message)
+            if commit_message is not None
+            else None
+        )
+        return structural_check(node, worktree, base, ignore_globs, changes)
+
+    outcome = await asyncio.to_thread(structure)
     if not outcome.passed:
         return outcome
     touched = outcome.changed_files

@@ -161,8 +161,12 @@ def snapshot_tree(worktree: Path) -> str:
 def changes(worktree: Path, base: str) -> list[Change]:
     """Every change in the worktree against ``base``: committed or not, tracked or not,
     deleted, renamed, mode changes and symlinks."""
-    tree = snapshot_tree(worktree)
-    raw = git(["diff-tree", "-r", "-z", "-M", "--raw", base, tree], worktree).stdout
+    return changes_between(worktree, base, snapshot_tree(worktree))
+
+
+def changes_between(cwd: Path, base: str, target: str) -> list[Change]:
+    """Every change from ``base`` to ``target`` (commits or trees), as :class:`Change`."""
+    raw = git(["diff-tree", "-r", "-z", "-M", "--raw", base, target], cwd).stdout
     fields = raw.split("\0")
     result: list[Change] = []
     i = 0

@@ -58,7 +58,7 @@ from director_tui.engine import control, dag, gates, git, jobs, review
 from director_tui.engine.agents.base import AgentResult, ExitReason, ToolCall
 from director_tui.engine.context import EngineContext
 from director_tui.engine.cost import CostRecord
-from director_tui.engine.errors import PlanInvalidError, UsageError
+from director_tui.engine.errors import GitError, PlanInvalidError, UsageError
 from director_tui.engine.events import (
     ControlApplied,
     CostUpdate,
@@ -323,6 +323,7 @@ class Runner:
         self.run_cancelled = False
         self.job_worktree = jobs.job_worktree(self.store)
         self.started = time.monotonic()
+        self.cleanups: list[asyncio.Future[None]] = []
 
     # -- state ----------------------------------------------------------------------------
     def _initial_state(self) -> RunState:
@@ -335,15 +336,25 @@ class Runner:
             state.nodes.setdefault(node.id, NodeState())
         return state
 
-    def save(self) -> None:
-        self.store.write_model(self.store.state, self.state)
+    def save(self, *, durable: bool = False) -> None:
+        """Rewrite state.json atomically (temp file + rename: a kill -9 leaves the old or
+        the new file). Only ``durable`` writes also fsync — the ones that record an
+        outcome; the rest would cost a disk flush per transition for no added safety
+        against a killed process."""
+        if durable:
+            self.store.write_model(self.store.state, self.state)
+            return
+        path = self.store.state
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(self.state.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
 
     def set_status(self, node_id: str, status: NodeStatus, message: str = "") -> None:
         st = self.state.nodes[node_id]
         st.status = status
         if status.finished:
             st.finished_at = time.time()
-        self.save()
+        self.save(durable=status.finished)
         self.ctx.bus.emit(
             NodeStateChanged(
                 node_id=node_id,
@@ -544,11 +555,13 @@ class Runner:
         how = "running calls finish" if limits.on_ceiling == "finish" else "running calls cancelled"
         self.notice(f"{self.stop_reason}: no new work is scheduled ({how})", "warning")
         if limits.on_ceiling == "cancel":
-            await self._cancel_all(NodeStatus.pending)
+            # Only agent calls cost money: a node already gating or merging finishes.
+            await self._cancel_all(NodeStatus.pending, spare=(NodeStatus.gating,))
 
-    async def _cancel_all(self, to: NodeStatus) -> None:
+    async def _cancel_all(self, to: NodeStatus, spare: tuple[NodeStatus, ...] = ()) -> None:
         for nid, task in list(self.tasks.items()):
-            if self.state.nodes[nid].status in (NodeStatus.merging, NodeStatus.done):
+            status = self.state.nodes[nid].status
+            if status in (NodeStatus.merging, NodeStatus.done, *spare):
                 continue  # a merge is short and must not be torn
             self.cancel_to[nid] = to
             task.cancel()
@@ -744,6 +757,7 @@ class Runner:
             flake_runs=limits.flake_runs,
             timeout=limits.gate_timeout_secs,
             on_line=lambda line: self.ctx.bus.emit(TestOutput(node_id=nid, line=line)),
+            commit_message=f"director: node {nid} — {node.title}".strip(" —"),
         )
         st.test_secs += outcome.test_secs
         st.changed_files = outcome.changed_files
@@ -835,10 +849,8 @@ class Runner:
     ) -> bool:
         nid = node.id
         self.set_status(nid, NodeStatus.merging, "waiting for the merge queue")
-        ignore = self.config.repository.ignore
         async with self.merge_lock:
             head = await asyncio.to_thread(git.rev, self.job_worktree)
-            await asyncio.to_thread(self._commit, node, worktree, base, ignore)
             merged = await asyncio.to_thread(
                 git.merge_no_ff,
                 self.job_worktree,
@@ -852,7 +864,10 @@ class Runner:
                 st.feedback = ""
                 self.set_status(nid, NodeStatus.done, f"merged as {merge_commit[:10]}")
                 self.ctx.bus.emit(NodeMerged(node_id=nid, commit=merge_commit, rebased=rebased))
-                await asyncio.to_thread(self._cleanup, worktree)
+                # Off the node's critical path: dependents may start while git tidies up.
+                self.cleanups.append(
+                    asyncio.create_task(asyncio.to_thread(self._cleanup, worktree))
+                )
                 return True
             # The job branch moved under us and the change conflicts: rebase and re-gate.
             rebased_ok = head != base and await asyncio.to_thread(git.rebase, worktree, head)
@@ -877,16 +892,14 @@ class Runner:
         self.notice(f"node {nid}: {st.last_error}", "info", nid)
         return False
 
-    def _commit(self, node: Node, worktree: Path, base: str, ignore: list[str]) -> str:
-        excluded = [
-            p for c in git.changes(worktree, base) for p in c.paths if gates.ignored(p, ignore)
-        ]
-        return git.commit_all(
-            worktree, f"director: node {node.id} — {node.title}".strip(" —"), exclude=excluded
-        )
-
     def _prepare_worktree(self, worktree: Path, branch: str, base: str) -> None:
         """The node worktree on ``branch`` at ``base``, clean (created or reset)."""
+        if not worktree.exists():
+            try:  # the common case, in one git call
+                git.add_worktree(self.store.repo, worktree, branch, start=base)
+                return
+            except GitError:
+                pass  # the branch is checked out somewhere else: sort it out below
         checked_out = git.worktree_branches(self.store.repo)
         where = checked_out.get(branch)
         if where is not None and where.resolve() == worktree.resolve() and worktree.exists():
@@ -900,8 +913,9 @@ class Runner:
         git.add_worktree(self.store.repo, worktree, branch, start=base)
 
     def _cleanup(self, worktree: Path) -> None:
-        """A merged node's worktree and branch are no longer needed (its work is merged)."""
-        git.remove_worktree(self.store.repo, worktree)
+        """A merged node's worktree is no longer needed (its work is merged). No ``git
+        worktree prune`` here: it could race a worktree another node is adding."""
+        git.git(["worktree", "remove", "--force", str(worktree)], self.store.repo, check=False)
 
     async def _call(
         self,
@@ -940,6 +954,8 @@ class Runner:
 
     # -- the end --------------------------------------------------------------------------
     async def _conclude(self) -> RunOutcome:
+        if self.cleanups:
+            await asyncio.gather(*self.cleanups, return_exceptions=True)
         statuses = {nid: st.status for nid, st in self.state.nodes.items()}
         all_done = all(s == NodeStatus.done for s in statuses.values())
         if self.run_cancelled:
@@ -997,7 +1013,7 @@ class Runner:
         self.state.finished_at = time.time()
         if outcome == "stopped":
             self.state.stopped_reason = self.stop_reason
-        self.save()
+        self.save(durable=True)
         record = write_run_metrics(
             self.store,
             self.plan,
