@@ -39,6 +39,7 @@ def quality(row: dict[str, Any]) -> float:
 
 
 class BenchScreen(DirectorScreen):
+    SUB_TITLE = "Bench results"
     CSS_PATH = "../bench.tcss"
     BINDINGS = [
         Binding("ctrl+r", "reload", "Reload", id="bench.reload", tooltip="Re-read bench results"),
@@ -112,9 +113,8 @@ class BenchScreen(DirectorScreen):
             )
             points.append(Point(str(row.get("profile", "?")), cost, quality(row), spread))
         status.update(
-            f"task: {summary.get('task', '')} · planned under "
-            f"{summary.get('plan_profile', '?')} (plan cost ${_num(summary, 'plan_cost'):.3f}) · "
-            f"cut target >{CUT_TARGET:.0f}% vs {BASELINE}"
+            f"planned once under {summary.get('plan_profile', '?')} "
+            f"(${_num(summary, 'plan_cost'):.3f}) · cut target >{CUT_TARGET:.0f}% vs {BASELINE}"
         )
         self.query_one("#chart", Static).update(scatter(points))
         history = sorted(bench_dir.glob("*/summary.json"), reverse=True)

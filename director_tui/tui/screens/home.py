@@ -24,6 +24,7 @@ STAGE_SCREEN = {
 
 
 class HomeScreen(DirectorScreen):
+    SUB_TITLE = "Home"
     CSS_PATH = "../home.tcss"
     BINDINGS = [
         Binding("n", "new_plan", "New plan", id="home.new_plan", tooltip="Plan a new task"),

@@ -43,6 +43,7 @@ def transcript_text(path: Path) -> str:
 
 
 class NodeDetailScreen(DirectorScreen):
+    SUB_TITLE = "Node details"
     BINDINGS = [
         Binding(
             "escape,q", "app.pop_screen", "Back", id="detail.back", tooltip="Back to the board"

@@ -29,6 +29,7 @@ def _invalid_nodes(plan: Plan, errors: list[str]) -> set[str]:
 
 
 class PlanReviewScreen(DirectorScreen):
+    SUB_TITLE = "Gate 2 — plan review"
     CSS_PATH = "../plan_review.tcss"
     BINDINGS = [
         Binding("e", "edit_node", "Edit node", id="gate2.edit", tooltip="Edit the selected node"),

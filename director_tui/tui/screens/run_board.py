@@ -19,6 +19,7 @@ LOG_LINES = 5_000
 
 
 class RunBoardScreen(DirectorScreen):
+    SUB_TITLE = "Run board"
     CSS_PATH = "../run_board.tcss"
     BINDINGS = [
         Binding("r", "control('retry')", "Retry", id="run.retry", tooltip="Retry the node"),

@@ -26,6 +26,7 @@ def _read(path: os.PathLike[str] | str) -> str:
 
 
 class SpecScreen(DirectorScreen):
+    SUB_TITLE = "Gate 1 — the spec"
     CSS_PATH = "../spec.tcss"
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="gate1.save", tooltip="Write spec.md"),

@@ -1,0 +1,85 @@
+"""Snapshot tests: every screen at a fixed size from deterministic fixtures.
+
+Plain ``def`` tests (``snap_compare`` runs its own event loop). The fixtures live at a
+fixed path and the app's clock is frozen, so the pictures only change when the UI does;
+review the HTML report before ``--snapshot-update``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Input, TextArea
+
+from tests.tui.helpers import fixed_repo, frozen_app
+
+SIZES = [(120, 40), (80, 24)]
+
+
+async def _settle(pilot: Pilot[Any]) -> None:
+    for widget in pilot.app.screen.query(Input):
+        widget.cursor_blink = False
+    for area in pilot.app.screen.query(TextArea):
+        area.cursor_blink = False
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize(
+    ("stage", "screen"),
+    [
+        ("gate2", "home"),
+        ("gate1", "gate1"),
+        ("gate2", "gate2"),
+        ("run", "run"),
+        ("done", "bench"),
+    ],
+)
+def test_screen(
+    snap_compare: Callable[..., bool], stage: str, screen: str, size: tuple[int, int]
+) -> None:
+    app = frozen_app(fixed_repo(stage), screen)
+    assert snap_compare(app, terminal_size=size, run_before=_settle)
+
+
+def test_gate2_edit_modal(snap_compare: Callable[..., bool]) -> None:
+    app = frozen_app(fixed_repo("gate2"), "gate2")
+
+    async def open_editor(pilot: Pilot[Any]) -> None:
+        await pilot.pause()
+        await pilot.press("e")
+        await pilot.pause()
+        await _settle(pilot)
+
+    assert snap_compare(app, terminal_size=(120, 40), run_before=open_editor)
+
+
+def test_gate2_blocked_by_overlap(snap_compare: Callable[..., bool]) -> None:
+    app = frozen_app(fixed_repo("gate2"), "gate2")
+
+    async def overlap(pilot: Pilot[Any]) -> None:
+        await pilot.pause()
+        screen = pilot.app.screen
+        screen.apply_edit("format", {"files": ["todo/format.py", "todo/store.py"]})  # type: ignore[attr-defined]
+        pilot.app.clear_notifications()
+        await _settle(pilot)
+
+    assert snap_compare(app, terminal_size=(120, 40), run_before=overlap)
+
+
+def test_run_node_detail(snap_compare: Callable[..., bool]) -> None:
+    app = frozen_app(fixed_repo("run"), "run")
+
+    async def details(pilot: Pilot[Any]) -> None:
+        await pilot.pause()
+        table = pilot.app.screen.query_one("#board", DataTable)
+        table.focus()
+        table.move_cursor(row=2)  # "format", the failed node
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        await _settle(pilot)
+
+    assert snap_compare(app, terminal_size=(120, 40), run_before=details)
