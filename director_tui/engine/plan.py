@@ -629,6 +629,7 @@ async def _author_node_tests(
                 node.id,
             )
         missing = [t for t in node.tests if not (worktree / t).is_file()]
+        red_checked = False
         if not result.ok:
             last_reason = f"the agent failed ({result.exit_reason.value}: {result.message})"
             feedback = (
@@ -646,15 +647,17 @@ async def _author_node_tests(
             verdict, output = await _red_check(ctx, node, worktree, attempt)
             if verdict.ok:
                 _freeze(worktree, node, output, f"director: tests for {node.id}")
-                _notice(ctx, f"tests of node {node.id} are red: {verdict.reason}", node_id=node.id)
+                _notice(ctx, f"tests of node {node.id} committed and hashed", node_id=node.id)
                 return
             last_reason = verdict.reason
+            red_checked = True  # the GateResult event already showed why
             feedback = red_feedback(verdict.reason, node.test_cmd, output, reverted=reverted)
         left = attempts - attempt
         _notice(
             ctx,
-            f"tests of node {node.id} sent back to the test author: {last_reason}"
-            + ("" if left else " (no tries left)"),
+            f"tests of node {node.id} sent back to the test author"
+            + ("" if red_checked else f": {last_reason}")
+            + (f" ({left} tr{'y' if left == 1 else 'ies'} left)" if left else " (no tries left)"),
             "warning",
             node.id,
         )
