@@ -103,10 +103,14 @@ def good_tests() -> list[dict[str, Any]]:
 
 
 def make_sample(
-    tmp_path: Path, calls: list[dict[str, Any]], *, plan_retries: int = 2
+    tmp_path: Path,
+    calls: list[dict[str, Any]],
+    *,
+    plan_retries: int = 2,
+    extra_files: dict[str, str] | None = None,
 ) -> tuple[Path, Path]:
     """A sample repo configured for the scripted provider; returns (repo, script path)."""
-    repo = make_repo(tmp_path / "repo", SAMPLE_FILES)
+    repo = make_repo(tmp_path / "repo", {**SAMPLE_FILES, **(extra_files or {})})
     script = tmp_path / "script.json"
     script.write_text(json.dumps({"calls": calls}))
     (repo / ".director").mkdir()

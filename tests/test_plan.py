@@ -423,3 +423,52 @@ async def test_continue_without_a_plan_is_a_usage_error(tmp_path: Path) -> None:
     repo, _ = make_sample(tmp_path, [])
     with pytest.raises(UsageError, match="no plan in progress"):
         await continue_plan(context(repo))
+
+
+async def test_test_author_gets_the_guidance_that_applies_to_its_node(tmp_path: Path) -> None:
+    guidance = {
+        "AGENTS.md": "Root rule: no print statements.\n",
+        "calc/CLAUDE.md": "Calc rule: every function is typed.\n",
+        "docs/AGENTS.md": "Docs rule: British spelling.\n",
+    }
+    mul_entry = write_test("mul", "tests/test_mul.py", RED_MUL)
+    # the scripted entry only matches when both applicable files are in the prompt
+    mul_entry["prompt_contains"] = "Calc rule: every function is typed."
+    calls = [
+        *base_entries(),
+        mul_entry,
+        write_test("div", "tests/test_div.py", RED_DIV),
+    ]
+    repo, _ = make_sample(tmp_path, calls, extra_files=guidance)
+    stage = await start_plan(context(repo), "add mul and div", auto=True, critique=False)
+    assert stage.stage == Stage.approved
+    from director_tui.engine.guidance import guidance_prompt
+    from director_tui.engine.plan_prompts import test_author_prompt
+
+    worktree = jobs.job_worktree(context(repo).store)
+    plan = _plan(repo)
+    prompt = test_author_prompt(
+        "t", plan, plan.node("mul"), guidance=guidance_prompt(worktree, ["calc/ops.py"])
+    )
+    assert "Root rule" in prompt and "Calc rule" in prompt and "Docs rule" not in prompt
+
+
+async def test_test_author_that_writes_nothing_is_told_which_files_are_missing(
+    tmp_path: Path,
+) -> None:
+    calls = [
+        *base_entries(),
+        entry("test_author", "I think the tests are fine", node="mul", attempt=1),
+        entry(
+            "test_author",
+            "wrote them",
+            node="mul",
+            attempt=2,
+            prompt_contains="You did not create these test files: `tests/test_mul.py`",
+            steps=[{"write": "tests/test_mul.py", "content": RED_MUL}],
+        ),
+        write_test("div", "tests/test_div.py", RED_DIV),
+    ]
+    repo, _ = make_sample(tmp_path, calls)
+    stage = await start_plan(context(repo), "add mul and div", auto=True, critique=False)
+    assert stage.stage == Stage.approved
