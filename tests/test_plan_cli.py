@@ -139,3 +139,34 @@ def test_auto_plans_then_runs_to_green(tmp_path: Path) -> None:
     # a second `auto` without a task finds nothing unfinished to resume
     again = director(repo, "auto")
     assert again.returncode == 2 and "no unfinished job" in again.stderr
+
+
+def test_auto_resumes_a_job_stopped_at_a_gate(tmp_path: Path) -> None:
+    ops = (
+        "def add(a: int, b: int) -> int:\n    return a + b\n\n\n"
+        "def mul(a: int, b: int) -> int:\n    return a * b\n"
+    )
+    div = "def div(a: int, b: int) -> float:\n    return a / b\n"
+    from tests.plan_helpers import GOOD_PLAN, SPEC
+
+    calls = [
+        *base_entries(),
+        *good_tests(),
+        entry("critic", SPEC, prompt_contains="Spec to review"),
+        entry("critic", json.dumps(GOOD_PLAN), prompt_contains="Plan to review"),
+        _impl("mul", "calc/ops.py", ops),
+        _impl("div", "calc/div.py", div),
+        entry("reviewer", '{"verdict": "pass", "summary": "fine", "findings": []}'),
+    ]
+    repo, _ = make_sample(tmp_path, calls)
+    assert director(repo, "plan", "add mul and div", "--no-tui").returncode == 3
+    other = director(repo, "auto", "a different task")
+    assert other.returncode == 2 and "--force" in other.stderr
+    resumed = director(repo, "auto")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    stage = _stage(repo)
+    assert stage.task == "add mul and div"
+    assert [(a.gate, a.approver) for a in stage.approvals] == [
+        ("gate1", "critic"),
+        ("gate2", "critic"),
+    ]
