@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 STATUS_STYLE = {
@@ -49,10 +50,32 @@ def print_status(summary: dict[str, Any], console: Console | None = None) -> Non
     nodes = summary.get("nodes") or []
     if nodes:
         table = Table(show_edge=False, header_style="bold")
-        for col in ("", "node", "status", "tries", "tier", "tokens", "cost", "watch-it-fail"):
+        for col in (
+            "",
+            "node",
+            "status",
+            "tries",
+            "tier",
+            "tokens",
+            "cost",
+            "wall",
+            "watch-it-fail",
+            "review",
+        ):
             table.add_column(col)
         for n in nodes:
             style = STATUS_STYLE.get(n["status"], "")
+            review = n.get("review") or {}
+            if review:
+                verdict = (
+                    "[red]blocked[/]"
+                    if any(f.get("severity") == "critical" for f in review.get("findings", []))
+                    else review.get("verdict", "")
+                )
+            elif n.get("review_error"):
+                verdict = "[yellow]error[/]"
+            else:
+                verdict = "-"
             table.add_row(
                 GLYPH.get(n["status"], "?"),
                 n["id"],
@@ -61,9 +84,19 @@ def print_status(summary: dict[str, Any], console: Console | None = None) -> Non
                 (n["tier"] or "-") + (" ↑" if n["escalated"] else ""),
                 str(n["tokens"]),
                 f"${n['cost_usd']:.4f}",
+                f"{n.get('wall_secs', 0.0):.1f}s",
                 n["watch_it_fail"],
+                verdict,
             )
         console.print(table)
+        for n in nodes:
+            if n["status"] in ("failed", "blocked", "cancelled") and n.get("last_error"):
+                where = (
+                    f" (worktree {n['worktree']})"
+                    if n.get("worktree") and n["status"] == "failed"
+                    else ""
+                )
+                console.print(f"  [red]{n['id']}[/]: {escape(n['last_error'])[:300]}{where}")
     run = summary.get("run")
     if run:
         counts = ", ".join(f"{k} {v}" for k, v in sorted(run["counts"].items()))
@@ -73,7 +106,15 @@ def print_status(summary: dict[str, Any], console: Console | None = None) -> Non
         if run.get("integration_report"):
             console.print(run["integration_report"])
         for note in run.get("recovered") or []:
-            console.print(f"[yellow]recovered: {note}[/]")
+            console.print(f"[yellow]recovered: {escape(note)}[/]")
+        if run.get("paused"):
+            console.print("[yellow]paused: no new node starts until `director resume`[/]")
+        for c in (run.get("controls") or [])[-5:]:
+            target = f" {c['node_id']}" if c.get("node_id") else ""
+            mark = "" if c.get("ok", True) else "[yellow]refused[/] "
+            console.print(
+                f"[dim]control {c['action']}{target}: {mark}{escape(c.get('message', ''))}[/]"
+            )
     cost = summary["cost"]
     unpriced = f" ({cost['unpriced_calls']} unpriced)" if cost["unpriced_calls"] else ""
     console.print(f"[bold]cost[/] ${cost['total_usd']:.4f} over {cost['calls']} calls{unpriced}")

@@ -1,0 +1,164 @@
+"""Deterministic gates on real git worktrees: hashes, allowlist, ignore globs, symlinks,
+tests + flake runs, and the integration gate's attribution."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from director_tui.engine import gates
+from director_tui.engine.models import Node
+from tests.conftest import make_repo, run_git
+
+PY = sys.executable
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return make_repo(
+        tmp_path / "repo",
+        {
+            "src/a.py": "A = 0\n",
+            "tests/check_a.py": "from src.a import A\nassert A == 1\n",
+            "src/__init__.py": "",
+        },
+    )
+
+
+def _node(repo: Path, **kw: object) -> Node:
+    test = "tests/check_a.py"
+    digest = hashlib.sha256((repo / test).read_bytes()).hexdigest()
+    fields: dict[str, object] = {
+        "id": "a",
+        "files": ["src/a.py", "docs/"],
+        "tests": [test],
+        "test_cmd": f"{PY} -c 'import sys; sys.path.insert(0, \".\"); import tests.check_a'",
+        "test_hashes": {test: digest},
+    }
+    fields.update(kw)
+    return Node.model_validate(fields)
+
+
+async def _gate(node: Node, repo: Path, **kw: object) -> gates.GateOutcome:
+    base = run_git(repo, "rev-parse", "HEAD")
+    options: dict[str, object] = {
+        "ignore_globs": ["**/__pycache__/**", "*.log"],
+        "flake_runs": 1,
+        "timeout": 30,
+    }
+    options.update(kw)
+    return await gates.node_gate(node, repo, base, **options)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("build.log", True),
+        ("deep/dir/x.log", True),
+        ("__pycache__/m.pyc", True),
+        ("pkg/__pycache__/m.pyc", True),
+        ("src/a.py", False),
+        ("logs.py", False),
+    ],
+)
+def test_ignore_globs(path: str, expected: bool) -> None:
+    assert gates.ignored(path, ["**/__pycache__/**", "*.log"]) is expected
+
+
+def test_allowlist_files_and_folders() -> None:
+    assert gates.allowed("src/a.py", ["src/a.py"])
+    assert gates.allowed("docs/x/y.md", ["docs/"])
+    assert not gates.allowed("src/b.py", ["src/a.py", "docs/"])
+    assert not gates.allowed("docsx/y.md", ["docs/"])
+
+
+async def test_green_change_passes(repo: Path) -> None:
+    (repo / "src/a.py").write_text("A = 1\n")
+    (repo / "docs").mkdir()
+    (repo / "docs/notes.md").write_text("new file under an allowed folder\n")
+    (repo / "run.log").write_text("byproduct\n")
+    outcome = await _gate(_node(repo), repo)
+    assert outcome.passed, outcome.message
+    assert sorted(outcome.changed_files) == ["docs/notes.md", "src/a.py"]
+    assert outcome.test_runs == 1
+
+
+async def test_red_change_fails_with_the_output(repo: Path) -> None:
+    (repo / "src/a.py").write_text("A = 2\n")
+    outcome = await _gate(_node(repo), repo)
+    assert not outcome.passed and outcome.check == "tests"
+    assert "AssertionError" in outcome.output_tail
+    assert "exited with code 1" in outcome.feedback()
+
+
+async def test_edited_test_fails_on_hash_before_any_test_runs(repo: Path) -> None:
+    node = _node(repo)  # hashed before the edit
+    (repo / "tests/check_a.py").write_text("pass\n")
+    outcome = await _gate(node, repo)
+    assert outcome.check == "hashes" and outcome.test_runs == 0
+
+
+async def test_deleted_or_renamed_file_outside_the_allowlist(repo: Path) -> None:
+    (repo / "src/a.py").write_text("A = 1\n")
+    os.rename(repo / "src/__init__.py", repo / "src/init_moved.py")
+    outcome = await _gate(_node(repo), repo)
+    assert outcome.check == "allowlist"
+    assert "src/__init__.py" in outcome.message
+
+
+async def test_symlink_inside_the_worktree_is_fine_outside_is_not(repo: Path) -> None:
+    (repo / "src/a.py").write_text("A = 1\n")
+    (repo / "docs").mkdir()
+    os.symlink("../src/a.py", repo / "docs/link.py")
+    assert (await _gate(_node(repo), repo)).passed
+    os.symlink("/etc/hostname", repo / "docs/escape")
+    outcome = await _gate(_node(repo), repo)
+    assert outcome.check == "symlink" and "/etc/hostname" in outcome.message
+
+
+async def test_flake_runs_catch_an_unstable_test(repo: Path, tmp_path: Path) -> None:
+    counter = tmp_path / "n"
+    script = (
+        f"import pathlib; p = pathlib.Path({json.dumps(str(counter))}); "
+        "n = int(p.read_text()) + 1 if p.exists() else 1; p.write_text(str(n)); "
+        "raise SystemExit(1 if n == 3 else 0)"
+    )
+    node = _node(repo, test_cmd=f"{PY} -c '{script}'")
+    outcome = await _gate(node, repo, flake_runs=3)
+    assert outcome.check == "flake" and outcome.flaky and outcome.test_runs == 3
+    outcome = await _gate(node, repo, flake_runs=3)
+    assert outcome.passed and outcome.test_runs == 3
+
+
+async def test_commit_attempt_leaves_byproducts_out_of_the_commit(repo: Path) -> None:
+    (repo / "src/a.py").write_text("A = 1\n")
+    (repo / "debug.log").write_text("noise\n")
+    outcome = await _gate(_node(repo), repo, commit_message="node a")
+    assert outcome.passed
+    committed = run_git(repo, "show", "--name-only", "--format=", "HEAD").split()
+    assert committed == ["src/a.py"]
+
+
+async def test_integration_gate_names_command_exit_code_and_suspect(repo: Path) -> None:
+    commands = [("lint", "true"), ("test", "echo 'FAILED in src/a.py line 3' && exit 3")]
+    merged = [("x", ["lib/x.py"]), ("a", ["src/a.py"]), ("z", ["lib/z.py"])]
+    result = await gates.integration_gate(commands, repo, merged, timeout=30)
+    assert not result.passed and result.name == "test" and result.exit_code == 3
+    assert result.suspects == ["a"]
+    report = result.report()
+    assert "'test'" in report and "exit code 3" in report and "a" in report
+    assert result.ran == ["lint", "test"]
+
+
+async def test_integration_without_a_mention_blames_the_last_merge(repo: Path) -> None:
+    result = await gates.integration_gate(
+        [("t", "exit 1")], repo, [("x", ["lib/x.py"]), ("y", ["lib/y.py"])], timeout=30
+    )
+    assert result.suspects == ["y"]
+    ok = await gates.integration_gate([("t", "true")], repo, [], timeout=30)
+    assert ok.passed
