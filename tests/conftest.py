@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
+from gitrepo import make_repo, run_git
 
-
-def run_git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=repo, check=True, capture_output=True, text=True
-    ).stdout.strip()
+__all__ = ["make_repo", "run_git"]  # other test modules import them from here
 
 
 @pytest.fixture(autouse=True)
@@ -26,20 +22,6 @@ def _isolated_home(
     monkeypatch.setenv("GIT_AUTHOR_EMAIL", "test@example.com")
     monkeypatch.setenv("GIT_COMMITTER_NAME", "test")
     monkeypatch.setenv("GIT_COMMITTER_EMAIL", "test@example.com")
-
-
-def make_repo(path: Path, files: dict[str, str] | None = None) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    run_git(path, "init", "-q", "-b", "main")
-    run_git(path, "config", "user.email", "test@example.com")
-    run_git(path, "config", "user.name", "test")
-    for name, content in (files or {"README.md": "# sample\n"}).items():
-        target = path / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(content)
-    run_git(path, "add", "-A")
-    run_git(path, "commit", "-q", "-m", "initial")
-    return path
 
 
 @pytest.fixture

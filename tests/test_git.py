@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from conftest import make_repo, run_git
+from gitrepo import make_repo, run_git
 
 from director_tui.engine import git
 from director_tui.engine.jobs import ensure_job_worktree, job_branch, job_worktree
