@@ -20,6 +20,7 @@ JOB_FILES = (
     "spec.generated.md",
     "plan_stage.json",
     "plan.json",
+    "plan.generated.json",
     "state.json",
     "costs.jsonl",
     "metrics.jsonl",
