@@ -112,3 +112,21 @@ def test_kill_9_mid_run_then_run_again_recovers(tmp_path: Path) -> None:
     assert executor_calls.count("add") == 1
     state = store.read_model(store.state, RunState)
     assert state is not None and any("mul" in note for note in state.recovered)
+
+
+def test_state_lagging_behind_a_merge_is_recovered_as_merged(tmp_path: Path) -> None:
+    store = build_job(tmp_path, sample_nodes()[:1])
+    assert run(store).success
+    # Pretend the process died right after the merge, before state.json caught up.
+    state = store.read_model(store.state, RunState)
+    assert state is not None
+    state.nodes["add"].status = NodeStatus.gating
+    state.finished_at = None
+    store.write_model(store.state, state)
+    calls = len(read_jsonl(store.costs))
+    rec = Recorder()
+    again = run(store, rec)
+    assert again.success and again.done == ["add"]
+    assert len(read_jsonl(store.costs)) == calls  # no agent was called again
+    warnings = [e.message for e in rec.events if isinstance(e, Notice)]
+    assert any("had been merged" in w for w in warnings), warnings

@@ -47,7 +47,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -87,6 +89,7 @@ from director_tui.engine.models import (
     Stage,
 )
 from director_tui.engine.proc import kill_process_group
+from director_tui.engine.store import atomic_write_text
 
 Outcome = Literal["success", "failed", "stopped", "cancelled"]
 # Statuses a dependency can be in that mean its dependents cannot run.
@@ -325,6 +328,13 @@ class Runner:
         self.started = time.monotonic()
         self.cleanups: list[asyncio.Future[None]] = []
         self.job_head = ""
+        # state.json writer: one thread, newest snapshot wins (see ``save``).
+        self._state_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="state")
+        self._state_io = threading.Lock()
+        self._state_version = 0
+        self._state_written = 0
+        self._state_latest: tuple[int, str] = (0, "")
+        self._state_durable = False
 
     # -- state ----------------------------------------------------------------------------
     def _initial_state(self) -> RunState:
@@ -338,17 +348,35 @@ class Runner:
         return state
 
     def save(self, *, durable: bool = False) -> None:
-        """Rewrite state.json atomically (temp file + rename: a kill -9 leaves the old or
-        the new file). Only ``durable`` writes also fsync — the ones that record an
-        outcome; the rest would cost a disk flush per transition for no added safety
-        against a killed process."""
-        if durable:
-            self.store.write_model(self.store.state, self.state)
-            return
-        path = self.store.state
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(self.state.model_dump_json(indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        """Rewrite state.json after a transition, off the event loop.
+
+        The snapshot is taken here (so it is exactly this transition's state) and handed
+        to the one writer thread, which writes the newest snapshot it has: temp file +
+        rename, so a kill -9 leaves the old or the new file, never a torn one. ``durable``
+        writes (outcomes) are also fsynced. The loop never waits on the disk."""
+        self._state_version += 1
+        self._state_latest = (self._state_version, self.state.model_dump_json(indent=2) + "\n")
+        self._state_durable = self._state_durable or durable
+        self._state_pool.submit(self._write_state)
+
+    def _write_state(self) -> None:
+        with self._state_io:
+            version, text = self._state_latest
+            if version <= self._state_written:
+                return  # a newer write already covered this one
+            durable, self._state_durable = self._state_durable, False
+            if durable:
+                atomic_write_text(self.store.state, text)
+            else:
+                path = self.store.state
+                tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+                tmp.write_text(text, encoding="utf-8")
+                os.replace(tmp, path)
+            self._state_written = version
+
+    def flush_state(self) -> None:
+        """Wait until state.json holds the newest snapshot (used at the end of a run)."""
+        self._state_pool.submit(self._write_state).result()
 
     def set_status(self, node_id: str, status: NodeStatus, message: str = "") -> None:
         st = self.state.nodes[node_id]
@@ -401,7 +429,9 @@ class Runner:
         for nid in active:
             st = st_map[nid]
             branch = st.branch or jobs.node_branch(self.plan.job_id, nid)
-            if st.status == NodeStatus.merging and self._merged_already(branch, st, job_head):
+            # state.json may lag a transition behind: any node caught mid-flight whose
+            # commit is already in the job branch was merged.
+            if self._merged_already(nid, branch, job_head):
                 st.status = NodeStatus.done
                 st.finished_at = time.time()
                 notes.append(f"node {nid} had been merged when the run stopped: kept as done")
@@ -423,12 +453,16 @@ class Runner:
         self.state.recovered = notes
         return notes
 
-    def _merged_already(self, branch: str, st: NodeState, job_head: str) -> bool:
+    def _merged_already(self, nid: str, branch: str, job_head: str) -> bool:
+        """Is the node's own attempt commit (not a base its branch was reset to) already
+        part of the job branch?"""
         if not git.branch_exists(self.store.repo, branch):
             return False
         head = git.rev(self.store.repo, branch)
-        if st.base_commit and head == st.base_commit:
-            return False  # nothing was committed on it yet
+        subject = git.out(["log", "-1", "--format=%s", head], self.store.repo)
+        mine = f"director: node {nid}"
+        if subject != mine and not subject.startswith(mine + " "):
+            return False  # the branch sits at a base commit: no attempt was committed
         return (
             git.git(
                 ["merge-base", "--is-ancestor", head, job_head], self.store.repo, check=False
@@ -1020,6 +1054,8 @@ class Runner:
         if outcome == "stopped":
             self.state.stopped_reason = self.stop_reason
         self.save(durable=True)
+        self.flush_state()
+        self._state_pool.shutdown(wait=True)
         record = write_run_metrics(
             self.store,
             self.plan,
