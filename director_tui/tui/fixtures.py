@@ -518,3 +518,24 @@ def write_bench_summary(store: Store) -> None:
     }
     atomic_write_text(store.bench / "summary.json", json.dumps(summary, indent=2) + "\n")
     atomic_write_text(store.bench / "20251231-090000" / "summary.json", json.dumps(summary))
+
+
+def init_sample_repo(path: Path) -> Path:
+    """A small git repository with one commit (for screenshots and the load bench)."""
+    import os
+    import subprocess
+
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "director",
+        "GIT_AUTHOR_EMAIL": "director@localhost",
+        "GIT_COMMITTER_NAME": "director",
+        "GIT_COMMITTER_EMAIL": "director@localhost",
+    }
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "todo").mkdir(exist_ok=True)
+    (path / "todo" / "__init__.py").write_text("")
+    (path / "README.md").write_text("# todo\n")
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "initial"]):
+        subprocess.run(["git", *args], cwd=path, env=env, check=True, capture_output=True)
+    return path

@@ -120,3 +120,21 @@ def test_no_color_renders_without_colour(sample_repo: Callable[[str], Path]) -> 
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["True", "6"]
+
+
+async def test_every_screen_fits_80x24_without_scrolling_the_screen(
+    sample_repo: Callable[[str], Path],
+) -> None:
+    repo = sample_repo("run")
+    app = frozen_app(repo, "home")
+    async with app.run_test(size=(80, 24)) as pilot:
+        for name in SCREENS:
+            await app.action_open(name)
+            await pilot.pause()
+            assert app.screen.max_scroll_y == 0, name
+            assert app.screen.max_scroll_x == 0, name
+        await app.action_open("run")
+        await pilot.pause()
+        await pilot.press("enter")
+        assert await wait_until(pilot, lambda: isinstance(app.screen, NodeDetailScreen))
+        assert app.screen.max_scroll_y == 0

@@ -1,0 +1,135 @@
+"""Write an SVG of every screen of the app into ``screenshots/`` (``make screenshots``).
+
+The pictures come from the same deterministic fixtures as the snapshot tests: a sample
+repository at a fixed path, a frozen clock, no cursor blink. Run it after a UI change and
+commit the SVGs with it; the README embeds them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from textual.pilot import Pilot  # noqa: E402
+from textual.widgets import DataTable, Input, TextArea  # noqa: E402
+
+from director_tui.tui.app import DirectorApp  # noqa: E402
+from director_tui.tui.fixtures import (  # noqa: E402
+    FIXED_NOW,
+    big_plan,
+    init_sample_repo,
+    write_bench_summary,
+    write_sample,
+)
+
+OUT = ROOT / "screenshots"
+Step = Callable[[Pilot[Any]], Awaitable[None]]
+
+
+def sample(stage: str, *, large: bool = False) -> Path:
+    root = (
+        Path(tempfile.gettempdir()) / "director-screenshots" / (stage + ("-large" if large else ""))
+    )
+    if root.exists():
+        shutil.rmtree(root)
+    repo = init_sample_repo(root / "todo-app")
+    store = write_sample(repo, stage, plan=big_plan(60) if large else None)  # type: ignore[arg-type]
+    write_bench_summary(store)
+    return repo
+
+
+async def settle(pilot: Pilot[Any]) -> None:
+    for widget in pilot.app.screen.query(Input):
+        widget.cursor_blink = False
+    for area in pilot.app.screen.query(TextArea):
+        area.cursor_blink = False
+    await pilot.pause()
+    await pilot.pause(0.2)
+    pilot.app.clear_notifications()
+    await pilot.pause()
+
+
+async def nothing(pilot: Pilot[Any]) -> None:
+    await settle(pilot)
+
+
+async def preview(pilot: Pilot[Any]) -> None:
+    await pilot.press("ctrl+v")
+    await settle(pilot)
+
+
+async def edit_node(pilot: Pilot[Any]) -> None:
+    await pilot.press("e")
+    await settle(pilot)
+
+
+async def overlap(pilot: Pilot[Any]) -> None:
+    await pilot.pause()
+    pilot.app.screen.apply_edit("format", {"files": ["todo/format.py", "todo/store.py"]})  # type: ignore[attr-defined]
+    await settle(pilot)
+
+
+async def details(pilot: Pilot[Any]) -> None:
+    await pilot.pause()
+    table = pilot.app.screen.query_one("#board", DataTable)
+    table.focus()
+    table.move_cursor(row=2)
+    await pilot.press("enter")
+    await settle(pilot)
+
+
+async def palette(pilot: Pilot[Any]) -> None:
+    await pilot.press("ctrl+p")
+    await pilot.pause(0.3)
+    await settle(pilot)
+
+
+SHOTS: list[tuple[str, str, str, Step, tuple[int, int], bool]] = [
+    ("home", "gate2", "home", nothing, (120, 40), False),
+    ("gate1-spec-editor", "gate1", "gate1", nothing, (120, 40), False),
+    ("gate1-preview", "gate1", "gate1", preview, (120, 40), False),
+    ("gate2-plan-review", "gate2", "gate2", nothing, (120, 40), False),
+    ("gate2-edit-node", "gate2", "gate2", edit_node, (120, 40), False),
+    ("gate2-blocked", "gate2", "gate2", overlap, (120, 40), False),
+    ("gate2-60-nodes", "gate2", "gate2", nothing, (120, 40), True),
+    ("run-board", "run", "run", nothing, (120, 40), False),
+    ("run-board-80x24", "run", "run", nothing, (80, 24), False),
+    ("run-node-detail", "run", "run", details, (120, 40), False),
+    ("bench", "done", "bench", nothing, (120, 40), False),
+    ("command-palette", "run", "run", palette, (120, 40), False),
+]
+
+
+async def shoot(
+    name: str, stage: str, screen: str, step: Step, size: tuple[int, int], large: bool
+) -> Path:
+    app = DirectorApp(
+        sample(stage, large=large), start=screen, clock=lambda: FIXED_NOW, watch=False
+    )
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        await step(pilot)
+        app.title = "director"
+        path = OUT / f"{name}.svg"
+        app.save_screenshot(filename=path.name, path=str(OUT))
+    return path
+
+
+async def main() -> int:
+    OUT.mkdir(exist_ok=True)
+    for shot in SHOTS:
+        path = await shoot(*shot)
+        print(f"wrote {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

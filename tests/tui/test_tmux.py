@@ -1,0 +1,100 @@
+"""The app in a real terminal: tmux at 120×40, then 80×24, keys via send-keys, the
+screen via capture-pane — from plan review (Gate 2) to the run board on the scripted
+provider, through the real plan pipeline and run engine."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from director_tui.engine.models import PlanStage, RunState, Stage
+from director_tui.engine.store import Store
+from tests.run_fixture import build_job
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Tmux:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def run(self, *args: str) -> str:
+        return subprocess.run(["tmux", *args], capture_output=True, text=True, check=True).stdout
+
+    def keys(self, *keys: str) -> None:
+        self.run("send-keys", "-t", self.name, *keys)
+
+    def screen(self) -> str:
+        return self.run("capture-pane", "-p", "-t", self.name)
+
+    def wait_for(self, text: str, timeout: float = 30.0) -> str:
+        deadline = time.monotonic() + timeout
+        screen = ""
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if text in screen:
+                return screen
+            time.sleep(0.2)
+        raise AssertionError(f"{text!r} never appeared; the screen was:\n{screen}")
+
+    def resize(self, width: int, height: int) -> None:
+        self.run("resize-window", "-t", self.name, "-x", str(width), "-y", str(height))
+
+
+@pytest.fixture
+def tmux_app(tmp_path: Path) -> Iterator[Callable[[Path, str], Tmux]]:
+    sessions: list[Tmux] = []
+
+    def start(repo: Path, screen: str) -> Tmux:
+        session = Tmux(f"director-test-{uuid.uuid4().hex[:8]}")
+        command = (
+            f"cd {repo} && TERM=xterm-256color {sys.executable} -m director_tui tui "
+            f"--screen {screen}; sleep 5"
+        )
+        subprocess.run(
+            ["tmux", "new-session", "-d", "-s", session.name, "-x", "120", "-y", "40", command],
+            check=True,
+            env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
+        )
+        sessions.append(session)
+        return session
+
+    yield start
+    for session in sessions:
+        subprocess.run(["tmux", "kill-session", "-t", session.name], check=False)
+
+
+def test_plan_review_to_run_board_in_tmux(
+    tmp_path: Path, tmux_app: Callable[[Path, str], Tmux]
+) -> None:
+    store = build_job(tmp_path, stage=Stage.gate2)
+    # build_job has no plan.generated.json: the pipeline treats the plan as edited at the
+    # gate and re-checks each node's tests red before approving.
+    tmux = tmux_app(store.repo, "gate2")
+    screen = tmux.wait_for("plan is valid")
+    assert "Gate 2" in screen
+    assert "add" in screen and "mul" in screen and "power" in screen
+    tmux.keys("C-a")  # approve
+    tmux.wait_for("Start the run now?", timeout=60)
+    stage = Store(store.repo).read_model(store.plan_stage, PlanStage)
+    assert stage is not None and stage.stage == Stage.approved
+    tmux.resize(80, 24)  # the rest at the minimum size
+    tmux.keys("y")  # start the run
+    screen = tmux.wait_for("Run board")
+    screen = tmux.wait_for("3/3 done", timeout=90)
+    assert "✔ done" in screen
+    state = store.read_model(store.state, RunState)
+    assert state is not None and all(n.status == "done" for n in state.nodes.values())
+    lines = screen.splitlines()
+    assert len(lines) <= 24 and all(len(line) <= 80 for line in lines)
+    tmux.keys("C-q")
+    time.sleep(1.0)
+    assert "Traceback" not in tmux.screen()
