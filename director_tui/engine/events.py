@@ -232,6 +232,13 @@ class EventBus:
         self.sinks: list[Sink] = list(sinks or [])
         self._lock = threading.Lock()
         self._seq = itertools.count(_last_seq(path) + 1)
+        # Group commit (opt-in, the run engine turns it on while it runs): durable events
+        # are still written and flushed before emit returns — a killed process loses
+        # nothing — but the fsync happens on a background thread, one per batch, so the
+        # emitting event loop never waits on the disk.
+        self.background_fsync = False
+        self._fsync_wanted = threading.Event()
+        self._fsync_thread: threading.Thread | None = None
 
     def subscribe(self, sink: Sink) -> None:
         self.sinks.append(sink)
@@ -240,9 +247,43 @@ class EventBus:
         with self._lock:
             event.seq = next(self._seq)
             if self.path is not None:
-                append_jsonl(self.path, event.model_dump(mode="json"), durable=event.durable)
+                later = event.durable and self.background_fsync
+                append_jsonl(
+                    self.path, event.model_dump(mode="json"), durable=event.durable and not later
+                )
+                if later:
+                    self._request_fsync()
         for sink in list(self.sinks):
             sink(event)  # type: ignore[arg-type]
+
+    def _request_fsync(self) -> None:
+        self._fsync_wanted.set()
+        if self._fsync_thread is None or not self._fsync_thread.is_alive():
+            self._fsync_thread = threading.Thread(
+                target=self._fsync_loop, name="events-fsync", daemon=True
+            )
+            self._fsync_thread.start()
+
+    def _fsync_loop(self) -> None:
+        while self._fsync_wanted.wait(timeout=5.0):
+            self._fsync_wanted.clear()
+            self._fsync_now()
+
+    def _fsync_now(self) -> None:
+        if self.path is None or not self.path.exists():
+            return
+        import os
+
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def sync(self) -> None:
+        """Make every event emitted so far durable (ends a group-commit stretch)."""
+        self._fsync_wanted.clear()
+        self._fsync_now()
 
 
 def _last_seq(path: Path | None) -> int:

@@ -46,13 +46,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 import psutil
 
@@ -92,6 +94,7 @@ from director_tui.engine.proc import kill_process_group
 from director_tui.engine.store import atomic_write_text
 
 Outcome = Literal["success", "failed", "stopped", "cancelled"]
+T = TypeVar("T")
 # Statuses a dependency can be in that mean its dependents cannot run.
 DEAD_ENDS = frozenset(
     {NodeStatus.failed, NodeStatus.blocked, NodeStatus.skipped, NodeStatus.cancelled}
@@ -335,6 +338,14 @@ class Runner:
         self._state_written = 0
         self._state_latest: tuple[int, str] = (0, "")
         self._state_durable = False
+        # Git work of the nodes runs on threads of its own, sized to the parallelism, so
+        # worktree clean-ups never queue a starting node behind them.
+        self._git_pool = ThreadPoolExecutor(max_workers=parallel + 2, thread_name_prefix="node-git")
+
+    async def _io(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run blocking git/file work off the event loop."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._git_pool, functools.partial(fn, *args, **kwargs))
 
     # -- state ----------------------------------------------------------------------------
     def _initial_state(self) -> RunState:
@@ -516,9 +527,9 @@ class Runner:
         ctx = self.ctx
         self.state.owner_pid = os.getpid()
         self.state.owner_create_time = psutil.Process().create_time()
-        await asyncio.to_thread(jobs.ensure_job_worktree, self.store, self.plan.job_branch)
-        self.job_head = await asyncio.to_thread(git.rev, self.job_worktree)
-        notes = await asyncio.to_thread(self.recover)
+        await self._io(jobs.ensure_job_worktree, self.store, self.plan.job_branch)
+        self.job_head = await self._io(git.rev, self.job_worktree)
+        notes = await self._io(self.recover)
         self.state.started_at = time.time()
         self.save()
         ctx.bus.emit(
@@ -761,8 +772,8 @@ class Runner:
         branch = jobs.node_branch(self.plan.job_id, nid)
         st.base_commit, st.branch, st.worktree = base, branch, str(worktree)
         self.set_status(nid, NodeStatus.running, f"attempt {attempt} on {tier}")
-        await asyncio.to_thread(self._prepare_worktree, worktree, branch, base)
-        prompt = await asyncio.to_thread(
+        await self._io(self._prepare_worktree, worktree, branch, base)
+        prompt = await self._io(
             executor_prompt, node, worktree, feedback=st.feedback, attempt=attempt
         )
         usage_role = "escalation" if st.escalated else "executor"
@@ -887,14 +898,14 @@ class Runner:
         nid = node.id
         self.set_status(nid, NodeStatus.merging, "waiting for the merge queue")
         async with self.merge_lock:
-            merged = await asyncio.to_thread(
+            merged = await self._io(
                 git.merge_no_ff,
                 self.job_worktree,
                 jobs.node_branch(self.plan.job_id, nid),
                 f"director: merge node {nid} — {node.title}".strip(" —"),
             )
             if merged:
-                merge_commit = await asyncio.to_thread(git.rev, self.job_worktree)
+                merge_commit = await self._io(git.rev, self.job_worktree)
                 self.job_head = merge_commit
                 st.merge_commit = merge_commit
                 st.last_error = ""
@@ -902,15 +913,13 @@ class Runner:
                 self.set_status(nid, NodeStatus.done, f"merged as {merge_commit[:10]}")
                 self.ctx.bus.emit(NodeMerged(node_id=nid, commit=merge_commit, rebased=rebased))
                 # Off the node's critical path: dependents may start while git tidies up.
-                self.cleanups.append(
-                    asyncio.create_task(asyncio.to_thread(self._cleanup, worktree))
-                )
+                self.cleanups.append(asyncio.create_task(self._io(self._cleanup, worktree)))
                 return True
             # The job branch moved under us and the change conflicts: rebase and re-gate.
             # (A failed merge is aborted, so the job worktree is still at its head.)
-            head = await asyncio.to_thread(git.rev, self.job_worktree)
+            head = await self._io(git.rev, self.job_worktree)
             self.job_head = head
-            rebased_ok = head != base and await asyncio.to_thread(git.rebase, worktree, head)
+            rebased_ok = head != base and await self._io(git.rebase, worktree, head)
         st.conflicts += 1
         if rebased_ok:
             self.notice(
@@ -1056,6 +1065,7 @@ class Runner:
         self.save(durable=True)
         self.flush_state()
         self._state_pool.shutdown(wait=True)
+        self._git_pool.shutdown(wait=False)
         record = write_run_metrics(
             self.store,
             self.plan,
@@ -1113,7 +1123,13 @@ async def run_job(
         if note:
             ctx.bus.emit(Notice(level="warning", message=note))
         runner = Runner(ctx, plan, parallel=parallel, max_attempts=max_attempts)
-        return await runner.run()
+        # Group-commit the events while scheduling: the loop must not wait on fsync.
+        previous, ctx.bus.background_fsync = ctx.bus.background_fsync, True
+        try:
+            return await runner.run()
+        finally:
+            ctx.bus.background_fsync = previous
+            ctx.bus.sync()
 
 
 def run_job_blocking(
