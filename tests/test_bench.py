@@ -30,7 +30,7 @@ from director_tui.engine.bench import events_path, list_benches, load_summary, r
 from director_tui.engine.errors import ConfigError, UsageError
 from director_tui.engine.events import BenchProgress, EventBase
 from director_tui.engine.models import Plan
-from director_tui.engine.store import Store, read_jsonl
+from director_tui.engine.store import RUNTIME_IGNORES, Store, read_jsonl
 from tests.conftest import make_repo
 
 PY = sys.executable
@@ -190,6 +190,9 @@ def sample(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     # The user's own config is not even valid TOML: a bench must never read it.
     (director / "config.toml").write_text("this is [not toml\n")
     (director / "state.json").write_text('{"user": "job in progress"}\n')
+    # As after any earlier director command: runtime state is kept out of `git status`.
+    with (repo / ".git" / "info" / "exclude").open("a") as fh:
+        fh.write("\n".join(RUNTIME_IGNORES) + "\n")
     monkeypatch.setenv("DIRECTOR_OPENCODE_BIN", str(tmp_path / "no-such-opencode"))
     return repo
 

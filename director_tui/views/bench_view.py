@@ -171,7 +171,8 @@ def report(summary: dict[str, Any], width: int = 200) -> RenderableType:
     head.append(str(summary.get("bench_id") or ""), style="bold cyan")
     if status != "finished":
         head.append(f"  [{status}]", style="yellow" if status == "running" else "red")
-    head.append(f"\ntask: {str(summary.get('task', '')).splitlines()[0][:200]}")
+    task_lines = str(summary.get("task") or "").splitlines()
+    head.append(f"\ntask: {task_lines[0][:200] if task_lines else '—'}")
     head.append(
         f"\nplanned once under {summary.get('plan_profile', '?')} "
         f"(shared plan cost {money(_num(summary, 'plan_cost'))}, counted once)"

@@ -1,0 +1,124 @@
+"""``director bench`` as a user starts it: a real process, exit codes, output, files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from director_tui.engine.bench import RunResult, build_summary
+from director_tui.engine.store import Store, append_jsonl, atomic_write_json
+from tests.test_bench import sample, user_view
+
+
+def director(repo: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "director_tui", "bench", *args, "--repo", str(repo)],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "100"},
+        check=False,
+    )
+
+
+def test_cli_bench_runs_prints_the_table_and_reports_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = sample(tmp_path, monkeypatch)
+    before = user_view(repo)
+    done = director(
+        repo,
+        "--input",
+        "-",
+        "--profiles",
+        "all-frontier,cheap-cloud",
+        "--parallel",
+        "1",
+        "--no-tui",
+        stdin="add add and mul to calc\n",
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert user_view(repo) == before
+    out = done.stdout
+    assert "planned once under all-frontier" in out and "shared plan cost $0.0700" in out
+    assert "▶ all-frontier #1" in out and "▶ cheap-cloud #1" in out  # live progress lines
+    cheap = next(line for line in out.splitlines() if line.startswith("cheap-cloud "))
+    assert "$0.0380" in cheap and "5% ✘" in cheap and "held ✔" in cheap
+    assert "hash check ✔ 2 test file(s) identical on all 2 profile branches" in out
+
+    again = director(repo, "--report")
+    assert again.returncode == 0, again.stderr
+    assert next(line for line in again.stdout.splitlines() if line.startswith("cheap-cloud ")) == (
+        cheap
+    )
+    as_json = json.loads(director(repo, "--report", "--json").stdout)
+    assert [r["profile"] for r in as_json["rows"]] == ["all-frontier", "cheap-cloud"]
+    assert as_json["rows"][1]["run_cost"] == pytest.approx(0.038)
+    listed = json.loads(director(repo, "--list", "--json").stdout)
+    assert [e["bench_id"] for e in listed] == [as_json["bench_id"]]
+
+
+def test_cli_json_run_prints_only_the_summary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = sample(tmp_path, monkeypatch)
+    done = director(repo, "add add and mul", "--profiles", "all-frontier", "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["status"] == "finished" and summary["rows"][0]["done"] == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["task"], "name the profiles"),
+        (["task", "--profiles", "all-frontier,nope"], "profile 'nope' not found"),
+        (["task", "--profiles", "all-frontier", "--repeat", "0"], "--repeat"),
+        (["--profiles", "all-frontier"], "the task is empty"),
+        (["--report", "--profiles", "a"], "only read results"),
+        (["--report"], "no bench has run"),
+    ],
+)
+def test_cli_bad_input_exits_2_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], message: str
+) -> None:
+    repo = sample(tmp_path, monkeypatch)
+    done = director(repo, *args)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (repo / ".director" / "bench").exists()
+
+
+def test_cli_report_by_id_and_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = sample(tmp_path, monkeypatch)
+    store = Store(repo)
+    for bench_id, cost in (("20260101-000000-aaaa", 0.04), ("20260102-000000-bbbb", 0.02)):
+        summary = build_summary(
+            {"bench_id": bench_id, "task": f"task {bench_id}", "status": "finished"},
+            ["all-frontier"],
+            [RunResult(profile="all-frontier", repeat=1, n_nodes=1, done=1, run_cost=cost)],
+            {},
+        )
+        atomic_write_json(store.bench / bench_id / "summary.json", summary)
+        atomic_write_json(store.bench / "summary.json", summary)
+    # the older bench is in the history index, the newer one only has its folder
+    append_jsonl(
+        store.bench / "history.jsonl",
+        {"bench_id": "20260101-000000-aaaa", "status": "finished", "task": "indexed"},
+    )
+    old = director(repo, "--report", "20260101")
+    assert old.returncode == 0 and "task 20260101-000000-aaaa" in old.stdout
+    latest = director(repo, "--report")
+    assert "task 20260102-000000-bbbb" in latest.stdout
+    ambiguous = director(repo, "--report", "2026010")
+    assert ambiguous.returncode == 2 and "ambiguous" in ambiguous.stderr
+    listed = director(repo, "--list")
+    assert listed.returncode == 0
+    assert listed.stdout.index("20260102-000000-bbbb") < listed.stdout.index("indexed")
