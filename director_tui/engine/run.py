@@ -47,6 +47,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import os
 import threading
 import time
@@ -338,6 +339,7 @@ class Runner:
         self._state_written = 0
         self._state_latest: tuple[int, str] = (0, "")
         self._state_durable = False
+        self._node_json: dict[str, str] = {}
         # Git work of the nodes runs on threads of its own, sized to the parallelism, so
         # worktree clean-ups never queue a starting node behind them.
         self._git_pool = ThreadPoolExecutor(max_workers=parallel + 2, thread_name_prefix="node-git")
@@ -358,7 +360,24 @@ class Runner:
             state.nodes.setdefault(node.id, NodeState())
         return state
 
-    def save(self, *, durable: bool = False) -> None:
+    def _snapshot(self, node_id: str | None) -> str:
+        """state.json's text. Each node's JSON is cached and re-made only when that node
+        changed (``node_id``; None re-makes all): with hundreds of nodes, dumping the
+        whole state on every transition would cost the loop milliseconds each time."""
+        if node_id is None:
+            self._node_json.clear()
+        else:
+            self._node_json.pop(node_id, None)
+        parts = []
+        for nid, st in self.state.nodes.items():
+            text = self._node_json.get(nid)
+            if text is None:
+                text = self._node_json[nid] = st.model_dump_json()
+            parts.append(f"{json.dumps(nid)}: {text}")
+        head = self.state.model_dump_json(exclude={"nodes"})
+        return head[:-1] + ', "nodes": {' + ",\n".join(parts) + "}}\n"
+
+    def save(self, *, durable: bool = False, node_id: str | None = None) -> None:
         """Rewrite state.json after a transition, off the event loop.
 
         The snapshot is taken here (so it is exactly this transition's state) and handed
@@ -366,7 +385,7 @@ class Runner:
         rename, so a kill -9 leaves the old or the new file, never a torn one. ``durable``
         writes (outcomes) are also fsynced. The loop never waits on the disk."""
         self._state_version += 1
-        self._state_latest = (self._state_version, self.state.model_dump_json(indent=2) + "\n")
+        self._state_latest = (self._state_version, self._snapshot(node_id))
         self._state_durable = self._state_durable or durable
         self._state_pool.submit(self._write_state)
 
@@ -394,7 +413,7 @@ class Runner:
         st.status = status
         if status.finished:
             st.finished_at = time.time()
-        self.save(durable=status.finished)
+        self.save(durable=status.finished, node_id=node_id)
         self.ctx.bus.emit(
             NodeStateChanged(
                 node_id=node_id,
@@ -726,7 +745,7 @@ class Runner:
             self.set_status(nid, NodeStatus.pending, str(exc))
         finally:
             st.wall_secs += time.monotonic() - began
-            self.save()
+            self.save(node_id=nid)
 
     def _next_tier(self, st: NodeState) -> tuple[str, bool] | None:
         """(tier, escalated) of the next attempt, or None when the node is out of tries."""
@@ -984,7 +1003,7 @@ class Runner:
         st.agent_secs += result.duration_secs
         _add_usage(st, usage_role, entry)
         self.state.cost_usd += entry.cost_usd
-        self.save()
+        self.save(node_id=nid)
         self._emit_cost(nid)
         return result
 
