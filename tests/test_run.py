@@ -11,6 +11,7 @@ from director_tui.engine.errors import UsageError
 from director_tui.engine.events import GateResult, NodeMerged, RunFinished
 from director_tui.engine.models import NodeStatus, RunState, Stage
 from director_tui.engine.store import read_jsonl
+from tests.conftest import run_git
 from tests.run_fixture import (
     JOB_ID,
     Recorder,
@@ -40,6 +41,10 @@ def test_three_node_plan_runs_to_green_and_merges(tmp_path: Path) -> None:
     assert state.cost_usd == pytest.approx(0.03)
     merged = [e.node_id for e in rec.of(NodeMerged)]
     assert merged.index("mul") < merged.index("power")
+    # The job worktree shows the merged work (merges move only the branch; it catches up).
+    job_wt = jobs.job_worktree(store)
+    assert (job_wt / "calc/power.py").read_text() == sample_nodes()[2].solution
+    assert run_git(job_wt, "status", "--porcelain", "--untracked-files=no") == ""
     # The user's checkout never moved and merged worktrees are gone.
     assert (store.repo / "calc/add.py").read_text() == "# to be implemented\n"
     assert not jobs.node_worktree(store, "add").exists()

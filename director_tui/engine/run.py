@@ -455,6 +455,9 @@ class Runner:
             if merging.returncode == 0:
                 git.git(["merge", "--abort"], self.job_worktree, check=False)
                 notes.append("aborted a merge the interrupted run left half-done")
+        behind = self.sync_job_worktree()
+        if behind:
+            notes.append(behind)
         job_head = git.rev(self.store.repo, self.plan.job_branch)
         for nid in active:
             st = st_map[nid]
@@ -547,7 +550,7 @@ class Runner:
         self.state.owner_pid = os.getpid()
         self.state.owner_create_time = psutil.Process().create_time()
         await self._io(jobs.ensure_job_worktree, self.store, self.plan.job_branch)
-        self.job_head = await self._io(git.rev, self.job_worktree)
+        self.job_head = await self._io(git.rev, self.store.repo, self.plan.job_branch)
         notes = await self._io(self.recover)
         self.state.started_at = time.time()
         self.save()
@@ -917,14 +920,12 @@ class Runner:
         nid = node.id
         self.set_status(nid, NodeStatus.merging, "waiting for the merge queue")
         async with self.merge_lock:
-            merged = await self._io(
-                git.merge_no_ff,
-                self.job_worktree,
+            merge_commit = await self._io(
+                self._merge_commit,
                 jobs.node_branch(self.plan.job_id, nid),
                 f"director: merge node {nid} — {node.title}".strip(" —"),
             )
-            if merged:
-                merge_commit = await self._io(git.rev, self.job_worktree)
+            if merge_commit is not None:
                 self.job_head = merge_commit
                 st.merge_commit = merge_commit
                 st.last_error = ""
@@ -935,8 +936,7 @@ class Runner:
                 self.cleanups.append(asyncio.create_task(self._io(self._cleanup, worktree)))
                 return True
             # The job branch moved under us and the change conflicts: rebase and re-gate.
-            # (A failed merge is aborted, so the job worktree is still at its head.)
-            head = await self._io(git.rev, self.job_worktree)
+            head = await self._io(git.rev, self.store.repo, self.plan.job_branch)
             self.job_head = head
             rebased_ok = head != base and await self._io(git.rebase, worktree, head)
         st.conflicts += 1
@@ -959,6 +959,47 @@ class Runner:
         )
         self.notice(f"node {nid}: {st.last_error}", "info", nid)
         return False
+
+    def _merge_commit(self, node_branch: str, message: str) -> str | None:
+        """Merge ``node_branch`` into the job branch with git objects only (``merge-tree
+        --write-tree`` + ``commit-tree`` + a compare-and-swap ``update-ref``): no checkout,
+        so the merge queue costs a few milliseconds. Returns the merge commit, or None
+        on a conflict. The job worktree's files catch up in :meth:`sync_job_worktree`."""
+        repo, branch = self.store.repo, self.plan.job_branch
+        head = git.rev(repo, branch)
+        tip = git.rev(repo, node_branch)
+        proc = git.git(
+            ["merge-tree", "--write-tree", "--no-messages", head, tip], repo, check=False
+        )
+        if proc.returncode == 1:
+            return None
+        if proc.returncode != 0:
+            raise GitError(f"git merge-tree failed: {proc.stderr.strip()}")
+        tree = proc.stdout.split("\n", 1)[0].strip()
+        commit = git.out(["commit-tree", tree, "-p", head, "-p", tip, "-m", message], repo)
+        # The old value makes this a compare-and-swap: a commit someone else put on the
+        # job branch meanwhile makes it fail instead of being overwritten.
+        swapped = git.git(["update-ref", f"refs/heads/{branch}", commit, head], repo, check=False)
+        return commit if swapped.returncode == 0 else None
+
+    def sync_job_worktree(self) -> str | None:
+        """Bring the job worktree's files up to the job branch (merges move only the
+        branch). A two-tree ``read-tree -m -u`` keeps anything else in it; a warning
+        comes back when it cannot."""
+        wt = self.job_worktree
+        if not wt.exists():
+            return None
+        index_tree = git.out(["write-tree"], wt)
+        head_tree = git.out(["rev-parse", "HEAD^{tree}"], wt)
+        if index_tree == head_tree:
+            return None
+        proc = git.git(["read-tree", "-m", "-u", index_tree, "HEAD"], wt, check=False)
+        if proc.returncode == 0:
+            return None
+        return (
+            f"the job worktree {wt} has changes of its own and was not updated to the job "
+            f"branch: {proc.stderr.strip()[:200]}"
+        )
 
     def _prepare_worktree(self, worktree: Path, branch: str, base: str) -> None:
         """The node worktree on ``branch`` at ``base``, clean (created or reset)."""
@@ -1024,6 +1065,9 @@ class Runner:
     async def _conclude(self) -> RunOutcome:
         if self.cleanups:
             await asyncio.gather(*self.cleanups, return_exceptions=True)
+        warning = await self._io(self.sync_job_worktree)
+        if warning:
+            self.notice(warning, "warning")
         statuses = {nid: st.status for nid, st in self.state.nodes.items()}
         all_done = all(s == NodeStatus.done for s in statuses.values())
         if self.run_cancelled:
