@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -26,7 +28,7 @@ from bench._sample import build
 from director_tui.engine import dag
 from director_tui.engine.config import load_config
 from director_tui.engine.context import EngineContext
-from director_tui.engine.models import Plan
+from director_tui.engine.models import Plan, RunState
 from director_tui.engine.run import run_job
 
 
@@ -64,6 +66,12 @@ def main() -> int:
         outcome = asyncio.run(run_job(ctx, parallel=args.parallel))
         makespan = time.perf_counter() - started
         assert outcome.success, outcome.message
+        state = store.read_model(store.state, RunState)
+        assert state is not None
+        overhead = statistics.median(
+            st.wall_secs - st.agent_secs - st.test_secs for st in state.nodes.values()
+        )
+        tests = statistics.median(st.test_secs for st in state.nodes.values())
     print(f"nodes {args.nodes}, parallel {args.parallel}, seed {args.seed}")
     print(f"agent durations {args.min_secs}–{args.max_secs} s, total work {work:.1f} s")
     print(
@@ -71,6 +79,14 @@ def main() -> int:
     )
     print(f"lower bound {bound:.1f} s; makespan {makespan:.1f} s")
     print(f"ratio makespan / bound: {makespan / bound:.3f}  (goal: <= 1.05)")
+    print(
+        f"per node at parallel {args.parallel}: median harness overhead {overhead:.3f} s, "
+        f"test run {tests:.3f} s; slots busy with agent work "
+        f"{work / (makespan * args.parallel):.0%} of the makespan"
+    )
+    print(
+        f"machine load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
     return 0
 
 

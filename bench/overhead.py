@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -83,6 +84,9 @@ def main() -> int:
     print(f"median bare floor (worktree add + diff + commit + merge): {med_floor:.3f} s")
     print(f"overhead / floor: {med_over / med_floor:.2f}x  (goal: < 0.25 s and <= 2x)")
     print(f"whole run: {outcome.wall_secs:.2f} s")
+    print(
+        f"machine load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
     return 0
 
 
