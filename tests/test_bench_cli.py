@@ -122,3 +122,24 @@ def test_cli_report_by_id_and_list(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     listed = director(repo, "--list")
     assert listed.returncode == 0
     assert listed.stdout.index("20260102-000000-bbbb") < listed.stdout.index("indexed")
+
+
+def test_init_profiles_writes_starters_that_load_and_keeps_edits(git_repo: Path) -> None:
+    from director_tui.engine.config import load_profile, split_tier
+
+    run = [sys.executable, "-m", "director_tui", "init", "--profiles", "--no-input"]
+    done = subprocess.run([*run, "--repo", str(git_repo)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    names = sorted(p.stem for p in (git_repo / ".director" / "profiles").glob("*.toml"))
+    assert names == ["all-frontier", "cheap-cloud", "local-first"]
+    for name in names:
+        config = load_profile(git_repo, name)
+        text = (git_repo / ".director" / "profiles" / f"{name}.toml").read_text()
+        assert text.startswith("# Bench profile")  # commented, to be edited
+        # every tier it uses is priced, so the bench can compute the cost cut
+        assert all(tier in config.pricing for tier in config.tier_map().values())
+    assert split_tier(load_profile(git_repo, "local-first").tiers.executor)[1].startswith("ollama/")
+    edited = git_repo / ".director" / "profiles" / "cheap-cloud.toml"
+    edited.write_text(edited.read_text() + "# mine\n")
+    again = subprocess.run([*run, "--repo", str(git_repo)], capture_output=True, text=True)
+    assert again.returncode == 0 and edited.read_text().endswith("# mine\n")

@@ -192,7 +192,7 @@ class RunResult:
         data = asdict(self)
         data["acceptance_pct"] = round(self.acceptance_pct, 2)
         data["tokens"] = self.tokens
-        data["run_cost"] = round(self.run_cost, 6)
+        data["run_cost"] = round(self.run_cost, 9)
         data["wall_secs"] = round(self.wall_secs, 3)
         return data
 
