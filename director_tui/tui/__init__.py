@@ -17,8 +17,9 @@ def launch(repo: Path, screen: ScreenName = "home", *, start_run: bool = False) 
     ``start_run=True`` starts (or resumes) the run in the app's engine worker, which is what
     ``director run`` on a terminal wants; otherwise the app follows whatever is running.
     """
-    from director_tui.tui.app import DirectorApp
+    from director_tui.tui.app import DirectorApp, prefer_ui_thread
 
+    prefer_ui_thread()
     app = DirectorApp(repo, start=screen, start_run=start_run)
     code = app.run()
     return int(code or 0)

@@ -8,6 +8,7 @@ into ``BoardModel`` inside ``batch_update``; the active screen then repaints wha
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 import traceback
 from collections.abc import Callable, Iterable
@@ -36,6 +37,14 @@ from director_tui.tui.screens.spec import SpecScreen
 from director_tui.tui.widgets.modals import ConfirmModal, ErrorModal
 
 SCREEN_NAMES = ("home", "gate1", "gate2", "run", "bench")
+# How often Python may hand the GIL to another thread (default 5 ms). The engine runs in a
+# thread of this process; a shorter slice lets the UI thread answer a key sooner while the
+# engine is busy (measured by bench/tui_load.py).
+UI_SWITCH_INTERVAL = 0.001
+
+
+def prefer_ui_thread() -> None:
+    sys.setswitchinterval(UI_SWITCH_INTERVAL)
 
 
 class DirectorApp(App[int]):

@@ -32,7 +32,7 @@ from director_tui.engine.events import (
 from director_tui.engine.models import ACTIVE, FINISHED, NodeStatus, Plan, RunState
 
 # Lines kept per node for the live pane; older ones drop off so memory stays flat.
-PANE_LINES = 2_000
+PANE_LINES = 500
 GLYPHS = {
     "pending": "·",
     "running": "▶",

@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Log, Static
 
 from director_tui.engine.errors import DirectorError
@@ -16,6 +17,7 @@ from director_tui.tui.widgets.dag_view import STATE_STYLE
 
 # The live pane keeps this many lines at most, so memory stays flat on long runs.
 LOG_LINES = 5_000
+PANE_DEBOUNCE = 0.1
 
 
 class RunBoardScreen(DirectorScreen):
@@ -47,6 +49,8 @@ class RunBoardScreen(DirectorScreen):
         self.pane_node: str | None = None
         self.pane_seen = 0
         self.columns_ready = False  # the flush timer may tick before on_mount ran
+        self.lines_shown: dict[str, str] = {}
+        self.pane_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
@@ -78,7 +82,10 @@ class RunBoardScreen(DirectorScreen):
         now = self.director.clock()
         table = self.query_one("#board", DataTable)
         for node_id, row in board.rows.items():
-            if clock_only and not (row.started_at and not row.finished_at):
+            ticking = row.started_at is not None and row.finished_at is None
+            if not row.changed and not ticking and node_id in self.shadow:
+                continue  # nothing new and no clock running: skip the formatting too
+            if clock_only and not ticking:
                 continue
             cells = row.cells(now)
             old = self.shadow.get(node_id)
@@ -117,7 +124,16 @@ class RunBoardScreen(DirectorScreen):
             text.append(f"  {pending} request(s) waiting for the engine", style="yellow")
         if not board.rows:
             text = Text("No run yet: approve a plan at Gate 2, then press g to start.")
-        self.query_one("#run-header", Static).update(text)
+        self._set_line("#run-header", text)
+
+    def _set_line(self, selector: str, text: Text | str) -> None:
+        """Repaint a fixed-height line only when it changed, and without a relayout (a
+        relayout repaints the whole screen, table included, several times a second)."""
+        plain = text.plain if isinstance(text, Text) else text
+        if self.lines_shown.get(selector) == plain:
+            return
+        self.lines_shown[selector] = plain
+        self.query_one(selector, Static).update(text, layout=False)
 
     def update_pane(self) -> None:
         """Stream the selected node's lines; only the new ones are written each tick."""
@@ -135,12 +151,16 @@ class RunBoardScreen(DirectorScreen):
             log.write_lines(fresh)
             row.new_lines = 0
         follow = "following" if log.auto_scroll else "paused (f to follow)"
-        self.query_one("#pane-title", Static).update(f"Live: {row.node_id} — {follow}")
+        self._set_line("#pane-title", f"Live: {row.node_id} — {follow}")
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.row_key.value is not None:
             self.selected = str(event.row_key.value)
-            self.update_pane()
+            # Refill the pane once the cursor rests (~0.1 s): moving through rows stays
+            # instant and the bigger pane repaint happens once, not per row passed.
+            if self.pane_timer is not None:
+                self.pane_timer.stop()
+            self.pane_timer = self.set_timer(PANE_DEBOUNCE, self.update_pane)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         """enter on the table (which owns the key while focused) opens the details."""
