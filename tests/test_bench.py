@@ -379,3 +379,44 @@ def test_bad_input_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         asyncio.run(run_bench(Store(repo), "task", ["all-frontier"]))
     assert not (repo / ".director" / "bench").exists()
     assert git_out(repo, "branch", "--list", "director/*") == ""
+
+
+def test_a_crashing_run_is_recorded_and_an_interrupt_keeps_the_partial_summary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from director_tui.engine import run as run_module
+
+    repo = sample(tmp_path, monkeypatch)
+    real_run_job = run_module.run_job
+
+    async def crash_cheap(ctx: Any, **kw: Any) -> Any:
+        if "cheap-cloud-1" in str(ctx.store.root):
+            raise RuntimeError("simulated engine bug")
+        return await real_run_job(ctx, **kw)
+
+    monkeypatch.setattr(run_module, "run_job", crash_cheap)
+    profiles = ["cheap-cloud", "all-frontier"]
+    summary = asyncio.run(run_bench(Store(repo), "add add and mul", profiles, repeat=2, parallel=1))
+    cheap = row(summary, "cheap-cloud")
+    assert cheap["runs_ok"] == 1 and cheap["errors"] == [
+        "run 1: RuntimeError: simulated engine bug"
+    ]
+    assert cheap["error"] is None and cheap["run_cost"] == pytest.approx(0.008)  # run 2 only
+    assert row(summary, "all-frontier")["runs_ok"] == 2
+    assert summary["status"] == "finished"
+
+    def interrupt(event: EventBase) -> None:
+        if isinstance(event, BenchProgress) and event.phase == "start" and event.repeat == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        asyncio.run(
+            run_bench(
+                Store(repo), "add add and mul", ["all-frontier"], repeat=3, on_event=interrupt
+            )
+        )
+    partial = load_summary(Store(repo))
+    assert partial["status"] == "interrupted" and len(partial["runs"]) == 1
+    assert [e["status"] for e in list_benches(Store(repo))] == ["interrupted", "finished"]
+    with pytest.raises(UsageError, match="not a usable profile name"):
+        asyncio.run(run_bench(Store(repo), "task", ["a..b"]))

@@ -499,7 +499,8 @@ def check_profile_names(profiles: Sequence[str]) -> list[str]:
     if not names:
         raise UsageError("name at least one profile", hint="--profiles all-frontier,cheap-cloud")
     for name in names:
-        if not _PROFILE_NAME.match(name):
+        # git refuses "..", a trailing "." and ".lock" in a ref name
+        if not _PROFILE_NAME.match(name) or ".." in name or name.endswith((".", ".lock")):
             raise UsageError(
                 f"{name!r} is not a usable profile name",
                 hint="letters, digits, '.', '_' and '-' (it becomes part of a branch name)",
