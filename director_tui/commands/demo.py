@@ -41,11 +41,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from director_tui.demo import DEMO_LABEL, create_demo_repo
+    from director_tui.demo import DEMO_LABEL, create_demo_repo, find_python_with_pytest
 
+    python = find_python_with_pytest()
+    if python is None:
+        raise UsageError(
+            "the demo's sample repository is tested with pytest, and no Python here has it",
+            hint=f"install it next to director: {sys.executable} -m pip install pytest",
+        )
     target = Path(args.dir).expanduser().resolve() if args.dir else _fresh_dir()
     try:
-        repo = create_demo_repo(target)
+        repo = create_demo_repo(target, python=python)
     except FileExistsError as exc:
         raise UsageError(str(exc), hint="pass --dir with an empty or new folder") from exc
     print(f"director demo ({DEMO_LABEL})")

@@ -122,8 +122,28 @@ def _path_env() -> str:
     return os.environ.get("PATH", "/usr/bin:/bin")
 
 
+# The sample repo needs no pytest plugins; not auto-loading whatever the interpreter has
+# installed saves over a second per test run, and the demo runs its tests ~30 times.
+PYTEST = "PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 {python} -m pytest -q -p no:cacheprovider"
+
+
+def pytest_command(python: str) -> str:
+    return PYTEST.format(python=shlex.quote(python))
+
+
 def test_command(node_id: str, python: str) -> str:
-    return f"{shlex.quote(python)} -m pytest -q {NODES[node_id][1]}"
+    return f"{pytest_command(python)} {NODES[node_id][1]}"
+
+
+def find_python_with_pytest() -> str | None:
+    """An interpreter that can run the sample's tests: ours, else python3 on PATH."""
+    for candidate in (sys.executable, shutil.which("python3"), shutil.which("python")):
+        if not candidate:
+            continue
+        probe = subprocess.run([candidate, "-c", "import pytest"], capture_output=True, check=False)
+        if probe.returncode == 0:
+            return candidate
+    return None
 
 
 def plan_json(python: str) -> dict[str, Any]:
@@ -264,7 +284,7 @@ def _executor_calls(python: str) -> list[dict[str, Any]]:
     ]
 
 
-def demo_config(script_path: str = ".director/script.json") -> str:
+def demo_config(python: str, script_path: str = ".director/script.json") -> str:
     return f"""\
 # The director-tui demo: {DEMO_LABEL}.
 # Every role is played by the scripted provider from {script_path}; swap these tiers for
@@ -278,7 +298,7 @@ reviewer = "scripted/frontier"
 escalation = "scripted/frontier"
 
 [gates]
-test = "{shlex.quote(sys.executable)} -m pytest -q"
+test = {json.dumps(pytest_command(python))}
 
 [pricing."scripted/frontier"]
 input = 5.0
@@ -304,12 +324,12 @@ script = "{script_path}"
 """
 
 
-def bench_profiles() -> dict[str, str]:
+def bench_profiles(python: str) -> dict[str, str]:
     """Two profiles for the demo bench: all-frontier and the cheap executor."""
-    frontier = demo_config().replace(
+    frontier = demo_config(python).replace(
         'executor = "scripted/cheap"', 'executor = "scripted/frontier"'
     )
-    return {"all-frontier": frontier, "cheap-cloud": demo_config()}
+    return {"all-frontier": frontier, "cheap-cloud": demo_config(python)}
 
 
 def create_demo_repo(target: Path, *, python: str | None = None) -> Path:
@@ -323,11 +343,11 @@ def create_demo_repo(target: Path, *, python: str | None = None) -> Path:
     )
     director = target / ".director"
     (director / "profiles").mkdir(parents=True)
-    (director / "config.toml").write_text(demo_config(), encoding="utf-8")
+    (director / "config.toml").write_text(demo_config(python), encoding="utf-8")
     (director / "script.json").write_text(
         json.dumps(demo_script(python), indent=2), encoding="utf-8"
     )
-    for name, text in bench_profiles().items():
+    for name, text in bench_profiles(python).items():
         (director / "profiles" / f"{name}.toml").write_text(text, encoding="utf-8")
     # The repo's config and profiles are committed, as a team would; the script and all
     # runtime state stay ignored.
