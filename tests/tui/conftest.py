@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from director_tui.tui.fixtures import write_sample
-from tests.conftest import make_repo
+from tests.gitrepo import make_repo
 
 
 @pytest.fixture

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +17,27 @@ from textual.notifications import Notify
 
 from director_tui.tui.app import DirectorApp
 from director_tui.tui.fixtures import FIXED_NOW, write_bench_summary, write_sample
-from tests.conftest import make_repo
+from tests.gitrepo import make_repo
+
+FIXED_ROOT = Path(tempfile.gettempdir()) / "director-tui-snapshots"
+
+
+@contextlib.contextmanager
+def fixed_root_lock() -> Iterator[None]:
+    """Hold the fixed fixture folder: test runs from other shells share this machine."""
+    FIXED_ROOT.mkdir(parents=True, exist_ok=True)
+    with (FIXED_ROOT / ".lock").open("a") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 def fixed_repo(stage: str, name: str = "repo") -> Path:
-    """A repository at a fixed path, so the screens (which show the path) snapshot stably."""
-    root = Path(tempfile.gettempdir()) / "director-tui-snapshots" / stage
+    """A repository at a fixed path, so the screens (which show the path) snapshot stably.
+    Call it while holding ``fixed_root_lock``."""
+    root = FIXED_ROOT / stage
     if root.exists():
         shutil.rmtree(root)
     repo = make_repo(root / name)

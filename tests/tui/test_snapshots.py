@@ -7,16 +7,22 @@ review the HTML report before ``--snapshot-update``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, TextArea
 
-from tests.tui.helpers import fixed_repo, frozen_app
+from tests.tui.helpers import fixed_repo, fixed_root_lock, frozen_app
 
 SIZES = [(120, 40), (80, 24)]
+
+
+@pytest.fixture(autouse=True)
+def _own_the_fixed_folder() -> Iterator[None]:
+    with fixed_root_lock():
+        yield
 
 
 async def _settle(pilot: Pilot[Any]) -> None:

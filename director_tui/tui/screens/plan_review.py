@@ -133,7 +133,8 @@ class PlanReviewScreen(DirectorScreen):
                 parts.append(f"{len(dag.layers(self.plan))} layers")
             except Exception:  # a cycle: validation already says so
                 pass
-        parts.append(f"{len(self.errors)} problems" if self.errors else "valid")
+        count = len(self.errors)
+        parts.append(f"{count} problem{'s' if count != 1 else ''}" if count else "valid")
         if self.director.engine_busy:
             parts.append(f"engine: {self.director.engine_busy}…")
         self.query_one("#gate2-status", Static).update(" · ".join(parts))
