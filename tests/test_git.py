@@ -123,3 +123,40 @@ def test_sha256_and_gitignore(git_repo: Path) -> None:
     assert git.ensure_gitignore(git_repo, [".director/*"])
     assert not git.ensure_gitignore(git_repo, [".director/*"])
     assert ".director/*" in (git_repo / ".gitignore").read_text()
+
+
+def test_parallel_worktree_adds_and_lists_do_not_trip_over_each_other(git_repo: Path) -> None:
+    """Parallel nodes start and finish at once. Unserialised, this stress fails within a
+    few rounds with "failed to read .git/worktrees/<name>/commondir"."""
+    import threading
+
+    base = git.rev(git_repo)
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def churn(i: int) -> None:
+        path = git_repo / ".director" / "worktrees" / f"n{i}"
+        for _ in range(5):
+            try:
+                git.add_worktree(git_repo, path, f"node-{i}", base)
+                git.git(["worktree", "remove", "--force", str(path)], git_repo)
+            except BaseException as exc:
+                errors.append(exc)
+
+    def lister() -> None:
+        while not stop.is_set():
+            try:
+                git.worktree_branches(git_repo)
+            except BaseException as exc:
+                errors.append(exc)
+
+    listers = [threading.Thread(target=lister) for _ in range(2)]
+    workers = [threading.Thread(target=churn, args=(i,)) for i in range(12)]
+    for t in [*listers, *workers]:
+        t.start()
+    for t in workers:
+        t.join()
+    stop.set()
+    for t in listers:
+        t.join()
+    assert errors == []

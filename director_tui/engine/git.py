@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,12 @@ _IDENTITY = {
 }
 
 
+# `git worktree add/remove/list/prune` edit and read .git/worktrees/ without a lock of
+# their own: two at once (parallel nodes starting) can read a half-made entry and fail
+# ("failed to read .git/worktrees/<name>/commondir"). One process-wide lock serialises them.
+_WORKTREE_ADMIN = threading.Lock()
+
+
 def git(
     args: list[str],
     cwd: Path,
@@ -32,7 +39,22 @@ def git(
 ) -> subprocess.CompletedProcess[str]:
     if shutil.which("git") is None:
         raise UsageError("git is not installed or not on PATH", hint="install git and retry")
-    proc = subprocess.run(
+    if args and args[0] == "worktree":
+        with _WORKTREE_ADMIN:
+            proc = _run_git(args, cwd, env, input_text)
+    else:
+        proc = _run_git(args, cwd, env, input_text)
+    if check and proc.returncode != 0:
+        raise GitError(
+            f"git {' '.join(args)} failed in {cwd}: {proc.stderr.strip() or proc.stdout.strip()}"
+        )
+    return proc
+
+
+def _run_git(
+    args: list[str], cwd: Path, env: dict[str, str] | None, input_text: str | None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         ["git", *args],
         cwd=str(cwd),
         capture_output=True,
@@ -41,11 +63,6 @@ def git(
         input=input_text,
         check=False,
     )
-    if check and proc.returncode != 0:
-        raise GitError(
-            f"git {' '.join(args)} failed in {cwd}: {proc.stderr.strip() or proc.stdout.strip()}"
-        )
-    return proc
 
 
 def out(args: list[str], cwd: Path, **kw: object) -> str:
