@@ -83,6 +83,8 @@ class DirectorApp(App[int]):
         tick: float = 0.2,
         watch: bool = True,
         start_run: bool = False,
+        parallel: int | None = None,
+        max_attempts: int | None = None,
     ) -> None:
         super().__init__()
         self.bridge = EngineBridge(repo)
@@ -91,6 +93,7 @@ class DirectorApp(App[int]):
         self.tick = tick
         self.watch_files = watch
         self.start_run_on_mount = start_run
+        self.run_overrides = {"parallel": parallel, "max_attempts": max_attempts}
         self.buffer = EventBuffer()
         self.board = BoardModel()
         self.tail = EventTail(self.bridge.store.events)
@@ -332,7 +335,7 @@ class DirectorApp(App[int]):
 
     async def start_run(self) -> None:
         """Start (or resume) the run in this app's engine worker and show the board."""
-        job = self.guard("Cannot start the run", self.bridge.run_job)
+        job = self.guard("Cannot start the run", lambda: self.bridge.run_job(**self.run_overrides))
         await self.action_open("run")
         if job is not None and self.start_engine("running", job):
             self.notify("Run started.")
@@ -369,7 +372,7 @@ class DirectorApp(App[int]):
 
             def discard(yes: bool | None) -> None:
                 if yes:
-                    self.exit(0)
+                    self.exit(self.exit_code())
 
             self.push_screen(
                 ConfirmModal("You have unsaved changes. Quit anyway?", yes="Quit", no="Stay"),
@@ -381,7 +384,7 @@ class DirectorApp(App[int]):
             def decided(stop: bool | None) -> None:
                 if stop:
                     self.bridge.send_control("cancel_run")
-                    self.exit(0)
+                    self.exit(self.exit_code())
 
             self.push_screen(
                 ConfirmModal(
@@ -393,7 +396,13 @@ class DirectorApp(App[int]):
                 decided,
             )
             return
-        self.exit(0)
+        self.exit(self.exit_code())
+
+    def exit_code(self) -> int:
+        """What `director run` on a terminal returns: 0 only when the run succeeded."""
+        if not self.start_run_on_mount:
+            return 0
+        return 0 if self.board.outcome == "success" else 1
 
     def load_plan(self) -> Plan | None:
         result: Plan | None = self.guard("Cannot read plan.json", self.bridge.plan)

@@ -11,7 +11,7 @@ Expected engine interfaces (see the TUI issue report):
     plan.continue_plan(ctx, *, approver="human") -> Any               (async)
     plan.reject_spec(ctx, comment) -> Any                             (async)
     plan.critique(ctx) -> Any                                         (async)
-    run.run_job(ctx, *, parallel=None) -> Any                         (async)
+    run.run_job(ctx, *, parallel=None, max_attempts=None) -> Any      (async)
     control.send_control(store, action, node_id=None) -> str   (request id; a file in control/)
 """
 
@@ -147,9 +147,9 @@ class EngineBridge:
         fn = _entry("plan", "critique")
         return lambda ctx: _call(fn, ctx)
 
-    def run_job(self, parallel: int | None = None) -> EngineJob:
+    def run_job(self, parallel: int | None = None, max_attempts: int | None = None) -> EngineJob:
         fn = _entry("run", "run_job")
-        return lambda ctx: _call(fn, ctx, parallel=parallel)
+        return lambda ctx: _call(fn, ctx, parallel=parallel, max_attempts=max_attempts)
 
     def approve_gate2(self) -> EngineJob:
         """Approve the plan at Gate 2: the pipeline when present, else record it ourselves."""

@@ -98,3 +98,31 @@ def test_plan_review_to_run_board_in_tmux(
     tmux.keys("C-q")
     time.sleep(1.0)
     assert "Traceback" not in tmux.screen()
+
+
+def test_director_run_on_a_terminal_opens_the_run_board(
+    tmp_path: Path, tmux_app: Callable[[Path, str], Tmux]
+) -> None:
+    store = build_job(tmp_path)  # approved, scripted agents
+    session = Tmux(f"director-test-{uuid.uuid4().hex[:8]}")
+    done_file = tmp_path / "exit-code"
+    command = (
+        f"cd {store.repo} && TERM=xterm-256color {sys.executable} -m director_tui run "
+        f"--parallel 2; echo $? > {done_file}; sleep 5"
+    )
+    subprocess.run(
+        ["tmux", "new-session", "-d", "-s", session.name, "-x", "80", "-y", "24", command],
+        check=True,
+        env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        screen = session.wait_for("3/3 done", timeout=90)
+        assert "slots" in screen and "/2" in screen  # --parallel 2 reached the engine
+        session.keys("C-q")
+        deadline = time.monotonic() + 15
+        while not done_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert done_file.read_text().strip() == "0"
+        assert "Traceback" not in session.screen()
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session.name], check=False)
