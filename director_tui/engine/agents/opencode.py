@@ -250,7 +250,15 @@ def _error_message(event: dict[str, Any]) -> str:
     status = data.get("statusCode")
     name = error.get("name")
     prefix = f"{name}" + (f" (HTTP {status})" if status else "") if name else ""
-    return f"{prefix}: {message}" if prefix else str(message)
+    text = f"{prefix}: {message}" if prefix else str(message)
+    if name == "UnknownError":
+        # OpenCode says no more than this for a missing credential, an unknown model or
+        # no route to the provider; point at the one command that shows the cause.
+        text += (
+            " — OpenCode gave no detail; try `opencode run --model <model> hi` in the repo, "
+            "and `opencode auth login` if the provider needs a key"
+        )
+    return text
 
 
 class OpenCodeProvider:
