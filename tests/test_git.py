@@ -160,3 +160,24 @@ def test_parallel_worktree_adds_and_lists_do_not_trip_over_each_other(git_repo: 
     for t in listers:
         t.join()
     assert errors == []
+
+
+def test_user_hooks_and_signing_config_do_not_break_director_commits(git_repo: Path) -> None:
+    hook = git_repo / ".git" / "hooks" / "pre-commit"
+    hook.write_text("#!/bin/sh\necho 'hook says no' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    merge_hook = git_repo / ".git" / "hooks" / "pre-merge-commit"
+    merge_hook.write_text("#!/bin/sh\nexit 1\n")
+    merge_hook.chmod(0o755)
+    run_git(git_repo, "config", "commit.gpgsign", "true")
+    run_git(git_repo, "config", "user.signingkey", "DEADBEEF")
+    base = git.rev(git_repo)
+    store = Store(git_repo)
+    git.create_branch(git_repo, "job", base)
+    job = ensure_job_worktree(store, "job")
+    node = store.worktrees / "a"
+    git.add_worktree(git_repo, node, "node-a", base)
+    (node / "a.py").write_text("a = 1\n")
+    git.commit_all(node, "a")
+    assert git.merge_no_ff(job, "node-a", "merge a")
+    assert git.file_at(git_repo, "job", "a.py") == b"a = 1\n"

@@ -55,7 +55,10 @@ def _run_git(
     args: list[str], cwd: Path, env: dict[str, str] | None, input_text: str | None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["git", *args],
+        # Director's own commits, merges and worktrees run none of the user's hooks and
+        # sign nothing: a pre-commit hook or commit.gpgsign must not fail a node's merge
+        # (the repo's checks run as the gates, on purpose, with their output kept).
+        ["git", "-c", "core.hooksPath=/dev/null", "-c", "commit.gpgsign=false", *args],
         cwd=str(cwd),
         capture_output=True,
         text=True,
