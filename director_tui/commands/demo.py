@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shlex
 import sys
 import tempfile
 from pathlib import Path
@@ -87,7 +88,7 @@ def _headless(ctx: EngineContext) -> int:
     print_status(status_summary(ctx.store))
     print()
     print(f"the job branch {stage.job_branch} holds the merged work; try:")
-    print(f"  git -C {ctx.store.repo} log --oneline --graph {stage.job_branch}")
+    print(f"  git -C {shlex.quote(str(ctx.store.repo))} log --oneline --graph {stage.job_branch}")
     sys.stdout.flush()
     return outcome.exit_code
 
