@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import random
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from director_tui.engine.events import (
     AgentActivity,
@@ -462,7 +462,7 @@ def _run_history(plan: Plan, *, finished: bool) -> tuple[RunState, list[EventBas
     return state, events
 
 
-BENCH_ROWS = [
+BENCH_ROWS: list[dict[str, Any]] = [
     {
         "profile": "all-frontier",
         "n_nodes": 6,
@@ -509,15 +509,31 @@ def write_bench_summary(store: Store) -> None:
     """A bench summary in director-cli's field names (plus the spread of run cost)."""
     import json
 
+    rows = [dict(r) for r in BENCH_ROWS]
+    base_cost = float(rows[0]["run_cost"])
+    for row in rows:
+        row["acceptance_pct"] = 100.0 * float(row["done"]) / float(row["n_nodes"])
+        if row["profile"] != "all-frontier":
+            cut = 100.0 * (1 - float(row["run_cost"]) / base_cost)
+            row["cost_cut_pct"] = round(cut, 2)
+            row["cut_target_met"] = cut > 80
+            row["quality_held"] = row["acceptance_pct"] >= 100.0
     summary = {
+        "bench_id": "20251231-090000-ab12",
+        "status": "finished",
         "task": TASK,
         "plan_profile": "all-frontier",
         "plan_cost": 0.42,
         "job_id": JOB_ID,
-        "rows": BENCH_ROWS,
+        "repeat": 3,
+        "cut_target_pct": 80.0,
+        "rows": rows,
     }
+    older = dict(summary, bench_id="20251230-170000-cd34")
     atomic_write_text(store.bench / "summary.json", json.dumps(summary, indent=2) + "\n")
-    atomic_write_text(store.bench / "20251231-090000" / "summary.json", json.dumps(summary))
+    for entry in (summary, older):
+        folder = store.bench / str(entry["bench_id"])
+        atomic_write_text(folder / "summary.json", json.dumps(entry, indent=2) + "\n")
 
 
 def init_sample_repo(path: Path) -> Path:

@@ -1,29 +1,28 @@
-"""Bench results: profiles side by side and a chart of cost against quality."""
+"""Bench results: profiles side by side, cost against quality, earlier benches, live progress.
+
+Reads what ``engine/bench.py`` writes: ``.director/bench/summary.json`` (the latest),
+``<id>/summary.json`` (each bench, listed by ``list_benches``) and ``bench/events.jsonl``
+(``BenchProgress`` of a bench that is running, followed live).
+"""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Header, Static
 
+from director_tui.engine.errors import DirectorError
+from director_tui.engine.events import BenchProgress
+from director_tui.tui.feed import EventTail
 from director_tui.tui.screens.base import DirectorScreen
 from director_tui.tui.widgets.chart import Point, scatter
 
 BASELINE = "all-frontier"
 CUT_TARGET = 80.0
-
-
-def read_summary(path: Path) -> dict[str, Any] | None:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
-    return value if isinstance(value, dict) else None
 
 
 def _num(row: dict[str, Any], key: str) -> float:
@@ -32,10 +31,19 @@ def _num(row: dict[str, Any], key: str) -> float:
 
 
 def quality(row: dict[str, Any]) -> float:
-    if "acceptance_pct" in row:
+    """Acceptance tests passing (%), or nodes done (%) for summaries that lack it."""
+    if isinstance(row.get("acceptance_pct"), int | float):
         return _num(row, "acceptance_pct")
     total = _num(row, "n_nodes")
     return 100.0 * _num(row, "done") / total if total else 0.0
+
+
+def cost_cut(row: dict[str, Any], baseline: dict[str, Any] | None) -> float | None:
+    if isinstance(row.get("cost_cut_pct"), int | float):
+        return _num(row, "cost_cut_pct")
+    if baseline is None or row is baseline or not _num(baseline, "run_cost"):
+        return None
+    return 100.0 * (1 - _num(row, "run_cost") / _num(baseline, "run_cost"))
 
 
 class BenchScreen(DirectorScreen):
@@ -43,17 +51,26 @@ class BenchScreen(DirectorScreen):
     CSS_PATH = "../bench.tcss"
     BINDINGS = [
         Binding("ctrl+r", "reload", "Reload", id="bench.reload", tooltip="Re-read bench results"),
+        Binding("h", "focus_history", "History", id="bench.history", tooltip="Earlier benches"),
+        Binding("l", "latest", "Latest", id="bench.latest", tooltip="Show the latest bench"),
     ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bench_id: str | None = None  # None: the latest
+        self.progress = ""
+        self.tail: EventTail | None = None
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
         yield Static(id="bench-status", classes="status-line")
         yield DataTable(id="bench-table", cursor_type="row", zebra_stripes=True)
         with Horizontal(id="bench-bottom"):
-            with VerticalScroll(id="bench-chart", classes="panel"):
+            with Vertical(id="bench-chart", classes="panel"):
                 yield Static(id="chart")
-            with VerticalScroll(id="bench-history", classes="panel"):
-                yield Static(id="history")
+            with Vertical(id="bench-history", classes="panel"):
+                yield Static("Earlier benches (enter to show)", classes="panel-title")
+                yield DataTable(id="history", cursor_type="row")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -65,19 +82,49 @@ class BenchScreen(DirectorScreen):
             "escal.",
             "review",
             "integr.",
+            "accept.",
             "cost",
             "wall",
             "cut",
+            "quality",
         ):
             table.add_column(name, key=name)
+        history = self.query_one("#history", DataTable)
+        history.add_column("bench", key="bench")
+        history.add_column("status", key="status")
+        self.tail = EventTail(self.director.bridge.store.bench / "events.jsonl")
         self.reload()
 
     def action_reload(self) -> None:
         self.reload()
 
+    def action_latest(self) -> None:
+        self.bench_id = None
+        self.reload()
+
+    def action_focus_history(self) -> None:
+        self.query_one("#history", DataTable).focus()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table.id == "history" and event.row_key.value is not None:
+            self.bench_id = str(event.row_key.value)
+            self.reload()
+
+    def load(self) -> dict[str, Any] | None:
+        from director_tui.engine.bench import load_summary
+
+        store = self.director.bridge.store
+        if self.bench_id is None and not (store.bench / "summary.json").is_file():
+            return None
+        try:
+            return load_summary(store, self.bench_id)
+        except DirectorError as exc:
+            self.director.show_error("Cannot read the bench summary", exc)
+            return None
+
     def reload(self) -> None:
-        bench_dir = self.director.bridge.store.bench
-        summary = read_summary(bench_dir / "summary.json")
+        summary = self.load()
+        self.fill_history()
         table = self.query_one("#bench-table", DataTable)
         table.clear()
         status = self.query_one("#bench-status", Static)
@@ -87,36 +134,69 @@ class BenchScreen(DirectorScreen):
                 "to compare model profiles on one frozen plan."
             )
             self.query_one("#chart", Static).update(scatter([]))
-            self.query_one("#history", Static).update("")
             return
         rows = [r for r in summary.get("rows", []) if isinstance(r, dict)]
         baseline = next((r for r in rows if r.get("profile") == BASELINE), None)
-        base_cost = _num(baseline, "run_cost") if baseline else 0.0
+        target = _num(summary, "cut_target_pct") or CUT_TARGET
         points = []
         for row in rows:
             cost = _num(row, "run_cost")
-            cut = ""
-            if base_cost and row is not baseline:
-                pct = 100.0 * (1 - cost / base_cost)
-                cut = f"{pct:.0f}% {'✔' if pct >= CUT_TARGET else '✘'}"
             spread = _num(row, "run_cost_std")
+            cut = cost_cut(row, baseline)
+            held = row.get("quality_held")
             table.add_row(
                 str(row.get("profile", "?")),
-                f"{int(_num(row, 'done'))}/{int(_num(row, 'n_nodes'))}",
+                f"{_num(row, 'done'):g}/{int(_num(row, 'n_nodes'))}",
                 f"{_num(row, 'executor_pct'):.0f}%",
-                str(int(_num(row, "escalated"))),
+                f"{_num(row, 'escalated'):g}",
                 f"{_num(row, 'review_pct'):.0f}%",
                 "✔" if row.get("integration_ok") else "✘",
+                f"{quality(row):.0f}%",
                 f"${cost:.3f}" + (f" ±{spread:.3f}" if spread else ""),
                 f"{_num(row, 'wall_secs'):.0f}s",
-                cut,
+                "" if cut is None else f"{cut:.0f}% {'✔' if cut > target else '✘'}",
+                "" if held is None else ("held" if held else "dropped"),
             )
             points.append(Point(str(row.get("profile", "?")), cost, quality(row), spread))
-        status.update(
-            f"planned once under {summary.get('plan_profile', '?')} "
-            f"(${_num(summary, 'plan_cost'):.3f}) · cut target >{CUT_TARGET:.0f}% vs {BASELINE}"
+        which = summary.get("bench_id") or "latest"
+        state = summary.get("status")
+        text = Text(f"bench {which}")
+        if state:
+            text.append(f" ({state})", style="yellow" if state == "running" else "")
+        text.append(
+            f" · planned once under {summary.get('plan_profile', '?')} "
+            f"(${_num(summary, 'plan_cost'):.3f}) · cut target >{target:.0f}% vs {BASELINE}"
         )
+        if self.progress:
+            text.append(f"\n{self.progress}", style="cyan")
+        status.update(text)
         self.query_one("#chart", Static).update(scatter(points))
-        history = sorted(bench_dir.glob("*/summary.json"), reverse=True)
-        lines = ["Earlier bench runs"] + [f"• {p.parent.name}" for p in history[:20]]
-        self.query_one("#history", Static).update("\n".join(lines) if history else "")
+
+    def fill_history(self) -> None:
+        from director_tui.engine.bench import list_benches
+
+        history = self.query_one("#history", DataTable)
+        history.clear()
+        try:
+            entries = list_benches(self.director.bridge.store)
+        except DirectorError:
+            entries = []
+        for entry in entries[:50]:
+            bench_id = str(entry.get("bench_id") or "?")
+            history.add_row(bench_id, str(entry.get("status") or ""), key=bench_id)
+
+    def refresh_clock(self) -> None:
+        """Follow a running bench: its BenchProgress events, appended bytes only."""
+        if self.tail is None:
+            return
+        result = self.tail.read_new()
+        progress = [e for e in result.events if isinstance(e, BenchProgress)]
+        if progress:
+            last = progress[-1]
+            self.progress = f"▶ {last.profile} run {last.repeat}: {last.phase}" + (
+                f" — {last.message}" if last.message else ""
+            )
+            self.reload()
+
+    def refresh_from_board(self) -> None:
+        self.refresh_clock()

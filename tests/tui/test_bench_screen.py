@@ -1,0 +1,51 @@
+"""The bench screen: empty state, the table and chart from summary.json, earlier benches,
+live progress from bench/events.jsonl."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from textual.widgets import DataTable, Static
+
+from director_tui.engine.events import BenchProgress, EventBus
+from director_tui.engine.store import Store
+from director_tui.tui.fixtures import write_bench_summary
+from tests.tui.helpers import frozen_app, wait_until
+
+
+def _status(app: object) -> str:
+    return str(app.screen.query_one("#bench-status", Static).render())  # type: ignore[attr-defined]
+
+
+async def test_empty_state_without_a_bench(sample_repo: Callable[[str], Path]) -> None:
+    app = frozen_app(sample_repo("gate2"), "bench")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert "No bench results yet" in _status(app)
+        assert app.screen.query_one("#bench-table", DataTable).row_count == 0
+
+
+async def test_table_history_and_live_progress(sample_repo: Callable[[str], Path]) -> None:
+    repo = sample_repo("gate2")
+    store = Store(repo)
+    write_bench_summary(store)
+    app = frozen_app(repo, "bench")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        table = app.screen.query_one("#bench-table", DataTable)
+        assert table.row_count == 3
+        assert "84% ✔" in str(table.get_row_at(1)[9])  # cheap-cloud's cut vs all-frontier
+        assert "bench 20251231-090000-ab12" in _status(app)
+        # pick the older bench from the history
+        await pilot.press("h")
+        history = app.screen.query_one("#history", DataTable)
+        assert history.row_count == 2
+        history.move_cursor(row=1)
+        await pilot.press("enter")
+        assert await wait_until(pilot, lambda: "20251230-170000-cd34" in _status(app))
+        # a bench running in another process reports progress
+        EventBus(store.bench / "events.jsonl").emit(
+            BenchProgress(bench_id="x", profile="cheap-cloud", repeat=2, phase="start")
+        )
+        assert await wait_until(pilot, lambda: "cheap-cloud run 2: start" in _status(app))
