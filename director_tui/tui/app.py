@@ -43,6 +43,13 @@ SCREEN_NAMES = ("home", "gate1", "gate2", "run", "bench")
 UI_SWITCH_INTERVAL = 0.001
 
 
+# Engine jobs of the plan pipeline (labels given to start_engine) and where each stage shows.
+PLAN_JOBS = frozenset(
+    {"planning", "decomposing the spec", "rewriting the spec", "critiquing the spec"}
+)
+GATE_SCREENS = {"gate1": "gate1", "gate2": "gate2"}
+
+
 def prefer_ui_thread() -> None:
     sys.setswitchinterval(UI_SWITCH_INTERVAL)
 
@@ -184,12 +191,16 @@ class DirectorApp(App[int]):
 
     def refresh_clock(self) -> None:
         screen = self.screen
+        if not getattr(screen, "ready", False):
+            return
         refresh = getattr(screen, "refresh_clock", None)
         if refresh is not None:
             refresh()
 
     def refresh_active(self, *, stage_changed: bool = False) -> None:
         screen = self.screen
+        if not getattr(screen, "ready", False):
+            return
         refresh = getattr(screen, "refresh_from_board", None)
         if refresh is not None:
             refresh()
@@ -285,6 +296,17 @@ class DirectorApp(App[int]):
         for listener in list(self.engine_listeners):
             listener(label, ok, worker.result if ok else None)
         self.refresh_active(stage_changed=True)
+        if ok and label in PLAN_JOBS:
+            self.call_later(self.open_current_gate)
+
+    async def open_current_gate(self) -> None:
+        """After a plan job: show the gate that now waits for the human."""
+        stage = self.guard("Cannot read plan_stage.json", self.bridge.plan_stage)
+        target = GATE_SCREENS.get(stage.stage.value) if stage is not None else None
+        if target is None or self.current_mode == target:
+            return
+        self.notify(f"{target.replace('gate', 'Gate ')} is open: your review, please.")
+        await self.action_open(target)
 
     # -- errors -------------------------------------------------------------------------
     def show_error(self, title: str, error: BaseException) -> None:

@@ -24,6 +24,7 @@ from director_tui.engine.events import (
     NodeMerged,
     NodeStateChanged,
     Notice,
+    PlanStageChanged,
     ReviewResult,
     RunFinished,
     RunStarted,
@@ -87,6 +88,8 @@ class NodeRow:
         )
 
 
+# Planning roles' calls are the plan pipeline's progress, not a node's run.
+PLAN_ROLES = frozenset({"explorer", "brainstorm", "planner", "critic", "test_author"})
 COLUMNS = ("node", "state", "tier", "try", "elapsed", "tokens", "cost", "last event")
 
 
@@ -135,6 +138,7 @@ class BoardModel:
         self.notices: deque[tuple[str, str]] = deque(maxlen=200)
         self.controls: list[ControlOutcome] = []
         self.order_changed = False
+        self.plan_progress = ""  # the plan pipeline's latest step, for the gate screens
         self._call_nodes: dict[str, str] = {}
 
     # -- seeding ------------------------------------------------------------------------
@@ -188,7 +192,10 @@ class BoardModel:
             case NodeStateChanged():
                 self._node_state(event)
             case AgentStarted():
-                if event.node_id:
+                if not event.node_id or event.role in PLAN_ROLES:
+                    where = f" on {event.node_id}" if event.node_id else ""
+                    self.plan_progress = f"{event.role} working{where} ({event.tier})"
+                else:
                     self._call_nodes[event.call_id] = event.node_id
                     row = self._row(event.node_id)
                     row.tier = event.tier
@@ -198,7 +205,7 @@ class BoardModel:
                     self._line(event.node_id, f"▶ {event.role} on {event.tier}")
             case AgentFinished():
                 self._call_nodes.pop(event.call_id, None)
-                if event.node_id:
+                if event.node_id and event.role not in PLAN_ROLES:
                     row = self._row(event.node_id)
                     row.tokens += event.input_tokens + event.output_tokens
                     row.cost_usd += event.cost_usd
@@ -266,8 +273,14 @@ class BoardModel:
                     row = self._row(event.node_id)
                     row.last_event = f"{event.action} {'applied' if event.ok else 'refused'}"
                     row.changed = True
+            case PlanStageChanged():
+                self.plan_progress = f"{event.stage}" + (
+                    f": {event.message}" if event.message else ""
+                )
             case Notice():
                 self.notices.append((event.level, event.message))
+                if not event.node_id:
+                    self.plan_progress = event.message
                 if event.node_id:
                     self._line(event.node_id, f"! {event.message}")
             case _:
@@ -296,6 +309,10 @@ class BoardModel:
         )
 
     def _activity(self, event: AgentActivity) -> None:
+        if event.role in PLAN_ROLES:
+            if event.kind == "tool":
+                self.plan_progress = f"{event.role}: {event.tool} {event.summary}"[:120]
+            return
         node_id = event.node_id or self._call_nodes.get(event.call_id)
         if not node_id:
             return

@@ -62,7 +62,7 @@ async def test_approve_records_gate1_and_errors_stay_in_app(
     app = frozen_app(repo, "gate1")
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
-        await pilot.press("ctrl+a")
+        await pilot.press("a")
         await wait_engine(app, pilot)
         assert await wait_until(pilot, lambda: isinstance(app.screen, ErrorModal))
         await pilot.press("escape")
@@ -92,7 +92,7 @@ async def test_reject_sends_the_comment_and_shows_the_rewritten_spec(
     app = frozen_app(repo, "gate1")
     async with app.run_test(size=(120, 40), message_hook=recorder) as pilot:
         await pilot.pause()
-        await pilot.press("ctrl+j")
+        await pilot.press("x")
         assert await wait_until(pilot, lambda: isinstance(app.screen, TextPromptModal))
         await pilot.press(*"use click, not argparse")
         await pilot.press("ctrl+s")

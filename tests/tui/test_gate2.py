@@ -29,7 +29,7 @@ async def test_approve_writes_plan_stage_and_offers_the_run(
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         assert isinstance(app.screen, PlanReviewScreen)
-        await pilot.press("ctrl+a")
+        await pilot.press("a")
         await wait_engine(app, pilot)
         assert await wait_until(pilot, lambda: isinstance(app.screen, ConfirmModal))
         stage = _stage(repo)
@@ -72,7 +72,7 @@ async def test_overlapping_allowlist_shows_the_error_and_blocks_approval(
         assert "'format'" in validation and "'store'" in validation
         assert "format" in app.screen.query_one("#dag", DagView).invalid
         assert recorder.saw("approval is blocked")
-        await pilot.press("ctrl+a")
+        await pilot.press("a")
         await pilot.pause()
         assert not app.engine_busy
         assert recorder.saw("Approval blocked")
@@ -84,7 +84,7 @@ async def test_overlapping_allowlist_shows_the_error_and_blocks_approval(
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert "plan is valid" in str(app.screen.query_one("#validation", Static).render())
-        await pilot.press("ctrl+a")
+        await pilot.press("a")
         await wait_engine(app, pilot)
         assert _stage(repo).stage == Stage.approved
 
@@ -99,7 +99,7 @@ async def test_cycle_from_an_edit_is_reported(sample_repo: Callable[[str], Path]
         screen.apply_edit("model", {"depends_on": ["entry"]})
         await pilot.pause()
         assert any("cycle" in e for e in screen.errors)
-        await pilot.press("ctrl+a")
+        await pilot.press("a")
         await pilot.pause()
         assert _stage(repo).stage == Stage.gate2
 

@@ -82,7 +82,7 @@ def test_plan_review_to_run_board_in_tmux(
     screen = tmux.wait_for("plan is valid")
     assert "Gate 2" in screen
     assert "add" in screen and "mul" in screen and "power" in screen
-    tmux.keys("C-a")  # approve
+    tmux.keys("a")  # approve
     tmux.wait_for("Start the run now?", timeout=60)
     stage = Store(store.repo).read_model(store.plan_stage, PlanStage)
     assert stage is not None and stage.stage == Stage.approved

@@ -11,6 +11,10 @@ if TYPE_CHECKING:
 
 
 class DirectorScreen(Screen[Any]):
+    # Set at the end of each screen's on_mount: before that its widgets do not exist, and
+    # the app's timer or a stage change must not ask it to repaint.
+    ready = False
+
     @property
     def director(self) -> DirectorApp:
         return self.app  # type: ignore[return-value]
@@ -19,4 +23,5 @@ class DirectorScreen(Screen[Any]):
         """Re-read the store (after a stage change or an engine job)."""
 
     def on_screen_resume(self) -> None:
-        self.reload()
+        if self.ready:
+            self.reload()

@@ -94,6 +94,7 @@ class BenchScreen(DirectorScreen):
         history.add_column("status", key="status")
         self.tail = EventTail(self.director.bridge.store.bench / "events.jsonl")
         self.reload()
+        self.ready = True
 
     def action_reload(self) -> None:
         self.reload()

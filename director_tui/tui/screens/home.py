@@ -49,6 +49,7 @@ class HomeScreen(DirectorScreen):
         table = self.query_one("#jobs", DataTable)
         table.add_columns("job", "stage", "run", "task")
         self.reload()
+        self.ready = True
 
     def reload(self) -> None:
         bridge = self.director.bridge
@@ -97,7 +98,13 @@ class HomeScreen(DirectorScreen):
                 job.task,
                 key=job.path,
             )
+        self.refresh_from_board()
+
+    def refresh_from_board(self) -> None:
+        """The hint line doubles as the engine's progress while a plan job runs."""
         hint = "n new plan · g open the current gate · r run board · b bench · ctrl+p commands"
+        if self.director.engine_busy:
+            hint = f"engine: {self.director.engine_busy}… {self.director.board.plan_progress}"
         self.query_one("#home-hint", Static).update(hint)
 
     def _config_table(self) -> Table | Text:

@@ -72,6 +72,7 @@ class NodeDetailScreen(DirectorScreen):
 
     def on_mount(self) -> None:
         self.load_diff()
+        self.ready = True
 
     def summary(self) -> Text:
         row, st = self.row, self.state

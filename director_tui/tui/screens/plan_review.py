@@ -33,7 +33,7 @@ class PlanReviewScreen(DirectorScreen):
     CSS_PATH = "../plan_review.tcss"
     BINDINGS = [
         Binding("e", "edit_node", "Edit node", id="gate2.edit", tooltip="Edit the selected node"),
-        Binding("ctrl+a", "approve", "Approve", id="gate2.approve", tooltip="Approve Gate 2"),
+        Binding("a", "approve", "Approve", id="gate2.approve", tooltip="Approve Gate 2"),
         Binding("d", "focus_graph", "Graph", id="gate2.graph", tooltip="Scroll the DAG graph"),
         Binding("t", "focus_table", "Nodes", id="gate2.table", tooltip="The node table"),
         Binding("ctrl+r", "reload", "Reload", id="gate2.reload", tooltip="Re-read plan.json"),
@@ -65,6 +65,7 @@ class PlanReviewScreen(DirectorScreen):
         table.add_column("files", key="files")
         table.add_column("title", key="title")
         self.reload()
+        self.ready = True
 
     def reload(self) -> None:
         self.plan = self.director.load_plan()
@@ -136,8 +137,14 @@ class PlanReviewScreen(DirectorScreen):
         count = len(self.errors)
         parts.append(f"{count} problem{'s' if count != 1 else ''}" if count else "valid")
         if self.director.engine_busy:
-            parts.append(f"engine: {self.director.engine_busy}…")
+            progress = self.director.board.plan_progress
+            parts.append(
+                f"engine: {self.director.engine_busy}…" + (f" {progress}" if progress else "")
+            )
         self.query_one("#gate2-status", Static).update(" · ".join(parts))
+
+    def refresh_from_board(self) -> None:
+        self.update_status()
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.row_key.value is None or self.plan is None:

@@ -67,6 +67,7 @@ class RunBoardScreen(DirectorScreen):
             table.add_column(name, key=name)
         self.columns_ready = True
         self.refresh_from_board()
+        self.ready = True
 
     def reload(self) -> None:
         self.refresh_from_board()

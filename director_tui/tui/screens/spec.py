@@ -28,17 +28,17 @@ def _read(path: os.PathLike[str] | str) -> str:
 class SpecScreen(DirectorScreen):
     SUB_TITLE = "Gate 1 — the spec"
     CSS_PATH = "../spec.tcss"
+    # Letters act while the editor is not focused (escape leaves it, i or enter goes in);
+    # while typing only ctrl+s and the F-keys act, so no editor key is taken away.
     BINDINGS = [
-        Binding("ctrl+s", "save", "Save", id="gate1.save", tooltip="Write spec.md"),
-        Binding("ctrl+a", "approve", "Approve", id="gate1.approve", tooltip="Approve Gate 1"),
-        Binding("ctrl+j", "reject", "Reject", id="gate1.reject", tooltip="Reject with a comment"),
-        Binding("ctrl+k", "critique", "Critique", id="gate1.critique", tooltip="Self-critique"),
-        Binding(
-            "ctrl+o", "external_editor", "$EDITOR", id="gate1.editor", tooltip="Edit in $EDITOR"
-        ),
-        Binding(
-            "ctrl+v", "toggle_preview", "Preview", id="gate1.preview", tooltip="Rendered preview"
-        ),
+        Binding("ctrl+s", "save", "Save", id="gate1.save", priority=True, tooltip="Write spec.md"),
+        Binding("escape", "leave_editor", "Stop editing", id="gate1.leave", show=False),
+        Binding("i,enter", "edit", "Edit", id="gate1.edit", tooltip="Edit spec.md here"),
+        Binding("a", "approve", "Approve", id="gate1.approve", tooltip="Approve Gate 1"),
+        Binding("x", "reject", "Reject", id="gate1.reject", tooltip="Reject with a comment"),
+        Binding("k", "critique", "Critique", id="gate1.critique", tooltip="Self-critique"),
+        Binding("o", "external_editor", "$EDITOR", id="gate1.editor", tooltip="Edit in $EDITOR"),
+        Binding("v", "toggle_preview", "Preview", id="gate1.preview", tooltip="Rendered preview"),
     ]
 
     def __init__(self) -> None:
@@ -73,6 +73,8 @@ class SpecScreen(DirectorScreen):
     def on_mount(self) -> None:
         self.query_one("#spec-editor", TextArea).cursor_blink = False
         self.load_files()
+        self.query_one("#context", VerticalScroll).focus()  # read first; i to edit
+        self.ready = True
 
     def load_files(self) -> None:
         store = self.director.bridge.store
@@ -118,7 +120,10 @@ class SpecScreen(DirectorScreen):
         if self.dirty:
             parts.append("unsaved changes (ctrl+s)")
         if self.director.engine_busy:
-            parts.append(f"engine: {self.director.engine_busy}…")
+            progress = self.director.board.plan_progress
+            parts.append(
+                f"engine: {self.director.engine_busy}…" + (f" {progress}" if progress else "")
+            )
         self.query_one("#gate1-status", Static).update(" · ".join(parts))
 
     def refresh_from_board(self) -> None:
@@ -182,6 +187,14 @@ class SpecScreen(DirectorScreen):
         job = self.director.guard("Cannot ask for a critique", self.director.bridge.critique)
         if job is not None and self.director.start_engine("critiquing the spec", job):
             self.notify("The critic is re-reading the spec against the task…")
+
+    def action_edit(self) -> None:
+        switcher = self.query_one("#spec-switcher", ContentSwitcher)
+        switcher.current = "spec-editor"
+        self.query_one("#spec-editor", TextArea).focus()
+
+    def action_leave_editor(self) -> None:
+        self.query_one("#context", VerticalScroll).focus()
 
     def action_toggle_preview(self) -> None:
         switcher = self.query_one("#spec-switcher", ContentSwitcher)
