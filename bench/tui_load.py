@@ -59,7 +59,9 @@ ACTIVITY_PER_ATTEMPT = 50
 PARALLEL = 16
 
 
-def node_events(node_id: str, ceiling: float, spent: list[float]) -> Iterator[EventBase]:
+def node_events(
+    node_id: str, ceiling: float, spent: list[float], activity_per_attempt: int
+) -> Iterator[EventBase]:
     """Two attempts per node: the first fails its gate, the second merges."""
     for attempt in (1, 2):
         call = f"executor-{node_id}-{attempt}"
@@ -67,7 +69,7 @@ def node_events(node_id: str, ceiling: float, spent: list[float]) -> Iterator[Ev
         yield AgentStarted(
             call_id=call, role="executor", tier="scripted/cheap", node_id=node_id, attempt=attempt
         )
-        for i in range(ACTIVITY_PER_ATTEMPT):
+        for i in range(activity_per_attempt):
             kind = "tool" if i % 3 == 0 else "text"
             yield AgentActivity(
                 call_id=call,
@@ -102,7 +104,9 @@ def node_events(node_id: str, ceiling: float, spent: list[float]) -> Iterator[Ev
     yield NodeStateChanged(node_id=node_id, status="done", attempt=2, max_attempts=2)
 
 
-def all_events(node_ids: list[str], ceiling: float) -> Iterator[EventBase]:
+def all_events(
+    node_ids: list[str], ceiling: float, activity: int = ACTIVITY_PER_ATTEMPT
+) -> Iterator[EventBase]:
     """Nodes run PARALLEL at a time, their events interleaved like a real scheduler's."""
     spent = [0.0]
     waiting = list(node_ids)
@@ -110,7 +114,7 @@ def all_events(node_ids: list[str], ceiling: float) -> Iterator[EventBase]:
     turn = 0
     while waiting or active:
         while waiting and len(active) < PARALLEL:
-            active.append(node_events(waiting.pop(0), ceiling, spent))
+            active.append(node_events(waiting.pop(0), ceiling, spent, activity))
         turn = (turn + 1) % len(active)
         try:
             yield next(active[turn])
@@ -172,7 +176,7 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[index]
 
 
-def produce(repo: Path, nodes: int, rate: float, seconds: float) -> int:
+def produce(repo: Path, nodes: int, rate: float, seconds: float, activity: int) -> int:
     """The producer as its own process: a headless engine the app attaches to."""
     plan = big_plan(nodes)
     bus = EventBus(Store(repo).events)
@@ -186,13 +190,13 @@ def produce(repo: Path, nodes: int, rate: float, seconds: float) -> int:
             scripted=True,
         )
     )
-    producer = Producer(bus, all_events(plan.ids, 100.0), rate, seconds)
+    producer = Producer(bus, all_events(plan.ids, 100.0, activity), rate, seconds)
     producer.run()
     print(f"{producer.sent + 1} {producer.elapsed:.3f}")
     return 0
 
 
-async def main(nodes: int, rate: float, seconds: float, attach: bool) -> int:
+async def main(nodes: int, rate: float, seconds: float, attach: bool, activity: int) -> int:
     repo = init_sample_repo(Path(tempfile.mkdtemp(prefix="director-tui-load-")) / "repo")
     plan = big_plan(nodes)
     store: Store = write_sample(repo, "gate2", plan=plan)
@@ -238,7 +242,7 @@ async def main(nodes: int, rate: float, seconds: float, attach: bool) -> int:
                 )
             )
             app.engine_busy = "load bench"  # as while the engine worker runs
-            producer = Producer(bus, all_events(plan.ids, 100.0), rate, seconds)
+            producer = Producer(bus, all_events(plan.ids, 100.0, activity), rate, seconds)
             producer.start()
 
         def producing() -> bool:
@@ -305,12 +309,11 @@ async def main(nodes: int, rate: float, seconds: float, attach: bool) -> int:
         f"max {max(latencies):.1f} ms"
     )
     if memory:
-        first = memory[min(4, len(memory) - 1)][1]
-        mid = memory[len(memory) // 2][1]
-        last = memory[-1][1]
+        quarters = [memory[min(len(memory) - 1, len(memory) * q // 4)][1] for q in range(5)]
         print(
-            f"RSS MiB at ~1 s {first:.1f}, middle {mid:.1f}, end {last:.1f} "
-            f"(max {max(m for _, m in memory):.1f})"
+            "RSS MiB at 0/25/50/75/100% of the run: "
+            + " / ".join(f"{m:.1f}" for m in quarters)
+            + f" (second half grew {quarters[4] - quarters[2]:+.1f})"
         )
     lines_kept = max(len(r.lines) for r in board.rows.values())
     print(f"largest per-node pane buffer: {lines_kept} lines (bounded)")
@@ -325,8 +328,15 @@ if __name__ == "__main__":
     parser.add_argument(
         "--attach", action="store_true", help="produce from another process (the attach path)"
     )
+    parser.add_argument(
+        "--activity",
+        type=int,
+        default=ACTIVITY_PER_ATTEMPT,
+        help="agent activity events per attempt (more: longer per-node streams, to see "
+        "the bounded pane buffers hold memory flat)",
+    )
     parser.add_argument("--produce", metavar="REPO", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.produce:
-        sys.exit(produce(Path(args.produce), args.nodes, args.rate, args.seconds))
-    sys.exit(asyncio.run(main(args.nodes, args.rate, args.seconds, args.attach)))
+        sys.exit(produce(Path(args.produce), args.nodes, args.rate, args.seconds, args.activity))
+    sys.exit(asyncio.run(main(args.nodes, args.rate, args.seconds, args.attach, args.activity)))
