@@ -394,7 +394,7 @@ class DirectorApp(App[int]):
 
             def discard(yes: bool | None) -> None:
                 if yes:
-                    self.exit(self.exit_code())
+                    self.exit(self.exit_code(), return_code=self.exit_code())
 
             self.push_screen(
                 ConfirmModal("You have unsaved changes. Quit anyway?", yes="Quit", no="Stay"),
@@ -406,7 +406,7 @@ class DirectorApp(App[int]):
             def decided(stop: bool | None) -> None:
                 if stop:
                     self.bridge.send_control("cancel_run")
-                    self.exit(self.exit_code())
+                    self.exit(self.exit_code(), return_code=self.exit_code())
 
             self.push_screen(
                 ConfirmModal(
@@ -418,7 +418,7 @@ class DirectorApp(App[int]):
                 decided,
             )
             return
-        self.exit(self.exit_code())
+        self.exit(self.exit_code(), return_code=self.exit_code())
 
     def exit_code(self) -> int:
         """What `director run` on a terminal returns: 0 only when the run succeeded."""

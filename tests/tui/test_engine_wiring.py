@@ -11,6 +11,7 @@ from director_tui.engine.events import AgentStarted, ControlApplied, parse_event
 from director_tui.engine.models import NodeStatus, RunState
 from director_tui.engine.store import read_jsonl
 from director_tui.tui.screens.run_board import RunBoardScreen
+from director_tui.tui.widgets.modals import ConfirmModal
 from tests.run_fixture import build_job, run, sample_nodes, solve, write_script
 from tests.tui.helpers import Recorder, frozen_app, wait_engine, wait_until
 
@@ -55,3 +56,32 @@ async def test_r_on_a_failed_node_starts_a_new_attempt(tmp_path: Path) -> None:
     assert any(isinstance(e, AgentStarted) and e.node_id == "mul" for e in after)
     final = store.read_model(store.state, RunState)
     assert final is not None and final.nodes["mul"].status == NodeStatus.done
+
+
+async def test_quitting_during_an_in_app_run_asks_then_stops_it_resumably(tmp_path: Path) -> None:
+    nodes = sample_nodes()
+    store = build_job(tmp_path, nodes)
+    slow = [{**solve(n), "steps": [{"sleep": 30}, *solve(n)["steps"]]} for n in nodes]
+    write_script(store, slow)
+    app = frozen_app(store.repo, "run", start_run=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert await wait_until(pilot, lambda: app.board.active() > 0, timeout=30)
+        await pilot.press("ctrl+q")
+        assert await wait_until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await pilot.press("n")  # stay: nothing stops
+        await pilot.pause()
+        assert app.engine_busy
+        await pilot.press("ctrl+q")
+        assert await wait_until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await pilot.press("y")  # stop and quit
+    # the engine thread saw the cancel request and left a resumable state
+    deadline = asyncio.get_running_loop().time() + 30
+    while asyncio.get_running_loop().time() < deadline:
+        state = store.read_model(store.state, RunState)
+        if state is not None and state.cancelled:
+            break
+        await asyncio.sleep(0.1)
+    state = store.read_model(store.state, RunState)
+    assert state is not None and state.cancelled
+    assert all(st.status != NodeStatus.running for st in state.nodes.values())
+    assert app.return_code == 1  # the run did not succeed
