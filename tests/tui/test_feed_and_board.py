@@ -1,0 +1,154 @@
+"""The pieces under the run board, without Textual: the incremental events.jsonl reader,
+the board model rebuilt from events, and the DAG layout."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from director_tui.engine.events import (
+    AgentActivity,
+    AgentFinished,
+    AgentStarted,
+    ControlApplied,
+    EventBus,
+    NodeStateChanged,
+)
+from director_tui.engine.events import (
+    TestOutput as TestOutputEvent,  # the alias keeps pytest from collecting it
+)
+from director_tui.engine.models import Node, Plan
+from director_tui.tui.board import PANE_LINES, BoardModel
+from director_tui.tui.dag_layout import layout, node_layers
+from director_tui.tui.feed import EventBuffer, EventTail
+from director_tui.tui.fixtures import big_plan
+
+
+def test_tail_reads_only_appended_bytes_and_waits_for_a_torn_line(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    bus = EventBus(path)
+    tail = EventTail(path)
+    assert tail.read_new().events == []  # no file yet
+    bus.emit(NodeStateChanged(node_id="a", status="running"))
+    first = tail.read_new()
+    assert [e.seq for e in first.events] == [1] and not first.reset
+    assert tail.read_new().events == []  # nothing new
+    record = NodeStateChanged(node_id="a", status="done", seq=2).model_dump(mode="json")
+    line = json.dumps(record)
+    with path.open("a") as fh:  # a writer caught mid-append
+        fh.write(line[:10])
+    assert tail.read_new().events == []
+    with path.open("a") as fh:
+        fh.write(line[10:] + "\n")
+    assert [e.seq for e in tail.read_new().events] == [2]
+
+
+def test_tail_starts_over_when_the_file_is_replaced(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    EventBus(path).emit(NodeStateChanged(node_id="a", status="running"))
+    tail = EventTail(path)
+    assert len(tail.read_new().events) == 1
+    os.replace(path, tmp_path / "archived.jsonl")  # a new job archived the old one
+    EventBus(path).emit(NodeStateChanged(node_id="b", status="running"))
+    result = tail.read_new()
+    assert result.reset
+    assert [e.node_id for e in result.events] == ["b"]  # type: ignore[union-attr]
+
+
+def test_buffer_is_drained_in_order() -> None:
+    buffer = EventBuffer()
+    for i in range(5):
+        buffer.push(NodeStateChanged(node_id=f"n{i}", status="running", seq=i + 1))
+    assert len(buffer) == 5
+    assert [e.seq for e in buffer.drain()] == [1, 2, 3, 4, 5]
+    assert buffer.drain() == [] and buffer.received == 5
+
+
+def test_board_applies_events_once_and_bounds_the_pane() -> None:
+    board = BoardModel()
+    board.seed(Plan(nodes=[Node(id="a"), Node(id="b")]))
+    events = [
+        NodeStateChanged(node_id="a", status="running", attempt=1, max_attempts=3, seq=1, ts=100),
+        AgentStarted(call_id="c1", role="executor", tier="p/cheap", node_id="a", seq=2),
+        AgentFinished(
+            call_id="c1",
+            role="executor",
+            tier="p/cheap",
+            node_id="a",
+            exit_reason="ok",
+            input_tokens=10,
+            output_tokens=5,
+            cost_usd=0.5,
+            seq=3,
+        ),
+        # a planning call for node b is the pipeline's progress, not b's run
+        AgentStarted(call_id="t1", role="test_author", tier="p/big", node_id="b", seq=4),
+        AgentFinished(
+            call_id="t1",
+            role="test_author",
+            tier="p/big",
+            node_id="b",
+            exit_reason="ok",
+            cost_usd=2.0,
+            seq=5,
+        ),
+        NodeStateChanged(node_id="a", status="done", attempt=1, seq=6, ts=130),
+    ]
+    board.apply_all(events)
+    board.apply_all(events)  # delivered twice (bus, then file): applied once
+    row = board.rows["a"]
+    assert (row.status, row.attempt, row.max_attempts, row.tokens) == ("done", 1, 3, 15)
+    assert row.cost_usd == 0.5 and board.rows["b"].cost_usd == 0.0
+    assert row.elapsed(now=999) == 30
+    assert board.applied == 6
+    for i in range(PANE_LINES + 100):
+        board.apply(TestOutputEvent(node_id="a", line=f"line {i}", seq=100 + i))
+    assert len(board.rows["a"].lines) == PANE_LINES
+    assert board.rows["a"].lines[-1].endswith(f"line {PANE_LINES + 99}")
+
+
+def test_board_records_control_answers_and_pause() -> None:
+    board = BoardModel()
+    board.apply(ControlApplied(action="pause", ok=True, request_id="r1", seq=1))
+    assert board.paused
+    board.apply(ControlApplied(action="retry", node_id="x", ok=False, message="no", seq=2))
+    assert [c.request_id for c in board.controls] == ["r1", ""]
+    assert board.rows["x"].last_event == "retry refused"
+    board.apply(
+        AgentActivity(
+            call_id="c",
+            role="executor",
+            node_id="x",
+            kind="tool",
+            tool="bash",
+            summary="pytest",
+            seq=3,
+        )
+    )
+    assert board.rows["x"].lines[-1] == "⚒ bash pytest"
+
+
+def test_layout_puts_every_node_after_its_dependencies() -> None:
+    plan = big_plan(60)
+    lay = layout(plan)
+    x_of = {b.node_id: b.x for b in lay.boxes if b.node_id}
+    assert set(x_of) == set(plan.ids)
+    for node in plan.nodes:
+        for dep in node.depends_on:
+            assert x_of[dep] < x_of[node.id]
+    # no two boxes overlap
+    cells = [(b.x + i, b.y) for b in lay.boxes for i in range(b.width)]
+    assert len(cells) == len(set(cells))
+    # every edge ends in an arrow just left of its target
+    for node in plan.nodes:
+        if node.depends_on:
+            box = lay.box_of(node.id)
+            assert box is not None and (box.x - 1, box.y) in lay.arrows
+
+
+def test_layout_survives_cycles_and_unknown_deps() -> None:
+    plan = Plan(nodes=[Node(id="a", depends_on=["b"]), Node(id="b", depends_on=["a", "ghost"])])
+    assert node_layers(plan) == [["a", "b"]]
+    lines = layout(plan).text_lines()
+    assert any("a" in line for line in lines) and any("b" in line for line in lines)
