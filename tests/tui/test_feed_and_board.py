@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+from director_tui.engine import events as events_module  # TestOutput: not a test class
 from director_tui.engine.events import (
     AgentActivity,
     AgentFinished,
@@ -16,7 +17,6 @@ from director_tui.engine.events import (
     NodeStateChanged,
 )
 from director_tui.engine.events import (
-    TestOutput as TestOutputEvent,  # the alias keeps pytest from collecting it
 )
 from director_tui.engine.models import Node, Plan
 from director_tui.tui.board import PANE_LINES, BoardModel
@@ -103,7 +103,7 @@ def test_board_applies_events_once_and_bounds_the_pane() -> None:
     assert row.elapsed(now=999) == 30
     assert board.applied == 6
     for i in range(PANE_LINES + 100):
-        board.apply(TestOutputEvent(node_id="a", line=f"line {i}", seq=100 + i))
+        board.apply(events_module.TestOutput(node_id="a", line=f"line {i}", seq=100 + i))
     assert len(board.rows["a"].lines) == PANE_LINES
     assert board.rows["a"].lines[-1].endswith(f"line {PANE_LINES + 99}")
 
