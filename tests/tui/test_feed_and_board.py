@@ -16,8 +16,6 @@ from director_tui.engine.events import (
     EventBus,
     NodeStateChanged,
 )
-from director_tui.engine.events import (
-)
 from director_tui.engine.models import Node, Plan
 from director_tui.tui.board import PANE_LINES, BoardModel
 from director_tui.tui.dag_layout import layout, node_layers
