@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from textual.widgets import Static, TextArea
+from textual.widgets import ContentSwitcher, Static, TextArea
 
 from director_tui.engine.models import PlanStage
 from director_tui.engine.store import Store
@@ -36,6 +36,13 @@ async def test_save_writes_spec_and_counts_changes(sample_repo: Callable[[str], 
         status = str(screen.query_one("#gate1-status", Static).render())
         assert "1 lines changed vs the generated spec" in status
         assert not screen.dirty
+        # d shows the human's edits against the generated spec
+        await pilot.press("escape", "d")
+        await pilot.pause()
+        switcher = screen.query_one("#spec-switcher", ContentSwitcher)
+        assert switcher.current == "spec-diff"
+        diff = screen.query_one("#spec-diff-text", Static).content
+        assert "+NOTE" in str(getattr(diff, "code", diff))
 
 
 async def test_unsaved_changes_guard_before_leaving(sample_repo: Callable[[str], Path]) -> None:

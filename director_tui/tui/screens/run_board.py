@@ -51,6 +51,7 @@ class RunBoardScreen(DirectorScreen):
         self.columns_ready = False  # the flush timer may tick before on_mount ran
         self.lines_shown: dict[str, str] = {}
         self.pane_timer: Timer | None = None
+        self.unseen = 0  # lines that arrived while the pane was not following
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
@@ -144,14 +145,19 @@ class RunBoardScreen(DirectorScreen):
             return
         if self.pane_node != row.node_id:
             self.pane_node = row.node_id
+            self.unseen = 0
             log.clear()
             log.write_lines(list(row.lines))
             row.new_lines = 0
         elif row.new_lines:
             fresh = list(row.lines)[-min(row.new_lines, len(row.lines)) :]
             log.write_lines(fresh)
+            if not log.auto_scroll:
+                self.unseen += len(fresh)
             row.new_lines = 0
-        follow = "following" if log.auto_scroll else "paused (f to follow)"
+        if log.auto_scroll:
+            self.unseen = 0
+        follow = "following" if log.auto_scroll else f"paused, {self.unseen} new (f to follow)"
         self._set_line("#pane-title", f"Live: {row.node_id} — {follow}")
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:

@@ -7,6 +7,7 @@ import os
 import shlex
 import subprocess
 
+from rich.syntax import Syntax
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -32,13 +33,22 @@ class SpecScreen(DirectorScreen):
     # while typing only ctrl+s and the F-keys act, so no editor key is taken away.
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="gate1.save", priority=True, tooltip="Write spec.md"),
-        Binding("escape", "leave_editor", "Stop editing", id="gate1.leave", show=False),
+        Binding(
+            "escape", "leave_editor", "Stop editing", id="gate1.leave", show=False, priority=True
+        ),
         Binding("i,enter", "edit", "Edit", id="gate1.edit", tooltip="Edit spec.md here"),
         Binding("a", "approve", "Approve", id="gate1.approve", tooltip="Approve Gate 1"),
         Binding("x", "reject", "Reject", id="gate1.reject", tooltip="Reject with a comment"),
         Binding("k", "critique", "Critique", id="gate1.critique", tooltip="Self-critique"),
         Binding("o", "external_editor", "$EDITOR", id="gate1.editor", tooltip="Edit in $EDITOR"),
         Binding("v", "toggle_preview", "Preview", id="gate1.preview", tooltip="Rendered preview"),
+        Binding(
+            "d",
+            "toggle_diff",
+            "Changes",
+            id="gate1.diff",
+            tooltip="Your edits vs the generated spec",
+        ),
     ]
 
     def __init__(self) -> None:
@@ -68,6 +78,8 @@ class SpecScreen(DirectorScreen):
                 )
                 with VerticalScroll(id="spec-preview"):
                     yield Markdown(id="spec-markdown")
+                with VerticalScroll(id="spec-diff"):
+                    yield Static(id="spec-diff-text")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -204,6 +216,29 @@ class SpecScreen(DirectorScreen):
         else:
             switcher.current = "spec-editor"
             self.query_one("#spec-editor", TextArea).focus()
+
+    def action_toggle_diff(self) -> None:
+        """What the human changed relative to the spec the agent wrote."""
+        switcher = self.query_one("#spec-switcher", ContentSwitcher)
+        if switcher.current == "spec-diff":
+            self.action_edit()
+            return
+        diff = "\n".join(
+            difflib.unified_diff(
+                self.generated_text.splitlines(),
+                self.text.splitlines(),
+                "spec.generated.md (the agent's)",
+                "spec.md (yours)",
+                lineterm="",
+            )
+        )
+        widget = self.query_one("#spec-diff-text", Static)
+        widget.update(
+            Syntax(diff, "diff", word_wrap=True)
+            if diff
+            else "No changes: the spec is as generated."
+        )
+        switcher.current = "spec-diff"
 
     def action_external_editor(self) -> None:
         if self.dirty and not self.action_save():
