@@ -23,7 +23,7 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from director_tui.engine.errors import DirectorError
-from director_tui.engine.events import PlanStageChanged, RunFinished
+from director_tui.engine.events import Event, PlanStageChanged, RunFinished
 from director_tui.engine.models import Plan, RunState
 from director_tui.engine.store import atomic_write_text
 from director_tui.tui.board import BoardModel
@@ -139,6 +139,21 @@ class DirectorApp(App[int]):
         board.controls.clear()
         self.board = board
 
+    def reset_board(self, events: list[Event]) -> None:
+        board = BoardModel()
+        plan = self.guard("Cannot read plan.json", self.bridge.plan)
+        board.seed(plan)
+        board.apply_all(events)
+        board.notices.clear()
+        board.controls.clear()
+        self.buffer.drain()  # anything queued belongs to the replaced file
+        self.board = board
+        for screen in self.screen_stack:
+            reset = getattr(screen, "board_replaced", None)
+            if reset is not None:
+                reset()
+        self.refresh_active(stage_changed=True)
+
     # -- the event path -----------------------------------------------------------------
     @work(exclusive=True, group="watch", exit_on_error=False, description="watch events.jsonl")
     async def watch_events(self) -> None:
@@ -161,7 +176,10 @@ class DirectorApp(App[int]):
             return  # the in-process bus already delivers these events
         result = await asyncio.to_thread(self.tail.read_new)
         if result.reset:
-            self.call_later(self.rebuild_board)
+            # A new job replaced the file: the events just read (from its start) are the
+            # whole new history, so the board starts over from them.
+            self.reset_board(result.events)
+            return
         if result.events:
             self.buffer.extend(result.events)
 
@@ -289,7 +307,7 @@ class DirectorApp(App[int]):
         label = self.engine_busy
         self.engine_busy = ""
         # Everything the engine wrote was delivered by its bus: skip those bytes on disk.
-        self.tail.read_new()
+        self.tail.skip_to_end()
         ok = event.state == WorkerState.SUCCESS
         if event.state == WorkerState.ERROR and worker.error is not None:
             self.show_error(f"{label or 'The engine'} stopped", worker.error)

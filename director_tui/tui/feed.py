@@ -98,3 +98,12 @@ class EventTail:
                 if event is not None:
                     events.append(event)
         return TailResult(events, reset)
+
+    def skip_to_end(self) -> None:
+        """Mark everything in the file as read (another path already delivered it)."""
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            self.offset, self._inode = 0, None
+            return
+        self.offset, self._inode = stat.st_size, stat.st_ino

@@ -134,3 +134,25 @@ async def test_rows_update_in_place_without_clearing(sample_repo: Callable[[str]
         await wait_until(pilot, lambda: "running" in _status(app, "cli"))
         assert table.row_count == rows_before
         assert table.cursor_row == 3
+
+
+async def test_a_replaced_events_file_rebuilds_the_board(
+    sample_repo: Callable[[str], Path],
+) -> None:
+    """A new job archives events.jsonl: the attached app starts over from the new file."""
+    import os
+
+    from director_tui.engine.events import EventBus, NodeStateChanged
+
+    repo = sample_repo("run")
+    store = Store(repo)
+    app = frozen_app(repo, "run", watch=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert app.board.rows["model"].status == "done"
+        os.replace(store.events, store.root / "events.archived.jsonl")
+        EventBus(store.events).emit(NodeStateChanged(node_id="model", status="running", attempt=1))
+        assert await wait_until(pilot, lambda: app.board.rows["model"].status == "running")
+        assert await wait_until(pilot, lambda: "running" in _status(app, "model"))
+        assert app.board.rows["store"].status == "pending"  # history of the old file is gone
+        assert "pending" in _status(app, "store")

@@ -73,6 +73,17 @@ class RunBoardScreen(DirectorScreen):
     def reload(self) -> None:
         self.refresh_from_board()
 
+    def board_replaced(self) -> None:
+        """A new board (a new job's events): every row is drawn again from it."""
+        if not self.columns_ready:
+            return
+        table = self.query_one("#board", DataTable)
+        for node_id in list(self.shadow):
+            table.remove_row(node_id)
+        self.shadow.clear()
+        self.pane_node = None
+        self.selected = None
+
     # -- painting -----------------------------------------------------------------------
     def refresh_clock(self) -> None:
         self.refresh_from_board(clock_only=True)
