@@ -15,22 +15,15 @@ from typing import Any
 
 from director_tui.engine.agents.base import (
     AgentCall,
-    AgentResult,
-    ExitReason,
-    OnActivity,
     TokenUsage,
 )
+from director_tui.engine.agents.cli_driver import CliDriver
 from director_tui.engine.agents.collect import (
     MAX_TEXT_CHARS,
     Collector,
-    agent_env,
-    binary_version,
     clip,
-    find_binary,
     tool_summary,
-    version_text,
 )
-from director_tui.engine.agents.stream import run_streaming
 from director_tui.engine.prompts import RolePermissions, permissions_for, role_prompt
 
 PINNED_VERSION = "2.1.332"
@@ -45,7 +38,6 @@ EDIT_TOOLS = ("Edit", "MultiEdit", "Write", "NotebookEdit")
 WEB_TOOLS = ("WebFetch", "WebSearch")
 # Tools that would let an agent escape its one call (sub-agents, schedules, worktrees).
 NEVER_TOOLS = ("Task", "CronCreate", "ScheduleWakeup", "EnterWorktree", "Workflow")
-MAX_ARGV_PROMPT_BYTES = 100_000
 
 
 def permission_flags(perms: RolePermissions) -> list[str]:
@@ -193,58 +185,14 @@ def _int(value: object) -> int:
     return int(value) if isinstance(value, int | float) else 0
 
 
-class ClaudeCodeProvider:
+class ClaudeCodeProvider(CliDriver):
     name = "claude-code"
+    binary_name = "claude"
+    binary_env = BINARY_ENV
+    install_hint = INSTALL_HINT
+    min_version = MIN_VERSION
+    pinned_version = PINNED_VERSION
+    parser_class = ClaudeCodeParser
 
-    def __init__(self, binary: str | None = None) -> None:
-        self._binary = binary
-
-    async def run(self, call: AgentCall, on_activity: OnActivity) -> AgentResult:
-        collector = Collector(call, on_activity)
-        call.log_dir.mkdir(parents=True, exist_ok=True)
-        transcript = call.log_dir / f"{call.call_id}.jsonl"
-        stderr = call.log_dir / f"{call.call_id}.stderr"
-
-        def early(reason: ExitReason, message: str) -> AgentResult:
-            transcript.touch()
-            collector.emit("error", summary=message)
-            return AgentResult(
-                call_id=call.call_id,
-                role=call.role,
-                tier=call.tier,
-                exit_reason=reason,
-                message=message,
-                transcript_path=transcript,
-            )
-
-        binary = self._binary or find_binary(BINARY_ENV, "claude")
-        if binary is None:
-            return early(ExitReason.binary_missing, f"claude is not installed: {INSTALL_HINT}")
-        version = await binary_version(binary)
-        if version is None or version < MIN_VERSION:
-            found = version_text(version) if version else "an unknown version"
-            return early(
-                ExitReason.binary_missing,
-                f"claude is {found} (need {version_text(MIN_VERSION)}+, tested with "
-                f"{PINNED_VERSION}): {INSTALL_HINT}",
-            )
-        prompt_in_argv = len(call.prompt.encode()) <= MAX_ARGV_PROMPT_BYTES
-        prompt_file = None
-        if not prompt_in_argv:
-            prompt_file = call.log_dir / f"{call.call_id}.prompt.md"
-            prompt_file.write_text(call.prompt, encoding="utf-8")
-        parser = ClaudeCodeParser(collector)
-        outcome = await run_streaming(
-            build_argv(binary, call, prompt_in_argv=prompt_in_argv),
-            cwd=call.cwd,
-            env=agent_env(),
-            transcript_path=transcript,
-            stderr_path=stderr,
-            timeout_secs=call.timeout_secs,
-            idle_timeout_secs=call.idle_timeout_secs,
-            on_line=parser.feed,
-            stdin_path=prompt_file,
-        )
-        return collector.result(
-            outcome, transcript=transcript, stderr=stderr, install_hint=INSTALL_HINT
-        )
+    def build_argv(self, binary: str, call: AgentCall, *, prompt_in_argv: bool) -> list[str]:
+        return build_argv(binary, call, prompt_in_argv=prompt_in_argv)

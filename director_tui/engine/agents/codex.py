@@ -18,20 +18,13 @@ from typing import Any
 
 from director_tui.engine.agents.base import (
     AgentCall,
-    AgentResult,
-    ExitReason,
-    OnActivity,
     TokenUsage,
 )
+from director_tui.engine.agents.cli_driver import CliDriver
 from director_tui.engine.agents.collect import (
     Collector,
-    agent_env,
-    binary_version,
-    find_binary,
     tool_summary,
-    version_text,
 )
-from director_tui.engine.agents.stream import run_streaming
 from director_tui.engine.prompts import permissions_for, role_prompt
 
 PINNED_VERSION = "0.171.0"
@@ -41,7 +34,6 @@ INSTALL_HINT = (
     f"install it with `npm install -g @openai/codex@{PINNED_VERSION}` "
     f"(or point {BINARY_ENV} at a codex binary)"
 )
-MAX_ARGV_PROMPT_BYTES = 100_000
 
 
 def full_prompt(call: AgentCall) -> str:
@@ -166,59 +158,17 @@ def _int(value: object) -> int:
     return int(value) if isinstance(value, int | float) else 0
 
 
-class CodexProvider:
+class CodexProvider(CliDriver):
     name = "codex"
+    binary_name = "codex"
+    binary_env = BINARY_ENV
+    install_hint = INSTALL_HINT
+    min_version = MIN_VERSION
+    pinned_version = PINNED_VERSION
+    parser_class = CodexParser
 
-    def __init__(self, binary: str | None = None) -> None:
-        self._binary = binary
+    def prompt_text(self, call: AgentCall) -> str:
+        return full_prompt(call)
 
-    async def run(self, call: AgentCall, on_activity: OnActivity) -> AgentResult:
-        collector = Collector(call, on_activity)
-        call.log_dir.mkdir(parents=True, exist_ok=True)
-        transcript = call.log_dir / f"{call.call_id}.jsonl"
-        stderr = call.log_dir / f"{call.call_id}.stderr"
-
-        def early(reason: ExitReason, message: str) -> AgentResult:
-            transcript.touch()
-            collector.emit("error", summary=message)
-            return AgentResult(
-                call_id=call.call_id,
-                role=call.role,
-                tier=call.tier,
-                exit_reason=reason,
-                message=message,
-                transcript_path=transcript,
-            )
-
-        binary = self._binary or find_binary(BINARY_ENV, "codex")
-        if binary is None:
-            return early(ExitReason.binary_missing, f"codex is not installed: {INSTALL_HINT}")
-        version = await binary_version(binary)
-        if version is None or version < MIN_VERSION:
-            found = version_text(version) if version else "an unknown version"
-            return early(
-                ExitReason.binary_missing,
-                f"codex is {found} (need {version_text(MIN_VERSION)}+, tested with "
-                f"{PINNED_VERSION}): {INSTALL_HINT}",
-            )
-        prompt = full_prompt(call)
-        prompt_in_argv = len(prompt.encode()) <= MAX_ARGV_PROMPT_BYTES
-        prompt_file = None
-        if not prompt_in_argv:
-            prompt_file = call.log_dir / f"{call.call_id}.prompt.md"
-            prompt_file.write_text(prompt, encoding="utf-8")
-        parser = CodexParser(collector)
-        outcome = await run_streaming(
-            build_argv(binary, call, prompt_in_argv=prompt_in_argv),
-            cwd=call.cwd,
-            env=agent_env(),
-            transcript_path=transcript,
-            stderr_path=stderr,
-            timeout_secs=call.timeout_secs,
-            idle_timeout_secs=call.idle_timeout_secs,
-            on_line=parser.feed,
-            stdin_path=prompt_file,
-        )
-        return collector.result(
-            outcome, transcript=transcript, stderr=stderr, install_hint=INSTALL_HINT
-        )
+    def build_argv(self, binary: str, call: AgentCall, *, prompt_in_argv: bool) -> list[str]:
+        return build_argv(binary, call, prompt_in_argv=prompt_in_argv)

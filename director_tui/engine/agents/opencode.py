@@ -11,24 +11,16 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 from typing import Any
 
 from director_tui.engine.agents.base import (
     AgentCall,
-    AgentResult,
-    ExitReason,
-    OnActivity,
     TokenUsage,
 )
+from director_tui.engine.agents.cli_driver import CliDriver, DriverSetupError
 from director_tui.engine.agents.collect import (
     Collector,
-    agent_env,
-    binary_version,
-    find_binary,
-    version_text,
 )
-from director_tui.engine.agents.stream import run_streaming
 from director_tui.engine.config import deep_merge
 from director_tui.engine.prompts import (
     RolePermissions,
@@ -44,8 +36,6 @@ INSTALL_HINT = (
     f"install it with `npm install -g opencode-ai@{PINNED_VERSION}` "
     f"(or point {BINARY_ENV} at an opencode binary)"
 )
-# Linux refuses a single argv string over 128 KiB: longer prompts go through stdin.
-MAX_ARGV_PROMPT_BYTES = 100_000
 
 
 def permission_block(perms: RolePermissions) -> dict[str, str]:
@@ -261,67 +251,21 @@ def _error_message(event: dict[str, Any]) -> str:
     return text
 
 
-class OpenCodeProvider:
+class OpenCodeProvider(CliDriver):
     name = "opencode"
+    binary_name = "opencode"
+    binary_env = BINARY_ENV
+    install_hint = INSTALL_HINT
+    min_version = MIN_VERSION
+    pinned_version = PINNED_VERSION
+    parser_class = OpenCodeParser
 
-    def __init__(self, binary: str | None = None) -> None:
-        self._binary = binary
-
-    async def run(self, call: AgentCall, on_activity: OnActivity) -> AgentResult:
-        collector = Collector(call, on_activity)
-        call.log_dir.mkdir(parents=True, exist_ok=True)
-        transcript = call.log_dir / f"{call.call_id}.jsonl"
-        stderr = call.log_dir / f"{call.call_id}.stderr"
-
-        def early(reason: ExitReason, message: str) -> AgentResult:
-            transcript.touch()
-            collector.emit("error", summary=message)
-            return AgentResult(
-                call_id=call.call_id,
-                role=call.role,
-                tier=call.tier,
-                exit_reason=reason,
-                message=message,
-                transcript_path=transcript,
-                stderr_path=stderr if stderr.exists() else None,
-            )
-
-        binary = self._binary or find_binary(BINARY_ENV, "opencode")
-        if binary is None:
-            return early(ExitReason.binary_missing, f"opencode is not installed: {INSTALL_HINT}")
-        version = await binary_version(binary)
-        if version is None:
-            return early(
-                ExitReason.binary_missing,
-                f"{binary} --version did not answer with a version: {INSTALL_HINT}",
-            )
-        if version < MIN_VERSION:
-            return early(
-                ExitReason.binary_missing,
-                f"opencode {version_text(version)} is too old (need {version_text(MIN_VERSION)}+,"
-                f" tested with {PINNED_VERSION}): {INSTALL_HINT}",
-            )
+    def extra_env(self, call: AgentCall) -> dict[str, str]:
         try:
             content = merged_config_content(call, os.environ.get("OPENCODE_CONFIG_CONTENT"))
         except UserConfigError as exc:
-            return early(ExitReason.crashed, f"{exc}; fix or unset it")
-        prompt_in_argv = len(call.prompt.encode()) <= MAX_ARGV_PROMPT_BYTES
-        prompt_file: Path | None = None
-        if not prompt_in_argv:
-            prompt_file = call.log_dir / f"{call.call_id}.prompt.md"
-            prompt_file.write_text(call.prompt, encoding="utf-8")
-        parser = OpenCodeParser(collector)
-        outcome = await run_streaming(
-            build_argv(binary, call, prompt_in_argv=prompt_in_argv),
-            cwd=call.cwd,
-            env=agent_env({"OPENCODE_CONFIG_CONTENT": content}),
-            transcript_path=transcript,
-            stderr_path=stderr,
-            timeout_secs=call.timeout_secs,
-            idle_timeout_secs=call.idle_timeout_secs,
-            on_line=parser.feed,
-            stdin_path=prompt_file,
-        )
-        return collector.result(
-            outcome, transcript=transcript, stderr=stderr, install_hint=INSTALL_HINT
-        )
+            raise DriverSetupError(f"{exc}; fix or unset it") from exc
+        return {"OPENCODE_CONFIG_CONTENT": content}
+
+    def build_argv(self, binary: str, call: AgentCall, *, prompt_in_argv: bool) -> list[str]:
+        return build_argv(binary, call, prompt_in_argv=prompt_in_argv)

@@ -1,0 +1,125 @@
+"""The one ``run`` every CLI driver shares: find and version-check the binary, hand the
+prompt over (argv, or a file on stdin when it is too big for argv), stream the output
+through the driver's parser under the watchdogs, and judge the outcome.
+
+A driver only says what differs: its binary, how to build the command line, which
+environment it needs, and how to read its output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar, Protocol
+
+from director_tui.engine.agents.base import AgentCall, AgentResult, ExitReason, OnActivity
+from director_tui.engine.agents.collect import (
+    Collector,
+    agent_env,
+    binary_version,
+    find_binary,
+    version_text,
+)
+from director_tui.engine.agents.stream import run_streaming
+
+# Linux refuses a single argv string over 128 KiB: longer prompts go through stdin.
+MAX_ARGV_PROMPT_BYTES = 100_000
+
+
+class DriverSetupError(Exception):
+    """Something outside the agent stops the call before it starts (e.g. a user's own
+    broken configuration); the message says what to fix."""
+
+
+class LineParser(Protocol):
+    def __init__(self, collector: Collector) -> None: ...
+
+    def feed(self, line: str, cut: int) -> None:
+        """One output line; ``cut`` is how many bytes of an over-long line were dropped."""
+
+
+class CliDriver:
+    name: str
+    binary_name: ClassVar[str]
+    binary_env: ClassVar[str]  # the environment variable that names a binary to use
+    install_hint: ClassVar[str]
+    min_version: ClassVar[tuple[int, ...]]
+    pinned_version: ClassVar[str]
+    parser_class: ClassVar[type[LineParser]]
+
+    def __init__(self, binary: str | None = None) -> None:
+        self._binary = binary
+
+    # -- what a driver says ------------------------------------------------------------
+    def prompt_text(self, call: AgentCall) -> str:
+        return call.prompt
+
+    def extra_env(self, call: AgentCall) -> dict[str, str]:
+        """Environment for the CLI on top of the user's; may raise DriverSetupError."""
+        return {}
+
+    def build_argv(self, binary: str, call: AgentCall, *, prompt_in_argv: bool) -> list[str]:
+        raise NotImplementedError
+
+    # -- the shared run ----------------------------------------------------------------
+    async def run(self, call: AgentCall, on_activity: OnActivity) -> AgentResult:
+        collector = Collector(call, on_activity)
+        call.log_dir.mkdir(parents=True, exist_ok=True)
+        transcript = call.log_dir / f"{call.call_id}.jsonl"
+        stderr = call.log_dir / f"{call.call_id}.stderr"
+
+        def early(reason: ExitReason, message: str) -> AgentResult:
+            transcript.touch()
+            collector.emit("error", summary=message)
+            return AgentResult(
+                call_id=call.call_id,
+                role=call.role,
+                tier=call.tier,
+                exit_reason=reason,
+                message=message,
+                transcript_path=transcript,
+                stderr_path=stderr if stderr.exists() else None,
+            )
+
+        binary = self._binary or find_binary(self.binary_env, self.binary_name)
+        if binary is None:
+            return early(
+                ExitReason.binary_missing,
+                f"{self.binary_name} is not installed: {self.install_hint}",
+            )
+        version = await binary_version(binary)
+        if version is None:
+            return early(
+                ExitReason.binary_missing,
+                f"{binary} --version did not answer with a version: {self.install_hint}",
+            )
+        if version < self.min_version:
+            return early(
+                ExitReason.binary_missing,
+                f"{self.binary_name} {version_text(version)} is too old (need "
+                f"{version_text(self.min_version)}+, tested with {self.pinned_version}): "
+                f"{self.install_hint}",
+            )
+        try:
+            env = agent_env(self.extra_env(call))
+        except DriverSetupError as exc:
+            return early(ExitReason.crashed, str(exc))
+        prompt = self.prompt_text(call)
+        prompt_in_argv = len(prompt.encode()) <= MAX_ARGV_PROMPT_BYTES
+        prompt_file: Path | None = None
+        if not prompt_in_argv:
+            prompt_file = call.log_dir / f"{call.call_id}.prompt.md"
+            prompt_file.write_text(prompt, encoding="utf-8")
+        parser = type(self).parser_class(collector)
+        outcome = await run_streaming(
+            self.build_argv(binary, call, prompt_in_argv=prompt_in_argv),
+            cwd=call.cwd,
+            env=env,
+            transcript_path=transcript,
+            stderr_path=stderr,
+            timeout_secs=call.timeout_secs,
+            idle_timeout_secs=call.idle_timeout_secs,
+            on_line=parser.feed,
+            stdin_path=prompt_file,
+        )
+        return collector.result(
+            outcome, transcript=transcript, stderr=stderr, install_hint=self.install_hint
+        )
