@@ -285,7 +285,9 @@ def _write_job_branch(store: Store, plan: Plan) -> None:
         worktree = ensure_job_worktree(store, plan.job_branch)
     for node in plan.nodes:
         for test in node.tests:
-            atomic_write_text(worktree / test, test_source(node))
+            source = test_source(node)
+            atomic_write_text(worktree / test, source)
+            node.test_hashes.setdefault(test, hashlib.sha256(source.encode()).hexdigest())
     if is_repo:
         git.commit_all(worktree, "director: red tests (fixture)")
 
