@@ -9,14 +9,16 @@ from textual.widgets import DataTable
 
 from director_tui.engine.events import AgentStarted, ControlApplied, parse_event
 from director_tui.engine.models import NodeStatus, RunState
-from director_tui.engine.store import read_jsonl
+from director_tui.engine.store import Store, read_jsonl
 from director_tui.tui.screens.run_board import RunBoardScreen
 from director_tui.tui.widgets.modals import ConfirmModal
 from tests.run_fixture import build_job, run, sample_nodes, solve, write_script
 from tests.tui.helpers import Recorder, frozen_app, wait_engine, wait_until
 
 
-async def test_r_on_a_failed_node_starts_a_new_attempt(tmp_path: Path) -> None:
+async def _failed_mul(tmp_path: Path) -> tuple[Store, int]:
+    """A finished headless run where node mul failed (power blocked); the script then
+    gets mul right, so a new attempt can pass."""
     nodes = sample_nodes()
     mul = next(n for n in nodes if n.id == "mul")
     wrong = {
@@ -31,8 +33,33 @@ async def test_r_on_a_failed_node_starts_a_new_attempt(tmp_path: Path) -> None:
     assert state is not None and state.nodes["mul"].status == NodeStatus.failed
     assert state.nodes["power"].status == NodeStatus.blocked
     seq_before = max(int(r.get("seq", 0)) for r in read_jsonl(store.events))
+    write_script(store, [solve(n) for n in nodes])
+    return store, seq_before
 
-    write_script(store, [solve(n) for n in nodes])  # the next attempt will get it right
+
+async def test_e_on_a_failed_node_runs_it_at_the_escalation_tier(tmp_path: Path) -> None:
+    store, seq_before = await _failed_mul(tmp_path)
+    recorder = Recorder()
+    app = frozen_app(store.repo, "run")
+    async with app.run_test(size=(120, 40), message_hook=recorder) as pilot:
+        await pilot.pause()
+        table = app.screen.query_one("#board", DataTable)
+        table.focus()
+        table.move_cursor(row=list(app.board.rows).index("mul"))
+        await pilot.press("e")
+        assert await wait_until(pilot, lambda: recorder.saw("escalate mul: applied")), (
+            recorder.notes
+        )
+        assert await wait_until(pilot, lambda: recorder.saw("Run started")), recorder.notes
+        await wait_engine(app, pilot, timeout=60)
+        assert app.board.rows["mul"].status == "done"
+    after = [parse_event(r) for r in read_jsonl(store.events) if int(r.get("seq", 0)) > seq_before]
+    tiers = [e.tier for e in after if isinstance(e, AgentStarted) and e.node_id == "mul"]
+    assert tiers and tiers[0] == "scripted/strong"  # build_job's escalation tier
+
+
+async def test_r_on_a_failed_node_starts_a_new_attempt(tmp_path: Path) -> None:
+    store, seq_before = await _failed_mul(tmp_path)
     recorder = Recorder()
     app = frozen_app(store.repo, "run")
     async with app.run_test(size=(120, 40), message_hook=recorder) as pilot:
