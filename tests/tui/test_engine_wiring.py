@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Static
 
 from director_tui.engine.events import AgentStarted, ControlApplied, parse_event
 from director_tui.engine.models import NodeStatus, RunState
 from director_tui.engine.store import Store, read_jsonl
+from director_tui.tui.screens.node_detail import NodeDetailScreen
 from director_tui.tui.screens.run_board import RunBoardScreen
 from director_tui.tui.widgets.modals import ConfirmModal
 from tests.run_fixture import build_job, run, sample_nodes, solve, write_script
@@ -77,6 +78,13 @@ async def test_r_on_a_failed_node_starts_a_new_attempt(tmp_path: Path) -> None:
         assert app.board.rows["mul"].status == "done"
         assert app.board.rows["power"].status == "done"
         assert "done" in str(table.get_cell("mul", "state"))
+        # enter: the details show the merged change with highlighting
+        await pilot.press("enter")
+        assert await wait_until(pilot, lambda: isinstance(app.screen, NodeDetailScreen))
+        diff = app.screen.query_one("#diff", Static)
+        assert await wait_until(
+            pilot, lambda: "return a * b" in str(getattr(diff.content, "code", ""))
+        )
 
     after = [parse_event(r) for r in read_jsonl(store.events) if int(r.get("seq", 0)) > seq_before]
     assert any(isinstance(e, ControlApplied) and e.action == "retry" and e.ok for e in after)

@@ -127,10 +127,12 @@ class NodeDetailScreen(DirectorScreen):
         base = self.state.base_commit if self.state else ""
         text = ""
         try:
-            if worktree.is_dir() and base:
+            if self.state and self.state.merge_commit:
+                # merged with --no-ff: the node's change is the merge against its first parent
+                merge = self.state.merge_commit
+                text = git.out(["diff", f"{merge}^1", merge], store.repo)
+            elif worktree.is_dir() and base:
                 text = git.diff_text(worktree, base)
-            elif self.state and self.state.merge_commit:
-                text = git.out(["show", "--format=", self.state.merge_commit], store.repo)
         except DirectorError as exc:
             text = f"(no diff: {exc})"
         self.app.call_from_thread(self.show_diff, text)
