@@ -162,3 +162,13 @@ def test_reading_config_does_not_import_tomlkit(git_repo: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_scripted_agents_are_labelled(git_repo: Path) -> None:
+    assert cfg.load_config(git_repo).scripted_label() is None
+    all_scripted = {role: "scripted/x" for role in cfg.ROLES}
+    assert cfg.validate({"tiers": all_scripted}, "t").scripted_label() == (
+        "demo — scripted agents, no model calls"
+    )
+    mixed = cfg.validate({"tiers": {"executor": "scripted/cheap"}}, "t").scripted_label()
+    assert mixed == "scripted: executor"

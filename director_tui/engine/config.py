@@ -133,6 +133,16 @@ class Config(_Strict):
     def providers_used(self) -> set[str]:
         return {split_tier(t)[0] for t in self.tier_map().values()}
 
+    def scripted_label(self) -> str | None:
+        """What every view shows when agents are replayed scripts, not models."""
+        used = self.providers_used()
+        if used == {"scripted"}:
+            return "demo — scripted agents, no model calls"
+        if "scripted" in used:
+            scripted = sorted(r for r, t in self.tier_map().items() if t.startswith("scripted/"))
+            return f"scripted: {', '.join(scripted)}"
+        return None
+
 
 def user_config_path() -> Path:
     return Path(os.environ.get("DIRECTOR_HOME", Path.home() / ".director")) / "config.toml"

@@ -111,6 +111,7 @@ class DirectorApp(App[int]):
 
     # -- start-up -----------------------------------------------------------------------
     def on_mount(self) -> None:
+        self.label_scripted_agents()
         self.rebuild_board()
         self.set_interval(self.tick, self.flush_events, name="flush-events")
         if self.watch_files:
@@ -118,6 +119,14 @@ class DirectorApp(App[int]):
         self.switch_mode(self.start_screen)
         if self.start_run_on_mount:
             self.call_later(self.start_run)
+
+    def label_scripted_agents(self) -> None:
+        """The header of every screen says so when agents are replayed scripts."""
+        try:
+            label = self.bridge.config().scripted_label()
+        except DirectorError:
+            return  # a broken config is reported where it is used, with its line
+        self.title = f"director · {label}" if label else "director"
 
     def rebuild_board(self) -> None:
         """Replay the store into a fresh board: what re-attaching after a disconnect shows."""
