@@ -127,15 +127,6 @@ class PlanPrinter:
             self.line(f"  [{style}]{escape(event.message)}[/]")
 
 
-def _tui_entry() -> Callable[..., object] | None:
-    """The app class, when this build has one (imported lazily: it loads textual)."""
-    try:
-        from director_tui.tui.app import DirectorApp
-    except ImportError:
-        return None
-    return DirectorApp
-
-
 def finish(stage: PlanStage, printer: PlanPrinter) -> int:
     """Print where planning stopped and the next step; the exit code."""
     from director_tui.engine.plan import next_step
@@ -170,9 +161,7 @@ def handle(args: argparse.Namespace) -> int:
     code = finish(stage, printer)
     sys.stdout.flush()
     if code == GateStop.exit_code and want_tui(args):
-        app_class = _tui_entry()
-        if app_class is not None:
-            app = app_class(store.repo, start=stage.stage.value)
-            result = app.run()  # type: ignore[attr-defined]
-            return int(result) if isinstance(result, int) else code
+        from director_tui.tui import launch
+
+        return launch(store.repo, "gate1" if stage.stage == Stage.gate1 else "gate2")
     return code
