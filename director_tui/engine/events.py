@@ -122,10 +122,14 @@ class GateResult(EventBase):
     output_tail: str = ""
 
 
+# TestOutput.node_id of the integration gate's commands (not a node of the plan).
+INTEGRATION_OUTPUT = "_integration"
+
+
 class TestOutput(EventBase):
     type: Literal["test_output"] = "test_output"
     durable: ClassVar[bool] = False
-    node_id: str
+    node_id: str  # or INTEGRATION_OUTPUT
     line: str
 
 

@@ -65,6 +65,7 @@ from director_tui.engine.context import EngineContext
 from director_tui.engine.cost import CostRecord
 from director_tui.engine.errors import GitError, PlanInvalidError, UsageError
 from director_tui.engine.events import (
+    INTEGRATION_OUTPUT,
     ControlApplied,
     CostUpdate,
     GateResult,
@@ -1101,7 +1102,9 @@ class Runner:
             self.job_worktree,
             [(nid, self.state.nodes[nid].changed_files) for nid in merged],
             timeout=self.config.limits.gate_timeout_secs,
-            on_line=lambda line: self.ctx.bus.emit(TestOutput(node_id="_integration", line=line)),
+            on_line=lambda line: self.ctx.bus.emit(
+                TestOutput(node_id=INTEGRATION_OUTPUT, line=line)
+            ),
         )
         self.state.integration = "passed" if result.passed else "failed"
         self.state.integration_report = result.report()

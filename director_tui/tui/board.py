@@ -13,6 +13,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from director_tui.engine.events import (
+    INTEGRATION_OUTPUT,
     AgentActivity,
     AgentFinished,
     AgentStarted,
@@ -133,6 +134,7 @@ class BoardModel:
         self.paused = False
         self.scripted = False
         self.integration = ""
+        self.integration_lines: deque[str] = deque(maxlen=PANE_LINES)
         self.last_seq = 0
         self.applied = 0
         self.notices: deque[tuple[str, str]] = deque(maxlen=200)
@@ -187,6 +189,8 @@ class BoardModel:
         match event:
             case AgentActivity():
                 self._activity(event)
+            case TestOutput() if event.node_id == INTEGRATION_OUTPUT:
+                self.integration_lines.append(event.line)
             case TestOutput():
                 self._line(event.node_id, f"│ {event.line}")
             case NodeStateChanged():

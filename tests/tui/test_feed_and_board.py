@@ -150,3 +150,15 @@ def test_layout_survives_cycles_and_unknown_deps() -> None:
     assert node_layers(plan) == [["a", "b"]]
     lines = layout(plan).text_lines()
     assert any("a" in line for line in lines) and any("b" in line for line in lines)
+
+
+def test_integration_gate_output_is_not_a_node_row() -> None:
+    board = BoardModel()
+    board.apply(NodeStateChanged(node_id="a", status="done", seq=1))
+    board.apply(
+        events_module.TestOutput(node_id=events_module.INTEGRATION_OUTPUT, line="3 passed", seq=2)
+    )
+    board.apply(events_module.TestOutput(node_id="a", line="1 passed", seq=3))
+    assert list(board.rows) == ["a"]
+    assert list(board.integration_lines) == ["3 passed"]
+    assert board.counts() == {"done": 1}
