@@ -77,7 +77,12 @@ class NodeRow:
 
     def cells(self, now: float) -> tuple[str, ...]:
         """What the table shows, in column order (see ``COLUMNS``)."""
-        attempt = f"{self.attempt}/{self.max_attempts}" if self.max_attempts else str(self.attempt)
+        if self.max_attempts and self.attempt > self.max_attempts:
+            attempt = f"{self.attempt}/{self.max_attempts} ↑"  # the escalation attempt
+        elif self.max_attempts:
+            attempt = f"{self.attempt}/{self.max_attempts}"
+        else:
+            attempt = str(self.attempt)
         return (
             f"{GLYPHS.get(self.status, '?')} {self.status}",
             self.tier.rsplit("/", 1)[-1] if self.tier else "",

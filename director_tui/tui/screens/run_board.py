@@ -20,6 +20,9 @@ LOG_LINES = 5_000
 PANE_DEBOUNCE = 0.1
 
 
+GROWING = frozenset({"tier", "try", "tokens", "cost"})
+
+
 class RunBoardScreen(DirectorScreen):
     SUB_TITLE = "Run board"
     CSS_PATH = "../run_board.tcss"
@@ -108,7 +111,12 @@ class RunBoardScreen(DirectorScreen):
                 styled = self._styled(row, cells)
                 for index, (before, after) in enumerate(zip(old, cells, strict=True)):
                     if before != after:
-                        table.update_cell(node_id, COLUMNS[index + 1], styled[index])
+                        column = COLUMNS[index + 1]
+                        # A tier appears only once a node starts: let its column grow then
+                        # (rare, so the width recompute costs nothing on the hot path).
+                        table.update_cell(
+                            node_id, column, styled[index], update_width=column in GROWING
+                        )
             self.shadow[node_id] = cells
             row.changed = False
         for gone in [k for k in self.shadow if k not in board.rows]:
