@@ -151,6 +151,15 @@ class EngineBridge:
         fn = _entry("run", "run_job")
         return lambda ctx: _call(fn, ctx, parallel=parallel, max_attempts=max_attempts)
 
+    def profile_names(self) -> list[str]:
+        return sorted(path.stem for path in self.store.profiles.glob("*.toml"))
+
+    def run_bench(self, task: str, profiles: list[str]) -> EngineJob:
+        """A bench keeps its own stores under .director/bench/ (the job's are untouched);
+        its progress goes to .director/bench/events.jsonl, which the bench screen follows."""
+        fn = _entry("bench", "run_bench")
+        return lambda ctx: _call(fn, ctx.store, task, profiles)
+
     def approve_gate2(self) -> EngineJob:
         """Approve the plan at Gate 2: the pipeline when present, else record it ourselves."""
         plan = self.plan()

@@ -20,6 +20,7 @@ from director_tui.engine.events import BenchProgress
 from director_tui.tui.feed import EventTail
 from director_tui.tui.screens.base import DirectorScreen
 from director_tui.tui.widgets.chart import Point, scatter
+from director_tui.tui.widgets.modals import ConfirmModal
 
 BASELINE = "all-frontier"
 CUT_TARGET = 80.0
@@ -53,6 +54,13 @@ class BenchScreen(DirectorScreen):
         Binding("ctrl+r", "reload", "Reload", id="bench.reload", tooltip="Re-read bench results"),
         Binding("h", "focus_history", "History", id="bench.history", tooltip="Earlier benches"),
         Binding("l", "latest", "Latest", id="bench.latest", tooltip="Show the latest bench"),
+        Binding(
+            "n",
+            "new_bench",
+            "New bench",
+            id="bench.new",
+            tooltip="Bench the current job's task under every profile",
+        ),
     ]
 
     def __init__(self) -> None:
@@ -95,6 +103,42 @@ class BenchScreen(DirectorScreen):
         self.tail = EventTail(self.director.bridge.store.bench / "events.jsonl")
         self.reload()
         self.ready = True
+
+    def action_new_bench(self) -> None:
+        """Plan the current task once, then run it under each profile in .director/profiles."""
+        bridge = self.director.bridge
+        profiles = bridge.profile_names()
+        stage = bridge.plan_stage()
+        if not profiles:
+            self.notify(
+                "No profiles in .director/profiles/: write starters with "
+                "`director init --profiles`.",
+                severity="warning",
+            )
+            return
+        if stage is None or not stage.task:
+            self.notify("Plan a task first: the bench reuses its task.", severity="warning")
+            return
+
+        def decided(start: bool | None) -> None:
+            if not start:
+                return
+            job = self.director.guard(
+                "Cannot start the bench", lambda: bridge.run_bench(stage.task, profiles)
+            )
+            if job is not None and self.director.start_engine("bench", job):
+                self.progress = "▶ planning once under the plan profile…"
+                self.reload()
+
+        self.app.push_screen(
+            ConfirmModal(
+                f"Bench this job's task under {', '.join(profiles)}? It plans once, then "
+                "runs the frozen plan under each profile (your job is not touched).",
+                yes="Bench",
+                no="Cancel",
+            ),
+            decided,
+        )
 
     def action_reload(self) -> None:
         self.reload()

@@ -1,0 +1,74 @@
+"""`make demo` as a new user meets it: a real terminal (tmux), keys only, from the spec at
+Gate 1 to a finished run with every node merged and the integration gate green."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from director_tui.engine.models import NodeStatus, PlanStage, RunState, Stage
+from director_tui.engine.store import Store
+from tests.tui.test_tmux import ROOT, Tmux
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+LABEL = "demo — scripted agents, no model calls"
+
+
+def test_demo_in_tmux_from_gate1_to_a_green_run(tmp_path: Path) -> None:
+    target = tmp_path / "demo"
+    session = Tmux(f"director-demo-{uuid.uuid4().hex[:8]}")
+    # What `make demo` runs, with a folder we can inspect afterwards.
+    command = (
+        f"cd {tmp_path} && TERM=xterm-256color {sys.executable} -m director_tui demo "
+        f"--dir {target}; echo DEMO-EXITED-$?; sleep 30"
+    )
+    subprocess.run(
+        ["tmux", "new-session", "-d", "-s", session.name, "-x", "120", "-y", "40", command],
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        screen = session.wait_for("Gate 1 — the spec", timeout=90)
+        assert LABEL in screen
+        assert "Spec: word-frequency report" in screen
+        session.keys("a")  # approve the spec: decomposition and red tests run in the app
+        screen = session.wait_for("plan is valid", timeout=120)
+        assert "Gate 2" in screen and LABEL in screen
+        for node in ("tokenize", "stopwords", "table", "counter", "cli"):
+            assert node in screen
+        session.keys("a")  # approve the plan and its frozen tests
+        session.wait_for("Start the run now?", timeout=60)
+        session.keys("y")
+        screen = session.wait_for("integration passed", timeout=180)
+        assert "Run board" in screen and LABEL in screen
+        assert "5/5 done" in screen
+        session.keys("F5")
+        session.wait_for("Bench results", timeout=30)
+        session.keys("n")  # bench the same task under the demo's two profiles
+        session.wait_for("Bench this job's task", timeout=30)
+        session.keys("y")
+        screen = session.wait_for("(finished)", timeout=240)
+        assert "all-frontier" in screen and "cheap-cloud" in screen
+        session.keys("C-q")
+        session.wait_for("DEMO-EXITED-0", timeout=30)
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session.name], check=False)
+    store = Store(target)
+    stage = store.read_model(store.plan_stage, PlanStage)
+    assert stage is not None and stage.stage == Stage.approved
+    assert [a.approver for a in stage.approvals] == ["human", "human"]
+    state = store.read_model(store.state, RunState)
+    assert state is not None and state.integration == "passed"
+    assert all(st.status == NodeStatus.done for st in state.nodes.values())
+    assert state.nodes["counter"].attempts == 2 and state.nodes["table"].escalated
+    summary = json.loads((target / ".director/bench/summary.json").read_text())
+    assert summary["status"] == "finished"
+    assert {row["profile"] for row in summary["rows"]} == {"all-frontier", "cheap-cloud"}
+    assert all(row["done"] == row["n_nodes"] == 5 for row in summary["rows"])
