@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
 from gitrepo import make_repo, run_git
 
 from director_tui.engine import git
+from director_tui.engine.errors import GitError
 from director_tui.engine.jobs import ensure_job_worktree, job_branch, job_worktree
 from director_tui.engine.store import Store
 
@@ -181,3 +183,10 @@ def test_user_hooks_and_signing_config_do_not_break_director_commits(git_repo: P
     git.commit_all(node, "a")
     assert git.merge_no_ff(job, "node-a", "merge a")
     assert git.file_at(git_repo, "job", "a.py") == b"a = 1\n"
+
+
+def test_remove_worktree_refuses_a_main_working_tree(git_repo: Path) -> None:
+    (git_repo / "keep.txt").write_text("mine\n")
+    with pytest.raises(GitError):
+        git.remove_worktree(git_repo, git_repo)
+    assert (git_repo / "keep.txt").read_text() == "mine\n"

@@ -260,3 +260,19 @@ def test_bad_flags_are_usage_errors(tmp_path: Path) -> None:
     with pytest.raises(UsageError):
         run(store, parallel=0)
     assert JOB_ID in store.plan.read_text()
+
+
+def test_node_branch_checked_out_in_the_users_checkout_is_left_alone(tmp_path: Path) -> None:
+    """Regression: the node's worktree set-up used to 'remove' whichever worktree had the
+    node branch checked out; for the user's own checkout that deleted the whole repo."""
+    store = build_job(tmp_path, sample_nodes()[:1])
+    run_git(store.repo, "checkout", "-q", "-b", jobs.node_branch(JOB_ID, "add"))
+    (store.repo / "precious.txt").write_text("uncommitted work\n")
+    outcome = run(store)
+    assert outcome.failed == ["add"]
+    assert (store.repo / "precious.txt").read_text() == "uncommitted work\n"
+    assert (store.repo / ".git").is_dir()
+    state = store.read_model(store.state, RunState)
+    assert state is not None
+    assert "checked out at" in state.nodes["add"].last_error
+    assert not state.nodes["add"].last_error.startswith("internal error")

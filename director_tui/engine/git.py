@@ -132,6 +132,10 @@ def add_worktree(repo: Path, path: Path, branch: str, start: str | None = None) 
 
 
 def remove_worktree(repo: Path, path: Path) -> None:
+    """Remove a linked worktree (director's own). A main working tree — a folder with a
+    ``.git`` directory, such as the user's checkout — is refused, never deleted."""
+    if (path / ".git").is_dir():
+        raise GitError(f"{path} is a main working tree, not a worktree director made")
     git(["worktree", "remove", "--force", str(path)], repo, check=False)
     if path.exists():
         shutil.rmtree(path, ignore_errors=True)

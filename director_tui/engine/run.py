@@ -63,7 +63,7 @@ from director_tui.engine import control, dag, gates, git, jobs, review
 from director_tui.engine.agents.base import AgentResult, ExitReason, ToolCall
 from director_tui.engine.context import EngineContext
 from director_tui.engine.cost import CostRecord
-from director_tui.engine.errors import GitError, PlanInvalidError, UsageError
+from director_tui.engine.errors import DirectorError, GitError, PlanInvalidError, UsageError
 from director_tui.engine.events import (
     INTEGRATION_OUTPUT,
     ControlApplied,
@@ -609,7 +609,11 @@ class Runner:
                     if exc is not None:
                         nid = task.get_name()
                         st = self.state.nodes[nid]
-                        st.last_error = f"internal error: {type(exc).__name__}: {exc}"
+                        st.last_error = (
+                            str(exc)
+                            if isinstance(exc, DirectorError)
+                            else f"internal error: {type(exc).__name__}: {exc}"
+                        )
                         self.set_status(nid, NodeStatus.failed, st.last_error)
                         self.notice(f"node {nid}: {st.last_error}", "error", nid)
             else:
@@ -1012,6 +1016,12 @@ class Runner:
                 pass  # the branch is checked out somewhere else: sort it out below
         checked_out = git.worktree_branches(self.store.repo)
         where = checked_out.get(branch)
+        if where is not None and not where.resolve().is_relative_to(self.store.worktrees.resolve()):
+            # The user's checkout or a worktree of their own: never reset or remove it.
+            raise GitError(
+                f"the node's branch {branch} is checked out at {where}; director leaves that "
+                f"checkout alone — switch it to another branch, then `director retry {worktree.name}`"
+            )
         if where is not None and where.resolve() == worktree.resolve() and worktree.exists():
             git.git(["rebase", "--abort"], worktree, check=False)
             git.reset_clean(worktree, base)
