@@ -57,6 +57,13 @@ def test_not_a_git_repo_is_a_clear_usage_error(tmp_path: Path) -> None:
     assert not (tmp_path / ".director").exists()
 
 
+def test_repo_pointing_at_a_file_is_a_clear_usage_error(git_repo: Path) -> None:
+    out = director("status", "--repo", str(git_repo / "README.md"), cwd=git_repo)
+    assert out.returncode == 2, out.stderr
+    assert "is a file, not a folder" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
 def test_missing_git_is_a_clear_usage_error(git_repo: Path, tmp_path: Path) -> None:
     bindir = tmp_path / "bin"
     bindir.mkdir()

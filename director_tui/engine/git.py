@@ -75,6 +75,10 @@ def out(args: list[str], cwd: Path, **kw: object) -> str:
 def repo_root(path: Path) -> Path:
     if not path.exists():
         raise NotAGitRepoError(f"{path} does not exist")
+    if not path.is_dir():
+        raise NotAGitRepoError(
+            f"{path} is a file, not a folder", hint="pass --repo the repository's folder"
+        )
     proc = git(["rev-parse", "--show-toplevel"], path, check=False)
     if proc.returncode != 0:
         raise NotAGitRepoError(
