@@ -144,10 +144,13 @@ class SpecScreen(DirectorScreen):
     # -- actions ------------------------------------------------------------------------
     def action_save(self) -> bool:
         text = self.text
-        saved = self.director.guard(
-            "Cannot save spec.md", lambda: self.director.bridge.save_spec(text)
-        )
-        if saved is None and self.director.bridge.store.spec.exists():
+
+        def write() -> bool:
+            self.director.bridge.save_spec(text)
+            return True
+
+        # guard() answers None when the write failed (and shows why)
+        if self.director.guard("Cannot save spec.md", write):
             self.saved_text = text
             self.notify("spec.md saved")
             self.update_status()
@@ -208,20 +211,25 @@ class SpecScreen(DirectorScreen):
     def action_leave_editor(self) -> None:
         self.query_one("#context", VerticalScroll).focus()
 
+    def show_editor_view(self) -> None:
+        """Back from the preview or the diff to the spec, still reading: the next letter is
+        a key (a approves, x rejects…), not text typed into spec.md; i or enter edits."""
+        self.query_one("#spec-switcher", ContentSwitcher).current = "spec-editor"
+        self.query_one("#context", VerticalScroll).focus()
+
     def action_toggle_preview(self) -> None:
         switcher = self.query_one("#spec-switcher", ContentSwitcher)
-        if switcher.current == "spec-editor":
-            self.query_one("#spec-markdown", Markdown).update(self.text)
-            switcher.current = "spec-preview"
-        else:
-            switcher.current = "spec-editor"
-            self.query_one("#spec-editor", TextArea).focus()
+        if switcher.current == "spec-preview":
+            self.show_editor_view()
+            return
+        self.query_one("#spec-markdown", Markdown).update(self.text)
+        switcher.current = "spec-preview"
 
     def action_toggle_diff(self) -> None:
         """What the human changed relative to the spec the agent wrote."""
         switcher = self.query_one("#spec-switcher", ContentSwitcher)
         if switcher.current == "spec-diff":
-            self.action_edit()
+            self.show_editor_view()
             return
         diff = "\n".join(
             difflib.unified_diff(
@@ -261,13 +269,21 @@ class SpecScreen(DirectorScreen):
             return
 
         def decided(save: bool | None) -> None:
+            if save is None:
+                return  # escape: stay here with the edits as they are
             if save:
-                self.action_save()
+                if not self.action_save():
+                    return  # the error is on screen; the edits stay in the editor
             else:
                 self.query_one("#spec-editor", TextArea).load_text(self.saved_text)
             self.app.call_later(self.director.action_open, then)
 
         self.app.push_screen(
-            ConfirmModal("spec.md has unsaved changes. Save them?", yes="Save", no="Discard"),
+            ConfirmModal(
+                "spec.md has unsaved changes. Save them?",
+                yes="Save",
+                no="Discard",
+                cancel="Stay",
+            ),
             decided,
         )

@@ -13,18 +13,26 @@ from textual.widgets import Button, Input, Label, Select, Static, TextArea
 from director_tui.engine.models import Node
 
 
-class ConfirmModal(ModalScreen[bool]):
-    """A yes/no question; y/enter answer yes, n/escape answer no."""
+class ConfirmModal(ModalScreen[bool | None]):
+    """A yes/no question; y/enter answer yes, n answers no.
+
+    Without ``cancel`` escape answers no. With it there is a third way out — escape (or
+    its button) resolves to None, "do neither" — for questions whose "no" throws work
+    away, so the key people press to back out of a dialog never discards anything.
+    """
 
     BINDINGS = [
         Binding("y", "answer(True)", "Yes", id="confirm.yes"),
-        Binding("n,escape", "answer(False)", "No", id="confirm.no"),
+        Binding("n", "answer(False)", "No", id="confirm.no"),
+        Binding("escape", "back_out", "Back", id="confirm.back"),
     ]
 
-    def __init__(self, question: str, *, yes: str = "Yes", no: str = "No") -> None:
+    def __init__(
+        self, question: str, *, yes: str = "Yes", no: str = "No", cancel: str | None = None
+    ) -> None:
         super().__init__(classes="modal")
         self.question = question
-        self.yes, self.no = yes, no
+        self.yes, self.no, self.cancel = yes, no, cancel
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -32,12 +40,20 @@ class ConfirmModal(ModalScreen[bool]):
             with Horizontal(classes="buttons"):
                 yield Button(f"{self.yes} (y)", id="yes", variant="primary")
                 yield Button(f"{self.no} (n)", id="no")
+                if self.cancel is not None:
+                    yield Button(f"{self.cancel} (esc)", id="cancel")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "yes")
+        if event.button.id == "cancel":
+            self.dismiss(None)
+        else:
+            self.dismiss(event.button.id == "yes")
 
     def action_answer(self, value: bool) -> None:
         self.dismiss(value)
+
+    def action_back_out(self) -> None:
+        self.dismiss(None if self.cancel is not None else False)
 
 
 class ErrorModal(ModalScreen[None]):

@@ -1,0 +1,88 @@
+"""Pilots for what a new user ran into in real terminals (each failed before its fix)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from textual.containers import VerticalScroll
+from textual.widgets import ContentSwitcher, TextArea
+
+from director_tui.tui.screens.home import HomeScreen
+from director_tui.tui.screens.spec import SpecScreen
+from director_tui.tui.widgets.modals import ConfirmModal, ErrorModal
+from tests.tui.helpers import frozen_app, wait_until
+
+
+async def test_escape_in_the_unsaved_changes_guard_keeps_the_edits(
+    sample_repo: Callable[[str], Path],
+) -> None:
+    """Escape is how people back out of a dialog: it must not pick "Discard"."""
+    repo = sample_repo("gate1")
+    app = frozen_app(repo, "gate1")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, SpecScreen)
+        await pilot.press("i", *"KEEP ", "escape", "f1")
+        assert await wait_until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is screen  # still at Gate 1
+        assert screen.text.startswith("KEEP ")
+        assert screen.dirty
+        spec_on_disk = (repo / ".director" / "spec.md").read_text()
+        assert "KEEP" not in spec_on_disk
+        # n still discards on purpose, then leaves
+        await pilot.press("f1")
+        assert await wait_until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await pilot.press("n")
+        assert await wait_until(pilot, lambda: isinstance(app.screen, HomeScreen))
+
+
+async def test_a_failed_save_is_not_reported_as_saved(
+    sample_repo: Callable[[str], Path],
+) -> None:
+    """spec.md cannot be written (here: a folder is in its way): the error shows, and the
+    edits still count as unsaved, so leaving still asks."""
+    repo = sample_repo("gate1")
+    app = frozen_app(repo, "gate1")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, SpecScreen)
+        spec = repo / ".director" / "spec.md"
+        spec.unlink()
+        (spec / "in-the-way").mkdir(parents=True)
+        await pilot.press("i", *"LOST? ", "ctrl+s")
+        assert await wait_until(pilot, lambda: isinstance(app.screen, ErrorModal))
+        await pilot.press("escape")
+        await pilot.pause()
+        assert screen.dirty
+        await pilot.press("escape", "f1")
+        assert await wait_until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+
+
+async def test_preview_key_from_the_diff_shows_the_preview_and_letters_stay_keys(
+    sample_repo: Callable[[str], Path],
+) -> None:
+    """d then v showed the editor (not the preview) with the cursor in it, so the next
+    footer key (x Reject) was typed into spec.md instead."""
+    repo = sample_repo("gate1")
+    app = frozen_app(repo, "gate1")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, SpecScreen)
+        switcher = screen.query_one("#spec-switcher", ContentSwitcher)
+        await pilot.press("d")
+        assert switcher.current == "spec-diff"
+        await pilot.press("v")
+        assert switcher.current == "spec-preview"
+        await pilot.press("v")
+        assert switcher.current == "spec-editor"
+        assert not screen.query_one("#spec-editor", TextArea).has_focus
+        assert screen.query_one("#context", VerticalScroll).has_focus
+        await pilot.press("d", "d")
+        assert switcher.current == "spec-editor"
+        assert not screen.dirty
