@@ -94,9 +94,15 @@ async def run_command(
             if on_line is not None:
                 on_line(line)
 
+    async def pump_and_wait() -> None:
+        # A coroutine, not the bare gather: wait_for then cancels a task that awaits the
+        # gather, so a cancelled gather's exception is retrieved instead of being logged
+        # as "exception was never retrieved" (one traceback per command at Ctrl-C).
+        await asyncio.gather(pump(), proc.wait())
+
     timed_out = False
     try:
-        await asyncio.wait_for(asyncio.gather(pump(), proc.wait()), timeout=timeout)
+        await asyncio.wait_for(pump_and_wait(), timeout=timeout)
     except TimeoutError:
         timed_out = True
         await kill_process_group_async(proc.pid)

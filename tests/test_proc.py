@@ -1,0 +1,49 @@
+"""proc.run_command under cancellation (Ctrl-C on a run cancels the tests it runs)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import sys
+from pathlib import Path
+from typing import Any
+
+from director_tui.engine.proc import run_command
+
+
+def test_cancelled_command_is_killed_and_leaves_no_unretrieved_exception(tmp_path: Path) -> None:
+    """Regression: cancelling the gather under wait_for left a '_GatheringFuture exception
+    was never retrieved' traceback on stderr for every command running at Ctrl-C."""
+    reported: list[dict[str, Any]] = []
+    pid_file = tmp_path / "pid"
+    script = (
+        f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
+    )
+
+    async def main() -> int:
+        asyncio.get_running_loop().set_exception_handler(lambda _loop, c: reported.append(c))
+        task = asyncio.create_task(
+            run_command(f"{sys.executable} -c {script!r}", tmp_path, timeout=30)
+        )
+        while not pid_file.exists() or not pid_file.read_text():
+            await asyncio.sleep(0.05)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        gc.collect()  # an unretrieved exception is reported when its future is collected
+        await asyncio.sleep(0.05)
+        return int(pid_file.read_text())
+
+    pid = asyncio.run(main())
+    assert reported == []
+    assert _gone(pid)
+
+
+def _gone(pid: int) -> bool:
+    """Not running: no such process, or a zombie waiting to be reaped."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
