@@ -81,6 +81,16 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path: Path) -> None:
     assert not (repo / ".director" / "plan_stage.json").exists()
 
 
+def test_task_file_that_is_not_utf8_exits_2(tmp_path: Path) -> None:
+    """Regression: a binary --input file ended in a UnicodeDecodeError traceback."""
+    repo, _ = make_sample(tmp_path, [])
+    task_file = tmp_path / "task.bin"
+    task_file.write_bytes(b"\xff\xfe not text")
+    result = director(repo, "plan", "--input", str(task_file), "--no-tui")
+    assert result.returncode == 2, result.stderr
+    assert "not UTF-8 text" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_cyclic_plan_exits_2_showing_the_cycle(tmp_path: Path) -> None:
     cyclic = {"nodes": [{**MUL, "depends_on": ["div"]}, {**DIV, "depends_on": ["mul"]}]}
     repo, _ = make_sample(tmp_path, base_entries(json.dumps(cyclic)), plan_retries=1)

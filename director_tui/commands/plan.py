@@ -71,13 +71,18 @@ def read_task(task: str | None, input_path: str | None) -> str:
     if task and input_path:
         raise UsageError("give the task as an argument or with --input, not both")
     if input_path == "-":
-        text = sys.stdin.read()
+        try:
+            text = sys.stdin.read()
+        except UnicodeDecodeError as exc:
+            raise UsageError("the task on standard input is not UTF-8 text") from exc
     elif input_path:
         path = Path(input_path).expanduser()
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise UsageError(f"cannot read the task from {path}: {exc.strerror}") from exc
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"cannot read the task from {path}: not UTF-8 text") from exc
     else:
         text = task or ""
     if not text.strip():
