@@ -91,6 +91,17 @@ def test_broken_toml_names_file_line_and_column(git_repo: Path) -> None:
     assert info.value.exit_code == 2
 
 
+def test_config_that_is_not_utf8_is_a_config_error(git_repo: Path) -> None:
+    """Regression: tomllib raised UnicodeDecodeError, a traceback in doctor/init/bench."""
+    path = git_repo / ".director/config.toml"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"\xff\xfe[limits]\n")
+    with pytest.raises(ConfigError) as info:
+        cfg.load_config(git_repo)
+    assert str(path) in str(info.value) and "not UTF-8" in str(info.value)
+    assert info.value.exit_code == 2
+
+
 @pytest.mark.parametrize(
     ("toml", "expected"),
     [
