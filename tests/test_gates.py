@@ -162,3 +162,64 @@ async def test_integration_without_a_mention_blames_the_last_merge(repo: Path) -
     assert result.suspects == ["y"]
     ok = await gates.integration_gate([("t", "true")], repo, [], timeout=30)
     assert ok.passed
+
+
+def _node_worktree(repo: Path, tmp: Path) -> tuple[Path, str]:
+    """A node worktree on its own branch, as the run engine makes one."""
+    worktree = tmp / "wt-a"
+    run_git(repo, "worktree", "add", "-q", "-b", "job--a", str(worktree), "HEAD")
+    return worktree, run_git(repo, "rev-parse", "HEAD")
+
+
+@pytest.mark.parametrize(
+    "move_head",
+    [
+        ["checkout", "-q", "-b", "elsewhere"],
+        ["checkout", "-q", "--detach"],
+    ],
+)
+async def test_an_agent_moving_head_off_the_node_branch_still_merges_its_work(
+    repo: Path, tmp_path: Path, move_head: list[str]
+) -> None:
+    worktree, base = _node_worktree(repo, tmp_path)
+    run_git(worktree, *move_head)
+    (worktree / "src/a.py").write_text("A = 1\n")
+    run_git(worktree, "commit", "-q", "-am", "the agent's own commit")
+    outcome = await gates.node_gate(
+        _node(repo),
+        worktree,
+        base,
+        ignore_globs=[],
+        flake_runs=1,
+        timeout=30,
+        commit_message="node a",
+        branch="job--a",
+    )
+    assert outcome.passed, outcome.message
+    # The branch the merge queue merges by name holds what was judged.
+    assert run_git(worktree, "symbolic-ref", "HEAD") == "refs/heads/job--a"
+    assert run_git(repo, "show", "job--a:src/a.py") == "A = 1"
+
+
+async def test_an_attempt_that_resets_below_its_base_is_rejected(
+    repo: Path, tmp_path: Path
+) -> None:
+    (repo / "src/b.py").write_text("B = 0\n")
+    run_git(repo, "add", "src/b.py")
+    run_git(repo, "commit", "-q", "-m", "base moves on")
+    worktree, base = _node_worktree(repo, tmp_path)
+    # Same files as the base plus the fix, but on top of the commit before the base.
+    run_git(worktree, "reset", "-q", "--soft", "HEAD~1")
+    (worktree / "src/a.py").write_text("A = 1\n")
+    outcome = await gates.node_gate(
+        _node(repo),
+        worktree,
+        base,
+        ignore_globs=[],
+        flake_runs=1,
+        timeout=30,
+        commit_message="node a",
+        branch="job--a",
+    )
+    assert not outcome.passed and outcome.check == "history", outcome
+    assert base[:10] in outcome.message

@@ -2,7 +2,8 @@
 
 * :func:`node_gate` — one node attempt: every test file byte-identical to its frozen
   hash, the change inside the allowlist (plus ``[repository] ignore`` globs), no new
-  symlink pointing out of the worktree, then ``test_cmd`` passes; on a pass, flake
+  symlink pointing out of the worktree, the attempt's commit built on its base (no
+  history rewritten under it), then ``test_cmd`` passes; on a pass, flake
   control re-runs ``test_cmd`` until it has run ``flake_runs`` times in all (1 disables
   it) and any failure marks the attempt flaky.
 * :func:`integration_gate` — after every node merged: the repo's ``[gates]`` commands in
@@ -32,7 +33,7 @@ OUTPUT_TAIL_LINES = 40
 @dataclass
 class GateOutcome:
     passed: bool
-    check: str  # hashes | allowlist | symlink | tests | flake | passed
+    check: str  # hashes | allowlist | symlink | history | tests | flake | passed
     message: str = ""
     output_tail: str = ""
     changed_files: list[str] = field(default_factory=list)
@@ -96,14 +97,38 @@ def check_hashes(node: Node, worktree: Path, base: str) -> str | None:
     return None
 
 
+def reattach_branch(worktree: Path, branch: str) -> None:
+    """Put the worktree's HEAD back on ``branch`` when the agent moved it elsewhere.
+
+    An agent may run ``git checkout -b other`` or ``git switch --detach`` in its
+    worktree: its work then sits on another branch (or none) while the merge queue
+    merges ``branch`` by name — a passed gate would merge nothing. The node branch is
+    moved to where HEAD is and HEAD pointed at it again; files and index stay as they
+    are, so what the agent left is exactly what is judged and merged."""
+    ref = f"refs/heads/{branch}"
+    current = git.git(["symbolic-ref", "-q", "HEAD"], worktree, check=False).stdout.strip()
+    if current == ref:
+        return
+    git.git(["update-ref", ref, "HEAD"], worktree)
+    git.git(["symbolic-ref", "HEAD", ref], worktree)
+
+
 def commit_attempt(
-    worktree: Path, base: str, ignore_globs: Sequence[str], message: str
+    worktree: Path,
+    base: str,
+    ignore_globs: Sequence[str],
+    message: str,
+    branch: str | None = None,
 ) -> list[git.Change]:
     """Commit everything the attempt left in its worktree onto the node branch and return
     what changed since ``base`` — ignored byproducts taken back out of the commit.
 
     The gate judges this commit, and the merge queue merges it: one snapshot serves both
-    (cheaper than a throw-away index per check, and what is judged is what merges)."""
+    (cheaper than a throw-away index per check, and what is judged is what merges).
+    With ``branch``, a HEAD the agent moved off the node branch is put back first
+    (:func:`reattach_branch`)."""
+    if branch is not None:
+        reattach_branch(worktree, branch)
     git.git(["add", "-A", "."], worktree)
     # Nothing to commit (an empty attempt, or a re-gate after a rebase) is not an error.
     git.git(["commit", "-q", "--no-verify", "-m", message], worktree, check=False)
@@ -172,20 +197,30 @@ async def node_gate(
     timeout: float,
     on_line: Callable[[str], None] | None = None,
     commit_message: str | None = None,
+    branch: str | None = None,
 ) -> GateOutcome:
     """The whole deterministic gate of one attempt (see the module docstring).
 
     With ``commit_message`` the attempt is first committed on the node branch
-    (:func:`commit_attempt`) and that commit is what is judged; without it the
-    worktree's uncommitted state is judged and nothing is written."""
+    (:func:`commit_attempt`; ``branch`` names it) and that commit is what is judged;
+    without it the worktree's uncommitted state is judged and nothing is written."""
 
     def structure() -> GateOutcome:
-        changes = (
-            commit_attempt(worktree, base, ignore_globs, commit_message)
-            if commit_message is not None
-            else None
-        )
-        return structural_check(node, worktree, base, ignore_globs, changes)
+        if commit_message is None:
+            return structural_check(node, worktree, base, ignore_globs)
+        changes = commit_attempt(worktree, base, ignore_globs, commit_message, branch)
+        outcome = structural_check(node, worktree, base, ignore_globs, changes)
+        if outcome.passed and not _descends_from(worktree, base):
+            # A three-way merge of a commit that does not build on the base (the agent
+            # ran `git reset` below it) is not the tree that was judged.
+            return GateOutcome(
+                False,
+                "history",
+                f"the attempt's commit does not build on its base {base[:10]} (history was "
+                "rewritten with git reset/rebase/checkout); leave the branch history alone",
+                changed_files=outcome.changed_files,
+            )
+        return outcome
 
     outcome = await asyncio.to_thread(structure)
     if not outcome.passed:
@@ -224,6 +259,11 @@ async def node_gate(
     if after:
         return GateOutcome(False, "hashes", after, changed_files=touched, test_runs=runs)
     return GateOutcome(True, "passed", changed_files=touched, test_runs=runs, test_secs=secs)
+
+
+def _descends_from(worktree: Path, base: str) -> bool:
+    proc = git.git(["merge-base", "--is-ancestor", base, "HEAD"], worktree, check=False)
+    return proc.returncode == 0
 
 
 def _command_failure(command: str, result: CommandResult) -> str:

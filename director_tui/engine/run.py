@@ -833,6 +833,7 @@ class Runner:
             timeout=limits.gate_timeout_secs,
             on_line=lambda line: self.ctx.bus.emit(TestOutput(node_id=nid, line=line)),
             commit_message=f"director: node {nid} — {node.title}".strip(" —"),
+            branch=jobs.node_branch(self.plan.job_id, nid),
         )
         st.test_secs += outcome.test_secs
         st.changed_files = outcome.changed_files
