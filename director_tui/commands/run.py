@@ -16,7 +16,6 @@ from pathlib import Path
 from director_tui.commands.common import add_repo_arg, add_tui_arg, store_for, want_tui
 from director_tui.engine.config import load_config
 from director_tui.engine.context import EngineContext
-from director_tui.engine.errors import UsageError
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -65,10 +64,10 @@ def _open_run_board(args: argparse.Namespace, repo: Path) -> int | None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    if args.parallel is not None and args.parallel < 1:
-        raise UsageError("--parallel must be at least 1")
-    if args.max_attempts is not None and args.max_attempts < 1:
-        raise UsageError("--max-attempts must be at least 1")
+    from director_tui.engine.run import check_run_flags
+
+    # Before the app opens: its run board would only meet a bad flag later, in a worker.
+    check_run_flags(args.parallel, args.max_attempts)
     store = store_for(args)
     config = load_config(store.repo)
     ctx = EngineContext.open(store, config)

@@ -770,16 +770,14 @@ async def run_bench(
     ``BenchError`` when planning fails (the summary then says ``failed``);
     ``LockHeldError`` when another bench is running in this repository."""
     from director_tui.engine.plan import check_checkout
+    from director_tui.engine.run import check_run_flags
 
     task = task.strip()
     if not task:
         raise UsageError("the task is empty", hint='director bench "<task>" --profiles a,b')
     if repeat < 1:
         raise UsageError("--repeat must be at least 1")
-    if parallel is not None and parallel < 1:
-        raise UsageError("--parallel must be at least 1")
-    if max_attempts is not None and max_attempts < 1:
-        raise UsageError("--max-attempts must be at least 1")
+    check_run_flags(parallel, max_attempts)
     names = check_profile_names(profiles)
     plan_profile = (plan_profile or "").strip() or (BASELINE if BASELINE in names else names[0])
     check_profile_names([plan_profile])

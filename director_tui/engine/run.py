@@ -1184,17 +1184,22 @@ class Runner:
         )
 
 
+def check_run_flags(parallel: int | None, max_attempts: int | None) -> None:
+    """``UsageError`` for a ``--parallel``/``--max-attempts`` below 1 (None: the config's)."""
+    if parallel is not None and parallel < 1:
+        raise UsageError("--parallel must be at least 1")
+    if max_attempts is not None and max_attempts < 1:
+        raise UsageError("--max-attempts must be at least 1")
+
+
 async def run_job(
     ctx: EngineContext, *, parallel: int | None = None, max_attempts: int | None = None
 ) -> RunOutcome:
     """Run the approved plan to the end (see the module docstring)."""
+    check_run_flags(parallel, max_attempts)
     limits = ctx.config.limits
     parallel = limits.parallel if parallel is None else parallel
     max_attempts = limits.max_attempts if max_attempts is None else max_attempts
-    if parallel < 1:
-        raise UsageError("--parallel must be at least 1")
-    if max_attempts < 1:
-        raise UsageError("--max-attempts must be at least 1")
     plan = load_approved_plan(ctx)
     with ctx.store.run_lock("run") as note:
         if note:
