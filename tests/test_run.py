@@ -276,3 +276,19 @@ def test_node_branch_checked_out_in_the_users_checkout_is_left_alone(tmp_path: P
     assert state is not None
     assert "checked out at" in state.nodes["add"].last_error
     assert not state.nodes["add"].last_error.startswith("internal error")
+
+
+def test_status_of_a_plan_not_run_yet_shows_every_node_pending(tmp_path: Path) -> None:
+    from director_tui.engine.metrics import status_summary
+
+    store = build_job(tmp_path)
+    rows = status_summary(store)["nodes"]
+    assert [r["id"] for r in rows] == ["add", "mul", "power"]
+    for row in rows:
+        assert (row["status"], row["attempts"], row["tier"], row["review"]) == (
+            "pending",
+            0,
+            "",
+            None,
+        )
+        assert row["cost_usd"] == 0.0 and isinstance(row["cost_usd"], float)

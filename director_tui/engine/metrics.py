@@ -136,29 +136,30 @@ def status_summary(store: Store) -> dict[str, Any]:
     nodes: list[dict[str, Any]] = []
     if plan is not None:
         for node in plan.nodes:
-            st = state.nodes.get(node.id) if state else None
+            # A node the run has not reached yet shows NodeState's defaults (pending, 0 …).
+            st = (state.nodes.get(node.id) if state else None) or NodeState()
             nodes.append(
                 {
                     "id": node.id,
                     "title": node.title,
                     "depends_on": node.depends_on,
-                    "status": st.status.value if st else "pending",
-                    "attempts": st.attempts if st else 0,
-                    "tier": st.tier if st else "",
-                    "escalated": st.escalated if st else False,
-                    "flaky": st.flaky if st else False,
-                    "watch_it_fail": st.watch_it_fail if st else "unknown",
-                    "cost_usd": round(st.cost_usd, 6) if st else 0.0,
-                    "tokens": st.tokens if st else 0,
-                    "last_error": st.last_error if st else "",
-                    "stage_two": st.stage_two if st else False,
-                    "flake": st.flake if st else "not_run",
-                    "review": st.review.model_dump(mode="json") if st and st.review else None,
-                    "review_error": st.review_error if st else "",
-                    "wall_secs": round(st.wall_secs, 2) if st else 0.0,
-                    "branch": st.branch if st else "",
-                    "worktree": st.worktree if st else "",
-                    "changed_files": st.changed_files if st else [],
+                    "status": st.status.value,
+                    "attempts": st.attempts,
+                    "tier": st.tier,
+                    "escalated": st.escalated,
+                    "flaky": st.flaky,
+                    "watch_it_fail": st.watch_it_fail,
+                    "cost_usd": round(st.cost_usd, 6),
+                    "tokens": st.tokens,
+                    "last_error": st.last_error,
+                    "stage_two": st.stage_two,
+                    "flake": st.flake,
+                    "review": st.review.model_dump(mode="json") if st.review else None,
+                    "review_error": st.review_error,
+                    "wall_secs": round(st.wall_secs, 2),
+                    "branch": st.branch,
+                    "worktree": st.worktree,
+                    "changed_files": st.changed_files,
                 }
             )
     holder = store.lock_holder()

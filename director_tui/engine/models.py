@@ -192,7 +192,7 @@ class NodeState(BaseModel):
 
     @property
     def cost_usd(self) -> float:
-        return sum(u.cost_usd for u in self.usage.values())
+        return sum((u.cost_usd for u in self.usage.values()), 0.0)
 
     @property
     def tokens(self) -> int:
