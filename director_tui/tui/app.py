@@ -284,6 +284,16 @@ class DirectorApp(App[int]):
                 severity="warning",
             )
             return False
+        try:
+            # Read the config as it is now (it may have been edited since the app opened);
+            # a broken file stops the job here, before the screen says it started.
+            self.bridge.reload_config()
+        except DirectorError as exc:
+            already_shown = f"{type(exc).__name__}:{exc}" in self.errors_seen
+            self.show_error(f"Cannot start {label}: the config is broken", exc)
+            if already_shown:
+                self.notify(f"Not started ({label}): {exc.message}", severity="error")
+            return False
         self.engine_busy = label
         self.refresh_active()
         self._engine_worker(label, job)

@@ -9,9 +9,10 @@ from textual.containers import VerticalScroll
 from textual.widgets import ContentSwitcher, TextArea
 
 from director_tui.tui.screens.home import HomeScreen
+from director_tui.tui.screens.run_board import RunBoardScreen
 from director_tui.tui.screens.spec import SpecScreen
 from director_tui.tui.widgets.modals import ConfirmModal, ErrorModal
-from tests.tui.helpers import frozen_app, wait_until
+from tests.tui.helpers import Recorder, frozen_app, wait_until
 
 
 async def test_escape_in_the_unsaved_changes_guard_keeps_the_edits(
@@ -86,3 +87,26 @@ async def test_preview_key_from_the_diff_shows_the_preview_and_letters_stay_keys
         await pilot.press("d", "d")
         assert switcher.current == "spec-editor"
         assert not screen.dirty
+
+
+async def test_a_config_broken_while_the_app_is_open_stops_a_run_before_it_starts(
+    sample_repo: Callable[[str], Path],
+) -> None:
+    """The app opened on a good config; the file broke later. g used to say "Run started."
+    over the worker's failure; now the error (file, line) shows and nothing starts."""
+    repo = sample_repo("run")
+    recorder = Recorder()
+    app = frozen_app(repo, "run")
+    async with app.run_test(size=(80, 24), message_hook=recorder) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, RunBoardScreen)
+        config = repo / ".director" / "config.toml"
+        config.write_text(config.read_text() + "\n[limits\n", encoding="utf-8")
+        await pilot.press("g")
+        assert await wait_until(pilot, lambda: isinstance(app.screen, ErrorModal))
+        assert "config.toml" in app.screen.message
+        assert not app.engine_busy
+        assert not recorder.saw("Run started")
+        await pilot.press("escape", "g")  # again: the same error, as a notification now
+        assert await wait_until(pilot, lambda: recorder.saw("Not started (running)"))
+        assert not app.engine_busy
