@@ -389,3 +389,18 @@ def test_provider_for_picks_each_driver(tmp_path: Path) -> None:
     assert provider_for("opencode/a/b", config, tmp_path).name == "opencode"
     assert provider_for("claude-code/opus", config, tmp_path).name == "claude-code"
     assert provider_for("codex/gpt-5-codex", config, tmp_path).name == "codex"
+
+
+@pytest.mark.parametrize("parser_class", [OpenCodeParser, ClaudeCodeParser, CodexParser])
+def test_every_parser_keeps_non_object_lines_as_raw(
+    tmp_path: Path, parser_class: type[OpenCodeParser | ClaudeCodeParser | CodexParser]
+) -> None:
+    seen: list[AgentActivity] = []
+    collector = Collector(call_for("executor", tmp_path), seen.append)
+    feed_all(parser_class(collector), ["a warning, not JSON", "[1, 2]", '"text"', ""])
+    assert [a.summary for a in seen if a.kind == "raw"] == [
+        "a warning, not JSON",
+        "[1, 2]",
+        '"text"',
+    ]
+    assert collector.raw_lines == 3

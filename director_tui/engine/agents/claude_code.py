@@ -10,7 +10,6 @@ fake Anthropic-Messages server (``ANTHROPIC_BASE_URL``).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from director_tui.engine.agents.base import (
@@ -85,13 +84,8 @@ class ClaudeCodeParser:
         if cut:
             self.c.add_raw(line[:400], cut=cut + max(0, len(line) - 400))
             return
-        try:
-            event = json.loads(line)
-        except ValueError:
-            self.c.add_raw(line)
-            return
-        if not isinstance(event, dict):
-            self.c.add_raw(line)
+        event = self.c.json_event(line)
+        if event is None:
             return
         kind = event.get("type")
         if kind == "assistant":

@@ -13,7 +13,6 @@ server does not serve.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from director_tui.engine.agents.base import (
@@ -74,13 +73,8 @@ class CodexParser:
         if cut:
             self.c.add_raw(line[:400], cut=cut + max(0, len(line) - 400))
             return
-        try:
-            event = json.loads(line)
-        except ValueError:
-            self.c.add_raw(line)
-            return
-        if not isinstance(event, dict):
-            self.c.add_raw(line)
+        event = self.c.json_event(line)
+        if event is None:
             return
         kind = str(event.get("type", ""))
         if kind == "item.started":

@@ -5,6 +5,7 @@ what was seen (never from the exit code alone)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import shutil
@@ -235,6 +236,17 @@ class Collector:
         self.raw_lines += 1
         suffix = f" … [{cut} more bytes]" if cut else ""
         self.emit("raw", summary=line + suffix)
+
+    def json_event(self, line: str) -> dict[str, Any] | None:
+        """The JSON object on one output line; any other line is kept with add_raw."""
+        try:
+            event = json.loads(line)
+        except ValueError:
+            event = None
+        if isinstance(event, dict):
+            return event
+        self.add_raw(line)
+        return None
 
     # ── the verdict ──────────────────────────────────────────────────────────────
     def result(

@@ -136,13 +136,8 @@ class OpenCodeParser:
         if cut:
             self._oversized(line, cut)
             return
-        try:
-            event = json.loads(line)
-        except ValueError:
-            self.c.add_raw(line)
-            return
-        if not isinstance(event, dict):
-            self.c.add_raw(line)
+        event = self.c.json_event(line)
+        if event is None:
             return
         kind = event.get("type")
         part = event.get("part") if isinstance(event.get("part"), dict) else {}
