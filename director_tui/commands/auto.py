@@ -119,12 +119,9 @@ def handle(args: argparse.Namespace) -> int:
         printer.line(f"[red]planning stopped at {stage.stage.value}[/]")
         return 1
     printer.line(f"[bold green]plan approved[/] on branch {stage.job_branch}: running it")
-    try:
-        from director_tui.engine.run import run_job
-        from director_tui.views.run_view import RunPrinter
-    except ImportError:
-        print("director auto: the run engine is not built yet in this version", file=sys.stderr)
-        return 1
+    from director_tui.engine.run import run_job
+    from director_tui.views.run_view import RunPrinter
+
     ctx.bus.sinks.remove(printer)
     run_printer = RunPrinter()
     ctx.bus.subscribe(run_printer)

@@ -2,8 +2,8 @@
 
 With a run live (in this shell's TUI, another shell, anywhere on this machine), the
 request is queued in ``.director/control/`` and we wait a few seconds for the engine's
-answer. With no run live, retry/escalate/skip/resume are written straight into
-``state.json`` for the next ``director run``.
+answer. With no run live, retry/escalate/skip/resume and ``cancel <node>`` are written
+straight into ``state.json`` for the next ``director run``.
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ applies each, deletes it and answers with a ``ControlApplied`` event carrying th
 status`` shows it.
 
 When no run is live, :func:`apply_offline` edits ``state.json`` under the run lock
-instead, for the actions that make sense then (retry, escalate, skip, resume); the next
-``director run`` picks the change up.
+instead, for the actions that make sense then (retry, escalate, skip, resume, cancel of a
+node); the next ``director run`` picks the change up.
 
 Actions (``node`` required unless noted):
 
