@@ -6,9 +6,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from textual.containers import VerticalScroll
-from textual.widgets import ContentSwitcher, TextArea
+from textual.widgets import ContentSwitcher, Static, TextArea
 
 from director_tui.tui.screens.home import HomeScreen
+from director_tui.tui.screens.plan_review import PlanReviewScreen
 from director_tui.tui.screens.run_board import RunBoardScreen
 from director_tui.tui.screens.spec import SpecScreen
 from director_tui.tui.widgets.modals import ConfirmModal, ErrorModal
@@ -110,3 +111,32 @@ async def test_a_config_broken_while_the_app_is_open_stops_a_run_before_it_start
         await pilot.press("escape", "g")  # again: the same error, as a notification now
         assert await wait_until(pilot, lambda: recorder.saw("Not started (running)"))
         assert not app.engine_busy
+
+
+async def test_a_broken_plan_json_is_said_on_gate2_not_no_plan_yet_valid(
+    sample_repo: Callable[[str], Path],
+) -> None:
+    """Gate 2 said "no plan yet · valid" and "approve Gate 1 first" over a plan.json that
+    exists but does not parse; after the first modal nothing told the user why."""
+    repo = sample_repo("gate2")
+    plan_file = repo / ".director" / "plan.json"
+    good = plan_file.read_text(encoding="utf-8")
+    plan_file.write_text('{"nodes": [', encoding="utf-8")
+    recorder = Recorder()
+    app = frozen_app(repo, "gate2")
+    async with app.run_test(size=(80, 24), message_hook=recorder) as pilot:
+        assert await wait_until(pilot, lambda: isinstance(app.screen, ErrorModal))
+        await pilot.press("escape")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, PlanReviewScreen)
+        status = str(screen.query_one("#gate2-status", Static).render())
+        assert "plan.json unreadable" in status
+        assert "valid" not in status.replace("unreadable", "")
+        assert "cannot be read" in str(screen.query_one("#node-info", Static).render())
+        await pilot.press("a")
+        assert await wait_until(pilot, lambda: recorder.saw("Cannot approve: "))
+        plan_file.write_text(good, encoding="utf-8")
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert str(screen.query_one("#gate2-status", Static).render()).endswith("valid")

@@ -11,6 +11,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Footer, Header, Static
 
 from director_tui.engine import dag, git
+from director_tui.engine.errors import DirectorError
 from director_tui.engine.jobs import job_worktree
 from director_tui.engine.models import Node, Plan, Stage
 from director_tui.tui.screens.base import DirectorScreen
@@ -44,6 +45,7 @@ class PlanReviewScreen(DirectorScreen):
         self.plan: Plan | None = None
         self.errors: list[str] = []
         self.selected: str | None = None
+        self.load_error = ""  # why plan.json could not be read, shown until it can be
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
@@ -68,7 +70,15 @@ class PlanReviewScreen(DirectorScreen):
         self.ready = True
 
     def reload(self) -> None:
-        self.plan = self.director.load_plan()
+        try:
+            self.plan = self.director.bridge.plan()
+            self.load_error = ""
+        except (DirectorError, OSError) as exc:
+            # The modal says it once per session; the screen says it for as long as it
+            # lasts, instead of "no plan yet · valid" over a file that is there but broken.
+            self.plan = None
+            self.load_error = str(exc)
+            self.director.show_error("Cannot read plan.json", exc)
         self.refresh_plan()
 
     def action_reload(self) -> None:
@@ -83,7 +93,21 @@ class PlanReviewScreen(DirectorScreen):
         if plan is None:
             self.errors = []
             self.query_one("#dag", DagView).show(None)
-            self.query_one("#node-info", Static).update("No plan.json yet: approve Gate 1 first.")
+            validation = self.query_one("#validation", Static)
+            if self.load_error:
+                self.query_one("#node-info", Static).update(
+                    Text(f"plan.json cannot be read:\n{self.load_error}", style="red")
+                )
+                validation.update(
+                    Text("plan.json is broken: fix it, then ctrl+r to re-read it", style="red")
+                )
+                validation.add_class("has-errors")
+            else:
+                self.query_one("#node-info", Static).update(
+                    "No plan.json yet: approve Gate 1 first."
+                )
+                validation.update("")
+                validation.remove_class("has-errors")
             self.update_status()
             return
         self.errors = dag.validate(plan)
@@ -135,7 +159,12 @@ class PlanReviewScreen(DirectorScreen):
             except Exception:  # a cycle: validation already says so
                 pass
         count = len(self.errors)
-        parts.append(f"{count} problem{'s' if count != 1 else ''}" if count else "valid")
+        if self.load_error:
+            parts.append("plan.json unreadable")
+        elif self.plan is None:
+            parts.append("no plan yet")
+        else:
+            parts.append(f"{count} problem{'s' if count != 1 else ''}" if count else "valid")
         if self.director.engine_busy:
             progress = self.director.board.plan_progress
             parts.append(
@@ -263,7 +292,10 @@ class PlanReviewScreen(DirectorScreen):
 
     def action_approve(self) -> None:
         if self.plan is None:
-            self.notify("There is no plan to approve.", severity="warning")
+            if self.load_error:
+                self.notify(f"Cannot approve: {self.load_error}", severity="error", timeout=8)
+            else:
+                self.notify("There is no plan to approve.", severity="warning")
             return
         self.errors = dag.validate(self.plan)
         if self.errors:
