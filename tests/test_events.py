@@ -39,6 +39,17 @@ def test_a_new_bus_continues_numbering_after_an_earlier_process(tmp_path: Path) 
     assert [r["seq"] for r in read_jsonl(path)] == [1, 2]
 
 
+def test_garbage_at_the_end_of_the_file_does_not_stop_a_new_bus(tmp_path: Path) -> None:
+    """Regression: a last line with a non-numeric seq raised TypeError in every command."""
+    path = tmp_path / "events.jsonl"
+    EventBus(path).emit(Notice(message="one"))
+    with path.open("a") as fh:
+        fh.write('{"seq": null}\n[1, 2]\n"text"\nnot json\n')
+    bus = EventBus(path)
+    bus.emit(Notice(message="two"))
+    assert [r["seq"] for r in read_jsonl(path) if "message" in r] == [1, 2]
+
+
 def test_unknown_records_are_skipped_not_fatal() -> None:
     assert parse_event({"type": "from-the-future", "x": 1}) is None
     assert parse_event({"type": "notice"}) is None  # missing message

@@ -304,6 +304,6 @@ def _last_seq(path: Path | None) -> int:
     for line in reversed(tail):
         try:
             return int(json.loads(line).get("seq", 0))
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, TypeError):  # not JSON, not an object, no number
             continue
     return 0
