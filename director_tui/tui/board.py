@@ -358,7 +358,11 @@ class BoardModel:
         counts = self.counts()
         total = len(self.rows)
         done = counts.get("done", 0)
-        failed = counts.get("failed", 0) + counts.get("blocked", 0)
+        # Each named apart: a blocked node waits on another one and a skipped one was the
+        # user's choice; counting them as "failed" sent people looking for a failure row.
+        failed = counts.get("failed", 0)
+        blocked = counts.get("blocked", 0)
+        skipped = counts.get("skipped", 0)
         wall = ""
         if self.started_at is not None:
             wall = format_secs((self.finished_at or now) - self.started_at)
@@ -366,6 +370,8 @@ class BoardModel:
         parts = [
             f"{done}/{total} done",
             f"{failed} failed" if failed else "",
+            f"{blocked} blocked" if blocked else "",
+            f"{skipped} skipped" if skipped else "",
             f"cost ${self.cost_usd:.3f}{ceiling}",
             f"wall {wall}" if wall else "",
             f"slots {self.active()}/{self.parallel}" if self.parallel else "",

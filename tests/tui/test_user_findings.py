@@ -8,6 +8,9 @@ from pathlib import Path
 from textual.containers import VerticalScroll
 from textual.widgets import ContentSwitcher, Static, TextArea
 
+from director_tui.engine.events import NodeStateChanged
+from director_tui.engine.models import Node, Plan
+from director_tui.tui.board import BoardModel
 from director_tui.tui.screens.home import HomeScreen
 from director_tui.tui.screens.plan_review import PlanReviewScreen
 from director_tui.tui.screens.run_board import RunBoardScreen
@@ -140,3 +143,23 @@ async def test_a_broken_plan_json_is_said_on_gate2_not_no_plan_yet_valid(
         await pilot.press("ctrl+r")
         await pilot.pause()
         assert str(screen.query_one("#gate2-status", Static).render()).endswith("valid")
+
+
+def test_run_header_names_blocked_and_skipped_nodes_apart_from_failed_ones() -> None:
+    """A skipped node and the node it blocks made the header say "1 failed" with no failed
+    row on the board."""
+    board = BoardModel()
+    board.seed(Plan(nodes=[Node(id="a"), Node(id="b", depends_on=["a"]), Node(id="c")]))
+    board.apply_all(
+        [
+            NodeStateChanged(node_id="a", status="skipped", seq=1, ts=100),
+            NodeStateChanged(node_id="b", status="blocked", seq=2, ts=100),
+            NodeStateChanged(node_id="c", status="failed", attempt=2, seq=3, ts=100),
+        ]
+    )
+    header = board.header(now=200)
+    assert "1 failed" in header
+    assert "1 blocked" in header
+    assert "1 skipped" in header
+    board.apply(NodeStateChanged(node_id="c", status="done", attempt=3, seq=4, ts=150))
+    assert "failed" not in board.header(now=200)
