@@ -13,9 +13,18 @@ import psutil
 
 from director_tui.engine import jobs
 from director_tui.engine.events import Notice
-from director_tui.engine.models import NodeStatus, RunState
+from director_tui.engine.models import NodeState, NodeStatus, RunState
 from director_tui.engine.store import read_jsonl
-from tests.run_fixture import Recorder, build_job, job_file, run, sample_nodes, solve, write_script
+from tests.run_fixture import (
+    JOB_ID,
+    Recorder,
+    build_job,
+    job_file,
+    run,
+    sample_nodes,
+    solve,
+    write_script,
+)
 
 
 def _state(store_path: Path) -> RunState | None:
@@ -130,3 +139,43 @@ def test_state_lagging_behind_a_merge_is_recovered_as_merged(tmp_path: Path) -> 
     assert len(read_jsonl(store.costs)) == calls  # no agent was called again
     warnings = [e.message for e in rec.events if isinstance(e, Notice)]
     assert any("had been merged" in w for w in warnings), warnings
+
+
+def test_resuming_from_a_new_process_kills_the_orphans_of_the_dead_run(tmp_path: Path) -> None:
+    """`director run` typed again after a kill -9 starts AFTER the orphans: they must
+    still be found (they are younger than the dead run, not than the resuming one)."""
+    store = build_job(tmp_path, sample_nodes()[:1])
+    worktree = jobs.node_worktree(store, "add")
+    branch = jobs.job_branch(JOB_ID)
+    node_branch = jobs.node_branch(JOB_ID, "add")
+    add_worktree = ["git", "worktree", "add", "-q", "-b", node_branch, str(worktree), branch]
+    subprocess.run(add_worktree, cwd=store.repo, check=True)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    began = time.time() - 5
+    state = RunState(
+        job_id=JOB_ID,
+        job_branch=branch,
+        nodes={"add": NodeState(status=NodeStatus.running, attempts=1)},
+        owner_pid=dead.pid,
+        owner_create_time=began,
+        started_at=began,
+    )
+    store.write_model(store.state, state)
+    orphan = subprocess.Popen(["sleep", "120"], cwd=worktree, start_new_session=True)
+    try:
+        time.sleep(1.5)  # the resuming process starts well after the orphan (1 s slack)
+        resumed = subprocess.run(
+            [sys.executable, "-m", "director_tui", "run", "--repo", str(store.repo), "--no-tui"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        assert orphan.wait(5) is not None  # killed by the recovery, not by us
+        assert "killed processes" in resumed.stdout, resumed.stdout
+    finally:
+        if orphan.poll() is None:
+            orphan.kill()
+            orphan.wait()

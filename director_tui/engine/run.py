@@ -548,11 +548,14 @@ class Runner:
     async def run(self) -> RunOutcome:
         self.chain = self._chain_lengths()
         ctx = self.ctx
-        self.state.owner_pid = os.getpid()
-        self.state.owner_create_time = psutil.Process().create_time()
         await self._io(jobs.ensure_job_worktree, self.store, self.plan.job_branch)
         self.job_head = await self._io(git.rev, self.store.repo, self.plan.job_branch)
+        # Recovery reads the dead owner's start time (orphans are processes younger than
+        # it): claim ownership only afterwards, or a resuming process started after the
+        # orphans (`director run` again from a shell) would spare every one of them.
         notes = await self._io(self.recover)
+        self.state.owner_pid = os.getpid()
+        self.state.owner_create_time = psutil.Process().create_time()
         self.state.started_at = time.time()
         self.save()
         ctx.bus.emit(
