@@ -223,3 +223,25 @@ async def test_an_attempt_that_resets_below_its_base_is_rejected(
     )
     assert not outcome.passed and outcome.check == "history", outcome
     assert base[:10] in outcome.message
+
+
+async def test_tests_checked_out_with_crlf_still_match_their_frozen_hash(
+    repo: Path, tmp_path: Path
+) -> None:
+    """core.autocrlf=true checks the (LF, hashed) test out with CRLF: same test, other
+    bytes. It must not reject every attempt; a real edit must still be caught."""
+    node = _node(repo)  # hashes taken from the committed LF bytes
+    run_git(repo, "config", "core.autocrlf", "true")
+    worktree, base = _node_worktree(repo, tmp_path)
+    test = worktree / "tests/check_a.py"
+    assert b"\r\n" in test.read_bytes()  # git really converted it
+    (worktree / "src/a.py").write_text("A = 1\n")
+    options: dict[str, object] = {"ignore_globs": [], "flake_runs": 1, "timeout": 30}
+    outcome = await gates.node_gate(node, worktree, base, **options)  # type: ignore[arg-type]
+    assert outcome.passed, outcome.message
+    unhashed = node.model_copy(update={"test_hashes": {}})
+    assert gates.check_hashes(unhashed, worktree, base) is None
+    test.write_bytes(test.read_bytes() + b"assert True\r\n")
+    outcome = await gates.node_gate(node, worktree, base, **options)  # type: ignore[arg-type]
+    assert outcome.check == "hashes", outcome
+    assert gates.check_hashes(unhashed, worktree, base) is not None

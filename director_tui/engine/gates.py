@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import hashlib
 import posixpath
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -88,13 +89,31 @@ def check_hashes(node: Node, worktree: Path, base: str) -> str | None:
         if expected is None:
             # No recorded hash: the committed version on the node's base is the contract.
             committed = git.file_at(worktree, base, test)
-            if committed is None or committed != path.read_bytes():
+            if committed is None or not _same_or_crlf_checkout(committed, path.read_bytes()):
                 return f"test file {test} differs from the committed version"
-        elif actual != expected:
+        elif actual != expected and not _crlf_checkout_of_frozen(worktree, base, test, expected):
             return (
                 f"test file {test} was modified (sha256 {actual[:12]}… ≠ frozen {expected[:12]}…)"
             )
     return None
+
+
+def _same_or_crlf_checkout(committed: bytes, on_disk: bytes) -> bool:
+    """``on_disk`` is ``committed`` as git checks it out: as is, or with every LF turned
+    into CRLF (``core.autocrlf=true``, ``eol=crlf`` attributes). Only that exact
+    conversion counts — never a clean filter, which the agent could configure itself."""
+    if on_disk == committed:
+        return True
+    return b"\r\n" not in committed and on_disk == committed.replace(b"\n", b"\r\n")
+
+
+def _crlf_checkout_of_frozen(worktree: Path, base: str, test: str, expected: str) -> bool:
+    """The frozen hash is of the committed bytes (LF); in a repo that checks text out
+    with CRLF the worktree's copy differs byte for byte yet is the same test."""
+    committed = git.file_at(worktree, base, test)
+    if committed is None or hashlib.sha256(committed).hexdigest() != expected:
+        return False
+    return _same_or_crlf_checkout(committed, (worktree / test).read_bytes())
 
 
 def reattach_branch(worktree: Path, branch: str) -> None:
