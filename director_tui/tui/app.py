@@ -41,6 +41,8 @@ SCREEN_NAMES = ("home", "gate1", "gate2", "run", "bench")
 # thread of this process; a shorter slice lets the UI thread answer a key sooner while the
 # engine is busy (measured by bench/tui_load.py).
 UI_SWITCH_INTERVAL = 0.001
+# Below this width the header's scripted-agents label takes its short form.
+WIDE_TITLE_COLUMNS = 100
 
 
 # Engine jobs of the plan pipeline (labels given to start_engine) and where each stage shows.
@@ -108,6 +110,7 @@ class DirectorApp(App[int]):
         self.engine_listeners: list[Callable[[str, bool, Any], None]] = []
         self.pending_controls: dict[str, tuple[str, str | None]] = {}
         self.errors_seen: set[str] = set()
+        self.scripted_label = ""
 
     # -- start-up -----------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -126,6 +129,15 @@ class DirectorApp(App[int]):
             label = self.bridge.config().scripted_label()
         except DirectorError:
             return  # a broken config is reported where it is used, with its line
+        self.scripted_label = label or ""
+        self.fit_title()
+
+    def fit_title(self) -> None:
+        """On a narrow terminal the long label pushed the screen's name out of the header
+        ("… — Gate 1 — …" at 80 columns): there it shrinks so the name always shows."""
+        label = self.scripted_label
+        if label and self.size.width < WIDE_TITLE_COLUMNS:
+            label = "scripted agents"
         self.title = f"director · {label}" if label else "director"
 
     def rebuild_board(self) -> None:

@@ -6,11 +6,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from textual.containers import VerticalScroll
-from textual.widgets import ContentSwitcher, Static, TextArea
+from textual.widgets import ContentSwitcher, DataTable, Static, TextArea
+from textual.widgets._header import HeaderTitle
 
 from director_tui.engine.events import NodeStateChanged
 from director_tui.engine.models import Node, Plan
+from director_tui.engine.store import Store
 from director_tui.tui.board import BoardModel
+from director_tui.tui.fixtures import write_bench_summary
 from director_tui.tui.screens.home import HomeScreen
 from director_tui.tui.screens.plan_review import PlanReviewScreen
 from director_tui.tui.screens.run_board import RunBoardScreen
@@ -163,3 +166,41 @@ def test_run_header_names_blocked_and_skipped_nodes_apart_from_failed_ones() -> 
     assert "1 skipped" in header
     board.apply(NodeStateChanged(node_id="c", status="done", attempt=3, seq=4, ts=150))
     assert "failed" not in board.header(now=200)
+
+
+async def test_bench_cut_and_quality_are_visible_at_80_columns(
+    sample_repo: Callable[[str], Path],
+) -> None:
+    """At 80×24 the bench table ended at "wall": the cut against all-frontier and whether
+    quality held — what a bench is for — were off-screen to the right."""
+    repo = sample_repo("gate2")
+    write_bench_summary(Store(repo))
+    app = frozen_app(repo, "bench")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        table = app.screen.query_one("#bench-table", DataTable)
+        assert table.row_count == 3
+        right_edge = 0
+        for column in table.ordered_columns:
+            right_edge += column.get_render_width(table)
+            if column.key.value in ("cost", "cut", "quality"):
+                assert right_edge <= table.scrollable_content_region.width, column.key.value
+
+
+async def test_the_screen_name_fits_the_header_at_80_columns(
+    sample_repo: Callable[[str], Path],
+) -> None:
+    """With scripted agents the header read "director · demo — scripted agents, no model
+    calls — Gate 1 — …" at 80 columns: the label pushed out which screen this is."""
+    repo = sample_repo("gate2")
+    app = frozen_app(repo, "gate2")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        title = app.screen.query_one(HeaderTitle)
+        shown = str(title.render())
+        assert "scripted agents" in shown
+        assert "Gate 2 — plan review" in shown
+        assert len(shown) <= 80 - 16  # the header's icon and margins take the rest
+        await pilot.resize_terminal(120, 40)
+        await pilot.pause()
+        assert "demo — scripted agents, no model calls" in str(title.render())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from textual import events
 from textual.screen import Screen
 
 if TYPE_CHECKING:
@@ -25,3 +26,7 @@ class DirectorScreen(Screen[Any]):
     def on_screen_resume(self) -> None:
         if self.ready:
             self.reload()
+
+    def on_resize(self, event: events.Resize) -> None:
+        # the app's title (shared by every screen) fits itself to the new width
+        self.director.fit_title()
