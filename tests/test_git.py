@@ -190,3 +190,15 @@ def test_remove_worktree_refuses_a_main_working_tree(git_repo: Path) -> None:
     with pytest.raises(GitError):
         git.remove_worktree(git_repo, git_repo)
     assert (git_repo / "keep.txt").read_text() == "mine\n"
+
+
+def test_a_deleted_job_worktree_is_recreated(git_repo: Path) -> None:
+    import shutil
+
+    store = Store(git_repo)
+    git.create_branch(git_repo, "job", git.rev(git_repo))
+    wt = ensure_job_worktree(store, "job")
+    shutil.rmtree(wt)  # what a user cleaning up by hand does
+    assert ensure_job_worktree(store, "job") == wt
+    assert (wt / "README.md").read_text() == "# sample\n"
+    assert git.current_branch(wt) == "job"

@@ -119,8 +119,10 @@ def ensure_job_worktree(store: Store, branch: str) -> Path:
     store.ensure()
     path = job_worktree(store)
     checked_out = git.worktree_branches(store.repo)
-    if checked_out.get(branch) == path.resolve() or checked_out.get(branch) == path:
+    registered = checked_out.get(branch) in (path, path.resolve())
+    if registered and path.exists():
         return path
+    # Registered but gone (someone deleted the folder): prune the stale entry, add again.
     if path.exists():
         git.remove_worktree(store.repo, path)
     git.git(["worktree", "prune"], store.repo, check=False)
