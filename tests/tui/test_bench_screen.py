@@ -51,3 +51,15 @@ async def test_table_history_and_live_progress(sample_repo: Callable[[str], Path
             BenchProgress(bench_id="x", profile="cheap-cloud", repeat=2, phase="start")
         )
         assert await wait_until(pilot, lambda: "cheap-cloud run 2: start" in _status(app))
+
+
+def test_a_profile_that_has_not_run_yet_shows_no_cut() -> None:
+    from director_tui.tui.screens.bench import cost_cut
+
+    baseline = {"profile": "all-frontier", "run_cost": 0.2, "cost_cut_pct": None}
+    waiting = {"profile": "cheap", "run_cost": 0.0, "n_nodes": 0, "cost_cut_pct": None}
+    finished = {"profile": "cheap", "run_cost": 0.05, "cost_cut_pct": 75.0}
+    legacy = {"profile": "cheap", "run_cost": 0.05}  # a director-cli summary: no verdict
+    assert cost_cut(waiting, baseline) is None
+    assert cost_cut(finished, baseline) == 75.0
+    assert cost_cut(legacy, baseline) == 75.0

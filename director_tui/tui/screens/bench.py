@@ -55,8 +55,8 @@ def quality(row: dict[str, Any]) -> float:
 
 
 def cost_cut(row: dict[str, Any], baseline: dict[str, Any] | None) -> float | None:
-    if isinstance(row.get("cost_cut_pct"), int | float):
-        return _num(row, "cost_cut_pct")
+    if "cost_cut_pct" in row:  # the bench engine's verdict; None: no runs to compare yet
+        return _num(row, "cost_cut_pct") if row["cost_cut_pct"] is not None else None
     if baseline is None or row is baseline or not _num(baseline, "run_cost"):
         return None
     return 100.0 * (1 - _num(row, "run_cost") / _num(baseline, "run_cost"))
