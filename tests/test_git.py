@@ -202,3 +202,23 @@ def test_a_deleted_job_worktree_is_recreated(git_repo: Path) -> None:
     assert ensure_job_worktree(store, "job") == wt
     assert (wt / "README.md").read_text() == "# sample\n"
     assert git.current_branch(wt) == "job"
+
+
+def test_worktree_intact_sees_a_broken_or_redirected_git_link(git_repo: Path) -> None:
+    """Git run in a worktree whose .git link an agent broke reaches the user's repo."""
+    store = Store(git_repo)
+    base = git.rev(git_repo)
+    wt = store.worktrees / "n"
+    git.add_worktree(git_repo, wt, "node-n", base)
+    assert git.worktree_intact(git_repo, wt)
+    link = (wt / ".git").read_text()
+    (wt / ".git").unlink()  # `rm .git`: git now finds the user's checkout above
+    assert run_git(wt, "rev-parse", "--show-toplevel") == str(git_repo.resolve())
+    assert not git.worktree_intact(git_repo, wt)
+    (wt / ".git").mkdir()  # a .git folder of its own
+    assert not git.worktree_intact(git_repo, wt)
+    (wt / ".git").rmdir()
+    (wt / ".git").write_text(f"gitdir: {git_repo / '.git'}\n")  # points at the user's repo
+    assert not git.worktree_intact(git_repo, wt)
+    (wt / ".git").write_text(link)
+    assert git.worktree_intact(git_repo, wt)

@@ -145,6 +145,29 @@ def test_symlink_out_of_the_worktree_is_rejected(tmp_path: Path) -> None:
     assert checks == {"symlink"}
 
 
+def test_an_agent_deleting_its_worktrees_git_link_never_reaches_the_users_checkout(
+    tmp_path: Path,
+) -> None:
+    """With .git gone, git in the worktree finds the user's repo: committing the attempt
+    (or resetting the worktree for the next one) would land on the user's branch."""
+    nodes = sample_nodes()[:1]
+    store = build_job(tmp_path, nodes)
+    add = nodes[0]
+    (store.repo / "README.md").write_text("# staged by the user\n")
+    run_git(store.repo, "add", "README.md")
+    breaker = solve(add, attempt=1)
+    breaker["steps"] = [*breaker["steps"], {"run": "rm .git"}]
+    write_script(store, [breaker, solve(add, attempt=2, prompt_contains=".git")])
+    rec = Recorder()
+    outcome = run(store, rec)
+    assert outcome.success, outcome.message
+    assert [g.check for g in rec.of(GateResult)] == ["worktree", "passed"]
+    assert run_git(store.repo, "symbolic-ref", "--short", "HEAD") == "main"
+    assert run_git(store.repo, "status", "--porcelain", "--untracked-files=no") == "M  README.md"
+    assert run_git(store.repo, "log", "--format=%s") == "initial"
+    assert job_file(store, add.impl_path) == add.solution
+
+
 def test_failing_output_reaches_the_second_attempt(tmp_path: Path) -> None:
     nodes = sample_nodes()[:1]
     store = build_job(tmp_path, nodes)

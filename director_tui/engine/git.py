@@ -146,6 +146,33 @@ def remove_worktree(repo: Path, path: Path) -> None:
     git(["worktree", "prune"], repo, check=False)
 
 
+def worktree_intact(repo: Path, worktree: Path) -> bool:
+    """Is ``worktree`` still a linked worktree of ``repo`` with its own git link?
+
+    An agent can delete or rewrite the ``.git`` file of its worktree. Git run there
+    would then find the enclosing repository — the user's checkout, since worktrees
+    live in its ``.director/`` — or whatever the file now points at, and a commit or
+    ``reset --hard`` meant for the worktree would land on the user's branch. A worktree
+    is intact when its ``.git`` is a plain file leading to an admin folder under
+    ``repo``'s ``worktrees/`` whose ``gitdir`` leads back to this very ``.git``."""
+    link = worktree / ".git"
+    if link.is_symlink() or not link.is_file():
+        return False
+    proc = git(["rev-parse", "--absolute-git-dir"], worktree, check=False)
+    if proc.returncode != 0:
+        return False
+    admin = Path(proc.stdout.strip())
+    common = repo / out(["rev-parse", "--git-common-dir"], repo)
+    try:
+        back = Path((admin / "gitdir").read_text(encoding="utf-8").strip())
+    except OSError:
+        return False
+    return (
+        admin.parent.resolve() == (common / "worktrees").resolve()
+        and back.resolve() == link.resolve()
+    )
+
+
 def worktree_branches(repo: Path) -> dict[str, Path]:
     """branch name → worktree path, for every worktree that has a branch checked out."""
     result: dict[str, Path] = {}

@@ -49,6 +49,7 @@ import contextlib
 import functools
 import json
 import os
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -827,6 +828,21 @@ class Runner:
         nid, attempt = node.id, st.attempts
         self.set_status(nid, NodeStatus.gating, "deterministic gate")
         limits = self.config.limits
+        if not await self._io(git.worktree_intact, self.store.repo, worktree):
+            # Committing here would reach the user's checkout: reject before any git.
+            message = (
+                "the worktree's .git link was deleted or replaced; never touch .git "
+                "(the attempt's work is discarded)"
+            )
+            self.ctx.bus.emit(
+                GateResult(
+                    node_id=nid, attempt=attempt, passed=False, check="worktree", message=message
+                )
+            )
+            st.last_error = f"gate (worktree): {message}"
+            st.feedback = f"The deterministic gate rejected the previous attempt: {message}"
+            self.save()
+            return False
         outcome = await gates.node_gate(
             node,
             worktree,
@@ -1012,6 +1028,11 @@ class Runner:
 
     def _prepare_worktree(self, worktree: Path, branch: str, base: str) -> None:
         """The node worktree on ``branch`` at ``base``, clean (created or reset)."""
+        if worktree.exists() and not git.worktree_intact(self.store.repo, worktree):
+            # A previous attempt broke the git link (rm .git, a .git of its own): git run
+            # in the folder would reach the user's checkout. Throw the folder away.
+            shutil.rmtree(worktree, ignore_errors=True)
+            git.git(["worktree", "remove", "--force", str(worktree)], self.store.repo, check=False)
         if not worktree.exists():
             try:  # the common case, in one git call
                 git.add_worktree(self.store.repo, worktree, branch, start=base)
