@@ -10,7 +10,14 @@ import pytest
 from director_tui.engine import git, jobs
 from director_tui.engine.errors import PlanInvalidError, UsageError
 from director_tui.engine.models import Plan, PlanStage, Stage
-from director_tui.engine.plan import approve_gate, continue_plan, critique, reject_spec, start_plan
+from director_tui.engine.plan import (
+    AgentFailedError,
+    approve_gate,
+    continue_plan,
+    critique,
+    reject_spec,
+    start_plan,
+)
 from director_tui.engine.store import read_jsonl
 from tests.plan_helpers import (
     ALREADY_PASSING,
@@ -260,6 +267,29 @@ async def test_test_author_writing_outside_its_tests_is_undone(tmp_path: Path) -
         if e["type"] == "notice"
     ]
     assert any("calc/ops.py" in m for m in notices)
+
+
+async def test_test_author_deleting_the_job_worktrees_git_link_is_stopped(
+    tmp_path: Path,
+) -> None:
+    """Without its .git, git in the job worktree reaches the user's checkout: the stage
+    stops with a clear error, and --continue resumes on a fresh job worktree."""
+    breaker = entry(
+        "test_author",
+        "wrote tests",
+        node="mul",
+        steps=[{"write": "tests/test_mul.py", "content": RED_MUL}, {"run": "rm .git"}],
+    )
+    repo, script = make_sample(tmp_path, [*base_entries(), breaker])
+    before = user_view(repo)
+    with pytest.raises(AgentFailedError, match=r"\.git link"):
+        await start_plan(context(repo), "add mul and div", auto=True, critique=False)
+    assert user_view(repo) == before
+    set_script(script, good_tests())
+    stage = await continue_plan(context(repo))
+    assert stage.stage == Stage.approved
+    assert git.file_at(repo, stage.job_branch, "tests/test_mul.py") == RED_MUL.encode()
+    assert user_view(repo) == before
 
 
 async def test_dirty_tree_and_detached_head_are_refused(tmp_path: Path) -> None:

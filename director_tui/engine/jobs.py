@@ -120,8 +120,15 @@ def ensure_job_worktree(store: Store, branch: str) -> Path:
     path = job_worktree(store)
     checked_out = git.worktree_branches(store.repo)
     registered = checked_out.get(branch) in (path, path.resolve())
-    if registered and path.exists():
+    intact = path.exists() and git.worktree_intact(store.repo, path)
+    if registered and intact:
         return path
+    if path.exists() and not intact:
+        # An agent deleted or replaced its .git link: git run in the folder would reach
+        # the user's checkout. Move it aside (files kept, never deleted) and add again.
+        stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        aside = path.with_name(f"{path.name}.broken-{stamp}")
+        path.rename(aside)
     # Registered but gone (someone deleted the folder): prune the stale entry, add again.
     if path.exists():
         git.remove_worktree(store.repo, path)

@@ -615,6 +615,14 @@ async def _author_node_tests(
                 f"the test_author agent failed ({result.exit_reason.value}): {result.message}",
                 hint="fix the cause, then `director plan --continue` resumes the tests stage",
             )
+        if not git.worktree_intact(ctx.store.repo, worktree):
+            # Without its .git link, git in the job worktree reaches the user's checkout.
+            raise AgentFailedError(
+                f"the test_author agent of node {node.id} deleted or replaced the .git link "
+                f"of {worktree}; nothing was committed",
+                hint="`director plan --continue` moves the folder aside and resumes the "
+                "tests stage on a fresh job worktree",
+            )
         reverted = [
             p
             for p in _revert_outside(worktree, keep)
