@@ -175,6 +175,24 @@ async def test_a_cli_that_prints_nothing_is_empty_output_and_a_crash_is_crashed(
     assert "1 non-JSON line" in result.message
 
 
+async def test_an_idle_kill_names_the_provider_error_the_cli_logged(tmp_path: Path) -> None:
+    """A CLI stuck retrying HTTP 500s prints nothing on stdout; the error it logged on
+    stderr (OpenCode with --print-logs) is what tells the user why it went idle."""
+    retrying = tmp_path / "retrying"
+    retrying.write_text(
+        '#!/bin/sh\n[ "$1" = --version ] && echo 1.18.33 && exit 0\n'
+        'case "$*" in *--print-logs*) ;; *) echo "no --print-logs" >&2; exit 9;; esac\n'
+        'echo \'timestamp=x level=ERROR message="stream error" providerID=fake '
+        'error.error="AI_APICallError: upstream exploded"\' >&2\n'
+        "sleep 30\n"
+    )
+    retrying.chmod(0o755)
+    call = call_for("executor", tmp_path, idle_timeout_secs=1.0)
+    result = await OpenCodeProvider(str(retrying)).run(call, lambda a: None)
+    assert result.exit_reason == ExitReason.idle
+    assert result.message.endswith("last error on its stderr: AI_APICallError: upstream exploded")
+
+
 # ── OpenCode ──────────────────────────────────────────────────────────────────────
 
 

@@ -289,6 +289,11 @@ class Collector:
             notes.append(f"{self.raw_lines} non-JSON line(s) on stdout (kept in the transcript)")
         if outcome.spawn_error:
             return ExitReason.binary_missing, f"cannot start {outcome.spawn_error}. {install_hint}"
+        if outcome.fired is not None:
+            # A CLI stuck retrying a failing provider says why only on stderr.
+            last = last_stderr_error(outcome.stderr_tail)
+            if last:
+                notes.insert(0, f"last error on its stderr: {last}")
         if outcome.fired == "idle":
             return ExitReason.idle, _join(
                 f"no output for {self.call.idle_timeout_secs:g}s: killed the agent's process tree",
@@ -319,6 +324,20 @@ class Collector:
                 notes,
             )
         return ExitReason.ok, "; ".join(notes)
+
+
+_LOGGED_ERROR = re.compile(r'error(?:\.error|\.message)?="((?:[^"\\]|\\.)*)"')
+
+
+def last_stderr_error(stderr_tail: str, limit: int = 300) -> str:
+    """The last error a CLI logged on stderr: a logfmt ``error="…"`` value when the line
+    has one (OpenCode's ``--print-logs``), else the last non-empty line."""
+    lines = [line for line in stderr_tail.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    last = lines[-1]
+    found = _LOGGED_ERROR.findall(last)
+    return one_line(found[-1] if found else last, limit)
 
 
 def _join(head: str, notes: list[str]) -> str:

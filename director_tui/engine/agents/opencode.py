@@ -116,6 +116,11 @@ def build_argv(binary: str, call: AgentCall, *, prompt_in_argv: bool) -> list[st
         "json",
         "--title",
         call.title or f"director {call.role}",
+        # Provider errors it retries (HTTP 5xx, 429, dropped streams) never reach the
+        # JSON events; logged to stderr they can name the cause when a watchdog fires.
+        "--print-logs",
+        "--log-level",
+        "ERROR",
     ]
     if prompt_in_argv:
         # ONE element, whatever it contains; after "--" so a prompt that starts with a
