@@ -8,7 +8,7 @@ import pytest
 
 from director_tui.engine import jobs
 from director_tui.engine.errors import UsageError
-from director_tui.engine.events import GateResult, NodeMerged, RunFinished
+from director_tui.engine.events import GateResult, NodeMerged, Notice, RunFinished
 from director_tui.engine.models import NodeStatus, RunState, Stage
 from director_tui.engine.store import read_jsonl
 from tests.conftest import run_git
@@ -315,3 +315,26 @@ def test_status_of_a_plan_not_run_yet_shows_every_node_pending(tmp_path: Path) -
             None,
         )
         assert row["cost_usd"] == 0.0 and isinstance(row["cost_usd"], float)
+
+
+def test_processes_an_agent_leaves_running_are_stopped_after_its_call(tmp_path: Path) -> None:
+    import psutil
+
+    nodes = sample_nodes()[:1]
+    store = build_job(tmp_path, nodes)
+    add = nodes[0]
+    entry = solve(add, attempt=1)
+    marker = f"sleep 3{abs(hash(str(tmp_path))) % 1000:03d}"
+    entry["steps"] = [
+        {"run": f"(nohup {marker} >/dev/null 2>&1 &); (setsid {marker} >/dev/null 2>&1 &)"},
+        *entry["steps"],
+    ]
+    write_script(store, [entry])
+    rec = Recorder()
+    outcome = run(store, rec)
+    assert outcome.success, outcome.message
+    survivors = [
+        p for p in psutil.process_iter(["cmdline"]) if " ".join(p.info["cmdline"] or []) == marker
+    ]
+    assert survivors == []
+    assert any("stopped what the agent left running" in n.message for n in rec.of(Notice))

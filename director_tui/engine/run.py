@@ -260,10 +260,15 @@ def _process_cwd_under(proc: psutil.Process, roots: list[Path]) -> bool:
     return any(cwd == root or root in cwd.parents for root in roots)
 
 
-def kill_orphans(roots: list[Path], *, started_after: float) -> list[str]:
-    """Kill process groups left running in ``roots`` by a dead run.
+# psutil's process create time is the boot time (whole seconds) plus the start offset.
+CREATE_TIME_SLACK_SECS = 1.5
 
-    Only processes created after ``started_after`` (the dead run's own start) qualify, so
+
+def kill_orphans(roots: list[Path], *, started_after: float) -> list[str]:
+    """Kill process groups left running in ``roots`` by a dead run or a finished agent.
+
+    Only processes created after ``started_after`` (the dead run's or the call's start)
+    qualify, so
     a pid the kernel recycled for something else, or a shell the user opened in a
     worktree earlier, is left alone."""
     if not roots:
@@ -808,7 +813,21 @@ class Runner:
             executor_prompt, node, worktree, feedback=st.feedback, attempt=attempt
         )
         usage_role = "escalation" if st.escalated else "executor"
+        called_at = time.time()
         result = await self._call(st, "executor", prompt, worktree, nid, attempt, tier, usage_role)
+        # An agent can start daemons (`nohup …&`, `setsid …`) that outlive its CLI's process
+        # group; whatever still runs in this worktree and started with this call goes now.
+        # (create times come from the boot time, which the kernel gives in whole seconds:
+        # allow for that, or a daemon started right after the call looks older than it.)
+        leftovers = await self._io(
+            kill_orphans, [worktree], started_after=called_at - CREATE_TIME_SLACK_SECS
+        )
+        if leftovers:
+            self.notice(
+                f"node {nid}: stopped what the agent left running: {', '.join(leftovers)}",
+                "warning",
+                nid,
+            )
         st.watch_it_fail = watch_it_fail(result.tool_calls, node)
         if not result.ok:
             reason = (
