@@ -93,7 +93,8 @@ def opencode_bin() -> Path:
     try:
         return ensure_cli("opencode")
     except (CliUnavailable, OSError) as exc:
-        pytest.skip(f"OpenCode could not be installed: {exc}")
+        # A failure, not a skip: these are the acceptance tests against the real binary.
+        pytest.fail(f"OpenCode could not be installed (npm needed): {exc}")
 
 
 @pytest.fixture
@@ -191,7 +192,7 @@ def claude_bin() -> Path:
     try:
         return ensure_cli("claude")
     except (CliUnavailable, OSError) as exc:
-        pytest.skip(f"Claude Code could not be installed: {exc}")
+        pytest.fail(f"Claude Code could not be installed (npm needed): {exc}")
 
 
 @pytest.fixture

@@ -5,19 +5,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import uuid
 from pathlib import Path
 
-import pytest
-
 from director_tui.engine.models import NodeStatus, PlanStage, RunState, Stage
 from director_tui.engine.store import Store
 from tests.tui.test_tmux import ROOT, Tmux
 
-pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 LABEL = "demo — scripted agents, no model calls"
 
 

@@ -4,7 +4,6 @@ provider, through the real plan pipeline and run engine."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import time
@@ -18,7 +17,6 @@ from director_tui.engine.models import PlanStage, RunState, Stage
 from director_tui.engine.store import Store
 from tests.run_fixture import build_job
 
-pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 ROOT = Path(__file__).resolve().parents[2]
 
 
