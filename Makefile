@@ -18,7 +18,7 @@ test: $(STAMP)
 	$(BIN)/ruff format --check director_tui tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
 
 ## demo: set up .venv, then walk the whole flow on a sample repo with scripted agents (no keys)
 demo: $(STAMP)

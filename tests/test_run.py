@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -326,7 +327,13 @@ def test_processes_an_agent_leaves_running_are_stopped_after_its_call(tmp_path: 
     entry = solve(add, attempt=1)
     marker = f"sleep 3{abs(hash(str(tmp_path))) % 1000:03d}"
     entry["steps"] = [
-        {"run": f"(nohup {marker} >/dev/null 2>&1 &); (setsid {marker} >/dev/null 2>&1 &)"},
+        # A daemon in its own session (out of reach of the command's process-group kill),
+        # already running when the command returns: Popen returns after the exec.
+        {
+            "run": f'{sys.executable} -c "import subprocess; subprocess.Popen('
+            f"{marker.split()!r}, start_new_session=True, stdout=subprocess.DEVNULL, "
+            f'stderr=subprocess.DEVNULL)"'
+        },
         *entry["steps"],
     ]
     write_script(store, [entry])

@@ -14,7 +14,8 @@ from director_tui.engine.models import NodeStatus, PlanStage, RunState, Stage
 from director_tui.engine.store import Store
 from tests.tui.test_tmux import ROOT, Tmux
 
-LABEL = "demo — scripted agents, no model calls"
+# The header says it; below 100 columns in the shorter form.
+LABEL = "scripted agents"
 
 
 def test_demo_in_tmux_from_gate1_to_a_green_run(tmp_path: Path) -> None:
