@@ -79,12 +79,7 @@ class ClaudeCodeParser:
         self.final_text: str | None = None
 
     def feed(self, line: str, cut: int) -> None:
-        if not line.strip():
-            return
-        if cut:
-            self.c.add_raw(line[:400], cut=cut + max(0, len(line) - 400))
-            return
-        event = self.c.json_event(line)
+        event = self.c.json_event(line, cut)
         if event is None:
             return
         kind = event.get("type")

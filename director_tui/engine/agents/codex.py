@@ -68,12 +68,7 @@ class CodexParser:
         self.c = collector
 
     def feed(self, line: str, cut: int) -> None:
-        if not line.strip():
-            return
-        if cut:
-            self.c.add_raw(line[:400], cut=cut + max(0, len(line) - 400))
-            return
-        event = self.c.json_event(line)
+        event = self.c.json_event(line, cut)
         if event is None:
             return
         kind = str(event.get("type", ""))

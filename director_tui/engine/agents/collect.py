@@ -237,8 +237,14 @@ class Collector:
         suffix = f" … [{cut} more bytes]" if cut else ""
         self.emit("raw", summary=line + suffix)
 
-    def json_event(self, line: str) -> dict[str, Any] | None:
-        """The JSON object on one output line; any other line is kept with add_raw."""
+    def json_event(self, line: str, cut: int = 0) -> dict[str, Any] | None:
+        """The JSON object on one output line; any other line is kept with add_raw. A blank
+        line is nothing; an over-long line (``cut`` bytes dropped) is kept only as a head."""
+        if not line.strip():
+            return None
+        if cut:
+            self.add_raw(line[:400], cut=cut + max(0, len(line) - 400))
+            return None
         try:
             event = json.loads(line)
         except ValueError:
