@@ -228,17 +228,25 @@ class DirectorApp(App[int]):
                 severity="information" if outcome == "success" else "warning",
             )
 
-    def refresh_clock(self) -> None:
+    def ready_screen(self) -> Screen[Any] | None:
+        """The visible screen once it has composed; None while screens are swapped or the
+        app is shutting down (the flush timer can fire after the last screen is popped)."""
+        if not self.screen_stack:
+            return None
         screen = self.screen
-        if not getattr(screen, "ready", False):
+        return screen if getattr(screen, "ready", False) else None
+
+    def refresh_clock(self) -> None:
+        screen = self.ready_screen()
+        if screen is None:
             return
         refresh = getattr(screen, "refresh_clock", None)
         if refresh is not None:
             refresh()
 
     def refresh_active(self, *, stage_changed: bool = False) -> None:
-        screen = self.screen
-        if not getattr(screen, "ready", False):
+        screen = self.ready_screen()
+        if screen is None:
             return
         refresh = getattr(screen, "refresh_from_board", None)
         if refresh is not None:
