@@ -86,6 +86,14 @@ async def details(pilot: Pilot[Any]) -> None:
     await settle(pilot)
 
 
+async def quit_while_running(pilot: Pilot[Any]) -> None:
+    await pilot.pause()
+    pilot.app.engine_busy = "running"  # type: ignore[attr-defined]  # as if its engine ran
+    await pilot.press("ctrl+q")
+    await pilot.pause(0.3)
+    await settle(pilot)
+
+
 async def palette(pilot: Pilot[Any]) -> None:
     await pilot.press("ctrl+p")
     await pilot.pause(0.3)
@@ -105,6 +113,7 @@ SHOTS: list[tuple[str, str, str, Step, tuple[int, int], bool]] = [
     ("run-node-detail", "run", "run", details, (120, 40), False),
     ("bench", "done", "bench", nothing, (120, 40), False),
     ("command-palette", "run", "run", palette, (120, 40), False),
+    ("run-quit-detach", "run", "run", quit_while_running, (120, 40), False),
 ]
 
 

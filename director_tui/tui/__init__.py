@@ -32,4 +32,6 @@ def launch(
         repo, start=screen, start_run=start_run, parallel=parallel, max_attempts=max_attempts
     )
     code = app.run()
+    if app.farewell:
+        print(app.farewell)
     return int(code or 0)

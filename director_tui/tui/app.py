@@ -34,7 +34,7 @@ from director_tui.tui.screens.home import HomeScreen
 from director_tui.tui.screens.plan_review import PlanReviewScreen
 from director_tui.tui.screens.run_board import RunBoardScreen
 from director_tui.tui.screens.spec import SpecScreen
-from director_tui.tui.widgets.modals import ConfirmModal, ErrorModal
+from director_tui.tui.widgets.modals import ConfirmModal, ErrorModal, QuitDuringRunModal
 
 SCREEN_NAMES = ("home", "gate1", "gate2", "run", "bench")
 # How often Python may hand the GIL to another thread (default 5 ms). The engine runs in a
@@ -111,6 +111,9 @@ class DirectorApp(App[int]):
         self.pending_controls: dict[str, tuple[str, str | None]] = {}
         self.errors_seen: set[str] = set()
         self.scripted_label = ""
+        self.detaching = False  # the user chose detach; the run moves once the engine stops
+        self.farewell = ""  # printed on the terminal after the app has left it
+        self.detached_pid = 0
 
     # -- start-up -----------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -350,6 +353,13 @@ class DirectorApp(App[int]):
         ok = event.state == WorkerState.SUCCESS
         if event.state == WorkerState.ERROR and worker.error is not None:
             self.show_error(f"{label or 'The engine'} stopped", worker.error)
+        if self.detaching and label == "running":
+            if getattr(worker.result, "outcome", None) == "cancelled":
+                self.hand_over_run()
+            else:  # it ended on its own before the stop arrived: nothing left to hand over
+                self.flush_events()
+                self.exit(self.exit_code(), return_code=self.exit_code())
+            return
         for listener in list(self.engine_listeners):
             listener(label, ok, worker.result if ok else None)
         self.refresh_active(stage_changed=True)
@@ -458,6 +468,16 @@ class DirectorApp(App[int]):
                 discard,
             )
             return
+        if self.engine_busy == "running":
+            self.push_screen(
+                QuitDuringRunModal(
+                    "A run is going in this app. Detach: it goes on in the background "
+                    "(running agent calls restart there) and `director tui` follows it "
+                    "again. Stop: merged work is kept and `director run` resumes the rest."
+                ),
+                self.quit_during_run,
+            )
+            return
         if self.engine_busy:
 
             def decided(stop: bool | None) -> None:
@@ -476,6 +496,36 @@ class DirectorApp(App[int]):
             )
             return
         self.exit(self.exit_code(), return_code=self.exit_code())
+
+    def quit_during_run(self, choice: str | None) -> None:
+        if choice == "stop":
+            self.bridge.send_control("cancel_run")
+            self.exit(self.exit_code(), return_code=self.exit_code())
+        elif choice == "detach":
+            # The run moves to its own process: this engine stops its calls first (they
+            # hold the run lock and the worktrees), then worker_state_changed hands over.
+            self.detaching = True
+            self.bridge.send_control("cancel_run")
+            self.notify("Detaching: stopping the calls running here, then handing over…")
+
+    def hand_over_run(self) -> None:
+        """The app's engine has stopped: resume the run in a background process and leave."""
+        overrides = self.run_overrides
+        try:
+            pid, log = self.bridge.spawn_headless_run(
+                parallel=overrides["parallel"], max_attempts=overrides["max_attempts"]
+            )
+        except OSError as exc:
+            self.detaching = False
+            self.show_error("Could not start the background run", exc)
+            return
+        self.detached_pid = pid
+        self.farewell = (
+            f"The run goes on in the background (pid {pid}); its progress lines go to "
+            f"{log}.\n`director tui --repo {self.bridge.repo}` follows it live; "
+            "`director status` summarises it."
+        )
+        self.exit(0, return_code=0)
 
     def exit_code(self) -> int:
         """What `director run` on a terminal returns: 0 only when the run succeeded."""

@@ -21,6 +21,8 @@ import importlib
 import inspect
 import json
 import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -150,6 +152,38 @@ class EngineBridge:
     def run_job(self, parallel: int | None = None, max_attempts: int | None = None) -> EngineJob:
         fn = _entry("run", "run_job")
         return lambda ctx: _call(fn, ctx, parallel=parallel, max_attempts=max_attempts)
+
+    def spawn_headless_run(
+        self, parallel: int | None = None, max_attempts: int | None = None
+    ) -> tuple[int, Path]:
+        """Start `director run --no-tui` in its own session (it outlives this app); returns
+        its pid and the log its progress lines go to. Used to detach: the app's own engine
+        stops first, and the new process resumes from state.json."""
+        command = [
+            sys.executable,
+            "-m",
+            "director_tui",
+            "run",
+            "--no-tui",
+            "--repo",
+            str(self.repo),
+        ]
+        if parallel is not None:
+            command += ["--parallel", str(parallel)]
+        if max_attempts is not None:
+            command += ["--max-attempts", str(max_attempts)]
+        self.store.logs.mkdir(parents=True, exist_ok=True)
+        log = self.store.logs / "detached-run.log"
+        with open(log, "ab") as out:
+            process = subprocess.Popen(
+                command,
+                cwd=self.repo,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # a hang-up of the app's terminal must not reach it
+            )
+        return process.pid, log
 
     def profile_names(self) -> list[str]:
         return sorted(path.stem for path in self.store.profiles.glob("*.toml"))

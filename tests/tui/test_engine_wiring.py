@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 from textual.widgets import DataTable, Static
@@ -12,7 +13,7 @@ from director_tui.engine.models import NodeStatus, RunState
 from director_tui.engine.store import Store, read_jsonl
 from director_tui.tui.screens.node_detail import NodeDetailScreen
 from director_tui.tui.screens.run_board import RunBoardScreen
-from director_tui.tui.widgets.modals import ConfirmModal
+from director_tui.tui.widgets.modals import QuitDuringRunModal
 from tests.run_fixture import build_job, run, sample_nodes, solve, write_script
 from tests.tui.helpers import Recorder, frozen_app, wait_engine, wait_until
 
@@ -102,13 +103,13 @@ async def test_quitting_during_an_in_app_run_asks_then_stops_it_resumably(tmp_pa
     async with app.run_test(size=(120, 40)) as pilot:
         assert await wait_until(pilot, lambda: app.board.active() > 0, timeout=30)
         await pilot.press("ctrl+q")
-        assert await wait_until(pilot, lambda: isinstance(app.screen, ConfirmModal))
-        await pilot.press("n")  # stay: nothing stops
+        assert await wait_until(pilot, lambda: isinstance(app.screen, QuitDuringRunModal))
+        await pilot.press("escape")  # stay: nothing stops
         await pilot.pause()
         assert app.engine_busy
         await pilot.press("ctrl+q")
-        assert await wait_until(pilot, lambda: isinstance(app.screen, ConfirmModal))
-        await pilot.press("y")  # stop and quit
+        assert await wait_until(pilot, lambda: isinstance(app.screen, QuitDuringRunModal))
+        await pilot.press("s")  # stop and quit
     # the engine thread saw the cancel request and left a resumable state
     deadline = asyncio.get_running_loop().time() + 30
     while asyncio.get_running_loop().time() < deadline:
@@ -120,3 +121,37 @@ async def test_quitting_during_an_in_app_run_asks_then_stops_it_resumably(tmp_pa
     assert state is not None and state.cancelled
     assert all(st.status != NodeStatus.running for st in state.nodes.values())
     assert app.return_code == 1  # the run did not succeed
+
+
+async def test_detaching_hands_the_run_to_a_background_process_that_finishes_it(
+    tmp_path: Path,
+) -> None:
+    nodes = sample_nodes()
+    store = build_job(tmp_path, nodes)
+    slow = [{**solve(n), "steps": [{"sleep": 2}, *solve(n)["steps"]]} for n in nodes]
+    write_script(store, slow)
+    app = frozen_app(store.repo, "run", start_run=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert await wait_until(pilot, lambda: app.board.active() > 0, timeout=30)
+        await pilot.press("ctrl+q")
+        assert await wait_until(pilot, lambda: isinstance(app.screen, QuitDuringRunModal))
+        await pilot.press("d")
+        assert await wait_until(pilot, lambda: bool(app.farewell), timeout=60)
+    assert app.return_code == 0
+    assert "director tui" in app.farewell
+    # the background process resumes the run and finishes it on its own
+    pid = app.detached_pid
+    assert pid and pid != os.getpid() and str(pid) in app.farewell
+    deadline = asyncio.get_running_loop().time() + 120
+    exit_status = None
+    while exit_status is None and asyncio.get_running_loop().time() < deadline:
+        done_pid, status = os.waitpid(pid, os.WNOHANG)  # our child: the test reaps it
+        if done_pid == pid:
+            exit_status = os.waitstatus_to_exitcode(status)
+        await asyncio.sleep(0.2)
+    log = (store.logs / "detached-run.log").read_text(encoding="utf-8")
+    assert exit_status == 0, log
+    state = store.read_model(store.state, RunState)
+    assert state is not None and not state.cancelled, log
+    assert all(st.status == NodeStatus.done for st in state.nodes.values()), log
+    assert store.lock_holder() is None

@@ -89,3 +89,16 @@ def test_run_node_detail(snap_compare: Callable[..., bool]) -> None:
         await _settle(pilot)
 
     assert snap_compare(app, terminal_size=(120, 40), run_before=details)
+
+
+def test_quit_during_a_run(snap_compare: Callable[..., bool]) -> None:
+    app = frozen_app(fixed_repo("run"), "run")
+
+    async def quit_while_running(pilot: Pilot[Any]) -> None:
+        await pilot.pause()
+        pilot.app.engine_busy = "running"  # type: ignore[attr-defined]  # as if its engine ran
+        await pilot.press("ctrl+q")
+        await pilot.pause(0.3)
+        await _settle(pilot)
+
+    assert snap_compare(app, terminal_size=(120, 40), run_before=quit_while_running)

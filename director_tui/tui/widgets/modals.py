@@ -187,3 +187,35 @@ class NodeEditModal(ModalScreen[dict[str, Any] | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class QuitDuringRunModal(ModalScreen[str | None]):
+    """Quitting while this app runs the engine: detach (keep it going), stop, or stay.
+
+    Resolves to ``"detach"``, ``"stop"`` or None (stay); escape stays, so backing out of the
+    dialog never stops anything.
+    """
+
+    BINDINGS = [
+        Binding("d", "choose('detach')", "Detach", id="quit.detach"),
+        Binding("s", "choose('stop')", "Stop", id="quit.stop"),
+        Binding("escape", "choose('')", "Stay", id="quit.stay"),
+    ]
+
+    def __init__(self, question: str) -> None:
+        super().__init__(classes="modal")
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(self.question, classes="question", markup=False)
+            with Horizontal(classes="buttons"):
+                yield Button("Detach (d)", id="detach", variant="primary")
+                yield Button("Stop and quit (s)", id="stop", variant="error")
+                yield Button("Stay (esc)", id="stay")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.action_choose(event.button.id or "")
+
+    def action_choose(self, choice: str) -> None:
+        self.dismiss(choice if choice in ("detach", "stop") else None)
