@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from director_tui.engine import git
+from director_tui.engine.config import Config, load_config
 from director_tui.engine.store import Store
 
 
@@ -32,7 +33,18 @@ def resolve_repo(args: argparse.Namespace) -> Path:
 
 
 def store_for(args: argparse.Namespace) -> Store:
-    return Store(resolve_repo(args))
+    """The repository's store, after checking its configuration: a broken config.toml
+    (bad TOML, an unknown provider, a wrong type) stops every command with exit 2 and
+    the file and line, before anything is read or written — not only the commands that
+    call an agent."""
+    store = Store(resolve_repo(args))
+    checked_config(store.repo)
+    return store
+
+
+def checked_config(repo: Path) -> Config:
+    """The merged user + repo config; ConfigError (exit 2, file and line) when broken."""
+    return load_config(repo)
 
 
 def want_tui(args: argparse.Namespace) -> bool:

@@ -9,11 +9,13 @@ straight into ``state.json`` for the next ``director run``.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
-from director_tui.commands.common import add_repo_arg, store_for
+from director_tui.commands.common import add_repo_arg, checked_config, resolve_repo
 from director_tui.engine import control
-from director_tui.engine.errors import LockHeldError
+from director_tui.engine.errors import ConfigError, LockHeldError
+from director_tui.engine.store import Store
 
 ACTIONS = {
     "retry": "retry a failed (or blocked) node with a fresh attempt",
@@ -38,9 +40,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def handle(action: str, args: argparse.Namespace) -> int:
-    store = store_for(args)
+    store = Store(resolve_repo(args))
     control.check_request(action, args.node)
-    if store.lock_holder() is None:
+    live = store.lock_holder() is not None
+    try:
+        checked_config(store.repo)
+    except ConfigError as exc:
+        if not live:
+            raise
+        # A live run read its config when it started; a file broken since must not keep
+        # the user from pausing or cancelling it. Say so, and deliver the request.
+        print(f"director: warning: {exc}", file=sys.stderr)
+    if not live:
         try:
             with store.run_lock("control"):
                 record = control.apply_offline(store, action, args.node)

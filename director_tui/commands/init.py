@@ -9,6 +9,7 @@ from pathlib import Path
 from director_tui.commands.common import add_repo_arg, resolve_repo
 from director_tui.engine import config as cfg
 from director_tui.engine import git
+from director_tui.engine.errors import ConfigError
 from director_tui.engine.store import RUNTIME_IGNORES, Store, atomic_write_text
 
 ROLE_FLAGS = {
@@ -76,6 +77,14 @@ def handle(args: argparse.Namespace) -> int:
             cfg.set_values(store.config, values)  # validates before writing
             print(f"updated {store.config}")
         else:
+            try:
+                cfg.load_config(repo)
+            except ConfigError as exc:
+                raise ConfigError(
+                    exc.message,
+                    hint="fix the file, or `director init --force` to start over from the "
+                    "commented example (your file is replaced)",
+                ) from exc
             print(f"{store.config} already exists (use --force to start over)")
     else:
         if interactive and not values:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from director_tui.commands.common import add_repo_arg, resolve_repo
+from director_tui.commands.common import add_repo_arg, checked_config, resolve_repo
 from director_tui.engine.agents.opencode import agent_name, permission_block
 from director_tui.engine.config import example_config_text, repo_config_path
 from director_tui.engine.prompts import PROMPT_ROLES, permissions_for, role_prompt
@@ -26,6 +26,7 @@ def agent_markdown(role: str) -> str:
 
 def handle(args: argparse.Namespace) -> int:
     repo = resolve_repo(args)
+    checked_config(repo)  # a broken config.toml is said before anything is written
     folder = repo / ".opencode" / "agents"
     folder.mkdir(parents=True, exist_ok=True)
     for role in PROMPT_ROLES:

@@ -7,6 +7,7 @@ program makes keep the user's comments and layout.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -176,33 +177,89 @@ def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _format_validation(path: str, exc: ValidationError) -> str:
+_DOTTED_PART = re.compile(r"""\s*(?:"((?:[^"\\]|\\.)*)"|'([^']*)'|([A-Za-z0-9_-]+))\s*(?:\.|$)""")
+
+
+def _dotted(text: str) -> tuple[str, ...] | None:
+    """``a."b/c".d`` → ``("a", "b/c", "d")``; None when it is not a plain dotted key."""
+    parts: list[str] = []
+    pos = 0
+    text = text.strip()
+    while pos < len(text):
+        match = _DOTTED_PART.match(text, pos)
+        if match is None or match.end() == pos:
+            return None
+        parts.append(next(g for g in match.groups() if g is not None))
+        pos = match.end()
+    return tuple(parts) or None
+
+
+def key_lines(text: str) -> dict[tuple[str, ...], int]:
+    """Where each table and key of a TOML text is defined: dotted path → line number.
+
+    Best effort, for error messages only (tomllib keeps no positions): table headers and
+    ``key = value`` lines; inline tables and multi-line values are not looked into."""
+    found: dict[tuple[str, ...], int] = {}
+    table: tuple[str, ...] = ()
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if line.startswith("[") and not line.startswith("[["):
+            header = _dotted(line[1:].split("]", 1)[0])
+            if header is not None:
+                table = header
+                found.setdefault(table, number)
+            continue
+        key, sep, _value = line.partition("=")
+        path = _dotted(key) if sep and not line.startswith("#") else None
+        if path is not None:
+            found.setdefault(table + path, number)
+    return found
+
+
+def _format_validation(path: str, exc: ValidationError, text: str | None = None) -> str:
+    where = key_lines(text) if text is not None else {}
     lines = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        line = where.get(tuple(str(p) for p in err["loc"]))
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key (see config.example.toml for the schema)"
-        lines.append(f"  {loc}: {msg}")
+        lines.append(f"  {f'line {line}: ' if line else ''}{loc}: {msg}")
     return f"{path}: invalid configuration\n" + "\n".join(lines)
 
 
-def validate(data: dict[str, Any], source: str) -> Config:
+def validate(data: dict[str, Any], source: str, *, text: str | None = None) -> Config:
+    """A :class:`Config`, or a ConfigError naming ``source`` and each bad key (with its
+    line when ``text``, the file's TOML, is given)."""
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_format_validation(source, exc)) from exc
+        raise ConfigError(_format_validation(source, exc, text)) from exc
+
+
+def validate_file(path: Path) -> dict[str, Any]:
+    """The file's TOML, checked against the schema on its own: errors name this file and
+    the line of each bad key."""
+    data = read_toml(path)
+    try:
+        Config.model_validate(data)
+    except ValidationError as exc:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        raise ConfigError(
+            _format_validation(str(path), exc, text), hint="fix the file and run again"
+        ) from exc
+    return data
 
 
 def load_config(repo: Path, *, user_path: Path | None = None) -> Config:
     """User config, then the repo's over it. ``[gates]`` only ever comes from the repo."""
     user_path = user_path or user_config_path()
-    user = read_toml(user_path) if user_path.is_file() else {}
-    validate(user, str(user_path))  # report errors against the file that has them
+    # Each file is checked on its own first, so an error names the file that has it.
+    user = validate_file(user_path) if user_path.is_file() else {}
     user.pop("gates", None)
     repo_path = repo_config_path(repo)
-    repo_data = read_toml(repo_path) if repo_path.is_file() else {}
-    validate(repo_data, str(repo_path))
+    repo_data = validate_file(repo_path) if repo_path.is_file() else {}
     return validate(deep_merge(user, repo_data), f"{user_path} + {repo_path}")
 
 
@@ -218,7 +275,7 @@ def load_profile(repo: Path, name: str) -> Config:
             f"profile {name!r} not found at {path}",
             hint="create it with `director init --profiles` or copy .director/config.toml there",
         )
-    return validate(read_toml(path), str(path))
+    return validate(validate_file(path), str(path))
 
 
 def example_config_text() -> str:

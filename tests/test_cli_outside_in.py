@@ -1,0 +1,116 @@
+"""Findings of outside-in QA: the CLI run as a user runs it (``python -m director_tui``,
+real git, real files) on repositories we had not tried, each pinned by a test."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.gitrepo import run_git
+
+
+def director(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "director_tui", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        stdin=subprocess.DEVNULL,
+        timeout=timeout,
+    )
+
+
+# -- a broken config.toml stops every command, not only the ones that call an agent -----
+BROKEN_CONFIGS = {
+    "bad TOML": ('[tiers]\nplanner = "scripted/x"\n[limits\n', "line 3"),
+    "unknown provider": ('# mine\n[tiers]\n\nplanner = "nope/x"\n', "line 4: tiers.planner:"),
+}
+EVERY_COMMAND = [
+    ["status"],
+    ["status", "--json"],
+    ["retry", "some-node"],
+    ["pause"],
+    ["bench", "--list"],
+    ["bench", "--report"],
+    ["sync-agents"],
+    ["init"],
+    ["run", "--no-tui"],
+    ["plan", "a task", "--no-tui"],
+    ["auto", "a task"],
+]
+
+
+@pytest.mark.parametrize("broken", BROKEN_CONFIGS, ids=list(BROKEN_CONFIGS))
+def test_a_broken_config_is_exit_2_with_file_and_line_for_every_command(
+    git_repo: Path, broken: str
+) -> None:
+    text, where = BROKEN_CONFIGS[broken]
+    config = git_repo / ".director" / "config.toml"
+    config.parent.mkdir()
+    config.write_text(text)
+    before = sorted(p.relative_to(git_repo) for p in git_repo.rglob("*") if ".git" not in p.parts)
+    # The unknown provider goes through every command; broken TOML (the same path
+    # through load_config) through a few, to keep the suite quick.
+    commands = EVERY_COMMAND if broken == "unknown provider" else EVERY_COMMAND[::3]
+    for command in commands:
+        out = director(*command, cwd=git_repo)
+        said = f"{command}: rc={out.returncode}\n{out.stdout}\n{out.stderr}"
+        assert out.returncode == 2, said
+        assert str(config) in out.stderr and where in out.stderr, said
+        assert "Traceback" not in out.stderr, said
+    after = sorted(p.relative_to(git_repo) for p in git_repo.rglob("*") if ".git" not in p.parts)
+    assert after == before  # nothing written: no agents, no state, no .gitignore edit
+    assert config.read_text() == text
+
+
+def test_a_broken_user_config_is_named_too(git_repo: Path, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.toml").write_text("[limits]\nparallel = 0\n")
+    out = director("status", cwd=git_repo, env={"DIRECTOR_HOME": str(home)})
+    assert out.returncode == 2, out.stderr
+    assert f"{home / 'config.toml'}: invalid configuration" in out.stderr
+    assert "line 2: limits.parallel:" in out.stderr
+
+
+def test_control_still_reaches_a_live_run_when_the_config_broke_meanwhile(
+    git_repo: Path,
+) -> None:
+    """A running job read its config when it started: cancelling it must stay possible."""
+    config = git_repo / ".director" / "config.toml"
+    config.parent.mkdir()
+    config.write_text("[limits\n")
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from pathlib import Path\n"
+            "from director_tui.engine.store import Store\n"
+            "with Store(Path(sys.argv[1])).run_lock('run'):\n"
+            "    print('locked', flush=True)\n"
+            "    sys.stdin.read()\n",
+            str(git_repo),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        out = director("pause", "--no-wait", cwd=git_repo)
+        assert out.returncode == 0, out.stderr
+        assert "queued pause" in out.stdout
+        assert "warning" in out.stderr and "line 1" in out.stderr
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    assert run_git(git_repo, "status", "--porcelain") == "?? .director/"
