@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.gitrepo import run_git
+from tests.run_fixture import JOB_ID, NodeSpec, build_job, sample_nodes
 
 
 def director(
@@ -114,3 +115,52 @@ def test_control_still_reaches_a_live_run_when_the_config_broke_meanwhile(
         holder.stdin.close()
         holder.wait(timeout=30)
     assert run_git(git_repo, "status", "--porcelain") == "?? .director/"
+
+
+# -- the job branch checked out by the user ------------------------------------------------
+def _user_checkout_of_the_job_branch(tmp_path: Path, where: str) -> tuple[Path, Path, str]:
+    """An approved sample job whose branch the user checked out ``where``: "checkout"
+    (their own, before director made its job worktree), "worktree" (one of their own)
+    or "both" (theirs and director's job worktree: ``--ignore-other-worktrees``)."""
+    store = build_job(tmp_path, [_one_node()])
+    repo = store.repo
+    branch = f"director/job-{JOB_ID}"
+    holder = repo
+    if where == "checkout":
+        run_git(repo, "switch", "-q", branch)
+    elif where == "worktree":
+        holder = tmp_path / "mine"
+        run_git(repo, "worktree", "add", "-q", str(holder), branch)
+    else:
+        from director_tui.engine.jobs import ensure_job_worktree
+
+        ensure_job_worktree(store, branch)  # as the plan pipeline leaves it
+        run_git(repo, "checkout", "-q", "--ignore-other-worktrees", branch)
+    return repo, holder, branch
+
+
+def _one_node() -> NodeSpec:
+    return sample_nodes()[0]
+
+
+@pytest.mark.parametrize("where", ["checkout", "worktree", "both"])
+def test_job_branch_checked_out_by_the_user_is_a_clear_error_then_the_run_resumes(
+    tmp_path: Path, where: str
+) -> None:
+    repo, holder, branch = _user_checkout_of_the_job_branch(tmp_path, where)
+    head_before = run_git(holder, "rev-parse", "HEAD")
+    out = director("run", "--no-tui", cwd=repo)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "Traceback" not in out.stderr and "fatal:" not in out.stderr
+    assert f"the job branch {branch} is checked out at {holder}" in out.stderr
+    assert "then run the command again" in out.stderr
+    assert run_git(holder, "rev-parse", "HEAD") == head_before  # theirs, untouched
+    assert run_git(holder, "status", "--porcelain", "--untracked-files=no") == ""
+    # The next step the message gives works: free the branch, run again, done.
+    if holder == repo:
+        run_git(repo, "switch", "-q", "main")
+    else:
+        run_git(repo, "worktree", "remove", str(holder))
+    again = director("run", "--no-tui", cwd=repo)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "all nodes merged" in again.stdout

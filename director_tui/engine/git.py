@@ -185,6 +185,19 @@ def worktree_branches(repo: Path) -> dict[str, Path]:
     return result
 
 
+def worktrees_on(repo: Path, branch: str) -> list[Path]:
+    """Every worktree that has ``branch`` checked out (more than one is possible: git's
+    ``checkout --ignore-other-worktrees``), the main one included."""
+    found: list[Path] = []
+    current: Path | None = None
+    for line in out(["worktree", "list", "--porcelain"], repo).splitlines():
+        if line.startswith("worktree "):
+            current = Path(line[len("worktree ") :])
+        elif line == f"branch refs/heads/{branch}" and current is not None:
+            found.append(current)
+    return found
+
+
 @dataclass(frozen=True)
 class Change:
     path: str

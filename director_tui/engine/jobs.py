@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import time
 import uuid
@@ -9,6 +10,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from director_tui.engine.errors import UsageError
 from director_tui.engine.models import PlanStage, RunState
 from director_tui.engine.store import Store
 
@@ -118,8 +120,11 @@ def ensure_job_worktree(store: Store, branch: str) -> Path:
 
     store.ensure()
     path = job_worktree(store)
-    checked_out = git.worktree_branches(store.repo)
-    registered = checked_out.get(branch) in (path, path.resolve())
+    holders = git.worktrees_on(store.repo, branch)
+    elsewhere = [p for p in holders if p.resolve() != path.resolve()]
+    if elsewhere:
+        raise _checked_out_elsewhere(store, branch, elsewhere[0])
+    registered = bool(holders)
     intact = path.exists() and git.worktree_intact(store.repo, path)
     if registered and intact:
         return path
@@ -135,3 +140,28 @@ def ensure_job_worktree(store: Store, branch: str) -> Path:
     git.git(["worktree", "prune"], store.repo, check=False)
     git.add_worktree(store.repo, path, branch)
     return path
+
+
+def _checked_out_elsewhere(store: Store, branch: str, where: Path) -> UsageError:
+    """The job branch is checked out in the user's checkout or a worktree of theirs.
+
+    Director merges into the job branch in its own worktree; git refuses a second
+    checkout of a branch, and with ``--ignore-other-worktrees`` every merge would move
+    the branch under the user's files (their checkout would look full of reverted
+    changes). The user's checkout is theirs: say where, and what to do."""
+    if where.resolve() == store.repo.resolve():
+        fix = (
+            "switch your checkout to another branch (for instance `git switch -`), then "
+            f"run the command again; the job's work stays readable: `git log {branch}`"
+        )
+    else:
+        fix = (
+            f"switch that worktree to another branch (`git -C {shlex.quote(str(where))} "
+            f"switch --detach`) or remove it (`git worktree remove {shlex.quote(str(where))}`), "
+            "then run the command again"
+        )
+    return UsageError(
+        f"the job branch {branch} is checked out at {where}; director works on it only in "
+        f"its own worktree ({job_worktree(store)}) and leaves yours alone",
+        hint=fix,
+    )
