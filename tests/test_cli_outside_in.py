@@ -164,3 +164,21 @@ def test_job_branch_checked_out_by_the_user_is_a_clear_error_then_the_run_resume
     again = director("run", "--no-tui", cwd=repo)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "all nodes merged" in again.stdout
+
+
+def test_status_prints_task_and_reports_literally_not_as_markup(tmp_path: Path) -> None:
+    """A task with ``[/bold]`` in it made ``director status`` die in rich's markup parser
+    (MarkupError traceback); '[gates]' in the integration report vanished."""
+    from director_tui.engine.models import PlanStage
+
+    store = build_job(tmp_path, [_one_node()])
+    stage = store.read_model(store.plan_stage, PlanStage)
+    assert stage is not None
+    task = "handle [/bold] and [red]x[/red] in names"
+    store.write_model(store.plan_stage, stage.model_copy(update={"task": task}))
+    assert director("run", "--no-tui", cwd=store.repo).returncode == 0
+    out = director("status", cwd=store.repo)
+    assert out.returncode == 0, out.stderr
+    assert "Traceback" not in out.stderr
+    assert task in out.stdout
+    assert "no [gates] configured" in out.stdout

@@ -36,13 +36,14 @@ GLYPH = {
 
 def print_status(summary: dict[str, Any], console: Console | None = None) -> None:
     console = console or Console()
-    console.print(f"[bold]repo[/] {summary['repo']}")
+    console.print(f"[bold]repo[/] {escape(str(summary['repo']))}")
     job = summary.get("job")
     if job is None:
         console.print('no job yet — start one with [bold]director plan "<task>"[/]')
     else:
-        console.print(f"[bold]job[/] {job['job_id']}  stage [bold]{job['stage']}[/]")
-        console.print(f"[bold]task[/] {job['task'].splitlines()[0] if job['task'] else ''}")
+        console.print(f"[bold]job[/] {escape(job['job_id'])}  stage [bold]{job['stage']}[/]")
+        first_line = job["task"].splitlines()[0] if job["task"] else ""
+        console.print(f"[bold]task[/] {escape(first_line)}")
     if summary.get("running"):
         console.print(
             f"[cyan]a director process is running (pid {summary['running'].get('pid')})[/]"
@@ -78,10 +79,10 @@ def print_status(summary: dict[str, Any], console: Console | None = None) -> Non
                 verdict = "-"
             table.add_row(
                 GLYPH.get(n["status"], "?"),
-                n["id"],
+                escape(n["id"]),
                 f"[{style}]{n['status']}[/]" + (" (flaky)" if n["flaky"] else ""),
                 str(n["attempts"]),
-                (n["tier"] or "-") + (" ↑" if n["escalated"] else ""),
+                escape(n["tier"] or "-") + (" ↑" if n["escalated"] else ""),
                 str(n["tokens"]),
                 f"${n['cost_usd']:.4f}",
                 f"{n.get('wall_secs', 0.0):.1f}s",
@@ -102,9 +103,9 @@ def print_status(summary: dict[str, Any], console: Console | None = None) -> Non
         counts = ", ".join(f"{k} {v}" for k, v in sorted(run["counts"].items()))
         console.print(f"[bold]run[/] {counts}; integration {run['integration']}")
         if run.get("stopped_reason"):
-            console.print(f"[yellow]stopped: {run['stopped_reason']}[/]")
+            console.print(f"[yellow]stopped: {escape(run['stopped_reason'])}[/]")
         if run.get("integration_report"):
-            console.print(run["integration_report"])
+            console.print(escape(run["integration_report"]))
         for note in run.get("recovered") or []:
             console.print(f"[yellow]recovered: {escape(note)}[/]")
         if run.get("paused"):
@@ -130,4 +131,6 @@ def print_status(summary: dict[str, Any], console: Console | None = None) -> Non
     if jobs:
         console.print("[bold]earlier jobs[/]")
         for j in jobs:
-            console.print(f"  {j['job_id']}  {j['stage']:<9} {j['run']:<20} {j['task']}")
+            console.print(
+                f"  {escape(j['job_id'])}  {j['stage']:<9} {j['run']:<20} {escape(j['task'])}"
+            )
