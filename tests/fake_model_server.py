@@ -1,6 +1,6 @@
 """The project's own fake model server: scripted streams for the real agent CLIs.
 
-It speaks two wire formats on 127.0.0.1 (port chosen by the OS):
+It speaks three wire formats on 127.0.0.1 (port chosen by the OS):
 
 * OpenAI-compatible ``POST /chat/completions`` (and ``/v1/chat/completions``) with SSE
   streaming, including ``tool_calls`` deltas: what OpenCode's ``@ai-sdk/openai-compatible``
@@ -8,6 +8,12 @@ It speaks two wire formats on 127.0.0.1 (port chosen by the OS):
 * Anthropic-Messages-compatible ``POST /v1/messages`` (SSE ``message_start`` …
   ``message_stop`` with ``tool_use`` blocks): what Claude Code calls via
   ``ANTHROPIC_BASE_URL``.
+* OpenAI-Responses-compatible ``POST /v1/responses`` (and ``/responses``) with SSE
+  ``response.created`` … ``response.completed`` (usage in the last event), text as
+  ``message`` output items and tool calls as ``function_call`` items (``call_id``,
+  ``name``, ``arguments``): what Codex CLI calls through a ``model_providers`` entry with
+  ``wire_api = "responses"``. Tool results come back as ``function_call_output`` input
+  items.
 
 A *script* maps a model id to the list of turns the server plays, one turn per request
 for that model, in order. A turn is a dict (JSON-able, so a script can also be a file)::
@@ -16,6 +22,7 @@ for that model, in order. A turn is a dict (JSON-able, so a script can also be a
      "tool_calls": [{"name": "write",                # tool calls the model "makes"
                      "arguments": {"filePath": "{cwd}/hello.txt", "content": "hi\\n"}}],
      "usage": {"input": 120, "output": 30},          # tokens reported in the last chunk
+                                                     # (Responses also "cached": N of input)
      "status": 400, "error": "bad request: ...",      # answer with an HTTP error instead
      "hang_after": 2,                                 # send N chunks, then go silent
      "repeat_text": {"chunk": "x" * 1000, "count": 10000},  # huge output, made lazily
@@ -23,7 +30,8 @@ for that model, in order. A turn is a dict (JSON-able, so a script can also be a
 
 ``{cwd}`` in any string argument is replaced by the working directory the client put in
 its system prompt (OpenCode: ``Working directory: <path>``, Claude Code: ``Primary working
-directory: <path>``), so file tools get
+directory: <path>``, Codex: ``<cwd><path></cwd>`` in its environment context), so file
+tools get
 absolute paths inside the test's worktree. A model whose turns are used up, or a model
 with no script, gets HTTP 400 "fake server: no scripted turn left for model X" — loud,
 fast (a 400 is not retried), and visible in the test's failure.
@@ -51,7 +59,10 @@ from typing import Any
 Turn = dict[str, Any]
 Script = dict[str, list[Turn]]
 
-_CWD_PATTERN = re.compile(r"[Ww]orking directory:\s*(\S+)")
+_CWD_PATTERNS = (
+    re.compile(r"[Ww]orking directory:\s*(\S+)"),
+    re.compile(r"<cwd>([^<]+)</cwd>"),  # Codex's <environment_context>
+)
 # Text is streamed in pieces this long, so clients see many deltas like from a real model.
 _TEXT_PIECE = 40
 
@@ -75,7 +86,18 @@ class RecordedRequest:
                 for block in message["content"]:
                     if isinstance(block, dict) and block.get("type") == "tool_result":
                         out.append(_content_text(block.get("content")))
+        for item in _input_items(self.body):  # Responses function_call_output items
+            if item.get("type") == "function_call_output":
+                out.append(_content_text(item.get("output")))
         return out
+
+
+def _input_items(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The Responses API's ``input`` (a string, or a list of items)."""
+    items = body.get("input")
+    if isinstance(items, str):
+        return [{"type": "message", "role": "user", "content": items}]
+    return [item for item in items or [] if isinstance(item, dict)]
 
 
 def _content_text(content: Any) -> str:
@@ -87,12 +109,14 @@ def _content_text(content: Any) -> str:
 
 
 def _find_cwd(body: dict[str, Any]) -> str:
-    texts: list[str] = [_content_text(body.get("system"))]
+    texts: list[str] = [_content_text(body.get("system")), _content_text(body.get("instructions"))]
     texts += [_content_text(m.get("content")) for m in body.get("messages", [])]
+    texts += [_content_text(item.get("content")) for item in _input_items(body)]
     for text in texts:
-        match = _CWD_PATTERN.search(text)
-        if match:
-            return match.group(1)
+        for pattern in _CWD_PATTERNS:
+            match = pattern.search(text)
+            if match:
+                return match.group(1).strip()
     return ""
 
 
@@ -217,7 +241,8 @@ class FakeModelServer:
                     self._json(200, {"input_tokens": 10})
                     return
                 anthropic = path.endswith("/messages")
-                if not anthropic and not path.endswith("/chat/completions"):
+                responses = path.endswith("/responses")
+                if not (anthropic or responses or path.endswith("/chat/completions")):
                     self._json(404, {"error": {"message": f"fake server: no POST {path}"}})
                     return
                 model = str(body.get("model", ""))
@@ -237,6 +262,8 @@ class FakeModelServer:
                 try:
                     if anthropic:
                         self._stream(self._anthropic_events(turn, model), turn)
+                    elif responses:
+                        self._stream(self._responses_events(turn, model), turn)
                     else:
                         self._stream(self._openai_events(turn, model), turn)
                 except (BrokenPipeError, ConnectionResetError):
@@ -415,6 +442,98 @@ class FakeModelServer:
                     },
                 )
                 yield event("message_stop", {})
+
+            def _responses_events(self, turn: Turn, model: str) -> Iterator[str]:
+                """OpenAI Responses API stream: every output item is announced
+                (``output_item.added``), streamed (text or argument deltas) and closed
+                (``output_item.done`` with the whole item, which is what clients keep)."""
+                response_id = f"resp_{uuid.uuid4().hex[:12]}"
+                sequence = iter(range(1_000_000_000))
+
+                def event(name: str, body: dict[str, Any]) -> str:
+                    data = {"type": name, "sequence_number": next(sequence), **body}
+                    return f"event: {name}\ndata: {json.dumps(data)}\n\n"
+
+                response: dict[str, Any] = {
+                    "id": response_id,
+                    "object": "response",
+                    "created_at": int(time.time()),
+                    "status": "in_progress",
+                    "model": model,
+                    "output": [],
+                }
+                yield event("response.created", {"response": response})
+                yield event("response.in_progress", {"response": response})
+                output: list[dict[str, Any]] = []
+                pieces = _text_pieces(turn)
+                first = next(pieces, None)
+                if first is not None:
+                    item_id = f"msg_{uuid.uuid4().hex[:12]}"
+                    index = len(output)
+                    item: dict[str, Any] = {
+                        "id": item_id,
+                        "type": "message",
+                        "status": "in_progress",
+                        "role": "assistant",
+                        "content": [],
+                    }
+                    yield event("response.output_item.added", {"output_index": index, "item": item})
+                    where = {"item_id": item_id, "output_index": index, "content_index": 0}
+                    yield event(
+                        "response.content_part.added",
+                        {**where, "part": {"type": "output_text", "text": "", "annotations": []}},
+                    )
+                    text: list[str] = []
+                    for piece in _chain(first, pieces):
+                        text.append(piece)
+                        yield event("response.output_text.delta", {**where, "delta": piece})
+                    part = {"type": "output_text", "text": "".join(text), "annotations": []}
+                    yield event("response.output_text.done", {**where, "text": part["text"]})
+                    yield event("response.content_part.done", {**where, "part": part})
+                    item = {**item, "status": "completed", "content": [part]}
+                    output.append(item)
+                    yield event("response.output_item.done", {"output_index": index, "item": item})
+                for call in turn.get("tool_calls") or []:
+                    index = len(output)
+                    arguments = json.dumps(call.get("arguments", {}))
+                    item = {
+                        "id": f"fc_{uuid.uuid4().hex[:12]}",
+                        "type": "function_call",
+                        "status": "in_progress",
+                        "call_id": call.get("id") or f"call_{uuid.uuid4().hex[:8]}",
+                        "name": call["name"],
+                        "arguments": "",
+                    }
+                    yield event("response.output_item.added", {"output_index": index, "item": item})
+                    where = {"item_id": item["id"], "output_index": index}
+                    # Arguments arrive in two halves, as real models stream them.
+                    half = len(arguments) // 2
+                    for part_text in (arguments[:half], arguments[half:]):
+                        yield event(
+                            "response.function_call_arguments.delta", {**where, "delta": part_text}
+                        )
+                    yield event(
+                        "response.function_call_arguments.done", {**where, "arguments": arguments}
+                    )
+                    item = {**item, "status": "completed", "arguments": arguments}
+                    output.append(item)
+                    yield event("response.output_item.done", {"output_index": index, "item": item})
+                usage = turn.get("usage") or {}
+                input_tokens = int(usage.get("input", 0))
+                output_tokens = int(usage.get("output", 0))
+                done = {
+                    **response,
+                    "status": "completed",
+                    "output": output,
+                    "usage": {
+                        "input_tokens": input_tokens,
+                        "input_tokens_details": {"cached_tokens": int(usage.get("cached", 0))},
+                        "output_tokens": output_tokens,
+                        "output_tokens_details": {"reasoning_tokens": 0},
+                        "total_tokens": input_tokens + output_tokens,
+                    },
+                }
+                yield event("response.completed", {"response": done})
 
         return Handler
 

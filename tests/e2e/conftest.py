@@ -60,6 +60,18 @@ Fixtures (all usable from any test under ``tests/e2e/``; mark such tests
     at the fake server's Anthropic Messages endpoint (``ANTHROPIC_BASE_URL``); script
     keys are the model names after ``claude-code/`` in the tier. Tool names are Claude
     Code's (``Write`` with ``file_path``, ``Bash`` with ``command``).
+
+``codex_bin`` / ``codex_env`` (session / function)
+    The same for Codex 0.171.0: ``codex_env(script)`` gives the real ``codex`` its own
+    ``CODEX_HOME`` (a temp folder per test, so nothing lands in the developer's
+    ``~/.codex``) whose ``config.toml`` selects a ``fake`` model provider on the fake
+    server's OpenAI Responses endpoint (``wire_api = "responses"``, the key read from
+    ``FAKE_CODEX_API_KEY``). Script keys are the model names after ``codex/`` in the
+    tier. For a model it has no metadata for, Codex 0.171 offers the model the
+    ``exec_command`` tool (``{"cmd": "<shell command>"}``) and no ``apply_patch``, so
+    scripted edits are shell commands. ``request_retries`` / ``stream_retries`` (default
+    0 / 1) set the provider's ``request_max_retries`` / ``stream_max_retries``: Codex's
+    own defaults retry a failing server for many seconds.
 """
 
 from __future__ import annotations
@@ -216,6 +228,55 @@ def claude_env(
             "ANTHROPIC_API_KEY": "sk-fake",
             "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
             "DISABLE_AUTOUPDATER": "1",
+        }
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        return fake_server
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def codex_bin() -> Path:
+    """Codex 0.171.0, installed like ``opencode_bin``."""
+    try:
+        return ensure_cli("codex")
+    except (CliUnavailable, OSError) as exc:
+        pytest.fail(f"Codex could not be installed (npm needed): {exc}")
+
+
+@pytest.fixture
+def codex_env(
+    codex_bin: Path,
+    fake_server: FakeModelServer,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Callable[..., FakeModelServer]:
+    """``codex_env(script, request_retries=0, stream_retries=1)``: the real Codex pointed
+    at the fake server's Responses endpoint through its own ``CODEX_HOME``."""
+    agent_home = tmp_path_factory.mktemp("codex-agent-home")
+    codex_home = tmp_path_factory.mktemp("codex-home")
+
+    def make(
+        script: Script, *, request_retries: int = 0, stream_retries: int = 1
+    ) -> FakeModelServer:
+        fake_server.load(script)
+        (codex_home / "config.toml").write_text(
+            'model_provider = "fake"\n'
+            "\n"
+            "[model_providers.fake]\n"
+            'name = "Fake model server"\n'
+            f'base_url = "{fake_server.url}/v1"\n'
+            'env_key = "FAKE_CODEX_API_KEY"\n'
+            'wire_api = "responses"\n'
+            f"request_max_retries = {request_retries}\n"
+            f"stream_max_retries = {stream_retries}\n"
+        )
+        env = {
+            "DIRECTOR_CODEX_BIN": str(codex_bin),
+            "DIRECTOR_AGENT_HOME": str(agent_home),
+            "CODEX_HOME": str(codex_home),
+            "FAKE_CODEX_API_KEY": "sk-fake",
         }
         for key, value in env.items():
             monkeypatch.setenv(key, value)

@@ -2,13 +2,20 @@
 
 Permissions map onto Codex's sandbox: read-only roles run with ``--sandbox read-only``,
 writer roles with ``--sandbox workspace-write`` (edits and commands inside the worktree,
-no network); web search stays off. ``codex exec`` has no system-prompt flag, so the role
-prompt leads the message. Codex reports tokens (``turn.completed``) but no cost: the
-``[pricing]`` table prices it.
+no network); the hosted web search tool is off (``web_search="disabled"``) and so are
+sub-agents and goals, which would let the agent outlive its one call. The role prompt
+goes in as Codex's developer instructions (``-c developer_instructions=...``), the task
+as the user message. ``--ephemeral``: each call leaves no session file in the user's
+``CODEX_HOME`` (our transcript is the record). Codex has no temperature setting, so
+``[sampling]`` does not apply to it. Codex reports tokens (``turn.completed``, summed
+over the turn's model requests) but no cost: the ``[pricing]`` table prices it.
 
-Parser verified on recorded-format lines (``tests/test_agents_parsers.py``), not against
-the real binary: Codex 0.171 talks the OpenAI Responses API, which the project's fake
-server does not serve.
+Verified against the real Codex 0.171.0 talking to the project's fake OpenAI Responses
+endpoint (``tests/e2e/test_codex_driver.py``). Facts measured there that shape the
+parser: a top-level ``error`` event is also Codex's notice that it is retrying
+("Reconnecting... 1/5 (...)"), after which the call can still succeed, so only
+``turn.failed`` is a failure; a command the sandbox refuses produces no
+``command_execution`` item at all (only the model sees the refusal).
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from director_tui.engine.agents.collect import (
     Collector,
     tool_summary,
 )
-from director_tui.engine.prompts import permissions_for, role_prompt
+from director_tui.engine.prompts import RolePermissions, permissions_for, role_prompt
 
 PINNED_VERSION = "0.171.0"
 MIN_VERSION = (0, 50, 0)  # exec --json with thread/turn/item events
@@ -35,8 +42,35 @@ INSTALL_HINT = (
 )
 
 
-def full_prompt(call: AgentCall) -> str:
-    return f"{role_prompt(call.role)}\n\n---\n\n{call.prompt}"
+def toml_string(text: str) -> str:
+    """``text`` as a TOML basic string: ``-c key=value`` parses the value as TOML (and
+    falls back to the raw text only when that fails, which a prompt must not rely on)."""
+    out: list[str] = []
+    for char in text:
+        if char in ('"', "\\"):
+            out.append("\\" + char)
+        elif char == "\n":
+            out.append("\\n")
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
+def config_overrides(role: str, perms: RolePermissions) -> list[str]:
+    settings = {
+        "developer_instructions": toml_string(role_prompt(role)),
+        "web_search": '"live"' if perms.web else '"disabled"',
+        # Features, not --disable flags: an unknown --disable name is a fatal error, an
+        # unknown features.<name> key is ignored, so a newer Codex still starts.
+        "features.multi_agent": "false",
+        "features.goals": "false",
+    }
+    argv: list[str] = []
+    for key, value in settings.items():
+        argv += ["-c", f"{key}={value}"]
+    return argv
 
 
 def build_argv(binary: str, call: AgentCall, *, prompt_in_argv: bool) -> list[str]:
@@ -45,6 +79,7 @@ def build_argv(binary: str, call: AgentCall, *, prompt_in_argv: bool) -> list[st
         binary,
         "exec",
         "--json",
+        "--ephemeral",
         "-m",
         call.model,
         "-C",
@@ -52,12 +87,9 @@ def build_argv(binary: str, call: AgentCall, *, prompt_in_argv: bool) -> list[st
         "--skip-git-repo-check",
         "--sandbox",
         "workspace-write" if perms.edit or perms.bash else "read-only",
-        "-c",
-        f"tools.web_search={'true' if perms.web else 'false'}",
+        *config_overrides(call.role, perms),
     ]
-    if call.sampling.temperature is not None:
-        argv += ["-c", f"model_temperature={call.sampling.temperature}"]
-    argv += ["--", full_prompt(call)] if prompt_in_argv else ["-"]  # "-": read stdin
+    argv += ["--", call.prompt] if prompt_in_argv else ["-"]  # "-": read stdin
     return argv
 
 
@@ -91,13 +123,15 @@ class CodexParser:
                     output=_int(usage.get("output_tokens")),
                     reasoning=_int(usage.get("reasoning_output_tokens")),
                     cache_read=cached,
+                    cache_write=_int(usage.get("cache_write_input_tokens")),
                 ),
                 None,
             )
         elif kind == "turn.failed":
             self.c.add_error(str(_dict(event.get("error")).get("message") or "turn failed"))
         elif kind == "error":
-            self.c.add_error(str(event.get("message") or "codex error"))
+            # Also "Reconnecting... 1/5": shown live, but only turn.failed fails the call.
+            self.c.emit("error", summary=str(event.get("message") or "codex error"))
         elif kind in ("thread.started", "item.updated"):
             self.c.emit("step", status=kind)
         else:
@@ -155,9 +189,6 @@ class CodexProvider(CliDriver):
     min_version = MIN_VERSION
     pinned_version = PINNED_VERSION
     parser_class = CodexParser
-
-    def prompt_text(self, call: AgentCall) -> str:
-        return full_prompt(call)
 
     def build_argv(self, binary: str, call: AgentCall, *, prompt_in_argv: bool) -> list[str]:
         return build_argv(binary, call, prompt_in_argv=prompt_in_argv)
