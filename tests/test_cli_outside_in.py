@@ -3,6 +3,7 @@ real git, real files) on repositories we had not tried, each pinned by a test.""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -182,3 +183,47 @@ def test_status_prints_task_and_reports_literally_not_as_markup(tmp_path: Path) 
     assert "Traceback" not in out.stderr
     assert task in out.stdout
     assert "no [gates] configured" in out.stdout
+
+
+# -- a closed stdout (director run --no-tui | head) --------------------------------------
+def _director_into_a_closed_pipe(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run director with stdout a pipe nobody reads any more: its very first progress
+    line meets EPIPE, as in ``director run --no-tui | head -1`` once head is done."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "director_tui", *args],
+            cwd=cwd,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            timeout=180,
+        )
+    finally:
+        os.close(write_end)
+
+
+def test_a_closed_stdout_does_not_stop_a_run_halfway(tmp_path: Path) -> None:
+    """Rich's answer to EPIPE is SystemExit, raised inside an engine event callback: the
+    run died at its first progress line, exit 1, nothing merged."""
+    store = build_job(tmp_path)
+    out = _director_into_a_closed_pipe("run", "--no-tui", cwd=store.repo)
+    assert out.returncode == 0, out.stderr
+    assert "Traceback" not in out.stderr
+    status = director("status", "--json", cwd=store.repo)
+    nodes = json.loads(status.stdout)["nodes"]
+    assert [n["status"] for n in nodes] == ["done", "done", "done"]
+
+
+def test_a_closed_stdout_does_not_stop_planning_halfway(tmp_path: Path) -> None:
+    from tests.plan_helpers import base_entries, good_tests, make_sample
+
+    repo, _script = make_sample(tmp_path, [*base_entries(), *good_tests()])
+    out = _director_into_a_closed_pipe(
+        "plan", "add mul and div", "--auto", "--no-critique", "--no-tui", cwd=repo
+    )
+    assert out.returncode == 0, out.stderr
+    status = director("status", "--json", cwd=repo)
+    assert json.loads(status.stdout)["job"]["stage"] == "approved"

@@ -94,9 +94,9 @@ class PlanPrinter:
     """Progress lines for a headless plan, from the engine's events."""
 
     def __init__(self, write: Callable[[str], None] | None = None) -> None:
-        from rich.console import Console
+        from director_tui.views.console import ProgressConsole
 
-        self.console = Console(highlight=False, soft_wrap=True)
+        self.console = ProgressConsole(highlight=False, soft_wrap=True)
         self._write = write
 
     def line(self, text: str) -> None:

@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from director_tui.engine.events import BenchProgress, EventBase
+from director_tui.views.console import ProgressConsole
 
 
 def _num(row: dict[str, Any], key: str) -> float:
@@ -245,7 +246,7 @@ class BenchPrinter:
     """Progress lines for a headless bench, from ``BenchProgress`` events."""
 
     def __init__(self, console: Console | None = None) -> None:
-        self.console = console or Console(highlight=False, soft_wrap=True)
+        self.console = console or ProgressConsole(highlight=False, soft_wrap=True)
         self.started = time.monotonic()
 
     def _line(self, text: str) -> None:

@@ -19,6 +19,7 @@ from director_tui.engine.events import (
     RunFinished,
     RunStarted,
 )
+from director_tui.views.console import ProgressConsole
 from director_tui.views.status_view import GLYPH, STATUS_STYLE
 
 NOTICE_STYLE = {"info": "dim", "warning": "yellow", "error": "red"}
@@ -28,7 +29,7 @@ class RunPrinter:
     """An event-bus sink printing progress lines (quiet about agent chatter and tests)."""
 
     def __init__(self, console: Console | None = None) -> None:
-        self.console = console or Console(highlight=False, soft_wrap=True)
+        self.console = console or ProgressConsole(highlight=False, soft_wrap=True)
         self.started = time.monotonic()
 
     def _line(self, text: str) -> None:

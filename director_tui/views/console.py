@@ -1,0 +1,23 @@
+"""The console the progress printers write through."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from rich.console import Console
+
+
+class ProgressConsole(Console):
+    """A rich console that goes quiet when its reader goes away.
+
+    Rich's default answer to a closed pipe (``director run --no-tui | head``) is
+    ``SystemExit`` — raised from inside an engine event callback, it stopped a plan or a
+    run halfway. The work matters more than its progress lines: the rest of the output
+    goes to /dev/null and the job carries on (``director status`` tells how it ended)."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
