@@ -413,6 +413,11 @@ class DirectorApp(App[int]):
         return None
 
     # -- actions ------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # The key of the screen already shown is hidden: the footer has room for the rest.
+        showing_it = action == "open" and bool(parameters) and parameters[0] == self.current_mode
+        return not showing_it
+
     async def action_open(self, name: str) -> None:
         if name not in SCREEN_NAMES or self.current_mode == name:
             return

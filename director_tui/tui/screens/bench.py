@@ -94,7 +94,7 @@ class BenchScreen(DirectorScreen):
             with Vertical(id="bench-history", classes="panel"):
                 yield Static("Earlier benches (enter to show)", classes="panel-title")
                 yield DataTable(id="history", cursor_type="row")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         table = self.query_one("#bench-table", DataTable)

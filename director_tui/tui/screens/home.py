@@ -43,7 +43,7 @@ class HomeScreen(DirectorScreen):
             yield Static("Jobs", classes="panel-title")
             yield DataTable(id="jobs", cursor_type="row", zebra_stripes=True)
         yield Static(id="home-hint")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         table = self.query_one("#jobs", DataTable)

@@ -68,7 +68,7 @@ class NodeDetailScreen(DirectorScreen):
                 yield Static(self.review_text(), markup=False)
             with TabPane("Transcript", id="tab-transcript"), VerticalScroll():
                 yield Static(self.transcript(), markup=False)
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.load_diff()

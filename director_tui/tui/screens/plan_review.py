@@ -57,7 +57,7 @@ class PlanReviewScreen(DirectorScreen):
                 yield Static(id="validation", classes="validation")
             with VerticalScroll(id="node-detail", classes="panel"):
                 yield Static(id="node-info")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         table = self.query_one("#nodes", DataTable)

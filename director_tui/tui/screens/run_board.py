@@ -30,10 +30,8 @@ class RunBoardScreen(DirectorScreen):
         Binding("r", "control('retry')", "Retry", id="run.retry", tooltip="Retry the node"),
         Binding("e", "control('escalate')", "Escalate", id="run.escalate", tooltip="Escalate now"),
         Binding("s", "control('skip')", "Skip", id="run.skip", tooltip="Skip (dependents blocked)"),
-        Binding("p", "pause", "Pause/resume", id="run.pause", tooltip="Pause or resume scheduling"),
-        Binding(
-            "c", "control('cancel')", "Cancel node", id="run.cancel", tooltip="Cancel the node"
-        ),
+        Binding("p", "pause", "Pause", id="run.pause", tooltip="Pause or resume scheduling"),
+        Binding("c", "control('cancel')", "Cancel", id="run.cancel", tooltip="Cancel the node"),
         Binding(
             "enter",
             "details",
@@ -41,7 +39,7 @@ class RunBoardScreen(DirectorScreen):
             id="run.details",
             tooltip="Gate, diff, review, transcript",
         ),
-        Binding("g", "start_run", "Start run", id="run.start", tooltip="Start or resume the run"),
+        Binding("g", "start_run", "Start", id="run.start", tooltip="Start or resume the run"),
         Binding("f", "follow", "Follow", id="run.follow", tooltip="Follow the live pane's end"),
     ]
 
@@ -63,7 +61,7 @@ class RunBoardScreen(DirectorScreen):
             yield DataTable(id="board", cursor_type="row", zebra_stripes=False)
             yield Static(id="pane-title", classes="panel-title")
             yield Log(id="live", max_lines=LOG_LINES, auto_scroll=True)
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         table = self.query_one("#board", DataTable)

@@ -80,7 +80,7 @@ class SpecScreen(DirectorScreen):
                     yield Markdown(id="spec-markdown")
                 with VerticalScroll(id="spec-diff"):
                     yield Static(id="spec-diff-text")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#spec-editor", TextArea).cursor_blink = False
