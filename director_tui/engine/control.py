@@ -16,7 +16,13 @@ Actions (``node`` required unless noted):
 
 * ``retry <node>`` — a failed/blocked/cancelled/skipped node gets fresh attempts.
 * ``escalate <node>`` — the node's next attempt runs at the escalation tier; a running
-  attempt is cancelled and restarted there.
+  attempt is cancelled and restarted there. An escalation is a single attempt (the
+  plan's "exhausted → once more at the escalation tier", asked for early): executor
+  attempts left are skipped, not saved for later (going back to the weaker tier after the
+  stronger one failed helps nobody), so when that attempt fails the node fails and says
+  so ("escalated attempts: 1 of 1"). A node that had ended (failed, blocked, cancelled)
+  starts over with that one escalated attempt; ``retry`` gives fresh executor attempts.
+  A stopped escalated attempt (cancel, kill -9, a merge conflict) is owed again.
 * ``skip <node>`` — the node will not run; its dependents become blocked.
 * ``pause`` / ``resume`` (no node) — stop / restart scheduling; running nodes go on.
 * ``cancel <node>`` — stop a running (or pending) node; dependents become blocked.
@@ -155,10 +161,17 @@ def apply_offline(store: Store, action: str, node_id: str | None) -> ControlReco
             record.message = f"node {node_id} is already merged"
         elif action == "retry":
             st.status, st.attempts, st.escalated = NodeStatus.pending, 0, False
+            st.escalated_attempts, st.escalate_requested = 0, False
             record.message = f"node {node_id} will get fresh attempts at the next `director run`"
         elif action == "escalate":
+            if st.status.finished:
+                # It starts over, straight at the escalation tier (see the docstring).
+                st.attempts, st.escalated, st.escalated_attempts = 0, False, 0
             st.status, st.escalate_requested = NodeStatus.pending, True
-            record.message = f"node {node_id} will run at the escalation tier next"
+            record.message = (
+                f"node {node_id} will run at the escalation tier next: one attempt (an "
+                "escalation is a single attempt; `retry` gives fresh executor attempts)"
+            )
         elif action == "skip":
             st.status = NodeStatus.skipped
             blocked = sorted(dag.dependents(plan, node_id))

@@ -69,6 +69,9 @@ class NodeStateChanged(EventBase):
     max_attempts: int = 0
     tier: str = ""
     message: str = ""
+    # The node is on (or finished after) its escalation attempt: an escalation requested
+    # early runs while attempt <= max_attempts, so the attempt count alone cannot say it.
+    escalated: bool = False
 
 
 class AgentStarted(EventBase):

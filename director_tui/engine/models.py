@@ -187,6 +187,8 @@ class NodeState(BaseModel):
     # many times a merge conflict sent the node back to re-execute on the new head.
     base_commit: str = ""
     escalate_requested: bool = False
+    # Attempts made at the escalation tier (each escalation is one attempt).
+    escalated_attempts: int = 0
     flake: Literal["stable", "flaky", "not_run"] = "not_run"
     conflicts: int = 0
 

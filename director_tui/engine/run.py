@@ -60,7 +60,7 @@ from typing import Any, Literal, TypeVar
 
 import psutil
 
-from director_tui.engine import control, dag, gates, git, jobs, review
+from director_tui.engine import control, dag, gates, git, jobs, review, sandbox_watch
 from director_tui.engine.agents.base import AgentResult, ExitReason, ToolCall
 from director_tui.engine.context import EngineContext
 from director_tui.engine.cost import CostRecord
@@ -311,6 +311,24 @@ def _add_usage(st: NodeState, role: str, entry: CostRecord) -> None:
         usage.unpriced_calls += 1
 
 
+def uncount_attempt(st: NodeState) -> None:
+    """An attempt that ended through no fault of its own (stopped, interrupted, a merge
+    conflict, an outside change that cannot be pinned on it) does not count. When it was
+    the escalated attempt, the node is owed that attempt again: without this the node
+    stayed 'escalated' and failed at once — out of attempts without a try."""
+    st.attempts = max(0, st.attempts - 1)
+    if st.escalated and st.escalated_attempts > 0:
+        st.escalated_attempts -= 1
+        st.escalate_requested = True
+
+
+def fresh_attempts(st: NodeState) -> None:
+    """A node that ended (failed, blocked, cancelled) starts its budget over."""
+    st.attempts = 0
+    st.escalated = False
+    st.escalated_attempts = 0
+
+
 class _NodeInterrupted(Exception):
     """Raised inside a node task when scheduling stopped before its next attempt."""
 
@@ -350,6 +368,15 @@ class Runner:
         # Git work of the nodes runs on threads of its own, sized to the parallelism, so
         # worktree clean-ups never queue a starting node behind them.
         self._git_pool = ThreadPoolExecutor(max_workers=parallel + 2, thread_name_prefix="node-git")
+        # Watched windows (executor call + gate tests): see sandbox_watch's docstring.
+        self.fingerprinter = sandbox_watch.Fingerprinter(
+            self.store.repo, self.job_worktree, plan.job_branch
+        )
+        self.ledger = sandbox_watch.Ledger()
+        self.window_gate = sandbox_watch.WindowGate()
+        self._fingerprint: sandbox_watch.Fingerprint | None = None
+        self._window_exclusive: dict[str, bool] = {}
+        self._run_alone: set[str] = set()  # nodes whose last incident was ambiguous
 
     async def _io(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run blocking git/file work off the event loop."""
@@ -429,6 +456,7 @@ class Runner:
                 max_attempts=self.max_attempts,
                 tier=st.tier,
                 message=message,
+                escalated=st.escalated,
             )
         )
 
@@ -478,13 +506,12 @@ class Runner:
                 continue
             was = st.status.value
             st.status = NodeStatus.pending
-            st.attempts = max(0, st.attempts - 1)  # the interrupted attempt did not finish
+            uncount_attempt(st)  # the interrupted attempt did not finish
             notes.append(f"node {nid} was {was} when the run stopped: reset, it will run again")
         for st in st_map.values():
             if st.status in (NodeStatus.failed, NodeStatus.blocked, NodeStatus.cancelled):
                 st.status = NodeStatus.pending
-                st.attempts = 0
-                st.escalated = False
+                fresh_attempts(st)
         self.state.cancelled = False
         self.state.stopped_reason = ""
         self.state.finished_at = None
@@ -702,10 +729,12 @@ class Runner:
         if action == "retry":
             if running or st.status == NodeStatus.pending:
                 return False, f"node {nid} is {st.status.value}: nothing to retry"
-            st.attempts, st.escalated, st.feedback = 0, False, st.feedback
+            fresh_attempts(st)
             self.set_status(nid, NodeStatus.pending, "retry requested")
             return True, f"node {nid} will run again with fresh attempts"
         if action == "escalate":
+            if not running and st.status.finished:
+                fresh_attempts(st)  # a finished node starts over, straight at escalation
             st.escalate_requested = True
             if running:
                 self.cancel_to[nid] = NodeStatus.pending
@@ -751,7 +780,7 @@ class Runner:
             if st.status == NodeStatus.done:
                 return  # cancelled while tidying up after its merge: it stays merged
             if to == NodeStatus.pending and st.attempts > 0:
-                st.attempts -= 1  # a stopped attempt is not a failed one
+                uncount_attempt(st)  # a stopped attempt is not a failed one
             st.last_error = {
                 NodeStatus.pending: "stopped; will run again",
                 NodeStatus.skipped: "skipped by request",
@@ -782,7 +811,7 @@ class Runner:
                 raise _NodeInterrupted(self.stop_reason or "run cancelled")
             nxt = self._next_tier(st)
             if nxt is None:
-                self.set_status(nid, NodeStatus.failed, f"out of attempts: {st.last_error}".strip())
+                self.set_status(nid, NodeStatus.failed, self._out_of_attempts(nid, st))
                 blocked = sorted(dag.dependents(self.plan, nid))
                 if blocked:
                     self.notice(f"node {nid} failed; blocked: {', '.join(blocked)}", "warning", nid)
@@ -793,10 +822,32 @@ class Runner:
             st.escalated = st.escalated or escalating
             st.escalate_requested = False
             st.attempts += 1
+            if escalating:
+                st.escalated_attempts += 1
             st.tier = tier
             ok = await self._attempt(node, st, tier)
             if ok:
                 return
+
+    def _out_of_attempts(self, nid: str, st: NodeState) -> str:
+        """Why a node failed, with the budget that ran out: an escalation is one attempt,
+        and an escalation asked for early skips the executor attempts left."""
+        last = f" — last error: {st.last_error}" if st.last_error else ""
+        retry = f"press r or run `director retry {nid}` for fresh attempts"
+        if not st.escalated:
+            return f"out of attempts ({st.attempts} of {self.max_attempts}); {retry}{last}"
+        escalated = max(1, st.escalated_attempts)
+        executor = max(0, st.attempts - escalated)
+        skipped = (
+            "; escalating skipped the executor attempts left"
+            if executor < self.max_attempts
+            else ""
+        )
+        return (
+            f"out of attempts: the escalated attempt on {st.tier} failed too (an escalation "
+            f"is a single attempt — escalated attempts: {escalated} of {escalated}, after "
+            f"{executor} of {self.max_attempts} executor attempts{skipped}); {retry}{last}"
+        )
 
     async def _attempt(self, node: Node, st: NodeState, tier: str) -> bool:
         """One attempt; True when the node merged."""
@@ -995,7 +1046,7 @@ class Runner:
             st.feedback = st.last_error
             return False
         # Re-execute on the new head; a conflict is not the executor's fault.
-        st.attempts -= 1
+        uncount_attempt(st)
         st.last_error = "merge conflict with work merged meanwhile; re-running on the new head"
         st.feedback = (
             "Your previous change conflicted with work merged into the job branch meanwhile. "
