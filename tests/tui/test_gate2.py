@@ -58,6 +58,7 @@ async def test_overlapping_allowlist_shows_the_error_and_blocks_approval(
         assert screen.selected == "format"
         await pilot.press("e")
         assert await wait_until(pilot, lambda: isinstance(app.screen, NodeEditModal))
+        assert await wait_until(pilot, lambda: getattr(app.focused, "id", "") == "edit-title")
         files = app.screen.query_one("#edit-files", Input)
         files.value = "todo/format.py, todo/store.py"  # store's file; store runs in parallel
         await pilot.press("ctrl+s")

@@ -129,6 +129,7 @@ def _split(text: str) -> list[str]:
 class NodeEditModal(ModalScreen[dict[str, Any] | None]):
     """Edit one node's fields; resolves to the changed fields (validated by the caller)."""
 
+    AUTO_FOCUS = "#edit-title"  # typing starts in the first field, not on a button
     BINDINGS = [
         Binding("ctrl+s", "submit", "Apply", id="edit.apply", priority=True),
         Binding("escape", "cancel", "Cancel", id="edit.cancel"),
