@@ -227,3 +227,64 @@ def test_a_closed_stdout_does_not_stop_planning_halfway(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     status = director("status", "--json", cwd=repo)
     assert json.loads(status.stdout)["job"]["stage"] == "approved"
+
+
+# -- names and contents that are not UTF-8 -----------------------------------------------
+LATIN1_NAME = b"caf\xe9.txt"
+
+
+def test_an_untracked_latin1_file_name_is_named_in_the_dirty_checkout_error(
+    git_repo: Path,
+) -> None:
+    """git's -z output decoded as strict UTF-8 died with UnicodeDecodeError."""
+    with open(os.fsencode(git_repo) + b"/" + LATIN1_NAME, "wb") as fh:
+        fh.write(b"x")
+    out = director("plan", "a task", "--no-tui", cwd=git_repo)
+    assert out.returncode == 2, out.stderr
+    assert "Traceback" not in out.stderr
+    assert "uncommitted changes" in out.stderr and "caf\\xe9.txt" in out.stderr
+
+
+def test_an_executor_that_writes_latin1_names_and_bytes_is_gated_not_crashed(
+    tmp_path: Path,
+) -> None:
+    """The allowlist message with the raw name could not be saved to state.json (the run
+    died in pydantic's JSON encoder); a stage-two review of a diff with latin-1 bytes
+    must reach the reviewer."""
+    from tests.run_fixture import solve, write_script
+
+    spec = _one_node()
+    spec.extra_files = ["calc/notes.txt"]
+    store = build_job(tmp_path, [spec], limits={"max_attempts": 1})
+    stray = "printf x > \"$(printf 'caf\\351.txt')\""
+    latin1_notes = "printf 'caf\\351 cr\\350me\\n' > calc/notes.txt"
+    write_script(
+        store,
+        [
+            solve(spec, attempt=1, model="cheap", steps=[{"run": stray}]),
+            solve(spec, model="strong", steps=[{"run": latin1_notes}]),
+            {
+                "role": "reviewer",
+                "prompt_contains": "caf\\xe9 cr\\xe8me",
+                "text": '{"verdict": "pass", "summary": "ok", "findings": []}',
+            },
+        ],
+    )
+    # the escalated attempt also writes the solution
+    script = json.loads((store.root / "script.json").read_text())
+    script["calls"][1]["steps"].append({"write": spec.impl_path, "content": spec.solution})
+    (store.root / "script.json").write_text(json.dumps(script))
+    out = director("run", "--no-tui", cwd=store.repo)
+    assert "Traceback" not in out.stderr, out.stderr
+    assert "outside the allowlist: caf\\xe9.txt" in out.stdout
+    assert out.returncode == 0, out.stdout + out.stderr
+    status = json.loads(director("status", "--json", cwd=store.repo).stdout)
+    (node,) = status["nodes"]
+    assert node["status"] == "done" and node["review"]["verdict"] == "pass"
+    merged = subprocess.run(
+        ["git", "show", f"director/job-{JOB_ID}:calc/notes.txt"],
+        cwd=store.repo,
+        capture_output=True,
+        check=True,
+    ).stdout
+    assert merged == "caf\xe9 cr\xe8me\n".encode("latin-1")

@@ -62,10 +62,21 @@ def _run_git(
         cwd=str(cwd),
         capture_output=True,
         text=True,
+        # File names are bytes to git: one that is not UTF-8 (latin-1 'café.txt') must
+        # neither crash the decode nor change on its way back to git or the filesystem,
+        # which both accept surrogate-escaped str (os.fsencode).
+        encoding="utf-8",
+        errors="surrogateescape",
         env={**os.environ, **_IDENTITY, "GIT_TERMINAL_PROMPT": "0", **(env or {})},
         input=input_text,
         check=False,
     )
+
+
+def shown(path: str) -> str:
+    """A path from git as a person should read it: bytes that are not UTF-8 (kept as
+    surrogates so the path round-trips) shown as ``\\xe9`` escapes."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def out(args: list[str], cwd: Path, **kw: object) -> str:
@@ -200,11 +211,17 @@ def worktrees_on(repo: Path, branch: str) -> list[Path]:
 
 @dataclass(frozen=True)
 class Change:
+    """One changed path. ``path``/``old_path`` are for people, messages and state files
+    (JSON, so UTF-8: a name that is not UTF-8 shows as ``\\xe9`` escapes); the ``raw_``
+    forms are the exact names, for the filesystem and git."""
+
     path: str
     status: str  # A, M, D, R, T (type change), C
     old_path: str | None = None
     old_mode: str = ""
     new_mode: str = ""
+    raw_path: str = ""
+    raw_old_path: str | None = None
 
     @property
     def is_symlink(self) -> bool:
@@ -213,6 +230,22 @@ class Change:
     @property
     def paths(self) -> list[str]:
         return [p for p in (self.old_path, self.path) if p]
+
+    @property
+    def raw_paths(self) -> list[str]:
+        return [p for p in (self.raw_old_path, self.raw_path or self.path) if p]
+
+
+def _change(path: str, status: str, old_path: str | None, old_mode: str, new_mode: str) -> Change:
+    return Change(
+        path=shown(path),
+        status=status,
+        old_path=shown(old_path) if old_path is not None else None,
+        old_mode=old_mode,
+        new_mode=new_mode,
+        raw_path=path,
+        raw_old_path=old_path,
+    )
 
 
 def snapshot_tree(worktree: Path) -> str:
@@ -246,10 +279,10 @@ def changes_between(cwd: Path, base: str, target: str) -> list[Change]:
         old_mode, new_mode, _, _, status = meta[1:].split(" ")
         kind = status[0]
         if kind in "RC":
-            result.append(Change(fields[i + 2], kind, fields[i + 1], old_mode, new_mode))
+            result.append(_change(fields[i + 2], kind, fields[i + 1], old_mode, new_mode))
             i += 3
         else:
-            result.append(Change(fields[i + 1], kind, None, old_mode, new_mode))
+            result.append(_change(fields[i + 1], kind, None, old_mode, new_mode))
             i += 2
     return result
 
@@ -258,7 +291,7 @@ def symlink_escapes(worktree: Path, change: Change) -> str | None:
     """The target of a new symlink that points outside the worktree, else None."""
     if not change.is_symlink:
         return None
-    link = worktree / change.path
+    link = worktree / (change.raw_path or change.path)
     try:
         target = os.readlink(link)
     except OSError:
@@ -272,7 +305,8 @@ def symlink_escapes(worktree: Path, change: Change) -> str | None:
 
 def diff_text(worktree: Path, base: str, *, max_bytes: int = 200_000) -> str:
     tree = snapshot_tree(worktree)
-    text = out(["diff", "--stat", "-p", "-M", base, tree], worktree)
+    # For people and prompts: names and contents that are not UTF-8 show as \xNN.
+    text = shown(out(["diff", "--stat", "-p", "-M", base, tree], worktree))
     return text if len(text) <= max_bytes else text[:max_bytes] + "\n[diff truncated]"
 
 

@@ -159,7 +159,7 @@ def check_checkout(repo: Path) -> tuple[str, str]:
         )
     dirty = git.dirty_files(repo)
     if dirty:
-        shown = "\n".join(f"  {p}" for p in dirty[:20])
+        shown = "\n".join(f"  {git.shown(p)}" for p in dirty[:20])
         more = f"\n  … and {len(dirty) - 20} more" if len(dirty) > 20 else ""
         raise UsageError(
             f"the working tree has uncommitted changes:\n{shown}{more}",
@@ -501,20 +501,23 @@ def _is_junk(path: str, patterns: list[str]) -> bool:
 
 
 def _revert_outside(worktree: Path, keep: set[str]) -> list[str]:
-    """Undo every change in the job worktree to a path not in ``keep``; returns them."""
+    """Undo every change in the job worktree to a path not in ``keep``; returns them
+    (as shown to people: see :func:`git.shown`)."""
     reverted: list[str] = []
+    done: set[str] = set()
     for change in git.changes(worktree, "HEAD"):
-        for path in change.paths:
+        for path in change.raw_paths:
             norm = dag.normalise_path(path)
-            if norm in keep or path in reverted:
+            if norm in keep or path in done:
                 continue
+            done.add(path)
             if git.file_at(worktree, "HEAD", path) is not None:
                 git.git(["checkout", "-q", "HEAD", "--", path], worktree)
             else:
                 target = worktree / path
                 if target.is_symlink() or target.is_file():
                     target.unlink()
-            reverted.append(path)
+            reverted.append(git.shown(path))
     return reverted
 
 
@@ -713,7 +716,7 @@ async def _reconcile_plan_edits(
     if stray:
         raise UsageError(
             "the job worktree has changes outside the plan's test files:\n"
-            + "\n".join(f"  {p}" for p in stray),
+            + "\n".join(f"  {git.shown(p)}" for p in stray),
             hint="only test files may be edited at Gate 2; undo the rest in .director/worktrees/_job",
         )
     removed = [t for t in dropped if git.file_at(worktree, "HEAD", t) is not None]
