@@ -288,3 +288,38 @@ def test_an_executor_that_writes_latin1_names_and_bytes_is_gated_not_crashed(
         check=True,
     ).stdout
     assert merged == "caf\xe9 cr\xe8me\n".encode("latin-1")
+
+
+# -- submodules, no commits: said up front --------------------------------------------------
+def test_a_repo_with_a_submodule_is_warned_at_plan_and_by_doctor(tmp_path: Path) -> None:
+    from tests.gitrepo import make_repo
+    from tests.plan_helpers import base_entries, good_tests, make_sample
+
+    library = make_repo(tmp_path / "library", {"lib.txt": "lib\n"})
+    repo, _script = make_sample(tmp_path, [*base_entries(), *good_tests()])
+    run_git(
+        repo,
+        "-c",
+        "protocol.file.allow=always",
+        "submodule",
+        "add",
+        "-q",
+        str(library),
+        "vendor/lib",
+    )
+    run_git(repo, "commit", "-q", "-m", "vendor lib")
+    doctor = director("doctor", cwd=repo)
+    assert "note submodules (vendor/lib)" in doctor.stdout, doctor.stdout
+    out = director("plan", "add mul and div", "--auto", "--no-critique", "--no-tui", cwd=repo)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "git submodules (vendor/lib)" in out.stdout
+    assert "do not check them out" in out.stdout
+
+
+def test_doctor_says_a_repo_without_commits_cannot_be_planned_yet(tmp_path: Path) -> None:
+    repo = tmp_path / "new"
+    repo.mkdir()
+    run_git(repo, "init", "-q")
+    out = director("doctor", cwd=repo)
+    assert out.returncode == 1
+    assert "FIX  commits: none yet" in out.stdout

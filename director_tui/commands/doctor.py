@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from director_tui.commands.common import add_repo_arg
@@ -61,6 +62,7 @@ def handle(args: argparse.Namespace) -> int:
         if inside.returncode == 0:
             repo = Path(inside.stdout.strip())
             report(True, f"repository: {repo}")
+            _check_repository(repo, report)
         else:
             report(False, f"repository: {repo} is not a git repository — run `git init` there")
     try:
@@ -76,6 +78,23 @@ def handle(args: argparse.Namespace) -> int:
             report(*check_provider(provider))
     print("all good" if not problems else f"{problems} thing(s) to fix")
     return 0 if not problems else 1
+
+
+def _check_repository(repo: Path, report: Callable[[bool, str], None]) -> None:
+    """What planning will refuse or trip over, said before a plan is started."""
+    from director_tui.engine import git
+
+    if not git.has_commits(repo):
+        report(False, "commits: none yet — make a first commit; director plans from one")
+        return
+    if git.current_branch(repo) is None:
+        report(False, "branch: HEAD is detached — check out a branch (`git switch -c <name>`)")
+    submodules = git.submodule_paths(repo)
+    if submodules:
+        print(
+            f"note submodules ({', '.join(submodules[:5])}): director's worktrees leave them "
+            "empty; tests and gates that need their files fail there"
+        )
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -103,6 +103,16 @@ def has_commits(repo: Path) -> bool:
     return git(["rev-parse", "--verify", "-q", "HEAD"], repo, check=False).returncode == 0
 
 
+def submodule_paths(repo: Path, ref: str = "HEAD") -> list[str]:
+    """The submodules (gitlinks) committed at ``ref``."""
+    listing = out(["ls-tree", "-r", "-z", ref], repo)
+    return [
+        shown(entry.split("\t", 1)[1])
+        for entry in listing.split("\0")
+        if entry.startswith("160000 ") and "\t" in entry
+    ]
+
+
 def current_branch(repo: Path) -> str | None:
     """The checked-out branch, or None on a detached HEAD."""
     proc = git(["symbolic-ref", "--short", "-q", "HEAD"], repo, check=False)

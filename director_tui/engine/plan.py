@@ -231,6 +231,18 @@ async def start_plan(
             critique=critique,
         )
         _save(ctx, stage, f"job {job_id} on branch {branch} from {base_branch}@{base_commit[:10]}")
+        submodules = git.submodule_paths(ctx.repo, base_commit)
+        if submodules:
+            # `git worktree add` leaves submodules empty, and filling them per node means
+            # a clone each: say it once, before a gate fails on a missing file.
+            _notice(
+                ctx,
+                f"this repository has git submodules ({', '.join(submodules[:5])}"
+                f"{', …' if len(submodules) > 5 else ''}): director's worktrees do not check "
+                "them out, so the agents, the tests and the gate commands see them as empty "
+                "folders",
+                "warning",
+            )
         return await _drive(ctx, stage)
 
 
