@@ -323,3 +323,17 @@ def test_doctor_says_a_repo_without_commits_cannot_be_planned_yet(tmp_path: Path
     out = director("doctor", cwd=repo)
     assert out.returncode == 1
     assert "FIX  commits: none yet" in out.stdout
+
+
+def test_director_folder_deleted_during_a_run_is_said_with_the_next_step(tmp_path: Path) -> None:
+    from tests.run_fixture import solve, write_script
+
+    spec = _one_node()
+    store = build_job(tmp_path, [spec])
+    # The executor runs in .director/worktrees/<node>: three levels up is the repo.
+    write_script(store, [solve(spec, steps=[{"run": "rm -rf ../../../.director"}])])
+    out = director("run", "--no-tui", cwd=store.repo)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "Traceback" not in out.stderr
+    assert "plan.json disappeared while the run went (was .director/ deleted?)" in out.stderr
+    assert f"git log director/job-{JOB_ID}" in out.stderr

@@ -16,6 +16,7 @@ from pathlib import Path
 from director_tui.commands.common import add_repo_arg, add_tui_arg, store_for, want_tui
 from director_tui.engine.config import load_config
 from director_tui.engine.context import EngineContext
+from director_tui.engine.models import PlanStage
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -80,7 +81,19 @@ def handle(args: argparse.Namespace) -> int:
 
     printer = RunPrinter()
     ctx.bus.subscribe(printer)
+    plan_stage = store.read_model(store.plan_stage, PlanStage)
     outcome = asyncio.run(run_job(ctx, parallel=args.parallel, max_attempts=args.max_attempts))
     printer.summary(outcome)
     sys.stdout.flush()
+    if not store.plan.exists():
+        # Someone deleted .director/ (or plan.json) under the run: the node errors above
+        # ("FileNotFoundError …") do not say that, and `director run` cannot resume.
+        branch = plan_stage.job_branch if plan_stage else "director/job-<id>"
+        print(
+            f"director: {store.plan} disappeared while the run went (was .director/ deleted?); "
+            "the run could not go on and cannot be resumed\n"
+            f"  → what was merged is on {branch} (`git log {branch}`); to start over: "
+            '`director init` if config.toml went too, then `director plan "<task>"`',
+            file=sys.stderr,
+        )
     return outcome.exit_code

@@ -163,7 +163,8 @@ def check_checkout(repo: Path) -> tuple[str, str]:
         more = f"\n  … and {len(dirty) - 20} more" if len(dirty) > 20 else ""
         raise UsageError(
             f"the working tree has uncommitted changes:\n{shown}{more}",
-            hint="commit or stash them first; director never touches your uncommitted work",
+            hint="commit or stash them first (an untracked file you keep out of git: add it "
+            "to .gitignore); director never touches your uncommitted work",
         )
     return branch, git.rev(repo)
 
