@@ -13,7 +13,8 @@ It speaks three wire formats on 127.0.0.1 (port chosen by the OS):
   ``message`` output items and tool calls as ``function_call`` items (``call_id``,
   ``name``, ``arguments``): what Codex CLI calls through a ``model_providers`` entry with
   ``wire_api = "responses"``. Tool results come back as ``function_call_output`` input
-  items.
+  items. A tool call scripted with ``"input": "<text>"`` instead of ``arguments`` is a
+  freeform ``custom_tool_call`` (Codex's ``apply_patch`` for the models it knows).
 
 A *script* maps a model id to the list of turns the server plays, one turn per request
 for that model, in order. A turn is a dict (JSON-able, so a script can also be a file)::
@@ -87,7 +88,7 @@ class RecordedRequest:
                     if isinstance(block, dict) and block.get("type") == "tool_result":
                         out.append(_content_text(block.get("content")))
         for item in _input_items(self.body):  # Responses function_call_output items
-            if item.get("type") == "function_call_output":
+            if item.get("type") in ("function_call_output", "custom_tool_call_output"):
                 out.append(_content_text(item.get("output")))
         return out
 
@@ -495,27 +496,29 @@ class FakeModelServer:
                     yield event("response.output_item.done", {"output_index": index, "item": item})
                 for call in turn.get("tool_calls") or []:
                     index = len(output)
-                    arguments = json.dumps(call.get("arguments", {}))
+                    freeform = "input" in call
+                    # What the model writes: JSON arguments, or a freeform tool's raw text.
+                    written = (
+                        str(call["input"]) if freeform else json.dumps(call.get("arguments", {}))
+                    )
+                    field = "input" if freeform else "arguments"
+                    stream = "custom_tool_call_input" if freeform else "function_call_arguments"
                     item = {
-                        "id": f"fc_{uuid.uuid4().hex[:12]}",
-                        "type": "function_call",
+                        "id": f"{'ctc' if freeform else 'fc'}_{uuid.uuid4().hex[:12]}",
+                        "type": "custom_tool_call" if freeform else "function_call",
                         "status": "in_progress",
                         "call_id": call.get("id") or f"call_{uuid.uuid4().hex[:8]}",
                         "name": call["name"],
-                        "arguments": "",
+                        field: "",
                     }
                     yield event("response.output_item.added", {"output_index": index, "item": item})
                     where = {"item_id": item["id"], "output_index": index}
                     # Arguments arrive in two halves, as real models stream them.
-                    half = len(arguments) // 2
-                    for part_text in (arguments[:half], arguments[half:]):
-                        yield event(
-                            "response.function_call_arguments.delta", {**where, "delta": part_text}
-                        )
-                    yield event(
-                        "response.function_call_arguments.done", {**where, "arguments": arguments}
-                    )
-                    item = {**item, "status": "completed", "arguments": arguments}
+                    half = len(written) // 2
+                    for part_text in (written[:half], written[half:]):
+                        yield event(f"response.{stream}.delta", {**where, "delta": part_text})
+                    yield event(f"response.{stream}.done", {**where, field: written})
+                    item = {**item, "status": "completed", field: written}
                     output.append(item)
                     yield event("response.output_item.done", {"output_index": index, "item": item})
                 usage = turn.get("usage") or {}

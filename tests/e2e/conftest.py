@@ -69,7 +69,9 @@ Fixtures (all usable from any test under ``tests/e2e/``; mark such tests
     ``FAKE_CODEX_API_KEY``). Script keys are the model names after ``codex/`` in the
     tier. For a model it has no metadata for, Codex 0.171 offers the model the
     ``exec_command`` tool (``{"cmd": "<shell command>"}``) and no ``apply_patch``, so
-    scripted edits are shell commands. ``request_retries`` / ``stream_retries`` (default
+    scripted edits are shell commands; a model in its bundled catalog (``gpt-5.5``) also
+    gets the freeform ``apply_patch`` (script it as ``{"name": "apply_patch", "input":
+    "*** Begin Patch\\n..."}``). ``request_retries`` / ``stream_retries`` (default
     0 / 1) set the provider's ``request_max_retries`` / ``stream_max_retries``: Codex's
     own defaults retry a failing server for many seconds.
 """

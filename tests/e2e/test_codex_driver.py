@@ -2,7 +2,10 @@
 of the project's fake model server (``POST /v1/responses``).
 
 For a model without metadata Codex offers the model ``exec_command`` (``{"cmd": ...}``)
-as its one way to act, so the scripted turns edit files with shell commands."""
+as its one way to act, so most scripted turns edit files with shell commands. For a
+model in its bundled catalog (``gpt-5.5`` in 0.171.0; ``codex debug models`` lists
+them) it also offers the freeform ``apply_patch`` tool, which reports ``file_change``
+items."""
 
 from __future__ import annotations
 
@@ -36,12 +39,13 @@ def make_call(
     tmp_path: Path,
     *,
     prompt: str = PROMPT,
+    model: str = "fake-model",
     idle: float = 60,
     timeout: float = 120,
 ) -> AgentCall:
     return AgentCall(
         role=role,
-        tier="codex/fake-model",
+        tier=f"codex/{model}",
         prompt=prompt,
         cwd=cwd,
         log_dir=tmp_path / "logs",
@@ -188,23 +192,68 @@ async def test_executor_runs_commands_in_the_worktree_live(
     assert result.cost_usd is None
 
 
+def patch(*lines: str) -> dict[str, Any]:
+    """One scripted freeform ``apply_patch`` call."""
+    body = "".join(line + "\n" for line in lines)
+    return {"name": "apply_patch", "input": f"*** Begin Patch\n{body}*** End Patch\n"}
+
+
+async def test_apply_patch_edits_are_reported_as_file_changes(
+    codex_env: CodexEnv, git_repo: Path, tmp_path: Path
+) -> None:
+    server = codex_env(
+        {
+            "gpt-5.5": [
+                {
+                    "tool_calls": [patch("*** Add File: notes.txt", "+first")],
+                    "usage": {"input": 100, "output": 10},
+                },
+                {
+                    "tool_calls": [patch("*** Update File: notes.txt", "@@", "-first", "+second")],
+                    "usage": {"input": 100, "output": 10},
+                },
+                {"text": "Patched.", "usage": {"input": 100, "output": 10}},
+            ]
+        }
+    )
+    recorder = Recorder(git_repo)
+    result, _ = await run(make_call("executor", git_repo, tmp_path, model="gpt-5.5"), recorder)
+
+    assert result.exit_reason == ExitReason.ok, result.message
+    assert (git_repo / "notes.txt").read_text() == "second\n"
+    assert [(c.tool, c.status, c.input["kinds"]) for c in result.tool_calls] == [
+        ("edit", "completed", ["add"]),
+        ("edit", "completed", ["update"]),
+    ]
+    assert result.tool_calls[0].input["path"] == [str(git_repo / "notes.txt")]
+    assert "Success" in server.requests[1].tool_results[-1]
+    assert [a.status for _, a in recorder.of_kind("tool")] == ["running", "completed"] * 2
+
+
 async def test_read_only_role_cannot_write(
     codex_env: CodexEnv, git_repo: Path, tmp_path: Path
 ) -> None:
     server = codex_env(
         {
-            "fake-model": [
+            "gpt-5.5": [
                 {"tool_calls": [shell("touch pwned.txt")], "usage": {"input": 10, "output": 5}},
+                {
+                    "tool_calls": [patch("*** Add File: pwned2.txt", "+x")],
+                    "usage": {"input": 10, "output": 5},
+                },
                 {"text": "I could not write.", "usage": {"input": 10, "output": 5}},
             ]
         }
     )
-    result, _ = await run(make_call("explorer", git_repo, tmp_path), Recorder(git_repo))
+    call = make_call("explorer", git_repo, tmp_path, model="gpt-5.5")
+    result, _ = await run(call, Recorder(git_repo))
 
     assert not (git_repo / "pwned.txt").exists()
+    assert not (git_repo / "pwned2.txt").exists()
     assert "Read-only file system" in server.requests[1].tool_results[-1]
-    # Codex 0.171 reports a command its sandbox refused to the model only: no
-    # command_execution item reaches --json, so the call shows no tool call.
+    assert "read-only sandbox" in server.requests[2].tool_results[-1]
+    # Codex 0.171 reports a command or patch its sandbox refused to the model only: no
+    # item reaches --json (the patch refusal is logged on stderr), so no tool call shows.
     assert result.tool_calls == []
     assert result.exit_reason == ExitReason.ok, result.message
     assert result.text == "I could not write."

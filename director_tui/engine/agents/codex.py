@@ -14,8 +14,9 @@ Verified against the real Codex 0.171.0 talking to the project's fake OpenAI Res
 endpoint (``tests/e2e/test_codex_driver.py``). Facts measured there that shape the
 parser: a top-level ``error`` event is also Codex's notice that it is retrying
 ("Reconnecting... 1/5 (...)"), after which the call can still succeed, so only
-``turn.failed`` is a failure; a command the sandbox refuses produces no
-``command_execution`` item at all (only the model sees the refusal).
+``turn.failed`` is a failure; shell commands arrive as ``command_execution`` items and
+``apply_patch`` edits as ``file_change`` items, but a command or patch the sandbox
+refuses produces no item at all (only the model sees the refusal).
 """
 
 from __future__ import annotations
