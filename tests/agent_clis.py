@@ -5,6 +5,9 @@
 ``$DIRECTOR_TUI_CACHE`` (default ``~/.cache/director-tui``)/``opencode-<version>``. The
 install goes to a temporary folder that is renamed into place only when it worked, under
 a file lock, so parallel test sessions and interrupted installs never see a half-install.
+``ensure_cli("claude")`` and ``ensure_cli("codex")`` do the same for Claude Code and Codex
+(``@openai/codex`` brings its native binary as an optional platform package, e.g.
+``@openai/codex-linux-x64``, from the same registry).
 """
 
 from __future__ import annotations
