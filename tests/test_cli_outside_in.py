@@ -337,3 +337,20 @@ def test_director_folder_deleted_during_a_run_is_said_with_the_next_step(tmp_pat
     assert "Traceback" not in out.stderr
     assert "plan.json disappeared while the run went (was .director/ deleted?)" in out.stderr
     assert f"git log director/job-{JOB_ID}" in out.stderr
+
+
+def test_a_bare_repository_is_named_as_such_with_the_next_step(tmp_path: Path) -> None:
+    bare = tmp_path / "shared repo.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
+    out = director("status", cwd=bare)
+    assert out.returncode == 2
+    assert f"{bare} is a bare repository" in out.stderr
+    assert f"git clone '{bare}' <folder>" in out.stderr
+    below = director("plan", "x", "--no-tui", "--repo", str(bare / "refs"), cwd=tmp_path)
+    assert below.returncode == 2 and f"{bare} is a bare repository" in below.stderr
+
+
+def test_the_dot_git_folder_of_a_checkout_is_not_taken_for_the_checkout(git_repo: Path) -> None:
+    out = director("status", cwd=git_repo / ".git")
+    assert out.returncode == 2
+    assert "is inside the .git folder of a repository" in out.stderr

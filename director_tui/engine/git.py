@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -92,6 +93,23 @@ def repo_root(path: Path) -> Path:
         )
     proc = git(["rev-parse", "--show-toplevel"], path, check=False)
     if proc.returncode != 0:
+        where = git(
+            ["rev-parse", "--is-bare-repository", "--is-inside-git-dir", "--absolute-git-dir"],
+            path,
+            check=False,
+        ).stdout.split("\n")
+        if len(where) >= 3 and "true" in where[:2]:
+            if where[0] == "true":
+                bare = where[2]
+                raise NotAGitRepoError(
+                    f"{bare} is a bare repository: director works in a checkout with files "
+                    "(a working tree)",
+                    hint=f"clone it (`git clone {shlex.quote(bare)} <folder>`) and run director there",
+                )
+            raise NotAGitRepoError(
+                f"{path} is inside the .git folder of a repository: director works in the checkout",
+                hint="run director in the repository's folder, or pass --repo PATH",
+            )
         raise NotAGitRepoError(
             f"{path} is not inside a git repository",
             hint="run `git init` and make a first commit, or pass --repo PATH",
