@@ -7,6 +7,7 @@ this module only wires them up and turns expected errors into clean exits.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 from collections.abc import Sequence
@@ -81,3 +82,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("director: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:
+        if exc.errno not in UNWRITABLE and exc.errno not in FULL:
+            raise  # anything else is a bug: keep its traceback
+        where = exc.filename or "a file"
+        if exc.errno in UNWRITABLE:
+            print(
+                f"director: cannot write {where}: {exc.strerror}\n"
+                "  → director keeps its state in the repository's .director/ folder and "
+                "its worktrees there: make the repository writable, or work in a writable "
+                "clone (`git clone <repo> <folder>`)",
+                file=sys.stderr,
+            )
+            return 2
+        print(
+            f"director: cannot write {where}: {exc.strerror}\n"
+            "  → free some space, then run the command again (a run resumes where it stopped)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+# A read-only repository (a read-only mount, a folder of another user) and a full disk:
+# the environment, not a bug, so a message instead of a traceback.
+UNWRITABLE = {errno.EROFS, errno.EACCES, errno.EPERM}
+FULL = {errno.ENOSPC, errno.EDQUOT}

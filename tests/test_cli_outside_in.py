@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -354,3 +355,43 @@ def test_the_dot_git_folder_of_a_checkout_is_not_taken_for_the_checkout(git_repo
     out = director("status", cwd=git_repo / ".git")
     assert out.returncode == 2
     assert "is inside the .git folder of a repository" in out.stderr
+
+
+# -- a repository director cannot write to -------------------------------------------------
+@pytest.fixture
+def read_only_repo(tmp_path: Path) -> Iterator[Path]:
+    """A repository on which writes fail with EROFS (root: a read-only bind mount) or
+    EACCES (another user: no write permission)."""
+    from tests.gitrepo import make_repo
+
+    repo = make_repo(tmp_path / "repo")
+    if os.geteuid() != 0:
+        for folder in (repo, repo / ".git"):
+            folder.chmod(0o555)
+        yield repo
+        for folder in (repo, repo / ".git"):
+            folder.chmod(0o755)
+        return
+    view = tmp_path / "read-only view"
+    view.mkdir()
+    mounted = subprocess.run(["mount", "--bind", str(repo), str(view)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"root without mount rights: {mounted.stderr.decode().strip()}")
+    try:
+        remount = ["mount", "-o", "remount,ro,bind", str(view)]
+        subprocess.run(remount, check=True, capture_output=True)
+        yield view
+    finally:
+        subprocess.run(["umount", str(view)], check=True)
+
+
+def test_a_read_only_repository_is_a_clear_error_not_a_traceback(read_only_repo: Path) -> None:
+    for command in (["plan", "a task", "--no-tui"], ["run", "--no-tui"], ["sync-agents"]):
+        out = director(*command, cwd=read_only_repo)
+        said = f"{command}: {out.stderr}"
+        assert out.returncode == 2, said
+        assert "Traceback" not in out.stderr, said
+        assert f"director: cannot write {read_only_repo}/" in out.stderr, said
+        assert "make the repository writable, or work in a writable clone" in out.stderr
+    doctor = director("doctor", cwd=read_only_repo)
+    assert doctor.returncode == 1 and "FIX  writable: no" in doctor.stdout

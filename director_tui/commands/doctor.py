@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -84,6 +85,8 @@ def _check_repository(repo: Path, report: Callable[[bool, str], None]) -> None:
     """What planning will refuse or trip over, said before a plan is started."""
     from director_tui.engine import git
 
+    if not os.access(repo, os.W_OK):
+        report(False, f"writable: no — director writes {repo / '.director'}; use a writable clone")
     if not git.has_commits(repo):
         report(False, "commits: none yet — make a first commit; director plans from one")
         return
