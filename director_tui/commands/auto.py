@@ -15,7 +15,7 @@ import argparse
 import asyncio
 import sys
 
-from director_tui.commands.common import add_repo_arg, store_for
+from director_tui.commands.common import add_repo_arg, stop_like_ctrl_c, store_for
 from director_tui.commands.plan import PlanPrinter, read_task
 from director_tui.engine.config import Config, load_config
 from director_tui.engine.context import EngineContext
@@ -106,15 +106,18 @@ async def _plan(
 def handle(args: argparse.Namespace) -> int:
     from director_tui.engine.plan import load_stage
 
-    task = read_task(args.task, args.input) if (args.task or args.input) else None
+    # An empty task given ("$TASK" unset) is an error, not "resume the unfinished job".
+    given = args.task is not None or args.input is not None
+    task = read_task(args.task, args.input, "auto") if given else None
     store = store_for(args)
     config = _with_ceiling(load_config(store.repo), args.max_cost)
     ctx = EngineContext.open(store, config)
     printer = PlanPrinter()
     ctx.bus.subscribe(printer)
-    stage = asyncio.run(
-        _plan(ctx, task, load_stage(store), critique=not args.no_critique, force=args.force)
-    )
+    with stop_like_ctrl_c():
+        stage = asyncio.run(
+            _plan(ctx, task, load_stage(store), critique=not args.no_critique, force=args.force)
+        )
     if stage.stage != Stage.approved:  # the engine stops only at approved in auto mode
         printer.line(f"[red]planning stopped at {stage.stage.value}[/]")
         return 1
@@ -125,7 +128,8 @@ def handle(args: argparse.Namespace) -> int:
     ctx.bus.sinks.remove(printer)
     run_printer = RunPrinter()
     ctx.bus.subscribe(run_printer)
-    outcome = asyncio.run(run_job(ctx))
+    with stop_like_ctrl_c():
+        outcome = asyncio.run(run_job(ctx))
     run_printer.summary(outcome)
     sys.stdout.flush()
     return outcome.exit_code

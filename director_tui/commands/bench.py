@@ -109,7 +109,7 @@ def handle(args: argparse.Namespace) -> int:
 
     from director_tui.commands.plan import read_task
 
-    task = read_task(args.task, args.input)
+    task = read_task(args.task, args.input, "bench")
     if not args.profiles:
         raise UsageError(
             "name the profiles to compare",

@@ -17,7 +17,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from director_tui.commands.common import add_repo_arg, add_tui_arg, store_for, want_tui
+from director_tui.commands.common import (
+    add_repo_arg,
+    add_tui_arg,
+    stop_like_ctrl_c,
+    store_for,
+    want_tui,
+)
 from director_tui.engine.config import load_config
 from director_tui.engine.context import EngineContext
 from director_tui.engine.errors import GateStop, UsageError
@@ -66,9 +72,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.set_defaults(handler=handle)
 
 
-def read_task(task: str | None, input_path: str | None) -> str:
+def read_task(task: str | None, input_path: str | None, command: str = "plan") -> str:
     """The task from the argument, a file, or standard input; exactly one source."""
-    if task and input_path:
+    if task is not None and input_path:
         raise UsageError("give the task as an argument or with --input, not both")
     if input_path == "-":
         try:
@@ -86,7 +92,7 @@ def read_task(task: str | None, input_path: str | None) -> str:
     else:
         text = task or ""
     if not text.strip():
-        raise UsageError("the task is empty", hint='director plan "<what you want done>"')
+        raise UsageError("the task is empty", hint=f'director {command} "<what you want done>"')
     return text.strip()
 
 
@@ -156,13 +162,13 @@ def handle(args: argparse.Namespace) -> int:
     ctx = EngineContext.open(store, load_config(store.repo))
     printer = PlanPrinter()
     ctx.bus.subscribe(printer)
-    if args.resume:
-        stage = asyncio.run(continue_plan(ctx))
-    else:
-        assert task is not None
-        stage = asyncio.run(
-            start_plan(ctx, task, auto=args.auto or args.no_critique, critique=not args.no_critique)
-        )
+    with stop_like_ctrl_c():
+        if args.resume:
+            stage = asyncio.run(continue_plan(ctx))
+        else:
+            assert task is not None
+            auto = args.auto or args.no_critique
+            stage = asyncio.run(start_plan(ctx, task, auto=auto, critique=not args.no_critique))
     code = finish(stage, printer)
     sys.stdout.flush()
     if code == GateStop.exit_code and want_tui(args):
