@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from tests.gitrepo import run_git
@@ -395,3 +399,86 @@ def test_a_read_only_repository_is_a_clear_error_not_a_traceback(read_only_repo:
         assert "make the repository writable, or work in a writable clone" in out.stderr
     doctor = director("doctor", cwd=read_only_repo)
     assert doctor.returncode == 1 and "FIX  writable: no" in doctor.stdout
+
+
+# -- Ctrl-C, kill, a closed terminal: the run stops cleanly and resumes ------------------------
+def _marked_processes(marker: str) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if marker in cmdline and proc.info["status"] != psutil.STATUS_ZOMBIE:
+            found.append(proc)
+    return found
+
+
+def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM", "SIGHUP"])
+def test_a_signal_mid_run_saves_state_stops_the_agent_and_run_resumes(
+    tmp_path: Path, stop: str
+) -> None:
+    """Ctrl-C (SIGINT to the group), ``kill`` (SIGTERM) and a closed terminal (SIGHUP):
+    exit 130, the node back to pending, no agent left running, ``director run`` resumes.
+    SIGTERM and SIGHUP used to kill director on the spot with its agent still running."""
+    from tests.run_fixture import solve, write_script
+
+    spec = _one_node()
+    store = build_job(tmp_path, [spec])
+    marker = f"qa-agent-{uuid.uuid4().hex}"
+    go_on = tmp_path / "go-on"
+    stall = {"run": f"test -e {go_on} || sleep 600 # {marker}"}
+    write_script(store, [solve(spec, steps=[stall, *solve(spec)["steps"]])])
+    run = subprocess.Popen(
+        [sys.executable, "-m", "director_tui", "run", "--no-tui"],
+        cwd=store.repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+        # A terminal's Ctrl-C reaches a process whose SIGINT is not ignored.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        _wait_for(lambda: bool(_marked_processes(marker)), "the agent to start")
+        if stop == "SIGINT":
+            os.killpg(run.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+        else:
+            run.send_signal(getattr(signal, stop))
+        stdout, stderr = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 130, stdout + stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    _wait_for(lambda: not _marked_processes(marker), "the agent to be gone", timeout=30)
+    status = json.loads(director("status", "--json", cwd=store.repo).stdout)
+    assert [n["status"] for n in status["nodes"]] == ["pending"]
+    go_on.touch()
+    again = director("run", "--no-tui", cwd=store.repo)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "all nodes merged" in again.stdout
+
+
+# -- an empty task -------------------------------------------------------------------------
+def test_an_empty_task_is_refused_and_never_resumes_an_unfinished_job(tmp_path: Path) -> None:
+    """``director auto "$TASK"`` with TASK unset resumed the unfinished job (and spent
+    model calls on it) instead of saying the task was empty."""
+    from tests.plan_helpers import base_entries, make_sample
+
+    repo, _script = make_sample(tmp_path, base_entries())
+    stopped = director("plan", "add mul and div", "--no-tui", cwd=repo)
+    assert stopped.returncode == 3, stopped.stdout + stopped.stderr  # at Gate 1
+    stage_file = repo / ".director" / "plan_stage.json"
+    before = stage_file.read_text()
+    for command in (["auto", ""], ["plan", " ", "--no-tui"], ["bench", "", "--profiles", "x"]):
+        out = director(*command, cwd=repo)
+        assert out.returncode == 2, f"{command}: {out.stdout}{out.stderr}"
+        assert "the task is empty" in out.stderr
+        assert f'director {command[0]} "<what you want done>"' in out.stderr
+    assert stage_file.read_text() == before

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from director_tui.engine import git
@@ -60,3 +64,29 @@ def print_json(value: Any) -> None:
 def not_built(name: str) -> int:
     print(f"director {name}: not built yet in this version", file=sys.stderr)
     return 1
+
+
+@contextlib.contextmanager
+def stop_like_ctrl_c() -> Iterator[None]:
+    """While a headless plan/run works, ``kill <pid>`` (SIGTERM) and a closed terminal
+    or SSH session (SIGHUP) stop it the way Ctrl-C does: state saved, agents stopped,
+    exit 130, and ``director run`` resumes. By default either signal killed the process
+    on the spot, leaving its agents running (and spending) until the next run's recovery.
+    A signal the caller chose to ignore (``nohup`` ignores SIGHUP) stays ignored."""
+
+    def as_interrupt(signum: int, frame: FrameType | None) -> None:
+        on_interrupt = signal.getsignal(signal.SIGINT)
+        if callable(on_interrupt):  # asyncio's (cancels the main task) or Python's
+            on_interrupt(signal.SIGINT, frame)
+        else:  # SIGINT ignored (a background job): still stop, cleanly
+            raise KeyboardInterrupt
+
+    previous: dict[signal.Signals, Any] = {}
+    for stop in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(stop) is signal.SIG_DFL:
+            previous[stop] = signal.signal(stop, as_interrupt)
+    try:
+        yield
+    finally:
+        for stop, handler in previous.items():
+            signal.signal(stop, handler)

@@ -13,7 +13,13 @@ import inspect
 import sys
 from pathlib import Path
 
-from director_tui.commands.common import add_repo_arg, add_tui_arg, store_for, want_tui
+from director_tui.commands.common import (
+    add_repo_arg,
+    add_tui_arg,
+    stop_like_ctrl_c,
+    store_for,
+    want_tui,
+)
 from director_tui.engine.config import load_config
 from director_tui.engine.context import EngineContext
 from director_tui.engine.models import PlanStage
@@ -82,7 +88,8 @@ def handle(args: argparse.Namespace) -> int:
     printer = RunPrinter()
     ctx.bus.subscribe(printer)
     plan_stage = store.read_model(store.plan_stage, PlanStage)
-    outcome = asyncio.run(run_job(ctx, parallel=args.parallel, max_attempts=args.max_attempts))
+    with stop_like_ctrl_c():
+        outcome = asyncio.run(run_job(ctx, parallel=args.parallel, max_attempts=args.max_attempts))
     printer.summary(outcome)
     sys.stdout.flush()
     if not store.plan.exists():
