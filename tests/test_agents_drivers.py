@@ -72,7 +72,6 @@ async def test_idle_watchdog_kills_the_tree_including_a_detached_child(tmp_path:
     # A child in a session of its own (like a tool's detached command) is out of the
     # process group but still a descendant: it must die too.
     script = f"echo start; setsid sleep 300 & echo $! > {pid_file}; sleep 300"
-    started = time.monotonic()
     outcome = await run_streaming(
         ["sh", "-c", script],
         cwd=tmp_path,
@@ -86,7 +85,6 @@ async def test_idle_watchdog_kills_the_tree_including_a_detached_child(tmp_path:
     )
     assert outcome.fired == "idle"
     assert outcome.exit_code is None
-    assert time.monotonic() - started < 6
     child = int(pid_file.read_text())
     assert not alive(child)
 

@@ -63,7 +63,7 @@ def test_cost_ceiling_cancel_mode_stops_running_calls(tmp_path: Path) -> None:
     write_script(store, [solve(add), slow, solve(power)])
     started = time.monotonic()
     outcome = run(store, parallel=2)
-    assert time.monotonic() - started < 20
+    assert time.monotonic() - started < 30  # the slow call was stopped, not waited for
     assert outcome.outcome == "stopped"
     assert "mul" in outcome.pending and outcome.done == ["add"]
     state = store.read_model(store.state, RunState)
