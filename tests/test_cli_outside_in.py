@@ -3,6 +3,7 @@ real git, real files) on repositories we had not tried, each pinned by a test.""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
@@ -35,6 +36,7 @@ def director(
 
 
 # -- a broken config.toml stops every command, not only the ones that call an agent -----
+# (except bench, which reads only its profiles: tests/test_bench.py pins that)
 BROKEN_CONFIGS = {
     "bad TOML": ('[tiers]\nplanner = "scripted/x"\n[limits\n', "line 3"),
     "unknown provider": ('# mine\n[tiers]\n\nplanner = "nope/x"\n', "line 4: tiers.planner:"),
@@ -44,8 +46,6 @@ EVERY_COMMAND = [
     ["status", "--json"],
     ["retry", "some-node"],
     ["pause"],
-    ["bench", "--list"],
-    ["bench", "--report"],
     ["sync-agents"],
     ["init"],
     ["run", "--no-tui"],
@@ -482,3 +482,25 @@ def test_an_empty_task_is_refused_and_never_resumes_an_unfinished_job(tmp_path: 
         assert "the task is empty" in out.stderr
         assert f'director {command[0]} "<what you want done>"' in out.stderr
     assert stage_file.read_text() == before
+
+
+# -- --help teaches -------------------------------------------------------------------------
+def test_every_subcommand_help_teaches_with_examples() -> None:
+    from director_tui.cli import build_parser
+
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    with_examples = {"init", "plan", "run", "auto", "status", "bench"}
+    with_examples |= {"retry", "escalate", "skip", "pause", "resume", "cancel"}
+    for name, command in sub.choices.items():
+        text = command.format_help()
+        assert command.description and command.description[0].isupper(), name
+        if name in with_examples:
+            assert "examples:" in text or "example:" in text, name
+            assert f"director {name}" in text.split("options:")[-1], name
+    assert "exit codes:" in sub.choices["run"].format_help()
+    # pause/resume take no node: their usage must not offer one
+    assert "node" not in sub.choices["pause"].format_usage()
+    assert "node" in sub.choices["cancel"].format_usage()
+    # init's example is copyable: the command is not broken across lines mid-flag
+    assert "--gate test='pytest -q' --gate lint='ruff check .'" in sub.choices["init"].format_help()

@@ -15,7 +15,13 @@ import argparse
 import asyncio
 import sys
 
-from director_tui.commands.common import add_repo_arg, stop_like_ctrl_c, store_for
+from director_tui.commands.common import (
+    HELP_FORMAT,
+    add_repo_arg,
+    help_epilog,
+    stop_like_ctrl_c,
+    store_for,
+)
 from director_tui.commands.plan import PlanPrinter, read_task
 from director_tui.engine.config import Config, load_config
 from director_tui.engine.context import EngineContext
@@ -29,7 +35,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "auto",
         help="plan with critiqued gates, then run, in one go",
         description="Plan the task with a critic approving each gate, then run the plan. "
-        "Re-running resumes an interrupted job.",
+        "Re-running resumes an interrupted job. Always prints progress lines.",
+        epilog=help_epilog(
+            'director auto "Add a --json flag to the list command" --max-cost 5',
+            "director auto                  # resume the interrupted job",
+            'director auto "…" --force      # archive the unfinished job, start this one',
+        ),
+        formatter_class=HELP_FORMAT,
     )
     parser.add_argument("task", nargs="?", help="what you want done (or use --input)")
     parser.add_argument(

@@ -17,8 +17,15 @@ import argparse
 import sys
 from typing import Any
 
-from director_tui.commands.common import add_repo_arg, add_tui_arg, print_json, store_for, want_tui
+from director_tui.commands.common import (
+    add_repo_arg,
+    add_tui_arg,
+    print_json,
+    resolve_repo,
+    want_tui,
+)
 from director_tui.engine.errors import UsageError
+from director_tui.engine.store import Store
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -87,7 +94,8 @@ def _show(summary: dict[str, Any], as_json: bool) -> None:
 def handle(args: argparse.Namespace) -> int:
     from director_tui.engine import bench
 
-    store = store_for(args)
+    # Not store_for: a bench reads only its profiles, never config.toml (even a broken one).
+    store = Store(resolve_repo(args))
     if args.report is not None or args.list:
         if args.task or args.input or args.profiles:
             raise UsageError("--report and --list only read results: give no task or profiles")

@@ -17,6 +17,20 @@ from director_tui.engine import git
 from director_tui.engine.config import Config, load_config
 from director_tui.engine.store import Store
 
+EXIT_CODES = (
+    "exit codes: 0 done · 1 the work failed · 2 bad input (nothing written)\n"
+    "            3 stopped at a gate · 4 another director process holds the repo · 130 interrupted"
+)
+
+
+def help_epilog(*examples: str, exit_codes: bool = True) -> str:
+    """The end of a command's ``--help``: examples a user can copy, and the exit codes."""
+    lines = ["examples:", *(f"  {example}" for example in examples)]
+    return "\n".join(lines) + ("\n\n" + EXIT_CODES if exit_codes else "")
+
+
+HELP_FORMAT = argparse.RawDescriptionHelpFormatter
+
 
 def add_repo_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(

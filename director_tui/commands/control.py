@@ -12,7 +12,13 @@ import argparse
 import sys
 import time
 
-from director_tui.commands.common import add_repo_arg, checked_config, resolve_repo
+from director_tui.commands.common import (
+    HELP_FORMAT,
+    add_repo_arg,
+    checked_config,
+    help_epilog,
+    resolve_repo,
+)
 from director_tui.engine import control
 from director_tui.engine.errors import ConfigError, LockHeldError
 from director_tui.engine.store import Store
@@ -26,13 +32,54 @@ ACTIONS = {
     "cancel": "cancel a running node, or the whole run without a node",
 }
 ANSWER_WAIT_SECS = 5.0
+NODE_ARG = {
+    "retry": "required",
+    "escalate": "required",
+    "skip": "required",
+    "pause": "",
+    "resume": "",
+    "cancel": "optional",
+}
+CONTROL_NOTE = (
+    "With a run live (headless, in the app, any shell) the request is queued for it and "
+    "its answer printed; with none, it is written into the job's state for the next "
+    "`director run`."
+)
+CONTROL_EXAMPLES = {
+    "retry": ["director retry parse            # fresh attempts after a failure"],
+    "escalate": ["director escalate parse         # the escalation tier, now"],
+    "skip": ["director skip parse             # its dependents become blocked"],
+    "pause": ["director pause && director resume"],
+    "resume": ["director pause && director resume"],
+    "cancel": [
+        "director cancel parse           # stop that node's attempt",
+        "director cancel                 # stop the whole run (resume with `director run`)",
+    ],
+}
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     for action, what in ACTIONS.items():
-        parser = sub.add_parser(action, help=what, description=what + ".")
+        takes = NODE_ARG[action]
+        parser = sub.add_parser(
+            action,
+            help=what,
+            description=what[0].upper() + what[1:] + ". " + CONTROL_NOTE,
+            epilog=help_epilog(*CONTROL_EXAMPLES[action], exit_codes=False),
+            formatter_class=HELP_FORMAT,
+        )
         add_repo_arg(parser)
-        parser.add_argument("node", nargs="?", help="node id")
+        if takes:
+            # Optional for argparse even when required: check_request says what is
+            # missing in director's own words (and main() returns 2 instead of exiting).
+            parser.add_argument(
+                "node",
+                nargs="?",
+                help="the node's id, as `director status` lists it"
+                + ("; without it, the whole run" if takes == "optional" else " (required)"),
+            )
+        else:
+            parser.set_defaults(node=None)
         parser.add_argument(
             "--no-wait", action="store_true", help="queue the request and return at once"
         )

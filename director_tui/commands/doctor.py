@@ -104,8 +104,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "doctor",
         help="check git, provider binaries and config, and say what to fix",
-        description="check git, provider binaries and config, and say what to fix. "
-        "Exit 0 when all is well, 1 when something needs fixing.",
+        description="Check git, the repository, the config and each provider's binary and "
+        "version, and say what to fix. Exit 0 when all is well, 1 when something needs "
+        "fixing. Run it first on a new machine or repository.",
     )
     add_repo_arg(parser)
     parser.set_defaults(handler=handle)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from director_tui.commands.common import add_repo_arg, resolve_repo
+from director_tui.commands.common import HELP_FORMAT, add_repo_arg, help_epilog, resolve_repo
 from director_tui.engine import config as cfg
 from director_tui.engine import git
 from director_tui.engine.errors import ConfigError
@@ -29,8 +29,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Create .director/config.toml from the commented example, bind each role "
         "to a tier ('<provider>/<model>'), set the integration gate commands, and keep "
         "director's runtime files out of git. Asks on a terminal; use flags in scripts.",
-        epilog="example: director init --executor opencode/ollama/qwen3-coder "
-        "--gate test='pytest -q' --gate lint='ruff check .'",
+        epilog=help_epilog(
+            "director init                                  # asks, on a terminal",
+            "director init --executor opencode/ollama/qwen3-coder \\",
+            "              --gate test='pytest -q' --gate lint='ruff check .'",
+            "director init --profiles                       # starter bench profiles too",
+            exit_codes=False,
+        ),
+        formatter_class=HELP_FORMAT,
     )
     add_repo_arg(parser)
     for role, what in ROLE_FLAGS.items():

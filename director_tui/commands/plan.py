@@ -18,8 +18,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from director_tui.commands.common import (
+    HELP_FORMAT,
     add_repo_arg,
     add_tui_arg,
+    help_epilog,
     stop_like_ctrl_c,
     store_for,
     want_tui,
@@ -46,6 +48,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "(Gate 1), decomposes it into a DAG of small nodes, and a test author writes each "
         "node's tests, verified red and frozen by hash (Gate 2). Stops at each gate for you "
         "to review or edit the artifact; `--continue` resumes.",
+        epilog=help_epilog(
+            'director plan "Add rate limiting to the /login endpoint"',
+            "director plan --input task.md            # a longer task from a file ('-': stdin)",
+            "$EDITOR .director/spec.md && director plan --continue   # edit, then approve Gate 1",
+            'director plan "…" --auto --no-tui        # critic-approved gates, progress lines',
+        ),
+        formatter_class=HELP_FORMAT,
     )
     parser.add_argument("task", nargs="?", help="what you want done (or use --input)")
     parser.add_argument(

@@ -14,8 +14,10 @@ import sys
 from pathlib import Path
 
 from director_tui.commands.common import (
+    HELP_FORMAT,
     add_repo_arg,
     add_tui_arg,
+    help_epilog,
     stop_like_ctrl_c,
     store_for,
     want_tui,
@@ -32,6 +34,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Run the approved plan: each node in its own worktree, executor → "
         "deterministic gate → review → merge queue, then the integration gate. Safe to "
         "re-run after an interruption: merged nodes stay merged.",
+        epilog=help_epilog(
+            "director run                        # on a terminal: the run board",
+            "director run --no-tui --parallel 3  # headless; attach later with `director tui`",
+            "director retry <node> / director pause / director cancel   # from another shell",
+            "director run                        # again after Ctrl-C, kill or a failure: resumes",
+        ),
+        formatter_class=HELP_FORMAT,
     )
     add_repo_arg(parser)
     parser.add_argument(

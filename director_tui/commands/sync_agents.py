@@ -47,7 +47,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "sync-agents",
         help="write the role agents as .opencode/agents/*.md and seed config",
-        description="write the role agents as .opencode/agents/*.md and seed "
+        description="Write the role agents as .opencode/agents/*.md and seed "
         ".director/config.toml when missing. Runs never need these files: agents are "
         "passed to OpenCode inline.",
     )
