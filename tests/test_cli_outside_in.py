@@ -450,7 +450,12 @@ def test_a_signal_mid_run_saves_state_stops_the_agent_and_run_resumes(
             os.killpg(run.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
         else:
             run.send_signal(getattr(signal, stop))
-        stdout, stderr = run.communicate(timeout=120)
+        try:
+            stdout, stderr = run.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            run.kill()
+            stdout, stderr = run.communicate()
+            pytest.fail(f"director did not stop after {stop}:\n{stdout}\n{stderr}")
     finally:
         if run.poll() is None:
             run.kill()
