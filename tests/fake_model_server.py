@@ -61,7 +61,7 @@ Turn = dict[str, Any]
 Script = dict[str, list[Turn]]
 
 _CWD_PATTERNS = (
-    re.compile(r"[Ww]orking directory:\s*(\S+)"),
+    re.compile(r"[Ww]orking directory:[ \t]*([^\n]+?)[ \t]*$", re.MULTILINE),  # spaces allowed
     re.compile(r"<cwd>([^<]+)</cwd>"),  # Codex's <environment_context>
 )
 # Text is streamed in pieces this long, so clients see many deltas like from a real model.
