@@ -9,7 +9,7 @@ import pytest
 
 from director_tui.engine import jobs
 from director_tui.engine.errors import UsageError
-from director_tui.engine.events import GateResult, NodeMerged, Notice, RunFinished
+from director_tui.engine.events import EventBase, GateResult, NodeMerged, Notice, RunFinished
 from director_tui.engine.models import NodeStatus, RunState, Stage
 from director_tui.engine.store import read_jsonl
 from tests.conftest import run_git
@@ -263,20 +263,31 @@ def test_merge_conflict_with_a_moved_job_branch_reruns_on_the_new_head(tmp_path:
     nodes = sample_nodes()[:1]
     store = build_job(tmp_path, nodes)
     add = nodes[0]
-    foreign = (
-        "cd ../_job && printf 'VERSION = 2\\n' > calc/add.py && "
-        "git add -A && git commit -q -m 'someone else'"
-    )
-    first = solve(add, attempt=1)
-    first["steps"] = [{"run": foreign}, *first["steps"]]
-    write_script(store, [solve(add, prompt_contains="conflicted"), first])
-    rec = Recorder()
+    job_wt = jobs.job_worktree(store)
+
+    class SomeoneCommitsOntoTheJobBranch(Recorder):
+        """Commits a conflicting change onto the job branch once attempt 1 passed its gate:
+        after its watched window closed, right before its merge. (An executor doing this
+        during its call is rejected instead: tests/test_outside_worktree.py.)"""
+
+        committed = False
+
+        def __call__(self, event: EventBase) -> None:
+            super().__call__(event)
+            if isinstance(event, GateResult) and event.passed and not self.committed:
+                self.committed = True
+                (job_wt / add.impl_path).write_text("VERSION = 2\n")
+                run_git(job_wt, "commit", "-q", "-am", "someone else")
+
+    write_script(store, [solve(add, prompt_contains="conflicted"), solve(add, attempt=1)])
+    rec = SomeoneCommitsOntoTheJobBranch()
     outcome = run(store, rec)
     assert outcome.success, outcome.message
     state = store.read_model(store.state, RunState)
     assert state is not None
     assert state.nodes["add"].conflicts == 1 and state.nodes["add"].status == NodeStatus.done
     assert job_file(store, add.impl_path) == add.solution
+    assert any("moved outside director" in n.message for n in rec.of(Notice))
 
 
 def test_bad_flags_are_usage_errors(tmp_path: Path) -> None:

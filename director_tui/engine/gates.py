@@ -11,6 +11,11 @@
   tail of its output and the node(s) whose change most likely caused it.
 
 The cheap structural checks run first so a rejected attempt never costs a test run.
+
+Two more rejections come from the run engine, not from here: ``worktree`` (the attempt
+broke its worktree's ``.git`` link) and ``outside_worktree`` (files in the user's
+checkout or the job worktree changed during the executor call or these tests — see
+``sandbox_watch``).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ OUTPUT_TAIL_LINES = 40
 class GateOutcome:
     passed: bool
     check: str  # hashes | allowlist | symlink | history | tests | flake | passed
+    # (the engine adds: worktree | outside_worktree)
     message: str = ""
     output_tail: str = ""
     changed_files: list[str] = field(default_factory=list)

@@ -21,9 +21,15 @@ Node lifecycle, up to ``parallel`` nodes at once, in dependency order:
 2. The executor gets the spec, the allowlisted files, the tests, the captured failing
    output, the repo's guidance and, on a retry, what rejected the previous attempt.
 3. The deterministic gate (``gates.node_gate``), then review (``review``): stage two only
-   when the node escalated or touched more than the threshold of files.
-4. Failure → retry up to ``max_attempts``; then once at the escalation tier; then the node
+   when the node escalated or touched more than the threshold of files. The executor
+   call and the gate's tests form one *watched window* (``sandbox_watch``): a change in
+   the user's checkout or the job worktree meanwhile fails the attempt
+   (``outside_worktree``), attributed to the executors whose windows were open.
+4. Failure → retry up to ``max_attempts``; then once at the escalation tier (an
+   escalation is one attempt, automatic or asked for with ``escalate``); then the node
    is ``failed`` (worktree and branch kept), its dependents ``blocked``; others go on.
+   An attempt stopped through no fault of its own is not counted (an escalated one is
+   owed again).
 5. Pass → commit and merge into the job worktree (``.director/worktrees/_job``) one at a
    time; a conflict with work merged meanwhile rebases the node onto the new head and
    re-gates it, and when the rebase itself conflicts the node re-executes on the new head
@@ -329,6 +335,10 @@ def fresh_attempts(st: NodeState) -> None:
     st.escalated_attempts = 0
 
 
+class _JobBranchMoved(Exception):
+    """The job branch is not where the engine's last merge left it."""
+
+
 class _NodeInterrupted(Exception):
     """Raised inside a node task when scheduling stopped before its next attempt."""
 
@@ -587,6 +597,7 @@ class Runner:
         # it): claim ownership only afterwards, or a resuming process started after the
         # orphans (`director run` again from a shell) would spare every one of them.
         notes = await self._io(self.recover)
+        await self._io(sandbox_watch.refresh_job_index, self.job_worktree)
         self.state.owner_pid = os.getpid()
         self.state.owner_create_time = psutil.Process().create_time()
         self.state.started_at = time.time()
@@ -790,6 +801,9 @@ class Runner:
         except _NodeInterrupted as exc:
             self.set_status(nid, NodeStatus.pending, str(exc))
         finally:
+            if self.ledger.is_open(nid):  # stopped or crashed mid-window
+                with contextlib.suppress(Exception):
+                    await self._close_window(nid)
             st.wall_secs += time.monotonic() - began
             self.save(node_id=nid)
 
@@ -829,6 +843,100 @@ class Runner:
             if ok:
                 return
 
+    # -- watched windows: changes outside the node's worktree (see sandbox_watch) ---------
+    async def _open_window(self, nid: str) -> None:
+        exclusive = nid in self._run_alone
+        await self.window_gate.acquire(exclusive)
+        try:
+            async with self.merge_lock:
+                await self._checkpoint()
+                self.ledger.begin(nid)
+        except BaseException:
+            self.window_gate.release(exclusive)
+            raise
+        self._window_exclusive[nid] = exclusive
+
+    async def _close_window(self, nid: str) -> list[sandbox_watch.Incident]:
+        """Close the node's window: what changed outside while it was open, if anything."""
+        if not self.ledger.is_open(nid):
+            return []
+        exclusive = self._window_exclusive.pop(nid, False)
+        try:
+            async with self.merge_lock:
+                await self._checkpoint()
+        finally:
+            incidents = self.ledger.end(nid)
+            self.window_gate.release(exclusive)
+            if exclusive:
+                self._run_alone.discard(nid)
+        return incidents
+
+    async def _checkpoint(self) -> None:
+        """Fingerprint the user's checkout and the job worktree, attribute a change to the
+        open windows, and put the job worktree back when it changed. The caller holds the
+        merge lock, so no merge of ours moves the job branch meanwhile."""
+        now = await self._io(self.fingerprinter.take, self.job_head)
+        before, self._fingerprint = self._fingerprint, now
+        if before is None:
+            return
+        changes = sandbox_watch.compare(before, now)
+        if not changes:
+            return
+        incident = self.ledger.record(changes)
+        if not changes.job:
+            return  # the user's checkout is never touched; with no window open, theirs
+        moved_to = now.job_branch_oid
+        if incident is None and moved_to is not None and moved_to != self.job_head:
+            self.notice(
+                f"the job branch {self.plan.job_branch} was moved outside director (to "
+                f"{moved_to[:10]}) while no executor was running; director builds on it",
+                "warning",
+            )
+            self.job_head = moved_to
+            if changes.job == [sandbox_watch.JOB_BRANCH_KEY]:
+                self._fingerprint = await self._io(self.fingerprinter.take, self.job_head)
+                return
+        done = await self._io(
+            sandbox_watch.restore_job_worktree,
+            self.store,
+            self.plan.job_branch,
+            self.job_head,
+            put_branch_back=incident is not None,
+        )
+        who = (
+            f"while {', '.join(incident.suspects)} ran"
+            if incident is not None
+            else "while no executor was running"
+        )
+        self.notice(
+            f"the job worktree changed {who} ({', '.join(changes.job[:12])}); it is "
+            "director's own and must stay clean: " + "; ".join(done),
+            "warning",
+        )
+        self._fingerprint = await self._io(self.fingerprinter.take, self.job_head)
+
+    def _reject_outside(
+        self, nid: str, st: NodeState, incidents: list[sandbox_watch.Incident]
+    ) -> bool:
+        """Fail the attempt for changes outside its worktree (policy: sandbox_watch)."""
+        message = sandbox_watch.describe(nid, incidents, self.store.repo, self.job_worktree)
+        self.ctx.bus.emit(
+            GateResult(
+                node_id=nid,
+                attempt=st.attempts,
+                passed=False,
+                check=sandbox_watch.CHECK,
+                message=message,
+            )
+        )
+        st.last_error = f"gate ({sandbox_watch.CHECK}): {message}"
+        st.feedback = sandbox_watch.agent_feedback(incidents)
+        if all(incident.ambiguous for incident in incidents):
+            uncount_attempt(st)  # it may not have been this node: not charged
+            self._run_alone.add(nid)
+        self.save(node_id=nid)
+        return False
+
     def _out_of_attempts(self, nid: str, st: NodeState) -> str:
         """Why a node failed, with the budget that ran out: an escalation is one attempt,
         and an escalation asked for early skips the executor attempts left."""
@@ -864,6 +972,8 @@ class Runner:
             executor_prompt, node, worktree, feedback=st.feedback, attempt=attempt
         )
         usage_role = "escalation" if st.escalated else "executor"
+        # The watched window (sandbox_watch) spans the call and this attempt's gate tests.
+        await self._open_window(nid)
         called_at = time.time()
         result = await self._call(st, "executor", prompt, worktree, nid, attempt, tier, usage_role)
         # An agent can start daemons (`nohup …&`, `setsid …`) that outlive its CLI's process
@@ -881,6 +991,9 @@ class Runner:
             )
         st.watch_it_fail = watch_it_fail(result.tool_calls, node)
         if not result.ok:
+            incidents = await self._close_window(nid)
+            if incidents:
+                return self._reject_outside(nid, st, incidents)
             reason = (
                 "idle — no output for too long"
                 if result.exit_reason == ExitReason.idle
@@ -898,7 +1011,12 @@ class Runner:
         nid, attempt = node.id, st.attempts
         self.set_status(nid, NodeStatus.gating, "deterministic gate")
         limits = self.config.limits
+        if not self.ledger.is_open(nid):
+            await self._open_window(nid)  # a re-gate after a rebase runs the tests again
         if not await self._io(git.worktree_intact, self.store.repo, worktree):
+            incidents = await self._close_window(nid)
+            if incidents:
+                return self._reject_outside(nid, st, incidents)
             # Committing here would reach the user's checkout: reject before any git.
             message = (
                 "the worktree's .git link was deleted or replaced; never touch .git "
@@ -924,6 +1042,9 @@ class Runner:
             commit_message=f"director: node {nid} — {node.title}".strip(" —"),
             branch=jobs.node_branch(self.plan.job_id, nid),
         )
+        incidents = await self._close_window(nid)
+        if incidents:
+            return self._reject_outside(nid, st, incidents)
         st.test_secs += outcome.test_secs
         st.changed_files = outcome.changed_files
         if outcome.test_runs > 1 or outcome.flaky:
@@ -1015,11 +1136,16 @@ class Runner:
         nid = node.id
         self.set_status(nid, NodeStatus.merging, "waiting for the merge queue")
         async with self.merge_lock:
-            merge_commit = await self._io(
-                self._merge_commit,
-                jobs.node_branch(self.plan.job_id, nid),
-                f"director: merge node {nid} — {node.title}".strip(" —"),
-            )
+            node_branch = jobs.node_branch(self.plan.job_id, nid)
+            message = f"director: merge node {nid} — {node.title}".strip(" —")
+            try:
+                merge_commit = await self._io(
+                    self._merge_commit, node_branch, message, expected_head=self.job_head
+                )
+            except _JobBranchMoved:
+                # Not by a merge of ours: attribute it (and put it back) before merging.
+                await self._checkpoint()
+                merge_commit = await self._io(self._merge_commit, node_branch, message)
             if merge_commit is not None:
                 self.job_head = merge_commit
                 st.merge_commit = merge_commit
@@ -1055,13 +1181,18 @@ class Runner:
         self.notice(f"node {nid}: {st.last_error}", "info", nid)
         return False
 
-    def _merge_commit(self, node_branch: str, message: str) -> str | None:
+    def _merge_commit(
+        self, node_branch: str, message: str, expected_head: str | None = None
+    ) -> str | None:
         """Merge ``node_branch`` into the job branch with git objects only (``merge-tree
         --write-tree`` + ``commit-tree`` + a compare-and-swap ``update-ref``): no checkout,
         so the merge queue costs a few milliseconds. Returns the merge commit, or None
-        on a conflict. The job worktree's files catch up in :meth:`sync_job_worktree`."""
+        on a conflict. The job worktree's files catch up in :meth:`sync_job_worktree`.
+        ``_JobBranchMoved`` when the branch is not at ``expected_head``."""
         repo, branch = self.store.repo, self.plan.job_branch
         head = git.rev(repo, branch)
+        if expected_head is not None and head != expected_head:
+            raise _JobBranchMoved(head)
         tip = git.rev(repo, node_branch)
         proc = git.git(
             ["merge-tree", "--write-tree", "--no-messages", head, tip], repo, check=False
@@ -1237,6 +1368,7 @@ class Runner:
         self.flush_state()
         self._state_pool.shutdown(wait=True)
         self._git_pool.shutdown(wait=False)
+        self.fingerprinter.close()
         record = write_run_metrics(
             self.store,
             self.plan,

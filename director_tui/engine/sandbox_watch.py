@@ -54,6 +54,7 @@ import asyncio
 import os
 import stat
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -126,10 +127,17 @@ class Fingerprinter:
         self.job_worktree = job_worktree
         self.job_branch = job_branch
         self._digests: dict[tuple[str, int, int, int, int], str] = {}
+        # The two git status calls run side by side: a fingerprint costs the slower one.
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fingerprint")
 
     def take(self, expected_job_head: str) -> Fingerprint:
-        job, oid = self._job(expected_job_head)
-        return Fingerprint(self._checkout(), job, oid)
+        job = self._pool.submit(self._job, expected_job_head)
+        checkout = self._checkout()
+        job_state, oid = job.result()
+        return Fingerprint(checkout, job_state, oid)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False)
 
     # -- the user's checkout --------------------------------------------------------------
     def _checkout(self) -> dict[str, str]:
@@ -378,6 +386,14 @@ def agent_feedback(incidents: list[Incident]) -> str:
 
 
 # -- putting director's own worktree back ------------------------------------------------------
+def refresh_job_index(job_worktree: Path) -> None:
+    """Refresh the job worktree's index stat data (it is director's own). Fingerprints
+    never write an index, so entries left racily clean by a fresh checkout would make
+    every later ``git status`` there re-read those files."""
+    if (job_worktree / ".git").is_file():
+        git.git(["update-index", "-q", "--refresh"], job_worktree, check=False)
+
+
 def restore_job_worktree(
     store: Store, job_branch: str, job_head: str, *, put_branch_back: bool
 ) -> list[str]:
@@ -415,6 +431,7 @@ def restore_job_worktree(
     git.git(["rebase", "--abort"], wt, check=False)
     reset = git.git(["reset", "-q", "--hard", "HEAD"], wt, check=False)
     git.git(["clean", "-q", "-fd"], wt, check=False)
+    refresh_job_index(wt)
     if reset.returncode == 0:
         head = git.git(["rev-parse", "--short=10", "HEAD"], wt, check=False).stdout.strip()
         done.append(f"cleaned the job worktree back to the job branch head {head}")

@@ -1,0 +1,160 @@
+"""An executor that changes files outside its worktree is noticed (engine/sandbox_watch).
+
+Scripted agents whose ``run`` steps write into the user's checkout or the job worktree
+with real shell commands; the engine's fingerprints of both places catch it."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from director_tui.engine import jobs, sandbox_watch
+from director_tui.engine.events import GateResult, Notice
+from director_tui.engine.models import NodeStatus, RunState
+from tests.conftest import run_git
+from tests.run_fixture import (
+    JOB_ID,
+    Recorder,
+    build_job,
+    job_file,
+    run,
+    sample_nodes,
+    solve,
+    write_script,
+)
+
+# From a node worktree (.director/worktrees/<node>) up to the user's checkout.
+TO_CHECKOUT = "../../.."
+
+
+def _with_first(entry: dict[str, Any], command: str, **extra: Any) -> dict[str, Any]:
+    """``entry`` with a shell command run before its own steps."""
+    return {**entry, "steps": [{"run": command}, *entry["steps"]], **extra}
+
+
+def _outside_results(rec: Recorder, node: str) -> list[GateResult]:
+    return [g for g in rec.of(GateResult) if g.node_id == node and g.check == sandbox_watch.CHECK]
+
+
+def _state(store: Any) -> RunState:
+    state = store.read_model(store.state, RunState)
+    assert state is not None
+    return state
+
+
+def test_a_write_into_the_users_checkout_fails_the_attempt_and_is_never_reverted(
+    tmp_path: Path,
+) -> None:
+    nodes = sample_nodes()[:1]
+    store = build_job(tmp_path, nodes)
+    add = nodes[0]
+    # The user is in the middle of their own work: an uncommitted edit.
+    (store.repo / "README.md").write_text("# calc\nmy own edit\n")
+    sneaky = (
+        f"echo agent >> {TO_CHECKOUT}/README.md && mkdir -p {TO_CHECKOUT}/notes && "
+        f"echo stray > {TO_CHECKOUT}/notes/stray.txt"
+    )
+    write_script(store, [_with_first(solve(add), sneaky, attempt=1), solve(add)])
+    rec = Recorder()
+    outcome = run(store, rec)
+
+    assert outcome.success, outcome.message  # attempt 2 stayed inside and merged
+    [rejected] = _outside_results(rec, "add")
+    assert rejected.attempt == 1 and not rejected.passed
+    # Both the already-dirty file (content hash) and the new one are named, with the hint.
+    assert "README.md" in rejected.message and "notes/stray.txt" in rejected.message
+    assert str(store.repo) in rejected.message
+    assert "director retry add" in rejected.message
+    assert _state(store).nodes["add"].attempts == 2  # the only executor running: counted
+    # Nothing in the user's checkout was reverted or deleted.
+    assert (store.repo / "README.md").read_text() == "# calc\nmy own edit\nagent\n"
+    assert (store.repo / "notes/stray.txt").read_text() == "stray\n"
+    assert job_file(store, add.impl_path) == add.solution
+
+
+def test_a_write_into_the_job_worktree_is_cleaned_back_before_the_next_merge(
+    tmp_path: Path,
+) -> None:
+    nodes = sample_nodes()[:1]
+    store = build_job(tmp_path, nodes)
+    add = nodes[0]
+    job_wt = jobs.job_worktree(store)
+    sneaky = "echo 'def add(a, b): return 0' > ../_job/calc/add.py && echo junk > ../_job/junk.txt"
+    write_script(store, [_with_first(solve(add), sneaky, attempt=1), solve(add)])
+    rec = Recorder()
+    outcome = run(store, rec)
+
+    assert outcome.success, outcome.message
+    [rejected] = _outside_results(rec, "add")
+    assert "calc/add.py" in rejected.message and "junk.txt" in rejected.message
+    assert "cleaned back" in rejected.message
+    cleaned = [n for n in rec.of(Notice) if "job worktree changed while add ran" in n.message]
+    assert cleaned and "cleaned the job worktree back" in cleaned[0].message
+    assert not (job_wt / "junk.txt").exists()
+    # The job branch has the honest attempt's work, and so has the job worktree at the end.
+    assert job_file(store, add.impl_path) == add.solution
+    assert (job_wt / add.impl_path).read_text() == add.solution
+    assert run_git(job_wt, "status", "--porcelain") == ""
+
+
+def test_a_commit_onto_the_job_branch_during_a_call_is_put_back(tmp_path: Path) -> None:
+    """An agent that commits in the job worktree would otherwise merge around every gate."""
+    nodes = sample_nodes()[:1]
+    store = build_job(tmp_path, nodes)
+    add = nodes[0]
+    branch = jobs.job_branch(JOB_ID)
+    before = run_git(store.repo, "rev-parse", branch)
+    sneaky = (
+        "cd ../_job && printf 'def add(a, b):\\n    return a + b\\n' > calc/add.py && "
+        "git add -A && git -c user.name=x -c user.email=x@x commit -q -m 'around the gate'"
+    )
+    write_script(store, [_with_first(solve(add), sneaky, attempt=1), solve(add)])
+    rec = Recorder()
+    outcome = run(store, rec)
+
+    assert outcome.success, outcome.message
+    [rejected] = _outside_results(rec, "add")
+    assert "job branch" in rejected.message
+    put_back = [n.message for n in rec.of(Notice) if "put the job branch back" in n.message]
+    assert put_back, [n.message for n in rec.of(Notice)]
+    subjects = run_git(store.repo, "log", "--format=%s", f"{before}..{branch}")
+    assert "around the gate" not in subjects  # only director's merge landed
+    assert job_file(store, add.impl_path) == add.solution
+
+
+async def test_an_honest_node_running_beside_the_culprit_still_merges(tmp_path: Path) -> None:
+    """Two executors overlap (forced with barrier files outside every watched place) while
+    one writes into the user's checkout: neither can be told apart, both are rejected
+    without losing an attempt and retried alone; the honest one merges, the culprit is
+    then caught on its own and fails."""
+    add, mul = sample_nodes()[:2]
+    store = build_job(tmp_path, [add, mul], limits={"max_attempts": 2})
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    wait = "i=0; while [ ! -f {f} ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done"
+    honest_first = _with_first(
+        solve(add), f"touch {barrier}/add-in; " + wait.format(f=barrier / "mul-done"), attempt=1
+    )
+    culprit = _with_first(
+        solve(mul),
+        wait.format(f=barrier / "add-in")
+        + f"; echo x >> {TO_CHECKOUT}/stray-mul.txt; touch {barrier}/mul-done",
+    )
+    write_script(store, [honest_first, solve(add), culprit])
+    rec = Recorder()
+    outcome = await asyncio.to_thread(run, store, rec, parallel=2)
+
+    assert outcome.done == ["add"] and outcome.failed == ["mul"], outcome.message
+    add_rejected = _outside_results(rec, "add")
+    assert len(add_rejected) == 1
+    assert "add, mul" in add_rejected[0].message and "stray-mul.txt" in add_rejected[0].message
+    assert _state(store).nodes["add"].attempts == 1  # the shared blame was not charged
+    mul_rejected = _outside_results(rec, "mul")
+    assert "add, mul" in mul_rejected[0].message
+    # Alone, the culprit is caught exactly: later messages name it only.
+    assert all("add, mul" not in g.message for g in mul_rejected[1:])
+    assert len(mul_rejected) == 4  # the shared one, 2 executor attempts, 1 escalated
+    mul_state = _state(store).nodes["mul"]
+    assert mul_state.status == NodeStatus.failed and mul_state.escalated
+    assert (store.repo / "stray-mul.txt").read_text().count("x") == 4
