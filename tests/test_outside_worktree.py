@@ -9,7 +9,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from director_tui.engine import jobs, sandbox_watch
+from director_tui.engine import git, jobs, sandbox_watch
 from director_tui.engine.events import GateResult, Notice
 from director_tui.engine.models import NodeStatus, RunState
 from tests.conftest import run_git
@@ -158,3 +158,48 @@ async def test_an_honest_node_running_beside_the_culprit_still_merges(tmp_path: 
     mul_state = _state(store).nodes["mul"]
     assert mul_state.status == NodeStatus.failed and mul_state.escalated
     assert (store.repo / "stray-mul.txt").read_text().count("x") == 4
+
+
+def test_a_merge_of_ours_is_not_a_change_but_an_edit_in_the_job_worktree_is(
+    tmp_path: Path,
+) -> None:
+    """The engine merges with git objects and update-ref only: the job worktree's HEAD
+    moves while its index and files lag behind. The fingerprint compares the branch with
+    the head the engine expects, and the files with the index, so only a foreign edit
+    shows."""
+    store = build_job(tmp_path, sample_nodes()[:1])
+    branch = jobs.job_branch(JOB_ID)
+    job_wt = jobs.ensure_job_worktree(store, branch)
+    printer = sandbox_watch.Fingerprinter(store.repo, job_wt, branch)
+    head = run_git(store.repo, "rev-parse", branch)
+    before = printer.take(head)
+    # A merge as the merge queue makes it: a new tree committed on top, the ref moved.
+    side = git.out(["hash-object", "-w", "--stdin"], store.repo, input_text="merged\n")
+    listing = run_git(store.repo, "ls-tree", head) + f"\n100644 blob {side}\tmerged.txt\n"
+    tree = git.out(["mktree"], store.repo, input_text=listing)
+    merged = run_git(store.repo, "commit-tree", tree, "-p", head, "-m", "merge")
+    run_git(store.repo, "update-ref", f"refs/heads/{branch}", merged, head)
+    after_merge = printer.take(merged)
+    assert not sandbox_watch.compare(before, after_merge)
+    # The same ref move, not expected by the engine, is a change.
+    assert sandbox_watch.compare(before, printer.take(head)).job == ["job branch"]
+    (job_wt / "README.md").write_text("edited\n")
+    assert sandbox_watch.compare(after_merge, printer.take(merged)).job == ["README.md"]
+    printer.close()
+
+
+async def test_a_node_running_alone_waits_for_the_others_and_holds_them_back() -> None:
+    gate = sandbox_watch.WindowGate()
+    await gate.acquire(exclusive=False)
+    alone = asyncio.create_task(gate.acquire(exclusive=True))
+    await asyncio.sleep(0)
+    later = asyncio.create_task(gate.acquire(exclusive=False))
+    await asyncio.sleep(0)
+    assert not alone.done() and not later.done()  # a shared window is still open
+    gate.release(exclusive=False)
+    await asyncio.wait_for(alone, 5)
+    await asyncio.sleep(0)
+    assert not later.done()  # nobody starts beside the node running alone
+    gate.release(exclusive=True)
+    await asyncio.wait_for(later, 5)
+    gate.release(exclusive=False)

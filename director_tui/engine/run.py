@@ -335,6 +335,20 @@ def fresh_attempts(st: NodeState) -> None:
     st.escalated_attempts = 0
 
 
+@dataclass
+class _WindowOp:
+    """A watched window opening (``begin``) or closing, applied after a checkpoint."""
+
+    nid: str
+    begin: bool
+    done: asyncio.Future[None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+    applied: bool = False
+    abandoned: bool = False
+    incidents: list[sandbox_watch.Incident] = field(default_factory=list)
+
+
 class _JobBranchMoved(Exception):
     """The job branch is not where the engine's last merge left it."""
 
@@ -385,7 +399,10 @@ class Runner:
         self.ledger = sandbox_watch.Ledger()
         self.window_gate = sandbox_watch.WindowGate()
         self._fingerprint: sandbox_watch.Fingerprint | None = None
-        self._window_exclusive: dict[str, bool] = {}
+        # Open watched windows as the node tasks see them: node id → run alone.
+        self._windows: dict[str, bool] = {}
+        self._window_ops: list[_WindowOp] = []
+        self._checkpointer: asyncio.Task[None] | None = None
         self._run_alone: set[str] = set()  # nodes whose last incident was ambiguous
 
     async def _io(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -801,7 +818,7 @@ class Runner:
         except _NodeInterrupted as exc:
             self.set_status(nid, NodeStatus.pending, str(exc))
         finally:
-            if self.ledger.is_open(nid):  # stopped or crashed mid-window
+            if nid in self._windows:  # stopped or crashed mid-window
                 with contextlib.suppress(Exception):
                     await self._close_window(nid)
             st.wall_secs += time.monotonic() - began
@@ -847,29 +864,60 @@ class Runner:
     async def _open_window(self, nid: str) -> None:
         exclusive = nid in self._run_alone
         await self.window_gate.acquire(exclusive)
+        op = _WindowOp(nid, begin=True)
         try:
-            async with self.merge_lock:
-                await self._checkpoint()
-                self.ledger.begin(nid)
+            await self._window_op(op)
         except BaseException:
+            if op.applied:
+                self._queue_window_op(_WindowOp(nid, begin=False))  # undo, result unused
+            op.abandoned = True
             self.window_gate.release(exclusive)
             raise
-        self._window_exclusive[nid] = exclusive
+        self._windows[nid] = exclusive
 
     async def _close_window(self, nid: str) -> list[sandbox_watch.Incident]:
         """Close the node's window: what changed outside while it was open, if anything."""
-        if not self.ledger.is_open(nid):
+        if nid not in self._windows:
             return []
-        exclusive = self._window_exclusive.pop(nid, False)
+        exclusive = self._windows.pop(nid)
+        op = _WindowOp(nid, begin=False)
         try:
-            async with self.merge_lock:
-                await self._checkpoint()
+            await self._window_op(op)
         finally:
-            incidents = self.ledger.end(nid)
             self.window_gate.release(exclusive)
             if exclusive:
                 self._run_alone.discard(nid)
-        return incidents
+        return op.incidents
+
+    async def _window_op(self, op: _WindowOp) -> None:
+        """Apply a window's opening or closing after a fresh checkpoint. Requests that
+        arrive together share one: the open set changes only after that fingerprint,
+        so attribution stays exact while parallel nodes stop queueing one fingerprint
+        each behind the merge lock."""
+        self._queue_window_op(op)
+        await asyncio.shield(op.done)
+
+    def _queue_window_op(self, op: _WindowOp) -> None:
+        self._window_ops.append(op)
+        if self._checkpointer is None or self._checkpointer.done():
+            self._checkpointer = asyncio.create_task(self._run_window_ops())
+
+    async def _run_window_ops(self) -> None:
+        while self._window_ops:
+            batch, self._window_ops = self._window_ops, []
+            try:
+                async with self.merge_lock:
+                    await self._checkpoint()
+            except Exception as exc:  # never leave a window half-open over a git hiccup
+                self.notice(f"outside-the-worktree check failed: {exc}", "warning")
+            for op in batch:
+                if op.begin and not op.abandoned:
+                    self.ledger.begin(op.nid)
+                elif not op.begin:
+                    op.incidents = self.ledger.end(op.nid)
+                op.applied = True
+                if not op.done.done():
+                    op.done.set_result(None)
 
     async def _checkpoint(self) -> None:
         """Fingerprint the user's checkout and the job worktree, attribute a change to the
@@ -1011,7 +1059,7 @@ class Runner:
         nid, attempt = node.id, st.attempts
         self.set_status(nid, NodeStatus.gating, "deterministic gate")
         limits = self.config.limits
-        if not self.ledger.is_open(nid):
+        if nid not in self._windows:
             await self._open_window(nid)  # a re-gate after a rebase runs the tests again
         if not await self._io(git.worktree_intact, self.store.repo, worktree):
             incidents = await self._close_window(nid)
