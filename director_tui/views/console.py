@@ -21,3 +21,14 @@ class ProgressConsole(Console):
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
+
+
+# Off a terminal rich assumes 80 columns and squeezes tables to fit ("scrip…"); a log
+# file or a pipe has no width, so tables get room to print whole.
+PIPED_WIDTH = 160
+
+
+def table_console() -> Console:
+    """A console for tables: the terminal's width, or a wide page when piped (COLUMNS wins)."""
+    piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
+    return Console(width=PIPED_WIDTH if piped else None)

@@ -8,6 +8,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from director_tui.views.console import table_console
+
 STATUS_STYLE = {
     "pending": "dim",
     "running": "cyan",
@@ -35,7 +37,7 @@ GLYPH = {
 
 
 def print_status(summary: dict[str, Any], console: Console | None = None) -> None:
-    console = console or Console()
+    console = console or table_console()
     console.print(f"[bold]repo[/] {escape(str(summary['repo']))}")
     job = summary.get("job")
     if job is None:

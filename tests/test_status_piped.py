@@ -1,0 +1,29 @@
+"""`director status` into a pipe or a log file prints its table whole."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.run_fixture import build_job, run, sample_nodes, solve, write_script
+
+
+def test_piped_status_keeps_every_column_whole(tmp_path: Path) -> None:
+    nodes = sample_nodes()
+    store = build_job(tmp_path, nodes)
+    write_script(store, [solve(n) for n in nodes])
+    assert run(store).outcome == "success"
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    out = subprocess.run(
+        [sys.executable, "-m", "director_tui", "status", "--repo", str(store.repo)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout
+    rows = [line for line in out.splitlines() if "scripted/" in line]
+    assert len(rows) == len(nodes), out
+    assert all("scripted/cheap" in row and "…" not in row for row in rows), out
+    assert "watch-it-fail" in out
