@@ -113,7 +113,10 @@ def handle(args: argparse.Namespace) -> int:
         for path in write_starter_profiles(store):
             print(f"wrote {path}")
     if git.ensure_gitignore(repo, RUNTIME_IGNORES):
-        print(f"added director's runtime files to {Path(repo, '.gitignore')} (commit it)")
+        print(
+            f"added director's runtime files to {Path(repo, '.gitignore')} "
+            "(commit it when you like; `director plan` does not wait for it)"
+        )
     return 0
 
 

@@ -64,7 +64,7 @@ from director_tui.engine.plan_prompts import (
 )
 from director_tui.engine.proc import run_command
 from director_tui.engine.redcheck import RedVerdict, classify_red
-from director_tui.engine.store import Store, atomic_write_text
+from director_tui.engine.store import RUNTIME_IGNORES, Store, atomic_write_text
 
 Approver = Literal["human", "critic", "auto"]
 LOCK_PURPOSE = "plan"
@@ -157,7 +157,7 @@ def check_checkout(repo: Path) -> tuple[str, str]:
             "HEAD is detached: director plans from a branch",
             hint="check out a branch (`git switch -c <name>`) and plan again",
         )
-    dirty = git.dirty_files(repo)
+    dirty = [f for f in git.dirty_files(repo) if not (f == ".gitignore" and _only_ours(repo))]
     if dirty:
         shown = "\n".join(f"  {git.shown(p)}" for p in dirty[:20])
         more = f"\n  … and {len(dirty) - 20} more" if len(dirty) > 20 else ""
@@ -167,6 +167,28 @@ def check_checkout(repo: Path) -> tuple[str, str]:
             "to .gitignore); director never touches your uncommitted work",
         )
     return branch, git.rev(repo)
+
+
+def _only_ours(repo: Path) -> bool:
+    """True when the uncommitted change to .gitignore is only the lines `director init`
+    adds: planning need not wait for that commit (.director/ is kept out of git through
+    .git/info/exclude as well), and nothing the user wrote is left behind."""
+    ours = {"# director runtime state", *RUNTIME_IGNORES}
+    if git.git(["cat-file", "-e", "HEAD:.gitignore"], repo, check=False).returncode != 0:
+        # A new, untracked .gitignore: all of it must be ours.
+        lines = (repo / ".gitignore").read_text(encoding="utf-8", errors="replace").splitlines()
+        return all(line.strip() in ours | {""} for line in lines)
+    diff = git.git(["diff", "HEAD", "--no-color", "-U0", "--", ".gitignore"], repo, check=False)
+    if diff.returncode != 0:
+        return False
+    changed = [
+        line
+        for line in diff.stdout.splitlines()
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    ]
+    return bool(changed) and all(
+        line.startswith("+") and line[1:].strip() in ours | {""} for line in changed
+    )
 
 
 # -- agent calls ---------------------------------------------------------------------------
