@@ -11,20 +11,7 @@ from pathlib import Path
 import pytest
 
 from director_tui.engine import config as cfg
-
-
-def director(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "director_tui", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        stdin=subprocess.DEVNULL,
-        timeout=120,
-    )
+from tests.cli import director
 
 
 def test_help_teaches_the_flow(tmp_path: Path) -> None:

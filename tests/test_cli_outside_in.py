@@ -17,23 +17,9 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests.cli import director
 from tests.gitrepo import run_git
 from tests.run_fixture import JOB_ID, NodeSpec, build_job, sample_nodes
-
-
-def director(
-    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "director_tui", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        stdin=subprocess.DEVNULL,
-        timeout=timeout,
-    )
-
 
 # -- a broken config.toml stops every command, not only the ones that call an agent -----
 # (except bench, which reads only its profiles: tests/test_bench.py pins that)

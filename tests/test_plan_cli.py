@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 from director_tui.engine.models import PlanStage, Stage
+from tests.cli import director_on as director
 from tests.plan_helpers import (
     DIV,
     MUL,
@@ -17,17 +17,6 @@ from tests.plan_helpers import (
     make_sample,
     user_view,
 )
-
-
-def director(repo: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "director_tui", *args, "--repo", str(repo)],
-        capture_output=True,
-        text=True,
-        input=stdin,
-        timeout=300,
-        check=False,
-    )
 
 
 def _stage(repo: Path) -> PlanStage:
