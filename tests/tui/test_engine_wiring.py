@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
+from typing import Any
 
+from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
 from director_tui.engine.events import AgentStarted, ControlApplied, parse_event
 from director_tui.engine.models import NodeStatus, RunState
 from director_tui.engine.store import Store, read_jsonl
+from director_tui.tui.app import DirectorApp
 from director_tui.tui.screens.node_detail import NodeDetailScreen
 from director_tui.tui.screens.run_board import RunBoardScreen
 from director_tui.tui.widgets.modals import QuitDuringRunModal
@@ -94,16 +97,27 @@ async def test_r_on_a_failed_node_starts_a_new_attempt(tmp_path: Path) -> None:
     assert final is not None and final.nodes["mul"].status == NodeStatus.done
 
 
-async def test_quitting_during_an_in_app_run_asks_then_stops_it_resumably(tmp_path: Path) -> None:
+def _slow_job(tmp_path: Path, secs: float) -> Store:
+    """An approved job whose every executor call first sleeps ``secs``."""
     nodes = sample_nodes()
     store = build_job(tmp_path, nodes)
-    slow = [{**solve(n), "steps": [{"sleep": 30}, *solve(n)["steps"]]} for n in nodes]
-    write_script(store, slow)
+    write_script(
+        store, [{**solve(n), "steps": [{"sleep": secs}, *solve(n)["steps"]]} for n in nodes]
+    )
+    return store
+
+
+async def _ask_to_quit_mid_run(app: DirectorApp, pilot: Pilot[Any]) -> None:
+    assert await wait_until(pilot, lambda: app.board.active() > 0, timeout=30)
+    await pilot.press("ctrl+q")
+    assert await wait_until(pilot, lambda: isinstance(app.screen, QuitDuringRunModal))
+
+
+async def test_quitting_during_an_in_app_run_asks_then_stops_it_resumably(tmp_path: Path) -> None:
+    store = _slow_job(tmp_path, secs=30)
     app = frozen_app(store.repo, "run", start_run=True)
     async with app.run_test(size=(120, 40)) as pilot:
-        assert await wait_until(pilot, lambda: app.board.active() > 0, timeout=30)
-        await pilot.press("ctrl+q")
-        assert await wait_until(pilot, lambda: isinstance(app.screen, QuitDuringRunModal))
+        await _ask_to_quit_mid_run(app, pilot)
         await pilot.press("escape")  # stay: nothing stops
         await pilot.pause()
         assert app.engine_busy
@@ -126,15 +140,10 @@ async def test_quitting_during_an_in_app_run_asks_then_stops_it_resumably(tmp_pa
 async def test_detaching_hands_the_run_to_a_background_process_that_finishes_it(
     tmp_path: Path,
 ) -> None:
-    nodes = sample_nodes()
-    store = build_job(tmp_path, nodes)
-    slow = [{**solve(n), "steps": [{"sleep": 2}, *solve(n)["steps"]]} for n in nodes]
-    write_script(store, slow)
+    store = _slow_job(tmp_path, secs=2)
     app = frozen_app(store.repo, "run", start_run=True)
     async with app.run_test(size=(120, 40)) as pilot:
-        assert await wait_until(pilot, lambda: app.board.active() > 0, timeout=30)
-        await pilot.press("ctrl+q")
-        assert await wait_until(pilot, lambda: isinstance(app.screen, QuitDuringRunModal))
+        await _ask_to_quit_mid_run(app, pilot)
         await pilot.press("d")
         assert await wait_until(pilot, lambda: bool(app.farewell), timeout=60)
     assert app.return_code == 0
