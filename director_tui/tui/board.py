@@ -57,6 +57,7 @@ class NodeRow:
     tier: str = ""
     attempt: int = 0
     max_attempts: int = 0
+    escalated: bool = False  # on (or finished after) the escalation attempt
     started_at: float | None = None
     finished_at: float | None = None
     tokens: int = 0
@@ -77,7 +78,7 @@ class NodeRow:
 
     def cells(self, now: float) -> tuple[str, ...]:
         """What the table shows, in column order (see ``COLUMNS``)."""
-        if self.max_attempts and self.attempt > self.max_attempts:
+        if self.max_attempts and (self.escalated or self.attempt > self.max_attempts):
             attempt = f"{self.attempt}/{self.max_attempts} ↑"  # the escalation attempt
         elif self.max_attempts:
             attempt = f"{self.attempt}/{self.max_attempts}"
@@ -165,6 +166,7 @@ class BoardModel:
                 row.status = st.status.value
                 row.tier = st.tier
                 row.attempt = st.attempts
+                row.escalated = st.escalated
                 row.tokens = st.tokens
                 row.cost_usd = st.cost_usd
                 row.started_at = st.started_at
@@ -298,6 +300,7 @@ class BoardModel:
     def _node_state(self, event: NodeStateChanged) -> None:
         row = self._row(event.node_id)
         row.status = event.status
+        row.escalated = event.escalated
         if event.attempt:
             row.attempt = event.attempt
         if event.max_attempts:

@@ -162,3 +162,12 @@ def test_integration_gate_output_is_not_a_node_row() -> None:
     assert list(board.rows) == ["a"]
     assert list(board.integration_lines) == ["3 passed"]
     assert board.counts() == {"done": 1}
+
+
+def test_an_early_escalation_is_marked_although_attempts_are_left() -> None:
+    board = BoardModel()
+    running = {"node_id": "a", "status": "running", "max_attempts": 3, "tier": "x/strong"}
+    board.apply(NodeStateChanged(**running, attempt=1, escalated=True))
+    assert board.rows["a"].cells(0.0)[2] == "1/3 ↑"
+    board.apply(NodeStateChanged(**{**running, "tier": "x/cheap"}, attempt=1))  # a retry
+    assert board.rows["a"].cells(0.0)[2] == "1/3"
