@@ -1,7 +1,8 @@
 """Deterministic gates: what decides, by exit codes and hashes alone, whether work merges.
 
 * :func:`node_gate` — one node attempt: every test file byte-identical to its frozen
-  hash, the change inside the allowlist (plus ``[repository] ignore`` globs), no new
+  hash, the change inside the allowlist (plus ``[repository] ignore`` globs; a file
+  outside it is never staged, so its blob never reaches the object store), no new
   symlink pointing out of the worktree, the attempt's commit built on its base (no
   history rewritten under it), then ``test_cmd`` passes; on a pass, flake
   control re-runs ``test_cmd`` until it has run ``flake_runs`` times in all (1 disables
@@ -144,17 +145,24 @@ def commit_attempt(
     ignore_globs: Sequence[str],
     message: str,
     branch: str | None = None,
+    allowlist: Sequence[str] | None = None,
 ) -> list[git.Change]:
-    """Commit everything the attempt left in its worktree onto the node branch and return
-    what changed since ``base`` — ignored byproducts taken back out of the commit.
+    """Commit what the attempt left in its worktree onto the node branch and return what
+    changed since ``base`` — ignored byproducts taken back out of the commit.
 
     The gate judges this commit, and the merge queue merges it: one snapshot serves both
     (cheaper than a throw-away index per check, and what is judged is what merges).
     With ``branch``, a HEAD the agent moved off the node branch is put back first
-    (:func:`reattach_branch`)."""
+    (:func:`reattach_branch`). With ``allowlist``, a file the allowlist does not allow is
+    never staged (see :func:`_stage_allowed`); it is returned as a change all the same,
+    so the allowlist check rejects the attempt for it."""
     if branch is not None:
         reattach_branch(worktree, branch)
-    git.git(["add", "-A", "."], worktree)
+    refused: list[git.Change] = []
+    if allowlist is None:
+        git.git(["add", "-A", "."], worktree)
+    else:
+        refused = _stage_allowed(worktree, base, allowlist, ignore_globs)
     # Nothing to commit (an empty attempt, or a re-gate after a rebase) is not an error.
     git.git(["commit", "-q", "--no-verify", "-m", message], worktree, check=False)
     changes = git.changes_between(worktree, base, "HEAD")
@@ -162,7 +170,71 @@ def commit_attempt(
     if byproducts:
         git.git(["rm", "-r", "-q", "--cached", "--ignore-unmatch", "--", *byproducts], worktree)
         git.git(["commit", "-q", "--no-verify", "--amend", "--allow-empty", "--no-edit"], worktree)
-    return changes
+    committed = {p for c in changes for p in c.paths}
+    return changes + [c for c in refused if c.path not in committed]
+
+
+def _stage_allowed(
+    worktree: Path, base: str, allowlist: Sequence[str], ignore_globs: Sequence[str]
+) -> list[git.Change]:
+    """Stage what the attempt left, except the paths the allowlist refuses; return those.
+
+    ``git add`` writes a blob for every file it stages, and the node branch keeps it: an
+    executor that left a 300 MB file would grow the user's ``.git`` by 300 MB per
+    attempt, for a change the allowlist rejects anyway. So the refused paths are found
+    with commands that hash nothing into the object store, and never staged; what the
+    agent staged of them itself is unstaged, so no commit keeps its blob. An untracked
+    file matching the ignore globs stays out as well (the commit would drop it again)."""
+    refused: list[git.Change] = []
+    never_stage: list[str] = []
+    for raw, kind in _left_since(worktree, base).items():
+        path = git.shown(raw)
+        if ignored(path, ignore_globs):
+            if kind == "?":
+                never_stage.append(raw)
+        elif not allowed(path, allowlist):
+            refused.append(git.Change(path=path, status="A" if kind == "?" else kind, raw_path=raw))
+            never_stage.append(raw)
+    if refused:
+        _with_pathspecs(worktree, ["reset", "-q"], [f":(literal){c.raw_path}" for c in refused])
+    excluded = [f":(exclude,literal){raw}" for raw in never_stage]
+    _with_pathspecs(worktree, ["add", "-A"], [".", *excluded])
+    return refused
+
+
+def _left_since(worktree: Path, base: str) -> dict[str, str]:
+    """Raw path → kind of every path in the worktree that differs from ``base``: ``A``,
+    ``M``, ``D`` or ``T`` for what git tracks, ``?`` for each untracked file that
+    ``git add -A`` would take. Hashes nothing into the object store."""
+    diff = git.git(["diff", "--name-status", "-z", "--no-renames", base, "--"], worktree).stdout
+    fields = diff.split("\0")
+    found = {fields[i + 1]: fields[i][:1] for i in range(0, len(fields) - 1, 2)}
+    untracked = git.git(["ls-files", "-o", "--exclude-standard", "-z"], worktree).stdout
+    for raw in untracked.split("\0"):
+        if raw:
+            found.setdefault(raw, "?")
+    return found
+
+
+def _with_pathspecs(worktree: Path, command: list[str], pathspecs: Sequence[str]) -> None:
+    """``git <command>`` on ``pathspecs``, read from stdin: any number of them."""
+    git.git(
+        [*command, "--pathspec-from-file=-", "--pathspec-file-nul"],
+        worktree,
+        input_text="\0".join(pathspecs) + "\0",
+    )
+
+
+LARGE_FILE_BYTES = 1_000_000
+
+
+def _size_note(path: Path) -> str:
+    """`` (20.0 MB)`` for a large regular file, so the feedback says why it matters."""
+    try:
+        size = path.lstat().st_size if path.is_file() and not path.is_symlink() else 0
+    except OSError:
+        return ""
+    return f" ({size / 1_000_000:.1f} MB)" if size >= LARGE_FILE_BYTES else ""
 
 
 def structural_check(
@@ -178,16 +250,17 @@ def structural_check(
     if changes is None:
         changes = git.changes(worktree, base)
     touched: list[str] = []
-    outside: list[str] = []
+    outside: dict[str, str] = {}  # path → how the message names it
     escapes: list[str] = []
     for change in changes:
-        for path in change.paths:
+        raws = change.raw_paths if len(change.raw_paths) == len(change.paths) else change.paths
+        for path, raw in zip(change.paths, raws, strict=True):
             if ignored(path, ignore_globs):
                 continue
             if path not in touched:
                 touched.append(path)
             if not allowed(path, node.files) and path not in outside:
-                outside.append(path)
+                outside[path] = path + _size_note(worktree / raw)
         target = git.symlink_escapes(worktree, change)
         if target is not None:
             escapes.append(f"{change.path} → {target}")
@@ -198,7 +271,7 @@ def structural_check(
             False,
             "allowlist",
             "changed files outside the allowlist: "
-            + ", ".join(outside)
+            + ", ".join(outside.values())
             + f" (allowed: {', '.join(node.files)})",
             changed_files=touched,
         )
@@ -233,7 +306,9 @@ async def node_gate(
     def structure() -> GateOutcome:
         if commit_message is None:
             return structural_check(node, worktree, base, ignore_globs)
-        changes = commit_attempt(worktree, base, ignore_globs, commit_message, branch)
+        changes = commit_attempt(
+            worktree, base, ignore_globs, commit_message, branch, allowlist=node.files
+        )
         outcome = structural_check(node, worktree, base, ignore_globs, changes)
         if outcome.passed and not _descends_from(worktree, base):
             # A three-way merge of a commit that does not build on the base (the agent
