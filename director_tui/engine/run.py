@@ -62,7 +62,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, NoReturn, TypeVar
 
 import psutil
 
@@ -647,6 +647,8 @@ class Runner:
 
     async def _loop(self) -> None:
         while True:
+            if not self.store.plan.exists():
+                await self._stop_for_lost_store()
             self.apply_controls()
             if self.run_cancelled:
                 await self._cancel_all(NodeStatus.pending)
@@ -670,7 +672,7 @@ class Runner:
                 for task in finished:
                     self.tasks.pop(task.get_name(), None)
                     exc = None if task.cancelled() else task.exception()
-                    if exc is not None:
+                    if exc is not None and self.store.plan.exists():  # else: stopped above
                         nid = task.get_name()
                         st = self.state.nodes[nid]
                         st.last_error = (
@@ -682,6 +684,19 @@ class Runner:
                         self.notice(f"node {nid}: {st.last_error}", "error", nid)
             else:
                 await asyncio.sleep(POLL_SECS)  # paused with nothing running
+
+    async def _stop_for_lost_store(self) -> NoReturn:
+        """``.director/`` (or its plan.json) was deleted under the run: nothing is left to
+        record progress in or resume from. Stop the agents as a cancel does, then say so
+        (rather than gate a node against a job worktree that is gone)."""
+        await self._cancel_all(NodeStatus.pending)
+        branch = self.plan.job_branch
+        raise DirectorError(
+            f"{self.store.plan} disappeared while the run went (was .director/ deleted?): the "
+            "run stopped, its agents were stopped, and it cannot be resumed",
+            hint=f"what was merged is on {branch} (`git log {branch}`); to start over: "
+            '`director init` if config.toml went too, then `director plan "<task>"`',
+        )
 
     async def _stop_for_ceiling(self) -> None:
         limits = self.config.limits
@@ -923,6 +938,8 @@ class Runner:
         """Fingerprint the user's checkout and the job worktree, attribute a change to the
         open windows, and put the job worktree back when it changed. The caller holds the
         merge lock, so no merge of ours moves the job branch meanwhile."""
+        if not self.store.plan.exists():
+            return  # .director/ was deleted: the loop stops the run; re-create nothing in it
         now = await self._io(self.fingerprinter.take, self.job_head)
         before, self._fingerprint = self._fingerprint, now
         if before is None:
