@@ -38,7 +38,9 @@ class RunPrinter:
 
     def __call__(self, event: Any) -> None:
         if isinstance(event, RunStarted):
-            scripted = " [magenta](scripted agents)[/]" if event.scripted else ""
+            scripted = scripted_note(event.tiers) if event.tiers else ""
+            if event.scripted and not scripted:
+                scripted = " [magenta](scripted agents)[/]"
             self._line(
                 f"[bold]run[/] job {event.job_id}: {len(event.node_ids)} nodes, "
                 f"parallel {event.parallel}, ceiling ${event.ceiling_usd:.2f}{scripted}"
@@ -101,3 +103,13 @@ class RunPrinter:
             self.console.print(
                 "[dim]continue with `director run`; inspect with `director status`[/]"
             )
+
+
+def scripted_note(tiers: dict[str, str]) -> str:
+    """Which roles replay scripts: all of them (a demo) or the few named."""
+    roles = sorted(role for role, tier in tiers.items() if tier.startswith("scripted/"))
+    if not roles:
+        return ""
+    if len(roles) == len(tiers):
+        return " [magenta](scripted agents)[/]"
+    return f" [magenta](scripted: {', '.join(roles)})[/]"

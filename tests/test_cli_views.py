@@ -1,4 +1,4 @@
-"""`director status` into a pipe or a log file prints its table whole."""
+"""How `director status` and `director run` print: tables whole when piped, scripted roles named."""
 
 from __future__ import annotations
 
@@ -27,3 +27,12 @@ def test_piped_status_keeps_every_column_whole(tmp_path: Path) -> None:
     assert len(rows) == len(nodes), out
     assert all("scripted/cheap" in row and "…" not in row for row in rows), out
     assert "watch-it-fail" in out
+
+
+def test_the_run_line_names_only_the_scripted_roles() -> None:
+    from director_tui.views.run_view import scripted_note
+
+    mixed = {"planner": "opencode/big", "executor": "scripted/cheap", "reviewer": "scripted/r"}
+    assert scripted_note(mixed) == " [magenta](scripted: executor, reviewer)[/]"
+    assert scripted_note({"executor": "scripted/cheap"}) == " [magenta](scripted agents)[/]"
+    assert scripted_note({"executor": "opencode/x"}) == ""
