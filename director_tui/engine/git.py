@@ -169,10 +169,14 @@ def dirty_files(repo: Path) -> list[str]:
 def add_worktree(repo: Path, path: Path, branch: str, start: str | None = None) -> None:
     """A worktree at ``path`` on ``branch`` (created from ``start`` when given)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    # Only the admin entry is made under the worktree lock (--no-checkout); the files are
+    # written after it, so parallel nodes starting do not queue behind each other's
+    # checkouts (bench/makespan.py).
     if start is not None:
-        git(["worktree", "add", "-q", "-B", branch, str(path), start], repo)
+        git(["worktree", "add", "-q", "--no-checkout", "-B", branch, str(path), start], repo)
     else:
-        git(["worktree", "add", "-q", str(path), branch], repo)
+        git(["worktree", "add", "-q", "--no-checkout", str(path), branch], repo)
+    git(["reset", "-q", "--hard"], path)
 
 
 def remove_worktree(repo: Path, path: Path) -> None:

@@ -372,6 +372,10 @@ class Runner:
         self.max_attempts = max_attempts
         self.state = self._initial_state()
         self.tasks: dict[str, asyncio.Task[None]] = {}
+        # Nodes that passed their gates and wait for (or are in) the merge queue: they hold
+        # no slot, so the next node's agent starts while merges go one at a time.
+        self.merge_queue: set[str] = set()
+        self._slot_freed = asyncio.Event()
         # Why a node task was cancelled: the status it should end in.
         self.cancel_to: dict[str, NodeStatus] = {}
         self.merge_lock = asyncio.Lock()
@@ -596,17 +600,8 @@ class Runner:
         out.sort(key=lambda nid: (-self.chain[nid], self.order[nid]))
         return out
 
-    def _chain_lengths(self) -> dict[str, float]:
-        weight = {n.id: dag.DIFFICULTY_WEIGHT[n.estimated_difficulty] for n in self.plan.nodes}
-        below: dict[str, float] = {}
-        for layer in reversed(dag.layers(self.plan)):
-            for nid in layer:
-                children = [n.id for n in self.plan.nodes if nid in n.depends_on]
-                below[nid] = weight[nid] + max((below[c] for c in children), default=0.0)
-        return below
-
     async def run(self) -> RunOutcome:
-        self.chain = self._chain_lengths()
+        self.chain = chain_lengths(self.plan)
         ctx = self.ctx
         await self._io(jobs.ensure_job_worktree, self.store, self.plan.job_branch)
         self.job_head = await self._io(git.rev, self.store.repo, self.plan.job_branch)
@@ -658,17 +653,21 @@ class Runner:
             self.refresh_blocked()
             if not self.state.paused and not self.stop_reason:
                 for nid in self.ready():
-                    if len(self.tasks) >= self.parallel:
+                    if len(self.tasks) - len(self.merge_queue) >= self.parallel:
                         break
                     self.tasks[nid] = asyncio.create_task(self._node_task(nid), name=nid)
             if not self.tasks and not self.state.paused:
                 return
             if self.tasks:
+                self._slot_freed.clear()
+                slot_freed = asyncio.ensure_future(self._slot_freed.wait())
                 finished, _ = await asyncio.wait(
-                    set(self.tasks.values()),
+                    {*self.tasks.values(), slot_freed},
                     timeout=POLL_SECS,
                     return_when=asyncio.FIRST_COMPLETED,
                 )
+                slot_freed.cancel()
+                finished.discard(slot_freed)
                 for task in finished:
                     self.tasks.pop(task.get_name(), None)
                     exc = None if task.cancelled() else task.exception()
@@ -1200,6 +1199,18 @@ class Runner:
     ) -> bool:
         nid = node.id
         self.set_status(nid, NodeStatus.merging, "waiting for the merge queue")
+        self.merge_queue.add(nid)
+        self._slot_freed.set()
+        try:
+            return await self._merge_in_queue(node, st, worktree, base, rebased=rebased)
+        finally:
+            # Back in a slot when it has to re-gate or re-run; gone when merged.
+            self.merge_queue.discard(nid)
+
+    async def _merge_in_queue(
+        self, node: Node, st: NodeState, worktree: Path, base: str, *, rebased: bool
+    ) -> bool:
+        nid = node.id
         async with self.merge_lock:
             node_branch = jobs.node_branch(self.plan.job_id, nid)
             message = f"director: merge node {nid} — {node.title}".strip(" —")
@@ -1231,6 +1242,7 @@ class Runner:
                 f"node {nid}: merge conflict; rebased onto {head[:10]}, re-gating", "info", nid
             )
             st.base_commit = head
+            self.merge_queue.discard(nid)  # the re-gate runs tests: it takes a slot again
             return await self._gate_review_merge(node, st, worktree, head, rebased=True)
         if st.conflicts > MAX_CONFLICT_RETRIES:
             st.last_error = "its change keeps conflicting with work merged meanwhile"
@@ -1473,6 +1485,18 @@ class Runner:
             wall_secs=wall,
             recovered=list(self.state.recovered),
         )
+
+
+def chain_lengths(plan: Plan) -> dict[str, float]:
+    """The scheduler's priority: per node, the heaviest chain of work from it to the end
+    of the DAG (difficulty as weight — the agents' real durations are unknown up front)."""
+    weight = {n.id: dag.DIFFICULTY_WEIGHT[n.estimated_difficulty] for n in plan.nodes}
+    below: dict[str, float] = {}
+    for layer in reversed(dag.layers(plan)):
+        for nid in layer:
+            children = [n.id for n in plan.nodes if nid in n.depends_on]
+            below[nid] = weight[nid] + max((below[c] for c in children), default=0.0)
+    return below
 
 
 def check_run_flags(parallel: int | None, max_attempts: int | None) -> None:
