@@ -425,6 +425,29 @@ async def test_reject_spec_and_critique_at_gate1(tmp_path: Path) -> None:
         await reject_spec(context(repo), "")
 
 
+async def test_an_agent_rewriting_an_edited_spec_keeps_the_humans_version(
+    tmp_path: Path,
+) -> None:
+    mine = SPEC.replace("Nothing else.", "Also a sub function.")
+    critiqued = SPEC.replace("Nothing else.", "No CLI.")
+    calls = [
+        entry("critic", critiqued, prompt_contains="Also a sub function."),
+        entry("brainstorm", SPEC, prompt_contains="shorter"),
+        *base_entries(),
+        *good_tests(),
+    ]
+    repo, _ = make_sample(tmp_path, calls)
+    await start_plan(context(repo), "add mul and div")
+    spec, kept = repo / ".director" / "spec.md", repo / ".director" / "spec.edited.md"
+    spec.write_text(mine)
+    await critique(context(repo))  # the critic is shown the human's version...
+    assert spec.read_text() == critiqued
+    assert kept.read_text() == mine  # ...and that version is not lost to it
+    assert (repo / ".director" / "spec.generated.md").read_text() == critiqued
+    await reject_spec(context(repo), "shorter please")
+    assert kept.read_text() == mine  # the critic's spec was not edited: nothing new to keep
+
+
 async def test_continue_retries_a_failed_step(tmp_path: Path) -> None:
     calls = [entry("explorer", "", exit="api_error", message="rate limited")]
     repo, script = make_sample(tmp_path, calls)

@@ -20,6 +20,7 @@ JOB_FILES = (
     "recon.md",
     "spec.md",
     "spec.generated.md",
+    "spec.edited.md",
     "plan_stage.json",
     "plan.json",
     "plan.generated.json",

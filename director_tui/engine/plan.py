@@ -28,7 +28,8 @@ Only test files are ever committed to the job branch. An earlier job is archived
 ``.director/jobs/<id>/`` before a new one starts, never wiped.
 
 Files: ``task.md``, ``recon.md``, ``spec.generated.md`` (as the agent wrote it) beside
-``spec.md`` (what the human approves, possibly edited), ``plan.json`` (the DAG with
+``spec.md`` (what the human approves, possibly edited; ``spec.edited.md`` keeps the human's
+version when a critic or a rewrite replaced an edited spec), ``plan.json`` (the DAG with
 ``test_hashes`` and ``red_output``), ``plan.generated.json`` (the plan as director last
 produced it at Gate 2, to see human edits), ``plan_stage.json`` (the bookmark, with every
 approval: human, critic or auto).
@@ -308,11 +309,9 @@ async def reject_spec(ctx: EngineContext, comment: str) -> PlanStage:
         worktree = _job_worktree(ctx, stage)
         prompt = spec_revision_prompt(stage.task, _read(store.recon), _read(store.spec), comment)
         text = await _ask(ctx, "brainstorm", prompt, worktree)
-        spec = strip_outer_fence(text)
-        atomic_write_text(store.spec_generated, spec)
-        atomic_write_text(store.spec, spec)
+        kept = _replace_spec(ctx, strip_outer_fence(text))
         stage.rejection = comment.strip()
-        _save(ctx, stage, "spec rewritten after the reviewer's comments")
+        _save(ctx, stage, "spec rewritten after the reviewer's comments" + kept)
         return stage
 
 
@@ -804,9 +803,21 @@ async def _critique_spec(ctx: EngineContext, stage: PlanStage, worktree: Path) -
             ctx, "the critic's spec was too short to be a spec; kept the current one", "warning"
         )
         return
-    atomic_write_text(store.spec_generated, revised)
-    atomic_write_text(store.spec, revised)
-    _notice(ctx, "the critic revised .director/spec.md")
+    _notice(ctx, "the critic revised .director/spec.md" + _replace_spec(ctx, revised))
+
+
+def _replace_spec(ctx: EngineContext, spec: str) -> str:
+    """Write an agent's new spec. A spec the human edited is never lost to it: their
+    version is kept beside it first. Returns the note that says so ('' when unedited)."""
+    store = ctx.store
+    current = _read(store.spec)
+    kept = ""
+    if current.strip() and current != _read(store.spec_generated):
+        atomic_write_text(store.spec_edited, current)
+        kept = f"; your edited version is kept in {store.spec_edited.relative_to(store.repo)}"
+    atomic_write_text(store.spec_generated, spec)
+    atomic_write_text(store.spec, spec)
+    return kept
 
 
 def _merge_critic_plan(current: Plan, revised: Plan) -> Plan:

@@ -115,6 +115,11 @@ class Store:
         return self.root / "spec.generated.md"
 
     @property
+    def spec_edited(self) -> Path:
+        """The human's edited spec, kept when an agent (critic, rewrite) replaced it."""
+        return self.root / "spec.edited.md"
+
+    @property
     def recon(self) -> Path:
         return self.root / "recon.md"
 
