@@ -495,3 +495,24 @@ def test_every_subcommand_help_teaches_with_examples() -> None:
     assert "node" in sub.choices["cancel"].format_usage()
     # init's example is copyable: the command is not broken across lines mid-flag
     assert "--gate test='pytest -q' --gate lint='ruff check .'" in sub.choices["init"].format_help()
+
+
+# -- a missing agent CLI is bad input, said before a job or a branch exists -------------
+def test_plan_and_run_with_a_missing_agent_cli_write_nothing(git_repo: Path) -> None:
+    missing = {"DIRECTOR_OPENCODE_BIN": str(git_repo / "no-such-opencode")}
+    before = run_git(git_repo, "for-each-ref", "--format=%(refname)")
+    out = director("plan", "add a feature", "--no-tui", cwd=git_repo, env=missing)
+    assert out.returncode == 2, out.stderr
+    assert "planning needs an agent CLI that is not installed" in out.stderr
+    assert "opencode (for brainstorm, critic, explorer, planner, test_author)" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert run_git(git_repo, "for-each-ref", "--format=%(refname)") == before
+    assert not (git_repo / ".director" / "plan_stage.json").exists()
+    # a planned job whose executor CLI is gone: the run refuses before it touches state
+    store = build_job(git_repo.parent / "job", sample_nodes())
+    config = store.root / "config.toml"
+    config.write_text(config.read_text().replace('executor = "scripted/', 'executor = "opencode/'))
+    out = director("run", "--no-tui", cwd=store.repo, env=missing)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "the run needs an agent CLI" in out.stderr and "opencode (for executor)" in out.stderr
+    assert not store.state.exists()

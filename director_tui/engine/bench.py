@@ -69,6 +69,7 @@ from pathlib import Path
 from typing import Any
 
 from director_tui.engine import cost, git, jobs
+from director_tui.engine.agents import missing_binaries
 from director_tui.engine.config import Config, load_profile
 from director_tui.engine.context import EngineContext
 from director_tui.engine.errors import DirectorError, UsageError
@@ -469,31 +470,6 @@ def history_entry(summary: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- preparing ---------------------------------------------------------------------------------
-def _binaries() -> dict[str, tuple[str, str, str]]:
-    from director_tui.engine.agents import claude_code, codex, opencode
-
-    return {
-        "opencode": (opencode.BINARY_ENV, "opencode", opencode.INSTALL_HINT),
-        "claude-code": (claude_code.BINARY_ENV, "claude", claude_code.INSTALL_HINT),
-        "codex": (codex.BINARY_ENV, "codex", codex.INSTALL_HINT),
-    }
-
-
-def missing_binaries(config: Config) -> list[str]:
-    """A line per agent CLI the profile's tiers need that cannot be found."""
-    from director_tui.engine.agents.collect import find_binary
-
-    problems = []
-    for provider in sorted(config.providers_used()):
-        known = _binaries().get(provider)
-        if known is None:
-            continue
-        env_var, name, hint = known
-        if find_binary(env_var, name) is None:
-            problems.append(f"{provider}: `{name}` not found — {hint}")
-    return problems
-
-
 def check_profile_names(profiles: Sequence[str]) -> list[str]:
     names = [p.strip() for p in profiles if p.strip()]
     if not names:

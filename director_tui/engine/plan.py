@@ -46,6 +46,7 @@ from typing import Literal
 from pydantic import ValidationError
 
 from director_tui.engine import dag, git, jobs
+from director_tui.engine.agents import PLAN_ROLES, require_binaries
 from director_tui.engine.agents.base import ExitReason
 from director_tui.engine.context import EngineContext
 from director_tui.engine.errors import DirectorError, PlanInvalidError, UsageError
@@ -230,6 +231,7 @@ async def start_plan(
     task = task.strip()
     if not task:
         raise UsageError("the task is empty", hint='director plan "<what you want done>"')
+    require_binaries(ctx.config, PLAN_ROLES, "planning")
     store = ctx.store
     with store.run_lock(LOCK_PURPOSE) as took_over:
         if took_over:
@@ -281,6 +283,7 @@ async def continue_plan(ctx: EngineContext, *, approver: Approver = "human") -> 
         if stage.stage == Stage.approved:
             _notice(ctx, "the plan is already approved")
             return stage
+        require_binaries(ctx.config, PLAN_ROLES, "planning")
         worktree = _job_worktree(ctx, stage)
         if stage.stage == Stage.gate1:
             stage = _approve_spec(ctx, stage, approver)

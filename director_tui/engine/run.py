@@ -67,6 +67,7 @@ from typing import Any, Literal, NoReturn, TypeVar
 import psutil
 
 from director_tui.engine import control, dag, gates, git, jobs, review, sandbox_watch
+from director_tui.engine.agents import require_binaries, run_roles
 from director_tui.engine.agents.base import AgentResult, ExitReason, ToolCall
 from director_tui.engine.context import EngineContext
 from director_tui.engine.cost import CostRecord
@@ -1516,6 +1517,7 @@ async def run_job(
     parallel = limits.parallel if parallel is None else parallel
     max_attempts = limits.max_attempts if max_attempts is None else max_attempts
     plan = load_approved_plan(ctx)
+    require_binaries(ctx.config, run_roles(ctx.config), "the run")
     with ctx.store.run_lock("run") as note:
         if note:
             ctx.bus.emit(Notice(level="warning", message=note))
