@@ -188,3 +188,20 @@ def test_offline_control_through_the_cli(
     write_script(store, [solve(add), solve(mul), solve(power)])
     assert run(store).success
     assert main(["retry", "--repo", repo]) == 2  # a node is required
+
+
+def test_offline_control_on_an_approved_plan_that_has_not_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = build_job(tmp_path)
+    add, mul, power = sample_nodes()
+    repo = str(store.repo)
+    assert main(["pause", "--repo", repo]) == 1  # refused, and no state.json for it
+    assert "no run is live: nothing to pause" in capsys.readouterr().out
+    assert not store.state.exists()
+    assert main(["retry", "--repo", repo, "nope"]) == 2
+    assert "no node 'nope' in the plan" in capsys.readouterr().err
+    assert main(["skip", "--repo", repo, "power"]) == 0
+    write_script(store, [solve(add), solve(mul)])
+    outcome = run(store)  # the first run starts from the skip set before it
+    assert outcome.skipped == ["power"] and not outcome.failed

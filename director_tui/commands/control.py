@@ -3,7 +3,8 @@
 With a run live (in this shell's TUI, another shell, anywhere on this machine), the
 request is queued in ``.director/control/`` and we wait a few seconds for the engine's
 answer. With no run live, retry/escalate/skip/resume and ``cancel <node>`` are written
-straight into ``state.json`` for the next ``director run``.
+straight into ``state.json`` for the next ``director run`` (an approved plan that has not
+run yet included); pause and a whole-run cancel need a live run.
 """
 
 from __future__ import annotations
@@ -40,17 +41,21 @@ NODE_ARG = {
     "resume": "",
     "cancel": "optional",
 }
-CONTROL_NOTE = (
-    "With a run live (headless, in the app, any shell) the request is queued for it and "
-    "its answer printed; with none, it is written into the job's state for the next "
-    "`director run`."
-)
+CONTROL_NOTE = {
+    "live": "It goes to the live run (headless, in the app, any shell) and its answer is "
+    "printed; with no run live it is refused: there is nothing to {action}.",
+    "offline": "With a run live (headless, in the app, any shell) the request is queued for "
+    "it and its answer printed; with none, it is written into the job's state for the next "
+    "`director run`.",
+}
+# pause and a whole-run cancel only mean something to a run that goes.
+NEEDS_LIVE_RUN = {"pause"}
 CONTROL_EXAMPLES = {
     "retry": ["director retry parse            # fresh attempts after a failure"],
     "escalate": ["director escalate parse         # the escalation tier, now"],
     "skip": ["director skip parse             # its dependents become blocked"],
-    "pause": ["director pause && director resume"],
-    "resume": ["director pause && director resume"],
+    "pause": ["director pause                  # while a run goes: no new node starts"],
+    "resume": ["director resume                 # scheduling goes on (live or next run)"],
     "cancel": [
         "director cancel parse           # stop that node's attempt",
         "director cancel                 # stop the whole run (resume with `director run`)",
@@ -64,7 +69,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         parser = sub.add_parser(
             action,
             help=what,
-            description=what[0].upper() + what[1:] + ". " + CONTROL_NOTE,
+            description=what[0].upper()
+            + what[1:]
+            + ". "
+            + CONTROL_NOTE["live" if action in NEEDS_LIVE_RUN else "offline"].format(action=action)
+            + (" Without a node, the run must be live." if action == "cancel" else "")
+            + " Exit 1 when the request is refused (the answer says why).",
             epilog=help_epilog(*CONTROL_EXAMPLES[action], exit_codes=False),
             formatter_class=HELP_FORMAT,
         )

@@ -41,7 +41,15 @@ from pathlib import Path
 
 from director_tui.engine import dag
 from director_tui.engine.errors import UsageError
-from director_tui.engine.models import ControlRecord, NodeStatus, Plan, RunState
+from director_tui.engine.models import (
+    ControlRecord,
+    NodeState,
+    NodeStatus,
+    Plan,
+    PlanStage,
+    RunState,
+    Stage,
+)
 from director_tui.engine.store import Store, atomic_write_json
 
 ACTIONS = ("retry", "escalate", "skip", "pause", "resume", "cancel")
@@ -136,26 +144,39 @@ def apply_offline(store: Store, action: str, node_id: str | None) -> ControlReco
     """Apply a request to ``state.json`` when no engine is running (caller holds the lock)."""
     action, node_id = normalise(action, node_id)
     check_request(action, node_id)
-    state = store.read_model(store.state, RunState)
     plan = store.read_model(store.plan, Plan)
-    if state is None or plan is None:
-        raise UsageError("no run to control yet", hint="start one with `director run`")
+    stage = store.read_model(store.plan_stage, PlanStage)
+    if plan is None or stage is None:
+        raise UsageError("no plan to control yet", hint='make one with `director plan "<task>"`')
+    if stage.stage != Stage.approved:
+        raise UsageError(
+            f"the plan is not approved yet (stage {stage.stage.value!r}): there is no run "
+            "to control",
+            hint="approve it with `director plan --continue` (or in `director tui`)",
+        )
+    if node_id is not None and node_id not in plan.ids:
+        raise UsageError(f"no node {node_id!r} in the plan ({', '.join(plan.ids)})")
+    state = store.read_model(store.state, RunState)
+    fresh = state is None or state.job_id != plan.job_id
+    if state is None or fresh:
+        # Approved but not run yet (or state.json is an earlier job's): the first
+        # `director run` starts from this state, so a skip or escalate set now holds.
+        state = RunState(job_id=plan.job_id, job_branch=plan.job_branch)
+        for node in plan.nodes:
+            state.nodes[node.id] = NodeState()
     record = ControlRecord(request_id=uuid.uuid4().hex[:12], action=action, node_id=node_id)
     if action in ("pause", "cancel") and node_id is None:
         record.ok = False
-        record.message = "no run is live: nothing to pause or cancel"
+        record.message = (
+            f"no run is live: nothing to {action} (start one with `director run`; "
+            "a run pauses and cancels only while it goes)"
+        )
     elif action == "resume":
         state.paused = False
         record.message = "scheduling will run at the next `director run`"
     else:
         assert node_id is not None
-        if node_id not in state.nodes:
-            if node_id not in plan.ids:
-                raise UsageError(f"no node {node_id!r} in the plan ({', '.join(plan.ids)})")
-            from director_tui.engine.models import NodeState
-
-            state.nodes[node_id] = NodeState()
-        st = state.nodes[node_id]
+        st = state.nodes.setdefault(node_id, NodeState())
         if st.status == NodeStatus.done:
             record.ok = False
             record.message = f"node {node_id} is already merged"
@@ -181,6 +202,8 @@ def apply_offline(store: Store, action: str, node_id: str | None) -> ControlReco
         elif action == "cancel":
             st.status = NodeStatus.cancelled
             record.message = f"node {node_id} cancelled"
+    if fresh and not record.ok:
+        return record  # a refusal is no reason to write a first state.json
     state.controls.append(record)
     store.write_model(store.state, state)
     return record
