@@ -194,7 +194,7 @@ def test_offline_control_on_an_approved_plan_that_has_not_run(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     store = build_job(tmp_path)
-    add, mul, power = sample_nodes()
+    add, mul, _ = sample_nodes()
     repo = str(store.repo)
     assert main(["pause", "--repo", repo]) == 1  # refused, and no state.json for it
     assert "no run is live: nothing to pause" in capsys.readouterr().out

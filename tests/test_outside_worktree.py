@@ -123,6 +123,23 @@ def test_a_commit_onto_the_job_branch_during_a_call_is_put_back(tmp_path: Path) 
     assert job_file(store, add.impl_path) == add.solution
 
 
+def test_a_job_branch_deleted_during_a_call_is_re_created(tmp_path: Path) -> None:
+    nodes = sample_nodes()[:1]
+    store = build_job(tmp_path, nodes)
+    add = nodes[0]
+    branch = jobs.job_branch(JOB_ID)
+    sneaky = f"git update-ref -d refs/heads/{branch}"
+    write_script(store, [_with_first(solve(add), sneaky, attempt=1), solve(add)])
+    rec = Recorder()
+    outcome = run(store, rec)
+
+    assert outcome.success, outcome.message  # the job survived its branch being deleted
+    [rejected] = _outside_results(rec, "add")
+    assert "job branch" in rejected.message
+    assert any("re-created the deleted job branch" in n.message for n in rec.of(Notice))
+    assert job_file(store, add.impl_path) == add.solution
+
+
 async def test_an_honest_node_running_beside_the_culprit_still_merges(tmp_path: Path) -> None:
     """Two executors overlap (forced with barrier files outside every watched place) while
     one writes into the user's checkout: neither can be told apart, both are rejected
@@ -203,3 +220,40 @@ async def test_a_node_running_alone_waits_for_the_others_and_holds_them_back() -
     gate.release(exclusive=True)
     await asyncio.wait_for(later, 5)
     gate.release(exclusive=False)
+
+
+def test_a_rewritten_plan_a_planted_hook_and_git_config_are_rejected_and_undone(
+    tmp_path: Path,
+) -> None:
+    """An executor two folders below plan.json, beside the shared git dir: the frozen test
+    command, a hook the user's next commit would run and core.hooksPath must not outlive
+    the attempt (found by outside-in QA with real OpenCode)."""
+    nodes = sample_nodes()[:1]
+    store = build_job(tmp_path, nodes)
+    add = nodes[0]
+    plan_before = store.plan.read_bytes()
+    hooks = store.repo / ".git" / "hooks"
+    config_before = (store.repo / ".git" / "config").read_bytes()
+    sneaky = (
+        'sed -i \'s#"test_cmd": "[^"]*"#"test_cmd": "true"#\' ../../plan.json && '
+        "H=$(git rev-parse --git-common-dir)/hooks && mkdir -p $H && "
+        "printf '#!/bin/sh\\necho planted\\n' > $H/pre-commit && chmod +x $H/pre-commit && "
+        "git config core.hooksPath evil-hooks"
+    )
+    write_script(store, [_with_first(solve(add), sneaky, attempt=1), solve(add)])
+    rec = Recorder()
+    outcome = run(store, rec)
+
+    assert outcome.success, outcome.message  # attempt 2 stayed inside and merged
+    [rejected] = _outside_results(rec, "add")
+    assert rejected.attempt == 1 and not rejected.passed
+    for named in (".director/plan.json", ".git/hooks/pre-commit", ".git/config"):
+        assert named in rejected.message, rejected.message
+    undone = [n.message for n in rec.of(Notice) if "contract or git's own files" in n.message]
+    assert undone and "moved the new .git/hooks/pre-commit aside" in undone[0]
+    assert store.plan.read_bytes() == plan_before
+    assert (store.repo / ".git" / "config").read_bytes() == config_before
+    assert not (hooks / "pre-commit").exists()
+    assert (hooks / "pre-commit.director-rejected").exists()  # kept for the user to see
+    assert "hooksPath" in (store.repo / ".git" / "config.director-rejected").read_text()
+    assert _state(store).nodes["add"].attempts == 2

@@ -399,7 +399,7 @@ class Runner:
         self._git_pool = ThreadPoolExecutor(max_workers=parallel + 2, thread_name_prefix="node-git")
         # Watched windows (executor call + gate tests): see sandbox_watch's docstring.
         self.fingerprinter = sandbox_watch.Fingerprinter(
-            self.store.repo, self.job_worktree, plan.job_branch
+            self.store.repo, self.job_worktree, plan.job_branch, self.store.root
         )
         self.ledger = sandbox_watch.Ledger()
         self.window_gate = sandbox_watch.WindowGate()
@@ -948,6 +948,15 @@ class Runner:
         if not changes:
             return
         incident = self.ledger.record(changes)
+        if incident is not None and before.guarded_changes(now):
+            undone = await self._io(self.fingerprinter.guarded.restore, before.guarded, now.guarded)
+            self.notice(
+                f"director's contract or git's own files changed while "
+                f"{', '.join(incident.suspects)} ran; put back: " + "; ".join(undone),
+                "warning",
+            )
+            now = await self._io(self.fingerprinter.take, self.job_head)
+            self._fingerprint = now
         if not changes.job:
             return  # the user's checkout is never touched; with no window open, theirs
         moved_to = now.job_branch_oid

@@ -44,8 +44,18 @@ Policy (what happens when something changed):
   next merge, and a job branch an agent moved is put back (its commit stays reachable,
   named in the notice); a move while no executor ran is kept and built on.
 
+Also watched: the few files outside any worktree that steer director or git —
+``.director/plan.json``, ``plan_stage.json``, ``config.toml``, ``profiles/`` and the
+shared git dir's ``config``, ``hooks/`` and ``info/`` (``guarded_files``). A change to them
+while an executor ran fails the attempt like the rest, and is undone (the agent's version
+kept beside as ``*.director-rejected``): a rewritten test command or a planted hook must
+not outlive the attempt.
+
 Not covered: another node's worktree (a write there looks like that node's own work; its
-gate's allowlist and hashes judge it) and ``.director/`` itself.
+gate's allowlist and hashes judge it), the rest of ``.director/`` (runtime state director
+rewrites itself), files git ignores in the user's checkout (build output, caches and the
+user's own tools rewrite them all the time: watching them would blame agents for the
+user's editor) and anything outside the repository.
 """
 
 from __future__ import annotations
@@ -58,7 +68,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from director_tui.engine import git, jobs
+from director_tui.engine import git, guarded_files, jobs
 from director_tui.engine.errors import DirectorError
 from director_tui.engine.store import Store
 
@@ -91,6 +101,12 @@ class Fingerprint:
     checkout: Mapping[str, str]
     job: Mapping[str, str]
     job_branch_oid: str | None  # where the job branch points (None: unreadable)
+    # director's contract files and the shared git dir's config and hooks (guarded_files);
+    # their digests are also in ``checkout``
+    guarded: guarded_files.Snapshot = field(default_factory=dict)
+
+    def guarded_changes(self, later: Fingerprint) -> bool:
+        return guarded_files.digests(self.guarded) != guarded_files.digests(later.guarded)
 
 
 @dataclass(frozen=True)
@@ -122,10 +138,13 @@ def compare(before: Fingerprint, after: Fingerprint) -> Changes:
 class Fingerprinter:
     """Takes fingerprints of one repository's checkout and job worktree (blocking git)."""
 
-    def __init__(self, repo: Path, job_worktree: Path, job_branch: str) -> None:
+    def __init__(
+        self, repo: Path, job_worktree: Path, job_branch: str, director_root: Path | None = None
+    ) -> None:
         self.repo = repo
         self.job_worktree = job_worktree
         self.job_branch = job_branch
+        self.guarded = guarded_files.GuardedFiles(repo, director_root or repo / DIRECTOR_DIR)
         self._digests: dict[tuple[str, int, int, int, int], str] = {}
         # The two git status calls run side by side: a fingerprint costs the slower one.
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fingerprint")
@@ -133,8 +152,10 @@ class Fingerprinter:
     def take(self, expected_job_head: str) -> Fingerprint:
         job = self._pool.submit(self._job, expected_job_head)
         checkout = self._checkout()
+        guarded = self.guarded.snapshot()
+        checkout.update(guarded_files.digests(guarded))
         job_state, oid = job.result()
-        return Fingerprint(checkout, job_state, oid)
+        return Fingerprint(checkout, job_state, oid, guarded)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)
@@ -406,7 +427,16 @@ def restore_job_worktree(
     current = git.git(
         ["rev-parse", "-q", "--verify", f"refs/heads/{job_branch}"], repo, check=False
     ).stdout.strip()
-    if put_branch_back and current and current != job_head:
+    if put_branch_back and not current:
+        # Deleted (git update-ref -d): director knows where it was; the ref must not exist.
+        created = git.git(
+            ["update-ref", f"refs/heads/{job_branch}", job_head, "0" * len(job_head)],
+            repo,
+            check=False,
+        )
+        if created.returncode == 0:
+            done.append(f"re-created the deleted job branch at {job_head[:10]}")
+    elif put_branch_back and current and current != job_head:
         swapped = git.git(
             ["update-ref", f"refs/heads/{job_branch}", job_head, current], repo, check=False
         )
