@@ -65,3 +65,14 @@ async def test_missing_command_and_timeout_are_wrong_reason(tmp_path: Path) -> N
 async def test_generic_runner_nonzero_is_red(tmp_path: Path) -> None:
     result = await run_command("echo '1 failing'; exit 1", tmp_path, timeout=30)
     assert classify_red("./run-tests.sh", result).ok
+
+
+async def test_node_test_runner_failure_is_red_but_a_syntax_error_is_not(tmp_path: Path) -> None:
+    """node --test prints a file that cannot load as TAP comments ("# SyntaxError: …")."""
+    head = "const test = require('node:test');\nconst assert = require('node:assert');\n"
+    cmd = "node --test t.test.js"
+    failing = head + "test('pow', () => { assert.strictEqual(1, 8); });\n"
+    assert classify_red(cmd, await _run(tmp_path, {"t.test.js": failing}, cmd)).ok
+    broken = head + "test('pow', () => { assert.strictEqual(1, 8) );\n"
+    verdict = classify_red(cmd, await _run(tmp_path, {"t.test.js": broken}, cmd))
+    assert verdict.outcome == "wrong_reason" and "syntax error" in verdict.reason

@@ -51,7 +51,8 @@ _LOAD_FAILURES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"No test files found"), "the runner found no test files"),
     (re.compile(r"^\s*no tests to run", re.M | re.I), "no tests ran"),
     (re.compile(r"\[setup failed\]"), "go test could not set up the package"),
-    (re.compile(r"^SyntaxError: ", re.M), "a syntax error stopped the run"),
+    # node --test prints a file's load error as TAP comments: "# SyntaxError: …"
+    (re.compile(r"^(?:# )?SyntaxError: ", re.M), "a syntax error stopped the run"),
 )
 
 
