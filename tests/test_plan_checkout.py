@@ -11,7 +11,7 @@ from director_tui.engine import git
 from director_tui.engine.errors import UsageError
 from director_tui.engine.plan import check_checkout
 from director_tui.engine.store import RUNTIME_IGNORES
-from tests.gitrepo import make_repo
+from tests.gitrepo import make_repo, run_git
 
 
 def test_init_lines_added_to_a_committed_gitignore_are_allowed(tmp_path: Path) -> None:
@@ -42,3 +42,32 @@ def test_a_removed_gitignore_line_is_refused(tmp_path: Path) -> None:
     git.ensure_gitignore(repo, RUNTIME_IGNORES)
     with pytest.raises(UsageError, match="uncommitted changes"):
         check_checkout(repo)
+
+
+def test_a_merge_with_its_conflicts_resolved_but_not_committed_is_refused(
+    tmp_path: Path,
+) -> None:
+    """The tree is clean once the conflict is staged, but planning would branch from the
+    commit before the merge: refused, with how to finish it (found by outside-in QA)."""
+    repo = make_repo(tmp_path / "r", {"f.txt": "base\n"})
+    run_git(repo, "checkout", "-q", "-b", "theirs")
+    (repo / "f.txt").write_text("theirs\n")
+    run_git(repo, "commit", "-qam", "theirs")
+    run_git(repo, "checkout", "-q", "-")
+    (repo / "f.txt").write_text("ours\n")
+    run_git(repo, "commit", "-qam", "ours")
+    git.git(["merge", "-q", "theirs"], repo, check=False)  # conflicts
+    (repo / "f.txt").write_text("ours\n")  # resolved as ours: nothing left to commit but the merge
+    run_git(repo, "add", "f.txt")
+    assert git.dirty_files(repo) == []
+    with pytest.raises(UsageError, match="a merge is in progress") as refused:
+        check_checkout(repo)
+    assert "git merge --abort" in (refused.value.hint or "")
+
+
+def test_a_branch_named_director_is_refused_with_the_way_out(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "r", {"a.py": "x = 1\n"})
+    run_git(repo, "branch", "director")
+    with pytest.raises(UsageError, match="a branch named 'director' exists") as refused:
+        check_checkout(repo)
+    assert "git branch -m director" in (refused.value.hint or "")

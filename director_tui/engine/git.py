@@ -138,6 +138,30 @@ def current_branch(repo: Path) -> str | None:
     return proc.stdout.strip() or None
 
 
+# What git leaves in its directory while an operation waits for the user, and how to end it.
+_IN_PROGRESS = (
+    ("rebase-merge", "a rebase", "git rebase --continue, or git rebase --abort"),
+    ("rebase-apply", "a rebase or git am", "git rebase --continue / git am --continue, or --abort"),
+    ("MERGE_HEAD", "a merge", "commit it (git commit), or git merge --abort"),
+    ("CHERRY_PICK_HEAD", "a cherry-pick", "git cherry-pick --continue, or --abort"),
+    ("REVERT_HEAD", "a revert", "git revert --continue, or --abort"),
+    ("BISECT_LOG", "a bisect", "git bisect reset"),
+)
+
+
+def operation_in_progress(repo: Path) -> tuple[str, str] | None:
+    """(what, how to finish it) when a rebase, merge, cherry-pick, revert or bisect is
+    under way in this checkout; None otherwise."""
+    proc = git(["rev-parse", "--absolute-git-dir"], repo, check=False)
+    if proc.returncode != 0:
+        return None
+    git_dir = Path(proc.stdout.strip())
+    for marker, what, finish in _IN_PROGRESS:
+        if (git_dir / marker).exists():
+            return what, finish
+    return None
+
+
 def rev(repo: Path, ref: str = "HEAD") -> str:
     return out(["rev-parse", "--verify", f"{ref}^{{commit}}"], repo)
 

@@ -153,6 +153,20 @@ def check_checkout(repo: Path) -> tuple[str, str]:
     """The checked-out branch and commit; refuses what planning must not build on."""
     if not git.has_commits(repo):
         raise UsageError(f"{repo} has no commits yet", hint="make a first commit, then plan again")
+    in_progress = git.operation_in_progress(repo)
+    if in_progress is not None:
+        what, finish = in_progress
+        raise UsageError(
+            f"{what} is in progress in {repo}: director plans from a settled branch",
+            hint=f"finish it first ({finish}), then plan again",
+        )
+    if git.branch_exists(repo, "director"):
+        # git cannot hold refs/heads/director and refs/heads/director/job-… at once
+        raise UsageError(
+            "a branch named 'director' exists: director's job branches are director/job-<id>, "
+            "and git cannot have both",
+            hint="rename it (git branch -m director <new-name>), then plan again",
+        )
     branch = git.current_branch(repo)
     if branch is None:
         raise UsageError(
@@ -233,10 +247,11 @@ async def start_plan(
         raise UsageError("the task is empty", hint='director plan "<what you want done>"')
     require_binaries(ctx.config, PLAN_ROLES, "planning")
     store = ctx.store
+    # Read-only, before the lock: a refused checkout leaves no .director/ behind.
+    base_branch, base_commit = check_checkout(ctx.repo)
     with store.run_lock(LOCK_PURPOSE) as took_over:
         if took_over:
             _notice(ctx, took_over, "warning")
-        base_branch, base_commit = check_checkout(ctx.repo)
         archived = jobs.archive_current(store)
         if archived:
             _notice(ctx, f"the previous job was archived under .director/jobs/{archived}/")
