@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import signal
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -47,3 +49,14 @@ def _gone(pid: int) -> bool:
     except OSError:
         return True
     return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+async def test_kill_tree_still_kills_after_the_loops_executor_shut_down() -> None:
+    """A kill shielded from Ctrl-C can run after asyncio.run shut its thread pool down:
+    it must stop the agent anyway, not die with 'Executor shutdown has been called'."""
+    from director_tui.engine.agents.stream import kill_tree
+
+    proc = subprocess.Popen(["sleep", "100"], start_new_session=True)
+    await asyncio.get_running_loop().shutdown_default_executor()
+    await kill_tree(proc.pid, 0.5)
+    assert proc.wait(timeout=5) == -signal.SIGTERM

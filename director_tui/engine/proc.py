@@ -44,7 +44,17 @@ def kill_process_group(pgid: int, grace: float = KILL_GRACE_SECS) -> None:
 
 
 async def kill_process_group_async(pgid: int, grace: float = KILL_GRACE_SECS) -> None:
-    await asyncio.to_thread(kill_process_group, pgid, grace)
+    await in_thread_or_here(kill_process_group, pgid, grace)
+
+
+async def in_thread_or_here(fn: Callable[..., object], *args: object) -> None:
+    """``fn(*args)`` in a worker thread; here, blocking, when the loop is shutting down.
+    A kill shielded from Ctrl-C can outlive ``asyncio.run``'s executor, and the agent
+    must still be stopped (not a 'Task exception was never retrieved' traceback)."""
+    try:
+        await asyncio.to_thread(fn, *args)
+    except RuntimeError:  # "Executor shutdown has been called"
+        fn(*args)
 
 
 def _group_alive(pgid: int) -> bool:

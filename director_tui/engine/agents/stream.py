@@ -26,7 +26,12 @@ from typing import Literal
 
 import psutil
 
-from director_tui.engine.proc import KILL_GRACE_SECS, group_alive, kill_process_group_async
+from director_tui.engine.proc import (
+    KILL_GRACE_SECS,
+    group_alive,
+    in_thread_or_here,
+    kill_process_group_async,
+)
 
 READ_CHUNK = 64 * 1024
 DEFAULT_MAX_LINE_BYTES = 1024 * 1024
@@ -113,7 +118,7 @@ async def kill_tree(pid: int, grace: float = KILL_GRACE_SECS) -> None:
             if child.is_running():
                 child.kill()
     with contextlib.suppress(psutil.Error):
-        await asyncio.to_thread(psutil.wait_procs, strays, 1.0)
+        await in_thread_or_here(psutil.wait_procs, strays, 1.0)
 
 
 async def run_streaming(
