@@ -66,7 +66,11 @@ class NodeRow:
     lines: deque[str] = field(default_factory=lambda: deque(maxlen=PANE_LINES))
     # lines appended since the pane last showed this node (the pane asks for them)
     new_lines: int = 0
+    # the gate checks of the latest gated attempt, and the attempt before (its failure
+    # is what the latest one was told to fix)
     gate_output: str = ""
+    gate_attempt: int = 0
+    gate_previous: str = ""
     review: str = ""
     calls: list[str] = field(default_factory=list)  # agent call ids: transcript file names
     changed: bool = True
@@ -231,8 +235,13 @@ class BoardModel:
                 row = self._row(event.node_id)
                 verdict = "passed" if event.passed else "FAILED"
                 row.last_event = f"gate {event.check} {verdict}"
+                if event.attempt != row.gate_attempt:
+                    row.gate_previous = row.gate_output or row.gate_previous
+                    row.gate_output, row.gate_attempt = "", event.attempt
+                line = f"attempt {event.attempt} · {event.check} {verdict}"
                 if not event.passed:
-                    row.gate_output = f"{event.check}: {event.message}\n{event.output_tail}"
+                    line += f": {event.message}\n{event.output_tail}".rstrip()
+                row.gate_output += line + "\n"
                 row.changed = True
                 self._line(event.node_id, f"◆ gate {event.check} {verdict} {event.message}")
             case ReviewResult():

@@ -14,6 +14,7 @@ from director_tui.engine.events import (
     AgentStarted,
     ControlApplied,
     EventBus,
+    GateResult,
     NodeStateChanged,
 )
 from director_tui.engine.models import Node, Plan
@@ -171,3 +172,16 @@ def test_an_early_escalation_is_marked_although_attempts_are_left() -> None:
     assert board.rows["a"].cells(0.0)[2] == "1/3 ↑"
     board.apply(NodeStateChanged(**{**running, "tier": "x/cheap"}, attempt=1))  # a retry
     assert board.rows["a"].cells(0.0)[2] == "1/3"
+
+
+def test_gate_output_is_the_latest_attempts_with_the_one_before_it() -> None:
+    """A node that failed attempt 2 and passed attempt 3 shows attempt 3's checks first,
+    not attempt 2's failure as if it were current (found by outside-in QA)."""
+    board = BoardModel()
+    fail = GateResult(node_id="a", attempt=2, passed=False, check="tests", message="exit 1")
+    board.apply(fail.model_copy(update={"output_tail": "FF AssertionError", "seq": 1}))
+    board.apply(GateResult(node_id="a", attempt=3, passed=True, check="hashes", seq=2))
+    board.apply(GateResult(node_id="a", attempt=3, passed=True, check="tests", seq=3))
+    row = board.rows["a"]
+    assert row.gate_output == "attempt 3 · hashes passed\nattempt 3 · tests passed\n"
+    assert row.gate_previous.startswith("attempt 2 · tests FAILED: exit 1\nFF AssertionError")

@@ -87,7 +87,9 @@ class NodeDetailScreen(DirectorScreen):
     def gate_text(self) -> str:
         parts = []
         if self.row is not None and self.row.gate_output:
-            parts.append(self.row.gate_output)
+            parts.append(self.row.gate_output.rstrip())
+            if self.row.gate_previous:
+                parts.append("the attempt before:\n" + self.row.gate_previous.rstrip())
         if self.state is not None:
             if self.state.last_error:
                 parts.append(f"last error: {self.state.last_error}")
