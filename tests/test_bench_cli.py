@@ -122,6 +122,17 @@ def test_cli_report_by_id_and_list(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     listed = director(repo, "--list")
     assert listed.returncode == 0
     assert listed.stdout.index("20260102-000000-bbbb") < listed.stdout.index("indexed")
+    by_id = json.loads(director(repo, "--report", "--json", "20260101").stdout)
+    assert by_id["bench_id"] == "20260101-000000-aaaa"  # the ID after --json is the ID
+    narrow = subprocess.run(
+        [sys.executable, "-m", "director_tui", "bench", "--list", "--repo", str(repo)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "60"},
+        check=False,
+    )
+    # the id is what --report takes: whole even at 60 columns (profiles and task wrap)
+    assert "20260101-000000-aaaa" in narrow.stdout and "20260102-000000-bbbb" in narrow.stdout
 
 
 def test_init_profiles_writes_starters_that_load_and_keeps_edits(git_repo: Path) -> None:

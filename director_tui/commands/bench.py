@@ -83,11 +83,10 @@ def _show(summary: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print_json(summary)
         return
-    from rich.console import Console
-
     from director_tui.views.bench_view import report
+    from director_tui.views.console import table_console
 
-    console = Console(highlight=False)
+    console = table_console()
     console.print(report(summary, console.width))
 
 
@@ -96,6 +95,9 @@ def handle(args: argparse.Namespace) -> int:
 
     # Not store_for: a bench reads only its profiles, never config.toml (even a broken one).
     store = Store(resolve_repo(args))
+    if args.report == "" and args.task and not (args.input or args.profiles or args.list):
+        # `--report --json ID`: argparse gave the ID to the task slot
+        args.report, args.task = args.task, None
     if args.report is not None or args.list:
         if args.task or args.input or args.profiles:
             raise UsageError("--report and --list only read results: give no task or profiles")
@@ -106,11 +108,10 @@ def handle(args: argparse.Namespace) -> int:
             elif not entries:
                 print("no bench has run in this repository yet")
             else:
-                from rich.console import Console
-
                 from director_tui.views.bench_view import history_table
+                from director_tui.views.console import table_console
 
-                Console(highlight=False).print(history_table(entries))
+                table_console().print(history_table(entries))
             return 0
         _show(bench.load_summary(store, args.report or None), args.json)
         return 0

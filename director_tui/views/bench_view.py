@@ -225,7 +225,8 @@ def report(summary: dict[str, Any], width: int = 200) -> RenderableType:
 def history_table(entries: list[dict[str, Any]]) -> Table:
     table = Table(header_style="bold", pad_edge=False)
     for name in ("bench", "status", "profiles", "plan cost", "task"):
-        table.add_column(name, no_wrap=name != "task")
+        # the id is what --report takes: never cut; profiles and the task wrap instead
+        table.add_column(name, no_wrap=name not in ("profiles", "task"))
     for entry in entries:
         profiles = []
         for row in entry.get("profiles") or []:

@@ -31,4 +31,4 @@ PIPED_WIDTH = 160
 def table_console() -> Console:
     """A console for tables: the terminal's width, or a wide page when piped (COLUMNS wins)."""
     piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
-    return Console(width=PIPED_WIDTH if piped else None)
+    return Console(width=PIPED_WIDTH if piped else None, highlight=False)
