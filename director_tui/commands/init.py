@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from director_tui.commands.common import HELP_FORMAT, add_repo_arg, help_epilog, resolve_repo
 from director_tui.engine import config as cfg
 from director_tui.engine import git
@@ -132,8 +134,9 @@ def _ask(defaults: cfg.Tiers) -> dict[str, object]:
                 break
             try:
                 cfg.Tiers.model_validate({role: answer})
-            except Exception as exc:  # pydantic error → re-ask with the reason
-                print(f"    {str(exc).splitlines()[-2].strip()}")
+            except ValidationError as exc:  # re-ask with the reason, in plain words
+                reasons = [str(e["msg"]).removeprefix("Value error, ") for e in exc.errors()]
+                print(f"    {'; '.join(reasons)}")
                 continue
             values[f"tiers.{role}"] = answer
             break
