@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -24,6 +25,8 @@ from director_tui.tui.widgets.modals import ConfirmModal
 
 BASELINE = "all-frontier"
 CUT_TARGET = 80.0
+CHART_WIDTH = 48  # plot columns at the most
+CHART_MARGIN = 7  # the axis label and line left of the plot, and one spare
 # The answer first: cost, the cut against the baseline and whether quality held fit in
 # 80 columns; the breakdown behind them follows (the table scrolls sideways to it).
 BENCH_COLUMNS = (
@@ -82,6 +85,7 @@ class BenchScreen(DirectorScreen):
         super().__init__()
         self.bench_id: str | None = None  # None: the latest
         self.progress = ""
+        self.points: list[Point] = []
         self.tail: EventTail | None = None
 
     def compose(self) -> ComposeResult:
@@ -219,7 +223,19 @@ class BenchScreen(DirectorScreen):
         if self.progress:
             text.append(f"\n{self.progress}", style="cyan")
         status.update(text)
-        self.query_one("#chart", Static).update(scatter(points))
+        self.points = points
+        self.draw_chart()
+
+    def draw_chart(self) -> None:
+        """The chart as wide as its panel leaves room for (it wrapped at 80 columns)."""
+        chart = self.query_one("#chart", Static)
+        room = chart.content_size.width or CHART_WIDTH + CHART_MARGIN
+        chart.update(scatter(self.points, width=max(12, min(CHART_WIDTH, room - CHART_MARGIN))))
+
+    def on_resize(self, event: events.Resize) -> None:
+        # (DirectorScreen's handler runs too.) The panel's new width is known once laid out.
+        if self.points:
+            self.call_after_refresh(self.draw_chart)
 
     def fill_history(self) -> None:
         from director_tui.engine.bench import list_benches
@@ -242,10 +258,21 @@ class BenchScreen(DirectorScreen):
         progress = [e for e in result.events if isinstance(e, BenchProgress)]
         if progress:
             last = progress[-1]
-            self.progress = f"▶ {last.profile} run {last.repeat}: {last.phase}" + (
-                f" — {last.message}" if last.message else ""
-            )
+            self.progress = progress_line(last)
             self.reload()
 
     def refresh_from_board(self) -> None:
         self.refresh_clock()
+
+
+def progress_line(event: BenchProgress) -> str:
+    """One line for the latest progress event; the whole bench's own events (planning, the
+    end) belong to no profile run."""
+    if event.phase == "finished":
+        return f"■ bench {event.message}"
+    if event.phase == "plan":
+        under = f" under {event.profile}" if event.profile else ""
+        return f"▶ planning{under}" + (f" — {event.message}" if event.message else "")
+    return f"▶ {event.profile} run {event.repeat}: {event.phase}" + (
+        f" — {event.message}" if event.message else ""
+    )
