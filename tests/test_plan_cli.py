@@ -42,6 +42,22 @@ def test_plan_stops_at_each_gate_then_approves(tmp_path: Path) -> None:
     assert user_view(repo) == before
 
 
+def test_a_new_task_does_not_archive_a_resumable_job_without_force(tmp_path: Path) -> None:
+    """Like `director auto`: an approved plan that never ran (paid for) is not archived
+    by a mistyped `director plan` (found by outside-in QA)."""
+    repo, _ = make_sample(tmp_path, [*base_entries(), *good_tests(), *base_entries()])
+    assert director(repo, "plan", "add mul and div", "--auto", "--no-critique").returncode == 0
+    first = _stage(repo)
+    refused = director(repo, "plan", "something else", "--no-tui")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "is approved and its run has not finished" in refused.stderr
+    assert "director run" in refused.stderr and "--force" in refused.stderr
+    assert _stage(repo).job_id == first.job_id  # nothing archived
+    forced = director(repo, "plan", "something else", "--no-tui", "--force")
+    assert forced.returncode == 3, forced.stdout + forced.stderr  # at Gate 1 of the new job
+    assert (repo / ".director" / "jobs" / first.job_id / "plan.json").exists()
+
+
 def test_task_from_stdin_and_auto_no_critique(tmp_path: Path) -> None:
     repo, _ = make_sample(tmp_path, [*base_entries(), *good_tests()])
     done = director(repo, "plan", "--input", "-", "--auto", "--no-critique", stdin="add mul\n")

@@ -23,11 +23,11 @@ from director_tui.commands.common import (
     store_for,
 )
 from director_tui.commands.plan import PlanPrinter, read_task
+from director_tui.engine import jobs
 from director_tui.engine.config import Config, load_config
 from director_tui.engine.context import EngineContext
 from director_tui.engine.errors import UsageError
-from director_tui.engine.models import PlanStage, RunState, Stage
-from director_tui.engine.store import Store
+from director_tui.engine.models import PlanStage, Stage
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -65,16 +65,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.set_defaults(handler=handle)
 
 
-def _unfinished(store: Store, stage: PlanStage | None) -> bool:
-    """A job that planning or running has not finished yet."""
-    if stage is None:
-        return False
-    if stage.stage != Stage.approved:
-        return True
-    state = store.read_model(store.state, RunState)
-    return state is None or state.finished_at is None
-
-
 def _with_ceiling(config: Config, ceiling: float | None) -> Config:
     if ceiling is None:
         return config
@@ -89,7 +79,7 @@ async def _plan(
 ) -> PlanStage:
     from director_tui.engine import plan
 
-    resume = _unfinished(ctx.store, stage) and not force
+    resume = jobs.unfinished_job(ctx.store) is not None and not force
     if stage is not None and resume and task is not None and task != stage.task:
         raise UsageError(
             f"an unfinished job ({stage.job_id}: {stage.task.splitlines()[0][:60]!r}) is in "

@@ -26,6 +26,7 @@ from director_tui.commands.common import (
     store_for,
     want_tui,
 )
+from director_tui.engine import jobs
 from director_tui.engine.config import load_config
 from director_tui.engine.context import EngineContext
 from director_tui.engine.errors import GateStop, UsageError
@@ -38,6 +39,7 @@ from director_tui.engine.events import (
     PlanStageChanged,
 )
 from director_tui.engine.models import PlanStage, Stage
+from director_tui.engine.store import Store
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -76,9 +78,33 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="gates pass automatically, without the critic call (implies --auto)",
     )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="archive an unfinished job (at a gate, or approved and not run to its end) and "
+        "plan this task",
+    )
     add_tui_arg(parser)
     add_repo_arg(parser)
     parser.set_defaults(handler=handle)
+
+
+def refuse_to_archive(store: Store, command: str) -> None:
+    """``UsageError`` when a new task would archive a job that can still be resumed."""
+    stage = jobs.unfinished_job(store)
+    if stage is None:
+        return
+    where = {
+        Stage.gate1: "waits at Gate 1",
+        Stage.gate2: "waits at Gate 2",
+        Stage.approved: "is approved and its run has not finished",
+    }.get(stage.stage, f"stopped at {stage.stage.value}")
+    resume = "director run" if stage.stage == Stage.approved else "director plan --continue"
+    raise UsageError(
+        f"the current job ({stage.job_id}: {stage.task.splitlines()[0][:60]!r}) {where}",
+        hint=f"resume it with `{resume}`, or add --force to archive it (under "
+        f".director/jobs/) and start this task with `director {command}`",
+    )
 
 
 def read_task(task: str | None, input_path: str | None, command: str = "plan") -> str:
@@ -168,6 +194,8 @@ def handle(args: argparse.Namespace) -> int:
         raise UsageError("--continue resumes the current plan: give no task with it")
     task = None if args.resume else read_task(args.task, args.input)
     store = store_for(args)
+    if not args.resume and not args.force:
+        refuse_to_archive(store, "plan")
     ctx = EngineContext.open(store, load_config(store.repo))
     printer = PlanPrinter()
     ctx.bus.subscribe(printer)

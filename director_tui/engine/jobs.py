@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from director_tui.engine.errors import UsageError
-from director_tui.engine.models import PlanStage, RunState
+from director_tui.engine.models import PlanStage, RunState, Stage
 from director_tui.engine.store import Store
 
 # What belongs to one job (everything else in .director/ is shared: config, profiles, bench).
@@ -166,3 +166,15 @@ def _checked_out_elsewhere(store: Store, branch: str, where: Path) -> UsageError
         f"its own worktree ({job_worktree(store)}) and leaves yours alone",
         hint=fix,
     )
+
+
+def unfinished_job(store: Store) -> PlanStage | None:
+    """The current job when planning or its run has not finished: what a new task would
+    archive (it can be resumed, not re-planned for free)."""
+    stage = store.read_model(store.plan_stage, PlanStage)
+    if stage is None:
+        return None
+    if stage.stage != Stage.approved:
+        return stage
+    state = store.read_model(store.state, RunState)
+    return stage if state is None or state.finished_at is None else None

@@ -245,10 +245,10 @@ async def start_plan(
     task = task.strip()
     if not task:
         raise UsageError("the task is empty", hint='director plan "<what you want done>"')
-    require_binaries(ctx.config, PLAN_ROLES, "planning")
     store = ctx.store
     # Read-only, before the lock: a refused checkout leaves no .director/ behind.
     base_branch, base_commit = check_checkout(ctx.repo)
+    require_binaries(ctx.config, PLAN_ROLES, "planning")
     with store.run_lock(LOCK_PURPOSE) as took_over:
         if took_over:
             _notice(ctx, took_over, "warning")

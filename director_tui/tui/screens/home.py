@@ -9,7 +9,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Header, Static
 
-from director_tui.engine import git
+from director_tui.engine import git, jobs
 from director_tui.engine.errors import DirectorError
 from director_tui.engine.jobs import list_jobs
 from director_tui.engine.models import Stage
@@ -139,10 +139,15 @@ class HomeScreen(DirectorScreen):
             if job is not None and self.director.start_engine("planning", job):
                 self.notify("Planning started: recon, then the spec (Gate 1).")
 
-        self.app.push_screen(
-            TextPromptModal("New plan: describe the task", "What should the agents build?"),
-            submitted,
+        title = "New plan: describe the task"
+        current = self.director.guard(
+            "Cannot read the current job", lambda: jobs.unfinished_job(self.director.bridge.store)
         )
+        if current is not None:
+            # Planning archives it: say so before the user types a task (the CLI refuses
+            # without --force; here the prompt is the confirmation).
+            title += f" — the unfinished job {current.job_id} is archived first (esc keeps it)"
+        self.app.push_screen(TextPromptModal(title, "What should the agents build?"), submitted)
 
     async def action_open_gate(self) -> None:
         stage = self.director.guard("Cannot read plan_stage.json", self.director.bridge.plan_stage)
