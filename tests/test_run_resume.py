@@ -141,6 +141,24 @@ def test_state_lagging_behind_a_merge_is_recovered_as_merged(tmp_path: Path) -> 
     assert any("had been merged" in w for w in warnings), warnings
 
 
+def test_a_deleted_state_json_keeps_merged_nodes_done(tmp_path: Path) -> None:
+    """'fix or delete the file' for a broken state.json must not have the agents redo
+    (and pay for) nodes the job branch already holds (found by outside-in QA)."""
+    store = build_job(tmp_path, limits={"max_attempts": 1})
+    add, mul, power = sample_nodes()
+    write_script(store, [solve(add), {"role": "executor", "node": "mul", "steps": []}])
+    first = run(store)
+    assert first.done == ["add"] and first.failed == ["mul"]
+    store.state.unlink()
+    write_script(store, [solve(mul), solve(power)])  # no entry for add: a call would fail
+    rec = Recorder()
+    again = run(store, rec)
+    assert again.success, again.message
+    assert sorted(again.done) == ["add", "mul", "power"]
+    notes = [e.message for e in rec.events if isinstance(e, Notice)]
+    assert any("node add is merged on the job branch already" in n for n in notes), notes
+
+
 def test_resuming_from_a_new_process_kills_the_orphans_of_the_dead_run(tmp_path: Path) -> None:
     """`director run` typed again after a kill -9 starts AFTER the orphans: they must
     still be found (they are younger than the dead run, not than the resuming one)."""

@@ -418,7 +418,10 @@ class Runner:
     # -- state ----------------------------------------------------------------------------
     def _initial_state(self) -> RunState:
         previous = self.store.read_model(self.store.state, RunState)
-        if previous is not None and previous.job_id == self.plan.job_id:
+        # No state for this job (first run, or state.json deleted): recovery looks on the
+        # job branch for nodes merged already.
+        self.fresh_state = previous is None or previous.job_id != self.plan.job_id
+        if previous is not None and not self.fresh_state:
             state = previous
         else:
             state = RunState(job_id=self.plan.job_id, job_branch=self.plan.job_branch)
@@ -526,6 +529,15 @@ class Runner:
         if behind:
             notes.append(behind)
         job_head = git.rev(self.store.repo, self.plan.job_branch)
+        if self.fresh_state:
+            for nid, st in st_map.items():
+                branch = jobs.node_branch(self.plan.job_id, nid)
+                if st.status == NodeStatus.pending and self._merged_already(nid, branch, job_head):
+                    st.status, st.branch, st.finished_at = NodeStatus.done, branch, time.time()
+                    notes.append(
+                        f"node {nid} is merged on the job branch already (no state.json "
+                        "said so): kept as done"
+                    )
         for nid in active:
             st = st_map[nid]
             branch = st.branch or jobs.node_branch(self.plan.job_id, nid)
