@@ -113,6 +113,8 @@ def test_config_that_is_not_utf8_is_a_config_error(git_repo: Path) -> None:
         ("[limits]\nmax_attempt = 2\n", "limits.max_attempt: unknown key"),
         ("[sampling.wizard]\ntemperature = 1\n", "unknown role"),
         ('[pricing."opencode/x/y"]\ninput = -1\noutput = 1\n', "pricing.opencode/x/y.input"),
+        ('[review]\nstage_two = "yes"\n', "review.stage_two"),  # TOML has booleans
+        ('[limits]\nmax_attempts = "3"\n', "limits.max_attempts"),
     ],
 )
 def test_bad_values_name_the_key_path(git_repo: Path, toml: str, expected: str) -> None:

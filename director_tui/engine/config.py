@@ -24,7 +24,9 @@ BORROWED_TIERS = {"brainstorm": "planner", "critic": "planner"}
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: TOML has real booleans and numbers, so `stage_two = "yes"` is a mistake to
+    # report, not a string to coerce
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 def split_tier(tier: str) -> tuple[str, str]:
