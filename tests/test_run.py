@@ -146,6 +146,25 @@ def test_symlink_out_of_the_worktree_is_rejected(tmp_path: Path) -> None:
     assert checks == {"symlink"}
 
 
+def test_a_folder_replaced_by_a_symlink_is_a_gate_failure_not_a_crash(tmp_path: Path) -> None:
+    """`rm -rf calc && ln -s /etc calc`: git refuses pathspecs beyond the link; the attempt
+    must fail at a gate, not crash the node, and the next attempt go on (found by
+    outside-in QA)."""
+    nodes = sample_nodes()[:1]
+    store = build_job(tmp_path, nodes, limits={"max_attempts": 2})
+    add = nodes[0]
+    folder = add.impl_path.rsplit("/", 1)[0]
+    sneaky = {"role": "executor", "node": "add", "attempt": 1}
+    sneaky["steps"] = [{"run": f"rm -rf {folder} && ln -s /etc {folder}"}]
+    write_script(store, [sneaky, solve(add)])
+    rec = Recorder()
+    outcome = run(store, rec)
+    assert outcome.success, outcome.message
+    [rejected] = [g for g in rec.of(GateResult) if not g.passed]
+    assert rejected.attempt == 1 and rejected.check in ("allowlist", "symlink")
+    assert f"{folder}/__init__.py" in rejected.message  # the tracked file it deleted
+
+
 def test_an_agent_deleting_its_worktrees_git_link_never_reaches_the_users_checkout(
     tmp_path: Path,
 ) -> None:

@@ -195,11 +195,22 @@ def _stage_allowed(
         elif not allowed(path, allowlist):
             refused.append(git.Change(path=path, status="A" if kind == "?" else kind, raw_path=raw))
             never_stage.append(raw)
-    if refused:
-        _with_pathspecs(worktree, ["reset", "-q"], [f":(literal){c.raw_path}" for c in refused])
-    excluded = [f":(exclude,literal){raw}" for raw in never_stage]
+    # git refuses a pathspec "beyond a symbolic link" (a folder the agent replaced by a
+    # link): such a path is a deletion of a tracked file, which writes no blob when
+    # staged, and the symlink check names the link itself.
+    refused_specs = [c.raw_path for c in refused if not _beyond_symlink(worktree, c.raw_path)]
+    if refused_specs:
+        _with_pathspecs(worktree, ["reset", "-q"], [f":(literal){r}" for r in refused_specs])
+    excluded = [
+        f":(exclude,literal){raw}" for raw in never_stage if not _beyond_symlink(worktree, raw)
+    ]
     _with_pathspecs(worktree, ["add", "-A"], [".", *excluded])
     return refused
+
+
+def _beyond_symlink(worktree: Path, raw: str) -> bool:
+    """Does a folder on the way to ``raw`` (not ``raw`` itself) stand as a symlink?"""
+    return any((worktree / parent).is_symlink() for parent in Path(raw).parents[:-1])
 
 
 def _left_since(worktree: Path, base: str) -> dict[str, str]:
