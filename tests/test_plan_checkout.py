@@ -71,3 +71,18 @@ def test_a_branch_named_director_is_refused_with_the_way_out(tmp_path: Path) -> 
     with pytest.raises(UsageError, match="a branch named 'director' exists") as refused:
         check_checkout(repo)
     assert "git branch -m director" in (refused.value.hint or "")
+
+
+def test_committed_runtime_files_are_refused_but_config_and_profiles_are_fine(
+    tmp_path: Path,
+) -> None:
+    """A director-cli user who committed .director/plan.json: planning would rewrite a
+    tracked file in their checkout (found by outside-in QA)."""
+    files = {".director/config.toml": "", ".director/profiles/a.toml": "", "a.py": "x = 1\n"}
+    repo = make_repo(tmp_path / "r", files)
+    check_checkout(repo)
+    (repo / ".director" / "plan.json").write_text("{}\n")
+    run_git(repo, "add", "-f", ".director/plan.json")
+    run_git(repo, "commit", "-qm", "director-cli state")
+    with pytest.raises(UsageError, match=r"runtime files are committed.*\.director/plan\.json"):
+        check_checkout(repo)

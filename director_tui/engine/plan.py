@@ -167,6 +167,17 @@ def check_checkout(repo: Path) -> tuple[str, str]:
             "and git cannot have both",
             hint="rename it (git branch -m director <new-name>), then plan again",
         )
+    tracked = _tracked_runtime_files(repo)
+    if tracked:
+        # director rewrites these: in the user's checkout that would be editing their files
+        raise UsageError(
+            "director's runtime files are committed in this repository ("
+            + ", ".join(tracked[:5])
+            + (", …" if len(tracked) > 5 else "")
+            + "): director rewrites them, which would change your tracked files",
+            hint="untrack them (git rm -r --cached <those files>, commit; only "
+            ".director/config.toml and .director/profiles/ belong in git), then plan again",
+        )
     branch = git.current_branch(repo)
     if branch is None:
         raise UsageError(
@@ -183,6 +194,17 @@ def check_checkout(repo: Path) -> tuple[str, str]:
             "to .gitignore); director never touches your uncommitted work",
         )
     return branch, git.rev(repo)
+
+
+def _tracked_runtime_files(repo: Path) -> list[str]:
+    """Files under .director/ that git tracks, except the config and profiles (which are
+    the user's to commit): a director-cli user may have committed plan.json or spec.md."""
+    listed = git.git(["ls-files", "-z", "--", ".director"], repo, check=False).stdout
+    return [
+        git.shown(raw)
+        for raw in listed.split("\0")
+        if raw and raw != ".director/config.toml" and not raw.startswith(".director/profiles/")
+    ]
 
 
 def _only_ours(repo: Path) -> bool:
