@@ -82,8 +82,11 @@ class NodeRow:
 
     def cells(self, now: float) -> tuple[str, ...]:
         """What the table shows, in column order (see ``COLUMNS``)."""
-        if self.max_attempts and (self.escalated or self.attempt > self.max_attempts):
-            attempt = f"{self.attempt}/{self.max_attempts} ↑"  # the escalation attempt
+        if self.max_attempts and self.attempt > self.max_attempts:
+            # every executor attempt used, then the escalation one ('3/2 ↑' read as a bug)
+            attempt = f"{self.max_attempts}/{self.max_attempts}+↑"
+        elif self.max_attempts and self.escalated:
+            attempt = f"{self.attempt}/{self.max_attempts} ↑"  # escalated early (e)
         elif self.max_attempts:
             attempt = f"{self.attempt}/{self.max_attempts}"
         else:

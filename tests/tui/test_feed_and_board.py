@@ -185,3 +185,11 @@ def test_gate_output_is_the_latest_attempts_with_the_one_before_it() -> None:
     row = board.rows["a"]
     assert row.gate_output == "attempt 3 · hashes passed\nattempt 3 · tests passed\n"
     assert row.gate_previous.startswith("attempt 2 · tests FAILED: exit 1\nFF AssertionError")
+
+
+def test_the_escalation_attempt_after_every_executor_attempt_reads_k_of_k_plus_one() -> None:
+    board = BoardModel()
+    board.apply(
+        NodeStateChanged(node_id="a", status="running", attempt=3, max_attempts=2, escalated=True)
+    )
+    assert board.rows["a"].cells(0.0)[2] == "2/2+↑"  # not '3/2 ↑'
