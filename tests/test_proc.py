@@ -8,8 +8,11 @@ import gc
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from director_tui.engine.proc import run_command
 
@@ -60,3 +63,33 @@ async def test_kill_tree_still_kills_after_the_loops_executor_shut_down() -> Non
     await asyncio.get_running_loop().shutdown_default_executor()
     await kill_tree(proc.pid, 0.5)
     assert proc.wait(timeout=5) == -signal.SIGTERM
+
+
+def test_an_agent_cli_dies_with_director_after_kill_9(tmp_path: Path) -> None:
+    """kill -9 of director must not leave its agent calling the model with no watchdog."""
+    parent = tmp_path / "parent.py"
+    parent.write_text(
+        "import asyncio, sys\n"
+        "from pathlib import Path\n"
+        "from director_tui.engine.agents.stream import run_streaming\n"
+        "d = Path(sys.argv[1])\n"
+        "asyncio.run(run_streaming(['sleep', '100'], cwd=d, env={'PATH': '/usr/bin:/bin'},\n"
+        "    transcript_path=d / 't.jsonl', stderr_path=d / 'e.txt', timeout_secs=60,\n"
+        "    idle_timeout_secs=60, on_line=lambda line, dropped: None))\n"
+    )
+    director = subprocess.Popen([sys.executable, str(parent), str(tmp_path)])
+    try:
+        agent = None
+        for _ in range(100):
+            children = psutil.Process(director.pid).children()
+            if children:
+                agent = children[0]
+                break
+            time.sleep(0.05)
+        assert agent is not None, "the agent never started"
+        director.kill()
+        director.wait(5)
+        agent.wait(5)  # psutil.TimeoutExpired if it outlived director (not our child: no code)
+    finally:
+        if director.poll() is None:
+            director.kill()

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
+import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -94,6 +96,14 @@ class _LineSplitter:
         self.on_line(text, dropped)
 
 
+PR_SET_PDEATHSIG = 1
+_prctl: Callable[..., int] | None
+try:  # Linux; elsewhere the next run's recovery is the only clean-up
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):
+    _prctl = None
+
+
 def _stderr_tail(path: Path) -> str:
     try:
         with path.open("rb") as fh:
@@ -103,6 +113,15 @@ def _stderr_tail(path: Path) -> str:
             return fh.read().decode("utf-8", errors="replace").strip()
     except OSError:
         return ""
+
+
+def die_with_parent() -> None:
+    """In the agent's process, before exec: ask Linux for SIGTERM when director dies.
+    A ``kill -9`` of director otherwise leaves the agent calling its model, with no
+    watchdog, until the next ``director run`` finds it (what the agent itself started is
+    still stopped then, by process group)."""
+    if _prctl is not None:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 async def kill_tree(pid: int, grace: float = KILL_GRACE_SECS) -> None:
@@ -160,6 +179,7 @@ async def run_streaming(
                 stdout=transcript_out,
                 stderr=stderr_file,
                 start_new_session=True,  # its own process group: we kill the whole tree
+                preexec_fn=die_with_parent,
             )
         except OSError as exc:
             return StreamOutcome(
