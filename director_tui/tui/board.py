@@ -292,9 +292,11 @@ class BoardModel:
                         event.action, event.node_id, event.ok, event.message, event.request_id
                     )
                 )
-                if event.node_id:
+                if event.node_id and event.ok:
+                    # A refusal changes nothing about the node: it is answered on screen as
+                    # a notification, and the row keeps what it last did ('merged …').
                     row = self._row(event.node_id)
-                    row.last_event = f"{event.action} {'applied' if event.ok else 'refused'}"
+                    row.last_event = f"{event.action} applied"
                     row.changed = True
             case PlanStageChanged():
                 self.plan_progress = f"{event.stage}" + (
