@@ -111,10 +111,12 @@ def test_board_records_control_answers_and_pause() -> None:
     board = BoardModel()
     board.apply(ControlApplied(action="pause", ok=True, request_id="r1", seq=1))
     assert board.paused
-    board.apply(ControlApplied(action="retry", node_id="x", ok=False, message="no", seq=2))
+    board.apply(NodeStateChanged(node_id="x", status="done", message="merged 45c2", seq=2))
+    shown = board.rows["x"].last_event
+    board.apply(ControlApplied(action="retry", node_id="x", ok=False, message="no", seq=3))
     assert [c.request_id for c in board.controls] == ["r1", ""]
     # a refusal is a notification; the row keeps what the node last did
-    assert "x" not in board.rows or board.rows["x"].last_event != "retry refused"
+    assert board.rows["x"].last_event == shown != ""
     board.apply(
         AgentActivity(
             call_id="c",
@@ -123,7 +125,7 @@ def test_board_records_control_answers_and_pause() -> None:
             kind="tool",
             tool="bash",
             summary="pytest",
-            seq=3,
+            seq=4,
         )
     )
     assert board.rows["x"].lines[-1] == "⚒ bash pytest"
