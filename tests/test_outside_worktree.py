@@ -37,6 +37,18 @@ def _outside_results(rec: Recorder, node: str) -> list[GateResult]:
     return [g for g in rec.of(GateResult) if g.node_id == node and g.check == sandbox_watch.CHECK]
 
 
+def _first_attempt_rejected(store: Any, node: Any, sneaky: str) -> tuple[Recorder, GateResult]:
+    """Run ``node`` whose attempt 1 also runs ``sneaky`` and whose attempt 2 is honest:
+    the run succeeds and the one outside-the-worktree rejection is attempt 1's."""
+    write_script(store, [_with_first(solve(node), sneaky, attempt=1), solve(node)])
+    rec = Recorder()
+    outcome = run(store, rec)
+    assert outcome.success, outcome.message  # attempt 2 stayed inside and merged
+    [rejected] = _outside_results(rec, node.id)
+    assert rejected.attempt == 1 and not rejected.passed
+    return rec, rejected
+
+
 def _state(store: Any) -> RunState:
     state = store.read_model(store.state, RunState)
     assert state is not None
@@ -55,13 +67,7 @@ def test_a_write_into_the_users_checkout_fails_the_attempt_and_is_never_reverted
         f"echo agent >> {TO_CHECKOUT}/README.md && mkdir -p {TO_CHECKOUT}/notes && "
         f"echo stray > {TO_CHECKOUT}/notes/stray.txt"
     )
-    write_script(store, [_with_first(solve(add), sneaky, attempt=1), solve(add)])
-    rec = Recorder()
-    outcome = run(store, rec)
-
-    assert outcome.success, outcome.message  # attempt 2 stayed inside and merged
-    [rejected] = _outside_results(rec, "add")
-    assert rejected.attempt == 1 and not rejected.passed
+    _, rejected = _first_attempt_rejected(store, add, sneaky)
     # Both the already-dirty file (content hash) and the new one are named, with the hint.
     assert "README.md" in rejected.message and "notes/stray.txt" in rejected.message
     assert str(store.repo) in rejected.message
@@ -240,13 +246,7 @@ def test_a_rewritten_plan_a_planted_hook_and_git_config_are_rejected_and_undone(
         "printf '#!/bin/sh\\necho planted\\n' > $H/pre-commit && chmod +x $H/pre-commit && "
         "git config core.hooksPath evil-hooks"
     )
-    write_script(store, [_with_first(solve(add), sneaky, attempt=1), solve(add)])
-    rec = Recorder()
-    outcome = run(store, rec)
-
-    assert outcome.success, outcome.message  # attempt 2 stayed inside and merged
-    [rejected] = _outside_results(rec, "add")
-    assert rejected.attempt == 1 and not rejected.passed
+    rec, rejected = _first_attempt_rejected(store, add, sneaky)
     for named in (".director/plan.json", ".git/hooks/pre-commit", ".git/config"):
         assert named in rejected.message, rejected.message
     undone = [n.message for n in rec.of(Notice) if "contract or git's own files" in n.message]

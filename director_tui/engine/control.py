@@ -158,7 +158,7 @@ def apply_offline(store: Store, action: str, node_id: str | None) -> ControlReco
         raise UsageError(f"no node {node_id!r} in the plan ({', '.join(plan.ids)})")
     state = store.read_model(store.state, RunState)
     fresh = state is None or state.job_id != plan.job_id
-    if state is None or fresh:
+    if fresh or state is None:  # (the second test only narrows the type)
         # Approved but not run yet (or state.json is an earlier job's): the first
         # `director run` starts from this state, so a skip or escalate set now holds.
         state = RunState(job_id=plan.job_id, job_branch=plan.job_branch)

@@ -53,10 +53,7 @@ class GuardedFiles:
         return {self._key(p): p for p in out}
 
     def snapshot(self) -> dict[str, bytes | str | None]:
-        result: dict[str, bytes | str | None] = {}
-        for key, path in self.paths().items():
-            result[key] = _read(path)
-        return result
+        return {key: _read(path) for key, path in self.paths().items()}
 
     def restore(self, baseline: Snapshot, now: Snapshot) -> list[str]:
         """Put every guarded file that differs from ``baseline`` back; what was done."""

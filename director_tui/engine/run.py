@@ -960,7 +960,7 @@ class Runner:
         if not changes:
             return
         incident = self.ledger.record(changes)
-        if incident is not None and before.guarded_changes(now):
+        if incident is not None and before.touches_guarded(now, changes):
             undone = await self._io(self.fingerprinter.guarded.restore, before.guarded, now.guarded)
             self.notice(
                 f"director's contract or git's own files changed while "

@@ -105,8 +105,9 @@ class Fingerprint:
     # their digests are also in ``checkout``
     guarded: guarded_files.Snapshot = field(default_factory=dict)
 
-    def guarded_changes(self, later: Fingerprint) -> bool:
-        return guarded_files.digests(self.guarded) != guarded_files.digests(later.guarded)
+    def touches_guarded(self, later: Fingerprint, changes: Changes) -> bool:
+        """Did ``changes`` (between this and ``later``) reach a guarded file?"""
+        return any(k in self.guarded or k in later.guarded for k in changes.checkout)
 
 
 @dataclass(frozen=True)
