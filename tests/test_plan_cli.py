@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 from director_tui.engine.models import PlanStage, Stage
+from director_tui.engine.store import Store
 from tests.cli import director_on as director
 from tests.plan_helpers import (
     DIV,
@@ -185,3 +188,29 @@ def test_auto_resumes_a_job_stopped_at_a_gate(tmp_path: Path) -> None:
         ("gate1", "critic"),
         ("gate2", "critic"),
     ]
+
+
+def test_run_and_a_new_plan_while_a_plan_holds_the_lock_exit_4(tmp_path: Path) -> None:
+    """A `director plan` in another shell holds the repository: `director run` and a new
+    `director plan "<task>"` say "busy" (exit 4) and how to wait for the planning — not
+    exit 2 with "no plan to run" or a missing agent CLI (found by outside-in QA)."""
+    repo, _ = make_sample(tmp_path, [entry("explorer", hang=True)])
+    planning = subprocess.Popen(
+        [sys.executable, "-m", "director_tui", "plan", "add mul", "--no-tui", "--repo", str(repo)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        store = Store(repo)
+        while (store.lock_holder() or {}).get("purpose") != "plan":
+            assert planning.poll() is None, "the planning process ended before taking the lock"
+            time.sleep(0.05)
+        for args in (("run", "--no-tui"), ("plan", "something else", "--no-tui"), ("auto", "x")):
+            busy = director(repo, *args)
+            assert busy.returncode == 4, (args, busy.stdout, busy.stderr)
+            assert f"pid {planning.pid}, plan since" in busy.stderr
+            assert "wait for the planning" in busy.stderr
+            assert "no plan to run" not in busy.stderr
+    finally:
+        planning.terminate()
+        planning.wait(timeout=60)

@@ -112,6 +112,7 @@ def handle(args: argparse.Namespace) -> int:
     given = args.task is not None or args.input is not None
     task = read_task(args.task, args.input, "auto") if given else None
     store = store_for(args)
+    store.check_free()  # exit 4 "busy" before any check that would misread a busy repo
     config = _with_ceiling(load_config(store.repo), args.max_cost)
     ctx = EngineContext.open(store, config)
     printer = PlanPrinter()

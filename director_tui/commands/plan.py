@@ -194,6 +194,7 @@ def handle(args: argparse.Namespace) -> int:
         raise UsageError("--continue resumes the current plan: give no task with it")
     task = None if args.resume else read_task(args.task, args.input)
     store = store_for(args)
+    store.check_free()  # exit 4 "busy" before any check that would misread a busy repo
     if not args.resume and not args.force:
         refuse_to_archive(store, "plan")
     ctx = EngineContext.open(store, load_config(store.repo))

@@ -85,6 +85,7 @@ def handle(args: argparse.Namespace) -> int:
     # Before the app opens: its run board would only meet a bad flag later, in a worker.
     check_run_flags(args.parallel, args.max_attempts)
     store = store_for(args)
+    store.check_free()  # exit 4 "busy" before any check that would misread a busy repo
     config = load_config(store.repo)
     ctx = EngineContext.open(store, config)
     if want_tui(args):

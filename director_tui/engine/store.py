@@ -235,11 +235,7 @@ class Store:
             try:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                holder = _read_holder(self.lock_file)
-                raise LockHeldError(
-                    f"another director process is already working on {self.repo} ({holder})",
-                    hint="wait for it, attach with `director tui`, or stop it with `director cancel`",
-                ) from None
+                raise busy_error(self.repo, _read_holder_record(self.lock_file)) from None
             note = None
             previous = _read_holder_record(self.lock_file)
             if previous and previous.get("pid") != os.getpid():
@@ -269,6 +265,16 @@ class Store:
         finally:
             fh.close()
 
+    def check_free(self) -> None:
+        """Raise :class:`LockHeldError` (exit 4) when another process holds the run lock.
+
+        Commands call it first: a run or a new plan started while a `plan` holds the
+        lock must say "busy", not fail a later check (no approved plan yet, a job that
+        looks unfinished) with advice that does not apply."""
+        holder = self.lock_holder()
+        if holder is not None:
+            raise busy_error(self.repo, holder)
+
     def lock_holder(self) -> dict[str, Any] | None:
         """Who holds the run lock right now, or None when nobody does."""
         if not self.lock_file.exists():
@@ -290,8 +296,25 @@ def _read_holder_record(path: Path) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _read_holder(path: Path) -> str:
-    record = _read_holder_record(path)
-    if not record:
-        return "pid unknown"
-    return f"pid {record.get('pid')}, {record.get('purpose', 'run')} since {record.get('started')}"
+# What to do about the lock, by what its holder is doing.
+_BUSY_HINTS = {
+    "run": "wait for it, attach with `director tui`, or stop it with `director cancel`",
+    "plan": "wait for the planning to reach its gate (`director status` shows where it is), "
+    "or stop it with Ctrl-C in its shell; `director plan --continue` picks it up again",
+    "bench": "wait for the bench to finish, or stop it with Ctrl-C in its shell",
+    "control": "a control request is being written: try again in a moment",
+}
+
+
+def busy_error(repo: Path, record: dict[str, Any] | None) -> LockHeldError:
+    """The exit-4 error for a lock held by ``record``'s process, with advice for what it does."""
+    purpose = str((record or {}).get("purpose") or "run")
+    holder = (
+        f"pid {record.get('pid')}, {purpose} since {record.get('started')}"
+        if record and record.get("pid")
+        else "pid unknown"
+    )
+    return LockHeldError(
+        f"another director process is already working on {repo} ({holder})",
+        hint=_BUSY_HINTS.get(purpose, _BUSY_HINTS["run"]),
+    )
