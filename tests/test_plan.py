@@ -496,7 +496,7 @@ async def test_test_author_gets_the_guidance_that_applies_to_its_node(tmp_path: 
     stage = await start_plan(context(repo), "add mul and div", auto=True, critique=False)
     assert stage.stage == Stage.approved
     from director_tui.engine.guidance import guidance_prompt
-    from director_tui.engine.plan_prompts import test_author_prompt
+    from director_tui.engine.plan.prompts import test_author_prompt
 
     worktree = jobs.job_worktree(context(repo).store)
     plan = _plan(repo)

@@ -3,7 +3,7 @@
 ``role_prompt("test_author")`` returns the text of ``test_author.md``, shipped inside the
 package. Roles may be spelled with a dash or an underscore (``test-author``). These are
 the *system* prompts of the roles (OpenCode agent prompts); the task-specific user
-messages are built in ``engine/plan.py`` (plan roles) and the run engine (executor,
+messages are built in ``engine/plan/`` (plan roles) and the run engine (executor,
 reviewer).
 
 ``permissions_for(role)`` is the one table every provider driver applies: read-only

@@ -1,0 +1,54 @@
+"""What every planning stage uses: the agent call that must answer, notices, artifacts' text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from director_tui.engine.agents.base import ExitReason
+from director_tui.engine.context import EngineContext
+from director_tui.engine.errors import DirectorError
+from director_tui.engine.events import Notice
+
+FATAL_EXITS = frozenset({ExitReason.binary_missing, ExitReason.cancelled})
+
+
+class AgentFailedError(DirectorError):
+    """An agent call of the pipeline failed; the stage is kept so it can be retried."""
+
+
+def notice(
+    ctx: EngineContext,
+    message: str,
+    level: Literal["info", "warning", "error"] = "info",
+    node_id: str | None = None,
+) -> None:
+    ctx.bus.emit(Notice(level=level, message=message, node_id=node_id))
+
+
+async def ask(
+    ctx: EngineContext,
+    role: str,
+    prompt: str,
+    cwd: Path,
+    *,
+    node_id: str | None = None,
+    attempt: int = 0,
+) -> str:
+    result, _ = await ctx.call_agent(role, prompt, cwd, node_id=node_id, attempt=attempt)
+    if not result.ok:
+        raise AgentFailedError(
+            f"the {role} agent failed ({result.exit_reason.value}): "
+            f"{result.message or 'no message'}",
+            hint="fix the cause, then `director plan --continue` retries this step",
+        )
+    if not result.text.strip():
+        raise AgentFailedError(
+            f"the {role} agent finished without an answer",
+            hint="`director plan --continue` retries this step",
+        )
+    return result.text
+
+
+def read_text(path: Path) -> str:
+    return path.read_text(encoding="utf-8") if path.exists() else ""

@@ -1,0 +1,100 @@
+"""Red tests and their freeze: run a node's tests before any implementation (red for the
+right reason), commit and hash them, and tell whether they are still frozen. Used by the
+tests stage and by Gate 2's edits."""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+from pathlib import Path
+
+from director_tui.engine import dag, git
+from director_tui.engine.context import EngineContext
+from director_tui.engine.events import GateResult, TestOutput
+from director_tui.engine.models import Node
+from director_tui.engine.proc import run_command
+from director_tui.engine.redcheck import RedVerdict, classify_red
+
+
+def _sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def tests_frozen(worktree: Path, node: Node) -> bool:
+    """The node's tests are committed, unchanged since, and their hashes recorded."""
+    if not node.tests or set(node.test_hashes) != set(node.tests):
+        return False
+    for path in node.tests:
+        committed = git.file_at(worktree, "HEAD", path)
+        target = worktree / path
+        if committed is None or not target.is_file():
+            return False
+        recorded = node.test_hashes[path]
+        if _sha256_bytes(committed) != recorded or git.sha256_file(target) != recorded:
+            return False
+    return True
+
+
+def is_junk(path: str, patterns: list[str]) -> bool:
+    return any(fnmatch.fnmatch(path, pattern) for pattern in patterns) or "/__pycache__/" in (
+        "/" + path
+    )
+
+
+def revert_outside(worktree: Path, keep: set[str]) -> list[str]:
+    """Undo every change in the job worktree to a path not in ``keep``; returns them
+    (as shown to people: see :func:`git.shown`)."""
+    reverted: list[str] = []
+    done: set[str] = set()
+    for change in git.changes(worktree, "HEAD"):
+        for path in change.raw_paths:
+            norm = dag.normalise_path(path)
+            if norm in keep or path in done:
+                continue
+            done.add(path)
+            if git.file_at(worktree, "HEAD", path) is not None:
+                git.git(["checkout", "-q", "HEAD", "--", path], worktree)
+            else:
+                target = worktree / path
+                if target.is_symlink() or target.is_file():
+                    target.unlink()
+            reverted.append(git.shown(path))
+    return reverted
+
+
+def _commit_tests(worktree: Path, paths: list[str], message: str) -> None:
+    git.git(["add", "-A", "--", *paths], worktree)
+    if git.git(["diff", "--cached", "--quiet"], worktree, check=False).returncode != 0:
+        git.git(["commit", "-q", "--no-verify", "-m", message], worktree)
+
+
+async def red_check(
+    ctx: EngineContext, node: Node, worktree: Path, attempt: int
+) -> tuple[RedVerdict, str]:
+    def on_line(line: str) -> None:
+        ctx.bus.emit(TestOutput(node_id=node.id, line=line))
+
+    result = await run_command(
+        node.test_cmd,
+        worktree,
+        timeout=ctx.config.limits.gate_timeout_secs,
+        on_line=on_line,
+    )
+    verdict = classify_red(node.test_cmd, result)
+    ctx.bus.emit(
+        GateResult(
+            node_id=node.id,
+            attempt=attempt,
+            passed=verdict.ok,
+            check="red",
+            message=verdict.reason,
+            output_tail=result.tail(30),
+        )
+    )
+    return verdict, result.output
+
+
+def freeze(worktree: Path, node: Node, output: str, message: str) -> None:
+    _commit_tests(worktree, node.tests, message)
+    node.test_hashes = {path: git.sha256_file(worktree / path) for path in node.tests}
+    node.red_output = "\n".join(output.strip().splitlines()[-60:])
