@@ -30,7 +30,7 @@ from director_tui.engine import dag
 from director_tui.engine.config import load_config
 from director_tui.engine.context import EngineContext
 from director_tui.engine.models import Plan, RunState
-from director_tui.engine.run import chain_lengths, run_job
+from director_tui.engine.run import run_job
 
 
 def random_dag(n: int, rng: random.Random) -> dict[str, list[str]]:
@@ -45,10 +45,10 @@ def random_dag(n: int, rng: random.Random) -> dict[str, list[str]]:
 
 
 def simulated_makespan(plan: Plan, durations: dict[str, float], parallel: int) -> float:
-    """The same scheduling rule as the engine (ready nodes by ``chain_lengths``, then plan
+    """The same scheduling rule as the engine (ready nodes by ``dag.chain_weights``, then plan
     order), with agents of the known durations and no harness cost at all: what the
     policy alone can reach. The bound below it is what no policy can beat."""
-    chain = chain_lengths(plan)
+    chain = dag.chain_weights(plan)
     order = {n.id: i for i, n in enumerate(plan.nodes)}
     deps = {n.id: set(n.depends_on) for n in plan.nodes}
     done: set[str] = set()

@@ -185,11 +185,8 @@ def layers(plan: Plan) -> list[list[str]]:
     return result
 
 
-def critical_path(
-    plan: Plan, weights: Mapping[str, float] | None = None
-) -> tuple[float, list[str]]:
-    """The heaviest dependency chain: its total weight and its nodes, first to last."""
-    weight = {
+def _weights(plan: Plan, weights: Mapping[str, float] | None) -> dict[str, float]:
+    return {
         n.id: (
             weights[n.id]
             if weights and n.id in weights
@@ -197,19 +194,49 @@ def critical_path(
         )
         for n in plan.nodes
     }
-    best: dict[str, tuple[float, list[str]]] = {}
-    by_id = {n.id: n for n in plan.nodes}
-    for layer in layers(plan):
+
+
+def _heaviest_below(
+    plan: Plan, weights: Mapping[str, float] | None
+) -> tuple[dict[str, float], dict[str, str | None]]:
+    """Per node, the weight of the heaviest chain from it to the end of the DAG, and the
+    next node on that chain (None at its end): one pass over the layers, last first."""
+    weight = _weights(plan, weights)
+    children: dict[str, list[str]] = {n.id: [] for n in plan.nodes}
+    for node in plan.nodes:
+        for dep in node.depends_on:
+            if dep in children:
+                children[dep].append(node.id)
+    below: dict[str, float] = {}
+    after: dict[str, str | None] = {}
+    for layer in reversed(layers(plan)):
         for nid in layer:
-            prior = max(
-                (best[d] for d in by_id[nid].depends_on if d in best),
-                key=lambda item: item[0],
-                default=(0.0, []),
-            )
-            best[nid] = (prior[0] + weight[nid], [*prior[1], nid])
-    if not best:
+            nxt = max(children[nid], key=lambda c: below[c], default=None)
+            below[nid] = weight[nid] + (below[nxt] if nxt is not None else 0.0)
+            after[nid] = nxt
+    return below, after
+
+
+def chain_weights(plan: Plan, weights: Mapping[str, float] | None = None) -> dict[str, float]:
+    """Per node, the heaviest chain of work from it to the end of the DAG (difficulty as
+    weight unless ``weights`` says otherwise): the scheduler's priority."""
+    return _heaviest_below(plan, weights)[0]
+
+
+def critical_path(
+    plan: Plan, weights: Mapping[str, float] | None = None
+) -> tuple[float, list[str]]:
+    """The heaviest dependency chain: its total weight and its nodes, first to last."""
+    below, after = _heaviest_below(plan, weights)
+    if not below:
         return 0.0, []
-    return max(best.values(), key=lambda item: item[0])
+    first = max(below, key=lambda nid: below[nid])
+    path: list[str] = []
+    step: str | None = first
+    while step is not None:
+        path.append(step)
+        step = after[step]
+    return below[first], path
 
 
 def dependents(plan: Plan, node_id: str) -> set[str]:

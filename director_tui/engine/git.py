@@ -448,3 +448,32 @@ def ensure_gitignore(repo: Path, lines: list[str]) -> bool:
     with path.open("a", encoding="utf-8") as fh:
         fh.write(prefix + "# director runtime state\n" + "\n".join(missing) + "\n")
     return True
+
+
+class BranchMovedError(GitError):
+    """The branch is not where the caller's last merge left it."""
+
+
+def merge_into_branch(
+    repo: Path, branch: str, tip_branch: str, message: str, expected_head: str | None = None
+) -> str | None:
+    """Merge ``tip_branch`` into ``branch`` with git objects only (``merge-tree
+    --write-tree`` + ``commit-tree`` + a compare-and-swap ``update-ref``): no checkout,
+    so a merge costs a few milliseconds. Returns the merge commit, or None on a conflict
+    (or when the branch moved between the read and the swap). ``BranchMovedError`` when
+    the branch is not at ``expected_head``."""
+    head = rev(repo, branch)
+    if expected_head is not None and head != expected_head:
+        raise BranchMovedError(f"{branch} moved to {head}")
+    tip = rev(repo, tip_branch)
+    proc = git(["merge-tree", "--write-tree", "--no-messages", head, tip], repo, check=False)
+    if proc.returncode == 1:
+        return None
+    if proc.returncode != 0:
+        raise GitError(f"git merge-tree failed: {proc.stderr.strip()}")
+    tree = proc.stdout.split("\n", 1)[0].strip()
+    commit = out(["commit-tree", tree, "-p", head, "-p", tip, "-m", message], repo)
+    # The old value makes this a compare-and-swap: a commit someone else put on the
+    # branch meanwhile makes it fail instead of being overwritten.
+    swapped = git(["update-ref", f"refs/heads/{branch}", commit, head], repo, check=False)
+    return commit if swapped.returncode == 0 else None

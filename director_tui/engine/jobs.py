@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from director_tui.engine.errors import UsageError
+from director_tui.engine.errors import GitError, UsageError
 from director_tui.engine.models import PlanStage, RunState, Stage
 from director_tui.engine.store import Store
 
@@ -178,3 +178,67 @@ def unfinished_job(store: Store) -> PlanStage | None:
         return stage
     state = store.read_model(store.state, RunState)
     return stage if state is None or state.finished_at is None else None
+
+
+def prepare_node_worktree(store: Store, worktree: Path, branch: str, base: str) -> None:
+    """The node worktree on ``branch`` at ``base``, clean (created or reset)."""
+    from director_tui.engine import git
+
+    repo = store.repo
+    if worktree.exists() and not git.worktree_intact(repo, worktree):
+        # A previous attempt broke the git link (rm .git, a .git of its own): git run
+        # in the folder would reach the user's checkout. Throw the folder away.
+        shutil.rmtree(worktree, ignore_errors=True)
+        git.git(["worktree", "remove", "--force", str(worktree)], repo, check=False)
+    if not worktree.exists():
+        try:  # the common case, in one git call
+            git.add_worktree(repo, worktree, branch, start=base)
+            return
+        except GitError:
+            pass  # the branch is checked out somewhere else: sort it out below
+    where = git.worktree_branches(repo).get(branch)
+    if where is not None and not where.resolve().is_relative_to(store.worktrees.resolve()):
+        # The user's checkout or a worktree of their own: never reset or remove it.
+        raise GitError(
+            f"the node's branch {branch} is checked out at {where}; director leaves that "
+            f"checkout alone — switch it to another branch, then `director retry {worktree.name}`"
+        )
+    if where is not None and where.resolve() == worktree.resolve() and worktree.exists():
+        git.git(["rebase", "--abort"], worktree, check=False)
+        git.reset_clean(worktree, base)
+        return
+    if worktree.exists() or where is not None:
+        git.remove_worktree(repo, where or worktree)
+        if worktree.exists():
+            git.remove_worktree(repo, worktree)
+    git.add_worktree(repo, worktree, branch, start=base)
+
+
+def remove_node_worktree(store: Store, worktree: Path) -> None:
+    """A merged node's worktree is no longer needed (its work is merged). No ``git
+    worktree prune`` here: it could race a worktree another node is adding."""
+    from director_tui.engine import git
+
+    git.git(["worktree", "remove", "--force", str(worktree)], store.repo, check=False)
+
+
+def sync_job_worktree(store: Store) -> str | None:
+    """Bring the job worktree's files up to the job branch (merges move only the
+    branch). A two-tree ``read-tree -m -u`` keeps anything else in it; a warning
+    comes back when it cannot."""
+    from director_tui.engine import git
+
+    wt = job_worktree(store)
+    if not wt.exists():
+        return None
+    index_tree = git.out(["write-tree"], wt)
+    head_tree = git.out(["rev-parse", "HEAD^{tree}"], wt)
+    if index_tree == head_tree:
+        return None
+    proc = git.git(["read-tree", "-m", "-u", index_tree, "HEAD"], wt, check=False)
+    if proc.returncode == 0:
+        return None
+    return (
+        f"the job worktree {wt} has changes of its own and was not updated to the job "
+        f"branch: {proc.stderr.strip()[:200]}"
+    )

@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 KILL_GRACE_SECS = 3.0
 
 
@@ -132,3 +134,48 @@ async def run_command(
         duration_secs=time.monotonic() - started,
         timed_out=timed_out,
     )
+
+
+# psutil's process create time is the boot time (whole seconds) plus the start offset.
+CREATE_TIME_SLACK_SECS = 1.5
+
+
+def _process_cwd_under(proc: psutil.Process, roots: list[Path]) -> bool:
+    try:
+        cwd = Path(proc.cwd())
+    except (psutil.Error, OSError):
+        return False
+    return any(cwd == root or root in cwd.parents for root in roots)
+
+
+def kill_orphans(roots: list[Path], *, started_after: float) -> list[str]:
+    """Kill process groups left running in ``roots`` by a dead run or a finished agent.
+
+    Only processes created after ``started_after`` (the dead run's or the call's start)
+    qualify, so a pid the kernel recycled for something else, or a shell the user opened
+    in a worktree earlier, is left alone."""
+    if not roots:
+        return []
+    resolved = [r.resolve() for r in roots if r.exists()]
+    me = os.getpid()
+    own_group = os.getpgrp()
+    killed: list[str] = []
+    groups: set[int] = set()
+    for proc in psutil.process_iter(["pid", "create_time", "name"]):
+        try:
+            if proc.pid == me or proc.info["create_time"] < started_after:
+                continue
+            if not _process_cwd_under(proc, resolved):
+                continue
+            pgid = os.getpgid(proc.pid)
+        except (psutil.Error, OSError):
+            continue
+        if pgid == own_group:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+            killed.append(f"pid {proc.pid} ({proc.info['name']})")
+        elif pgid not in groups:
+            groups.add(pgid)
+            kill_process_group(pgid, grace=1.0)
+            killed.append(f"process group {pgid} ({proc.info['name']})")
+    return killed

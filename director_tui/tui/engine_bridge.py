@@ -1,7 +1,7 @@
 """The one place the TUI touches the engine's entry points.
 
 Screens call these functions, never engine internals. The plan pipeline
-(``engine/plan.py``), the run engine (``engine/run.py``) and control requests
+(``engine/plan.py``), the run engine (``engine/run/``) and control requests
 (``engine/control.py``) are looked up at call time, so the app works — with a clear
 message — on a build where one of them is missing, and wiring a changed signature is
 done here only.

@@ -1,0 +1,301 @@
+"""One node's lifecycle: attempts until it merges or runs out of budget. An attempt is
+the executor call, the deterministic gate, review and the merge queue."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from pathlib import Path
+
+from director_tui.engine import dag, gates, git, jobs, review
+from director_tui.engine.agents.base import AgentResult, ExitReason
+from director_tui.engine.cost import CostRecord
+from director_tui.engine.events import GateResult, ReviewResult, TestOutput
+from director_tui.engine.models import Node, NodeState, NodeStatus, RoleUsage
+from director_tui.engine.proc import CREATE_TIME_SLACK_SECS, kill_orphans
+from director_tui.engine.run.budget import (
+    begin_attempt,
+    next_tier,
+    out_of_attempts,
+    uncount_attempt,
+)
+from director_tui.engine.run.core import RunCore
+from director_tui.engine.run.merge_queue import MergeQueue
+from director_tui.engine.run.prompt import executor_prompt, watch_it_fail
+from director_tui.engine.run.windows import WatchedWindows
+
+
+class NodeInterrupted(Exception):
+    """Raised inside a node task when scheduling stopped before its next attempt."""
+
+
+def add_usage(st: NodeState, role: str, entry: CostRecord) -> None:
+    usage = st.usage.setdefault(role, RoleUsage())
+    usage.input_tokens += entry.input_tokens
+    usage.output_tokens += entry.output_tokens
+    usage.reasoning_tokens += entry.reasoning_tokens
+    usage.cache_read_tokens += entry.cache_read_tokens
+    usage.cache_write_tokens += entry.cache_write_tokens
+    usage.cost_usd += entry.cost_usd
+    usage.calls += 1
+    if not entry.priced:
+        usage.unpriced_calls += 1
+
+
+class NodeLifecycle:
+    def __init__(self, core: RunCore, windows: WatchedWindows, merges: MergeQueue) -> None:
+        self.core = core
+        self.windows = windows
+        self.merges = merges
+
+    async def task(self, nid: str) -> None:
+        """The scheduler's task for one node: its attempts, and the status it ends in
+        when it is cancelled (``core.cancel_to``) or scheduling stops."""
+        core = self.core
+        st = core.state.nodes[nid]
+        began = time.monotonic()
+        if st.started_at is None:
+            st.started_at = time.time()
+        try:
+            await self._attempts(nid)
+        except asyncio.CancelledError:
+            to = core.cancel_to.pop(nid, NodeStatus.cancelled)
+            if st.status == NodeStatus.done:
+                return  # cancelled while tidying up after its merge: it stays merged
+            if to == NodeStatus.pending and st.attempts > 0:
+                uncount_attempt(st)  # a stopped attempt is not a failed one
+            st.last_error = {
+                NodeStatus.pending: "stopped; will run again",
+                NodeStatus.skipped: "skipped by request",
+                NodeStatus.cancelled: "cancelled by request",
+            }.get(to, "stopped")
+            core.set_status(nid, to, st.last_error)
+        except NodeInterrupted as exc:
+            core.set_status(nid, NodeStatus.pending, str(exc))
+        finally:
+            if self.windows.is_open(nid):  # stopped or crashed mid-window
+                with contextlib.suppress(Exception):
+                    await self.windows.close(nid)
+            st.wall_secs += time.monotonic() - began
+            core.save(node_id=nid)
+
+    async def _attempts(self, nid: str) -> None:
+        core = self.core
+        node = core.nodes[nid]
+        st = core.state.nodes[nid]
+        while True:
+            if core.stop_reason or core.run_cancelled:
+                raise NodeInterrupted(core.stop_reason or "run cancelled")
+            nxt = next_tier(st, core.config, core.max_attempts)
+            if nxt is None:
+                core.set_status(nid, NodeStatus.failed, out_of_attempts(nid, st, core.max_attempts))
+                blocked = sorted(dag.dependents(core.plan, nid))
+                if blocked:
+                    core.notice(f"node {nid} failed; blocked: {', '.join(blocked)}", "warning", nid)
+                return
+            tier, escalating = nxt
+            if escalating and not st.escalated:
+                core.notice(f"node {nid}: escalating to {tier}", "info", nid)
+            begin_attempt(st, tier, escalating)
+            if await self._attempt(node, st, tier):
+                return
+
+    async def _attempt(self, node: Node, st: NodeState, tier: str) -> bool:
+        """One attempt; True when the node merged."""
+        core, nid = self.core, node.id
+        attempt = st.attempts
+        base = core.job_head
+        worktree = jobs.node_worktree(core.store, nid)
+        branch = jobs.node_branch(core.plan.job_id, nid)
+        st.base_commit, st.branch, st.worktree = base, branch, str(worktree)
+        core.set_status(nid, NodeStatus.running, f"attempt {attempt} on {tier}")
+        await core.io(jobs.prepare_node_worktree, core.store, worktree, branch, base)
+        prompt = await core.io(
+            executor_prompt, node, worktree, feedback=st.feedback, attempt=attempt
+        )
+        usage_role = "escalation" if st.escalated else "executor"
+        # The watched window (sandbox_watch) spans the call and this attempt's gate tests.
+        await self.windows.open(nid)
+        called_at = time.time()
+        result = await self.call(st, "executor", prompt, worktree, nid, attempt, tier, usage_role)
+        # An agent can start daemons (`nohup …&`, `setsid …`) that outlive its CLI's process
+        # group; whatever still runs in this worktree and started with this call goes now.
+        # (create times come from the boot time, which the kernel gives in whole seconds:
+        # allow for that, or a daemon started right after the call looks older than it.)
+        leftovers = await core.io(
+            kill_orphans, [worktree], started_after=called_at - CREATE_TIME_SLACK_SECS
+        )
+        if leftovers:
+            core.notice(
+                f"node {nid}: stopped what the agent left running: {', '.join(leftovers)}",
+                "warning",
+                nid,
+            )
+        st.watch_it_fail = watch_it_fail(result.tool_calls, node)
+        if not result.ok:
+            incidents = await self.windows.close(nid)
+            if incidents:
+                return self.windows.reject(nid, st, incidents)
+            reason = (
+                "idle — no output for too long"
+                if result.exit_reason == ExitReason.idle
+                else result.exit_reason.value
+            )
+            st.last_error = f"agent ended without finishing ({reason}): {result.message}".strip()
+            st.feedback = st.last_error
+            core.notice(f"node {nid} attempt {attempt}: {st.last_error}", "warning", nid)
+            return False
+        rebased = False
+        while True:
+            if not await self._gate(node, st, worktree, base):
+                return False
+            if not rebased and not await self._review(node, st, worktree, base):
+                return False
+            merged = await self.merges.merge(node, st, worktree, base, rebased=rebased)
+            if merged.regate_onto is None:
+                return merged.merged
+            # Rebased onto work merged meanwhile: the gate runs again on the new base (the
+            # change was reviewed already).
+            base, rebased = merged.regate_onto, True
+
+    async def _gate(self, node: Node, st: NodeState, worktree: Path, base: str) -> bool:
+        """The deterministic gate, inside the node's watched window; True when it passed."""
+        core, nid, attempt = self.core, node.id, st.attempts
+        core.set_status(nid, NodeStatus.gating, "deterministic gate")
+        limits = core.config.limits
+        if not self.windows.is_open(nid):
+            await self.windows.open(nid)  # a re-gate after a rebase runs the tests again
+        if not await core.io(git.worktree_intact, core.store.repo, worktree):
+            incidents = await self.windows.close(nid)
+            if incidents:
+                return self.windows.reject(nid, st, incidents)
+            # Committing here would reach the user's checkout: reject before any git.
+            message = (
+                "the worktree's .git link was deleted or replaced; never touch .git "
+                "(the attempt's work is discarded)"
+            )
+            core.ctx.bus.emit(
+                GateResult(
+                    node_id=nid, attempt=attempt, passed=False, check="worktree", message=message
+                )
+            )
+            st.last_error = f"gate (worktree): {message}"
+            st.feedback = f"The deterministic gate rejected the previous attempt: {message}"
+            core.save()
+            return False
+        outcome = await gates.node_gate(
+            node,
+            worktree,
+            base,
+            ignore_globs=core.config.repository.ignore,
+            flake_runs=limits.flake_runs,
+            timeout=limits.gate_timeout_secs,
+            on_line=lambda line: core.ctx.bus.emit(TestOutput(node_id=nid, line=line)),
+            commit_message=f"director: node {nid} — {node.title}".strip(" —"),
+            branch=jobs.node_branch(core.plan.job_id, nid),
+        )
+        incidents = await self.windows.close(nid)
+        if incidents:
+            return self.windows.reject(nid, st, incidents)
+        st.test_secs += outcome.test_secs
+        st.changed_files = outcome.changed_files
+        if outcome.test_runs > 1 or outcome.flaky:
+            st.flake = "flaky" if outcome.flaky else "stable"
+        st.flaky = st.flaky or outcome.flaky
+        core.ctx.bus.emit(
+            GateResult(
+                node_id=nid,
+                attempt=attempt,
+                passed=outcome.passed,
+                check=outcome.check,
+                message=outcome.message,
+                output_tail=outcome.output_tail,
+            )
+        )
+        if not outcome.passed:
+            st.last_error = f"gate ({outcome.check}): {outcome.message}"
+            st.feedback = outcome.feedback()
+            core.save()
+            return False
+        return True
+
+    async def _review(self, node: Node, st: NodeState, worktree: Path, base: str) -> bool:
+        """Stage one (advisory) when configured, stage two when the node escalated or
+        touched many files; False when stage two blocks the merge."""
+        core, nid, attempt = self.core, node.id, st.attempts
+
+        async def call(role: str, prompt: str, cwd: Path) -> AgentResult:
+            return await self.call(st, role, prompt, cwd, nid, attempt, None, role)
+
+        if core.config.review.stage_one_llm:
+            core.set_status(nid, NodeStatus.reviewing, "stage one advisory check")
+            advice = await review.stage_one_advisory(
+                core.ctx, node, worktree, base, attempt=attempt, call=call
+            )
+            core.ctx.bus.emit(
+                ReviewResult(
+                    node_id=nid,
+                    stage="one",
+                    verdict="advisory",
+                    blocking=False,
+                    summary=advice[:500],
+                )
+            )
+        if not review.needs_stage_two(
+            core.config, escalated=st.escalated, files_touched=len(st.changed_files)
+        ):
+            return True
+        st.stage_two = True
+        core.set_status(nid, NodeStatus.reviewing, "stage two review")
+        outcome = await review.stage_two(core.ctx, node, worktree, base, attempt=attempt, call=call)
+        if outcome.verdict is None:
+            st.review_error = outcome.error
+            core.ctx.bus.emit(
+                ReviewResult(
+                    node_id=nid, stage="two", verdict="error", blocking=False, summary=outcome.error
+                )
+            )
+            core.notice(f"node {nid}: review error (not blocking): {outcome.error}", "warning", nid)
+            return True
+        st.review = outcome.verdict
+        st.review_error = ""
+        core.ctx.bus.emit(
+            ReviewResult(
+                node_id=nid,
+                stage="two",
+                verdict=outcome.verdict.verdict,
+                blocking=outcome.blocking,
+                summary=outcome.verdict.summary,
+                findings=[f.model_dump() for f in outcome.verdict.findings],
+            )
+        )
+        if outcome.blocking:
+            st.last_error = f"review blocked: {outcome.verdict.summary}"
+            st.feedback = outcome.feedback()
+            core.save()
+            return False
+        return True
+
+    async def call(
+        self,
+        st: NodeState,
+        role: str,
+        prompt: str,
+        cwd: Path,
+        nid: str,
+        attempt: int,
+        tier: str | None,
+        usage_role: str,
+    ) -> AgentResult:
+        """Every agent call of a node: timed, its tokens and cost booked on the node."""
+        core = self.core
+        result, entry = await core.ctx.call_agent(
+            role, prompt, cwd, node_id=nid, attempt=attempt, tier=tier
+        )
+        st.agent_secs += result.duration_secs
+        add_usage(st, usage_role, entry)
+        core.state.cost_usd += entry.cost_usd
+        core.save(node_id=nid)
+        core.emit_cost(nid)
+        return result

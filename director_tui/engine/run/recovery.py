@@ -1,0 +1,90 @@
+"""Making the state of an interrupted or earlier run safe to continue from: orphans
+killed, a half-done merge aborted, nodes caught mid-flight reset (or kept as merged)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from director_tui.engine import git, jobs
+from director_tui.engine.models import ACTIVE, NodeStatus
+from director_tui.engine.proc import kill_orphans
+from director_tui.engine.run.budget import fresh_attempts, uncount_attempt
+from director_tui.engine.run.core import RunCore
+
+
+def recover(core: RunCore) -> list[str]:
+    """Make the state of an interrupted or earlier run safe to continue from."""
+    notes: list[str] = []
+    store, plan, state = core.store, core.plan, core.state
+    st_map = state.nodes
+    active = [nid for nid, st in st_map.items() if st.status in ACTIVE]
+    if active or state.owner_pid:
+        started_after = state.owner_create_time or state.started_at
+        roots = [jobs.node_worktree(store, nid) for nid in active]
+        killed = kill_orphans(roots, started_after=started_after - 1.0)
+        if killed:
+            notes.append("killed processes the interrupted run left behind: " + ", ".join(killed))
+    # A merge interrupted half-way leaves MERGE_HEAD in the job worktree.
+    if core.job_worktree.exists():
+        merging = git.git(
+            ["rev-parse", "-q", "--verify", "MERGE_HEAD"], core.job_worktree, check=False
+        )
+        if merging.returncode == 0:
+            git.git(["merge", "--abort"], core.job_worktree, check=False)
+            notes.append("aborted a merge the interrupted run left half-done")
+    behind = jobs.sync_job_worktree(store)
+    if behind:
+        notes.append(behind)
+    job_head = git.rev(store.repo, plan.job_branch)
+    if core.fresh_state:
+        for nid, st in st_map.items():
+            branch = jobs.node_branch(plan.job_id, nid)
+            if st.status == NodeStatus.pending and merged_already(
+                store.repo, nid, branch, job_head
+            ):
+                st.status, st.branch, st.finished_at = NodeStatus.done, branch, time.time()
+                notes.append(
+                    f"node {nid} is merged on the job branch already (no state.json "
+                    "said so): kept as done"
+                )
+    for nid in active:
+        st = st_map[nid]
+        branch = st.branch or jobs.node_branch(plan.job_id, nid)
+        # state.json may lag a transition behind: any node caught mid-flight whose
+        # commit is already in the job branch was merged.
+        if merged_already(store.repo, nid, branch, job_head):
+            st.status = NodeStatus.done
+            st.finished_at = time.time()
+            notes.append(f"node {nid} had been merged when the run stopped: kept as done")
+            continue
+        was = st.status.value
+        st.status = NodeStatus.pending
+        uncount_attempt(st)  # the interrupted attempt did not finish
+        notes.append(f"node {nid} was {was} when the run stopped: reset, it will run again")
+    for st in st_map.values():
+        if st.status in (NodeStatus.failed, NodeStatus.blocked, NodeStatus.cancelled):
+            st.status = NodeStatus.pending
+            fresh_attempts(st)
+    state.cancelled = False
+    state.stopped_reason = ""
+    state.finished_at = None
+    state.integration = "pending"
+    state.integration_report = ""
+    state.recovered = notes
+    return notes
+
+
+def merged_already(repo: Path, nid: str, branch: str, job_head: str) -> bool:
+    """Is the node's own attempt commit (not a base its branch was reset to) already
+    part of the job branch?"""
+    if not git.branch_exists(repo, branch):
+        return False
+    head = git.rev(repo, branch)
+    subject = git.out(["log", "-1", "--format=%s", head], repo)
+    mine = f"director: node {nid}"
+    if subject != mine and not subject.startswith(mine + " "):
+        return False  # the branch sits at a base commit: no attempt was committed
+    return (
+        git.git(["merge-base", "--is-ancestor", head, job_head], repo, check=False).returncode == 0
+    )

@@ -1,0 +1,207 @@
+"""The scheduler: up to ``parallel`` node tasks at once, in dependency order, longest
+remaining chain first; control requests, the cost ceiling and stops between them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from typing import NoReturn
+
+import psutil
+
+from director_tui.engine import dag, git, jobs, sandbox_watch
+from director_tui.engine.context import EngineContext
+from director_tui.engine.errors import DirectorError
+from director_tui.engine.events import RunStarted
+from director_tui.engine.models import NodeStatus, Plan
+from director_tui.engine.run.conclusion import RunOutcome, conclude, finish
+from director_tui.engine.run.core import RunCore
+from director_tui.engine.run.lifecycle import NodeLifecycle
+from director_tui.engine.run.merge_queue import MergeQueue
+from director_tui.engine.run.recovery import recover
+from director_tui.engine.run.requests import apply_controls
+from director_tui.engine.run.windows import WatchedWindows
+
+# Statuses a dependency can be in that mean its dependents cannot run.
+DEAD_ENDS = frozenset(
+    {NodeStatus.failed, NodeStatus.blocked, NodeStatus.skipped, NodeStatus.cancelled}
+)
+POLL_SECS = 0.2  # how often the scheduler looks for control requests while waiting
+
+
+class Runner:
+    """One invocation of the run: the scheduler loop over the node lifecycles."""
+
+    def __init__(self, ctx: EngineContext, plan: Plan, *, parallel: int, max_attempts: int) -> None:
+        self.core = RunCore(ctx, plan, parallel=parallel, max_attempts=max_attempts)
+        self.windows = WatchedWindows(self.core)
+        self.lifecycle = NodeLifecycle(self.core, self.windows, MergeQueue(self.core, self.windows))
+        # The scheduler's priority: the heaviest chain of work below each node.
+        self.chain = dag.chain_weights(plan)
+
+    def refresh_blocked(self) -> None:
+        core = self.core
+        nodes = core.state.nodes
+        changed = True
+        while changed:
+            changed = False
+            for node in core.plan.nodes:
+                st = nodes[node.id]
+                dead = [d for d in node.depends_on if nodes[d].status in DEAD_ENDS]
+                if st.status == NodeStatus.pending and dead:
+                    st.last_error = f"blocked by {', '.join(dead)}"
+                    core.set_status(node.id, NodeStatus.blocked, st.last_error)
+                    changed = True
+                elif st.status == NodeStatus.blocked and not dead:
+                    core.set_status(node.id, NodeStatus.pending, "unblocked")
+                    changed = True
+
+    def ready(self) -> list[str]:
+        core = self.core
+        nodes = core.state.nodes
+        out = []
+        for node in core.plan.nodes:
+            if nodes[node.id].status != NodeStatus.pending or node.id in core.tasks:
+                continue
+            if all(nodes[d].status == NodeStatus.done for d in node.depends_on):
+                out.append(node.id)
+        # Longest remaining chain first keeps the makespan near the critical path.
+        out.sort(key=lambda nid: (-self.chain[nid], core.order[nid]))
+        return out
+
+    async def run(self) -> RunOutcome:
+        try:
+            return await self._run()
+        finally:
+            self.windows.close_all()
+
+    async def _run(self) -> RunOutcome:
+        core = self.core
+        plan, state = core.plan, core.state
+        await core.io(jobs.ensure_job_worktree, core.store, plan.job_branch)
+        core.job_head = await core.io(git.rev, core.store.repo, plan.job_branch)
+        # Recovery reads the dead owner's start time (orphans are processes younger than
+        # it): claim ownership only afterwards, or a resuming process started after the
+        # orphans (`director run` again from a shell) would spare every one of them.
+        notes = await core.io(recover, core)
+        await core.io(sandbox_watch.refresh_job_index, core.job_worktree)
+        state.owner_pid = os.getpid()
+        state.owner_create_time = psutil.Process().create_time()
+        state.started_at = time.time()
+        core.save()
+        core.ctx.bus.emit(
+            RunStarted(
+                job_id=plan.job_id,
+                job_branch=plan.job_branch,
+                node_ids=plan.ids,
+                parallel=core.parallel,
+                ceiling_usd=core.config.limits.cost_ceiling_usd,
+                tiers=core.config.tier_map(),
+                scripted=core.ctx.scripted,
+                pid=os.getpid(),
+            )
+        )
+        for note in notes:
+            core.notice("recovered: " + note, "warning")
+        try:
+            await self._loop()
+        except asyncio.CancelledError:
+            # Interrupted from outside (Ctrl-C, the app closing): leave a resumable state.
+            core.run_cancelled = True
+            await self._cancel_all(NodeStatus.pending)
+            state.cancelled = True
+            core.save()
+            finish(core, "cancelled", "interrupted")
+            raise
+        return await conclude(core)
+
+    async def _loop(self) -> None:
+        core = self.core
+        while True:
+            if not core.store.plan.exists():
+                await self._stop_for_lost_store()
+            apply_controls(core)
+            if core.run_cancelled:
+                await self._cancel_all(NodeStatus.pending)
+                return
+            if core.ceiling_reached() and not core.stop_reason:
+                await self._stop_for_ceiling()
+            self.refresh_blocked()
+            if not core.state.paused and not core.stop_reason:
+                for nid in self.ready():
+                    if len(core.tasks) - len(core.merge_queue) >= core.parallel:
+                        break
+                    core.tasks[nid] = asyncio.create_task(self.lifecycle.task(nid), name=nid)
+            if not core.tasks and not core.state.paused:
+                return
+            if core.tasks:
+                await self._wait_for_a_task()
+            else:
+                await asyncio.sleep(POLL_SECS)  # paused with nothing running
+
+    async def _wait_for_a_task(self) -> None:
+        """Until a node task ends or frees its slot (or ``POLL_SECS``); a task that ended
+        with an exception fails its node."""
+        core = self.core
+        core.slot_freed.clear()
+        slot_freed = asyncio.ensure_future(core.slot_freed.wait())
+        finished, _ = await asyncio.wait(
+            {*core.tasks.values(), slot_freed},
+            timeout=POLL_SECS,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        slot_freed.cancel()
+        finished.discard(slot_freed)
+        for task in finished:
+            core.tasks.pop(task.get_name(), None)
+            exc = None if task.cancelled() else task.exception()
+            if exc is not None and core.store.plan.exists():  # else: the loop stops the run
+                nid = task.get_name()
+                st = core.state.nodes[nid]
+                st.last_error = (
+                    str(exc)
+                    if isinstance(exc, DirectorError)
+                    else f"internal error: {type(exc).__name__}: {exc}"
+                )
+                core.set_status(nid, NodeStatus.failed, st.last_error)
+                core.notice(f"node {nid}: {st.last_error}", "error", nid)
+
+    async def _stop_for_lost_store(self) -> NoReturn:
+        """``.director/`` (or its plan.json) was deleted under the run: nothing is left to
+        record progress in or resume from. Stop the agents as a cancel does, then say so
+        (rather than gate a node against a job worktree that is gone)."""
+        await self._cancel_all(NodeStatus.pending)
+        branch = self.core.plan.job_branch
+        raise DirectorError(
+            f"{self.core.store.plan} disappeared while the run went (was .director/ deleted?): "
+            "the run stopped, its agents were stopped, and it cannot be resumed",
+            hint=f"what was merged is on {branch} (`git log {branch}`); to start over: "
+            '`director init` if config.toml went too, then `director plan "<task>"`',
+        )
+
+    async def _stop_for_ceiling(self) -> None:
+        core = self.core
+        limits = core.config.limits
+        core.stop_reason = (
+            f"cost ceiling reached: ${core.state.cost_usd:.4f} of ${limits.cost_ceiling_usd:.2f}"
+        )
+        core.state.stopped_reason = core.stop_reason
+        core.save()
+        how = "running calls finish" if limits.on_ceiling == "finish" else "running calls cancelled"
+        core.notice(f"{core.stop_reason}: no new work is scheduled ({how})", "warning")
+        if limits.on_ceiling == "cancel":
+            # Only agent calls cost money: a node already gating or merging finishes.
+            await self._cancel_all(NodeStatus.pending, spare=(NodeStatus.gating,))
+
+    async def _cancel_all(self, to: NodeStatus, spare: tuple[NodeStatus, ...] = ()) -> None:
+        core = self.core
+        for nid, task in list(core.tasks.items()):
+            status = core.state.nodes[nid].status
+            if status in (NodeStatus.merging, NodeStatus.done, *spare):
+                continue  # a merge is short and must not be torn
+            core.cancel_to[nid] = to
+            task.cancel()
+        if core.tasks:
+            await asyncio.gather(*core.tasks.values(), return_exceptions=True)
+        core.tasks.clear()
