@@ -203,7 +203,7 @@ PROFILES = ["all-frontier", "cheap-cloud", "local-first", "broken"]
 def bench(repo: Path, on_event: Any = None, **kw: Any) -> dict[str, Any]:
     return asyncio.run(
         run_bench(Store(repo), "add add and mul to calc", PROFILES, on_event=on_event, **kw)
-    )
+    ).to_json()
 
 
 def row(summary: dict[str, Any], profile: str) -> dict[str, Any]:
@@ -339,8 +339,8 @@ def test_bench_counts_costs_cuts_spread_hashes_and_isolation(
 
     # -- files: summary (latest + per id), history, metrics streams, live events --------------
     bench_root = repo / ".director" / "bench"
-    assert load_summary(Store(repo)) == summary
-    assert load_summary(Store(repo), summary["bench_id"][:15]) == summary
+    assert load_summary(Store(repo)).to_json() == summary
+    assert load_summary(Store(repo), summary["bench_id"][:15]).to_json() == summary
     assert [e["bench_id"] for e in list_benches(Store(repo))] == [summary["bench_id"]]
     stream = read_jsonl(bench_root / summary["bench_id"] / "cheap-cloud.metrics.jsonl")
     run_records = [r for r in stream if r["kind"] == "run"]
@@ -396,7 +396,9 @@ def test_a_crashing_run_is_recorded_and_an_interrupt_keeps_the_partial_summary(
 
     monkeypatch.setattr(run_module, "run_job", crash_cheap)
     profiles = ["cheap-cloud", "all-frontier"]
-    summary = asyncio.run(run_bench(Store(repo), "add add and mul", profiles, repeat=2, parallel=1))
+    summary = asyncio.run(
+        run_bench(Store(repo), "add add and mul", profiles, repeat=2, parallel=1)
+    ).to_json()
     cheap = row(summary, "cheap-cloud")
     assert cheap["runs_ok"] == 1 and cheap["errors"] == [
         "run 1: RuntimeError: simulated engine bug"
@@ -415,7 +417,7 @@ def test_a_crashing_run_is_recorded_and_an_interrupt_keeps_the_partial_summary(
                 Store(repo), "add add and mul", ["all-frontier"], repeat=3, on_event=interrupt
             )
         )
-    partial = load_summary(Store(repo))
+    partial = load_summary(Store(repo)).to_json()
     assert partial["status"] == "interrupted" and len(partial["runs"]) == 1
     assert [e["status"] for e in list_benches(Store(repo))] == ["interrupted", "finished"]
     with pytest.raises(UsageError, match="not a usable profile name"):

@@ -74,6 +74,21 @@ def test_cli_json_run_prints_only_the_summary(
     assert summary["status"] == "finished" and summary["rows"][0]["done"] == 2
 
 
+def test_cli_exits_1_when_every_run_failed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # planned under the scripted all-frontier; the only profile compared names an OpenCode
+    # tier while OpenCode is not installed, so every run fails: nothing was compared
+    repo = sample(tmp_path, monkeypatch)
+    args = ("add add and mul", "--profiles", "broken", "--plan-profile", "all-frontier")
+    done = director(repo, *args, "--no-tui")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "every run failed" in done.stderr and "Traceback" not in done.stderr
+    assert "ERROR" in done.stdout  # the table still says why
+    as_json = director(repo, *args, "--json")
+    assert as_json.returncode == 1 and json.loads(as_json.stdout)["status"] == "finished"
+    help_text = " ".join(director(repo, "--help").stdout.split())
+    assert "1 nothing compared: planning failed, or every run failed" in help_text
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -105,7 +120,7 @@ def test_cli_report_by_id_and_list(tmp_path: Path, monkeypatch: pytest.MonkeyPat
             ["all-frontier"],
             [RunResult(profile="all-frontier", repeat=1, n_nodes=1, done=1, run_cost=cost)],
             {},
-        )
+        ).to_json()
         atomic_write_json(store.bench / bench_id / "summary.json", summary)
         atomic_write_json(store.bench / "summary.json", summary)
     # the older bench is in the history index, the newer one only has its folder

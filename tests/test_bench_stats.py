@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from director_tui.engine.bench import (
+    BenchSummary,
     RunResult,
     build_summary,
     compare_to_baseline,
@@ -116,6 +117,18 @@ def test_cut_and_quality_against_the_baseline() -> None:
     assert broken["cost_cut_pct"] is None and broken["quality_held"] is None
 
 
+def test_a_profile_that_merged_nothing_never_meets_the_cut() -> None:
+    # It spent nothing because it did nothing: a 100% cut must not count as met (issue 17)
+    frontier = [run("all-frontier", 1, 0.05)]
+    idle = [run("idle", 1, 0.0, passed=0, done=0)]
+    summary = build_summary({"task": "t"}, ["all-frontier", "idle"], [*frontier, *idle], {})
+    row = summary.to_json()["rows"][1]
+    assert row["cost_cut_pct"] == pytest.approx(100.0) and row["cut_target_met"] is False
+    assert summary.rows[1].cut_met(80.0) is False  # what the TUI's bench screen shows
+    line = next(x for x in render(bench_table(summary)).splitlines() if x.startswith("idle"))
+    assert "100% ✘" in line and "✔" not in line
+
+
 def test_quality_held_uses_the_baseline_spread() -> None:
     base = {"runs_ok": 3, "acceptance_pct": 90.0, "acceptance_pct_std": 10.0}
     assert quality_held({"runs_ok": 1, "acceptance_pct": 80.0}, base) is True
@@ -124,7 +137,9 @@ def test_quality_held_uses_the_baseline_spread() -> None:
 
 
 def test_no_baseline_no_cut() -> None:
-    summary = build_summary({"task": "t"}, ["a", "b"], [run("a", 1, 0.1), run("b", 1, 0.2)], {})
+    summary = build_summary(
+        {"task": "t"}, ["a", "b"], [run("a", 1, 0.1), run("b", 1, 0.2)], {}
+    ).to_json()
     assert summary["baseline"] is None
     assert [r["cost_cut_pct"] for r in summary["rows"]] == [None, None]
 
@@ -151,7 +166,9 @@ def test_tokens_by_role_tells_escalation_from_executor_by_attempt() -> None:
 
 def test_summary_keeps_director_cli_fields() -> None:
     meta = {"task": "t", "plan_profile": "all-frontier", "plan_cost": 0.1, "job_id": "j"}
-    summary = build_summary(meta, ["all-frontier"], [run("all-frontier", 1, 0.05)], {"a": "h"})
+    summary = build_summary(
+        meta, ["all-frontier"], [run("all-frontier", 1, 0.05)], {"a": "h"}
+    ).to_json()
     for key in ("task", "plan_profile", "plan_cost", "job_id", "rows"):
         assert key in summary
     for key in (
@@ -178,13 +195,13 @@ def test_summary_keeps_director_cli_fields() -> None:
 def test_hash_mismatch_is_reported() -> None:
     bad = run("x", 1, 0.1, hashes_ok=False, hash_mismatches=["tests/t.py differs on b"])
     summary = build_summary({}, ["x"], [bad], {"tests/t.py": "h"})
-    assert summary["hash_check"]["ok"] is False
-    assert summary["hash_check"]["mismatches"] == ["x-1: tests/t.py differs on b"]
+    assert summary.to_json()["hash_check"]["ok"] is False
+    assert summary.to_json()["hash_check"]["mismatches"] == ["x-1: tests/t.py differs on b"]
     assert "hash check ✘" in render(report(summary))
 
 
 # -- the table -----------------------------------------------------------------------------------
-def sample_summary() -> dict[str, object]:
+def sample_summary() -> BenchSummary:
     runs = [
         run("all-frontier", 1, 0.04),
         run("all-frontier", 2, 0.04),

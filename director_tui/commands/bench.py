@@ -5,17 +5,18 @@
     director bench --report [ID] [--json]      the table of the latest bench, or of ID
     director bench --list [--json]             earlier benches, newest first
 
-Exit codes: 0 the bench ran every profile (a profile whose runs failed is reported in
-its row, not as an error); 1 planning failed, so nothing was compared; 2 bad input (no
-such profile, a broken profile file, a dirty checkout — nothing written); 4 another
-bench is running in this repository; 130 interrupted (the partial summary is kept).
+Exit codes: 0 the bench ran every profile and at least one run was measured (a profile
+whose runs failed is reported in its row, not as an error); 1 nothing was compared:
+planning failed, or every run of every profile failed; 2 bad input (no such profile, a
+broken profile file, a dirty checkout — nothing written); 4 another bench is running in
+this repository; 130 interrupted (the partial summary is kept).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 from director_tui.commands.common import (
     add_repo_arg,
@@ -27,6 +28,9 @@ from director_tui.commands.common import (
 from director_tui.engine.errors import UsageError
 from director_tui.engine.store import Store
 
+if TYPE_CHECKING:
+    from director_tui.engine.bench import BenchSummary
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
@@ -37,7 +41,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "(.director/profiles/<name>.toml) on its own branch, --repeat times, and compare "
         "cost, quality and spread. Your branch, files and config.toml are never touched.",
         epilog='example: director bench "add a --json flag" --profiles all-frontier,'
-        "cheap-cloud --repeat 3   ·   starter profiles: director init --profiles",
+        "cheap-cloud --repeat 3   ·   starter profiles: director init --profiles   ·   "
+        "exit codes: 0 compared (a profile whose runs failed shows ERROR in its row) · "
+        "1 nothing compared: planning failed, or every run failed · 2 bad input (nothing "
+        "written) · 4 another bench is running · 130 interrupted",
     )
     parser.add_argument("task", nargs="?", help="what you want done (or use --input)")
     parser.add_argument(
@@ -79,9 +86,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.set_defaults(handler=handle)
 
 
-def _show(summary: dict[str, Any], as_json: bool) -> None:
+def _show(summary: BenchSummary, as_json: bool) -> None:
     if as_json:
-        print_json(summary)
+        print_json(summary.to_json())
         return
     from director_tui.views.bench_view import report
     from director_tui.views.console import table_console
@@ -140,9 +147,17 @@ def handle(args: argparse.Namespace) -> int:
         on_event=sink,
     )
     _show(summary, args.json)
+    code = 0
+    if summary.all_runs_failed:
+        code = 1
+        print(
+            f"director bench: every run failed ({len(summary.runs)} of {len(summary.runs)}): "
+            "nothing was compared — the ERROR rows say why",
+            file=sys.stderr,
+        )
     sys.stdout.flush()
     if want_tui(args):
         from director_tui.tui import launch
 
-        return launch(store.repo, "bench")
-    return 0
+        return launch(store.repo, "bench") or code
+    return code

@@ -181,7 +181,7 @@ class ControlApplied(EventBase):
 
 
 class BenchProgress(EventBase):
-    """A bench's progress, written to ``.director/bench/events.jsonl`` (see engine/bench.py).
+    """A bench's progress, written to ``.director/bench/events.jsonl`` (see engine/bench/).
 
     ``plan`` planning moved on; ``start``/``node``/``done``/``error`` one profile run (its
     ``repeat`` counts from 1) started, finished a node (``done`` of ``total``), ended, or

@@ -1,6 +1,6 @@
 """``director bench`` output: the comparison table, the history list and progress lines.
 
-Pure renderers over a ``summary.json`` dict (see ``engine/bench.py``): no engine calls,
+Pure renderers over a :class:`BenchSummary` (``summary.json``, see ``engine/bench/``): no engine calls,
 so ``--report`` prints exactly what a finished bench printed.
 """
 
@@ -14,13 +14,10 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from director_tui.engine.bench.model import BenchRow, BenchSummary
+from director_tui.engine.bench.stats import CUT_TARGET_PCT
 from director_tui.engine.events import BenchProgress, EventBase
 from director_tui.views.console import ProgressConsole
-
-
-def _num(row: dict[str, Any], key: str) -> float:
-    value = row.get(key)
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
 
 
 def _count(value: float) -> str:
@@ -39,16 +36,16 @@ def tokens_text(value: float) -> str:
     return f"{value:.0f}"
 
 
-def cut_text(row: dict[str, Any], target: float) -> Text:
-    cut = row.get("cost_cut_pct")
-    if not isinstance(cut, int | float):
-        return Text("baseline" if row.get("is_baseline") else "—", style="dim")
-    met = bool(row.get("cut_target_met"))
+def cut_text(row: BenchRow, target: float, is_baseline: bool = False) -> Text:
+    cut = row.cost_cut_pct
+    if cut is None:
+        return Text("baseline" if is_baseline else "—", style="dim")
+    met = bool(row.cut_met(target))
     return Text(f"{cut:.0f}% {'✔' if met else '✘'}", style="green" if met else "yellow")
 
 
-def quality_text(row: dict[str, Any]) -> Text:
-    held = row.get("quality_held")
+def quality_text(row: BenchRow) -> Text:
+    held = row.quality_held
     if held is None:
         return Text("—", style="dim")
     return Text("held ✔", style="green") if held else Text("lower ✘", style="red")
@@ -79,35 +76,28 @@ def _stacked(mean: str, std: float, fmt: str) -> str:
     return mean + (f"\n±{fmt.format(std)}" if std else "")
 
 
-def _row_cells(row: dict[str, Any], baseline: Any, target: float) -> dict[str, RenderableType]:
-    profile = str(row.get("profile", "?"))
-    runs_ok, repeats = int(_num(row, "runs_ok")), int(_num(row, "repeats") or 1)
-    n_nodes = int(_num(row, "n_nodes"))
-    integ = row.get("integration_pass_pct")
-    partial = isinstance(integ, int | float) and integ not in (0, 100)
+def _row_cells(row: BenchRow, baseline: str | None, target: float) -> dict[str, RenderableType]:
+    integ = row.integration_pass_pct
+    partial = integ is not None and integ not in (0, 100)
     integration = (
-        f"{float(integ or 0):.0f}%"
-        if partial
-        else ("PASS" if row.get("integration_ok") else "FAIL")
+        f"{float(integ or 0):.0f}%" if partial else ("PASS" if row.integration_ok else "FAIL")
     )
     return {
-        "profile": profile,
-        "runs": f"{runs_ok}/{repeats}" if "runs_ok" in row else "1/1",
-        "done": f"{_count(_num(row, 'done'))}/{n_nodes}",
-        "exec%": f"{_num(row, 'executor_pct'):.0f}%",
-        "esc": _count(_num(row, "escalated")),
-        "st2%": f"{_num(row, 'review_pct'):.0f}%",
-        "integ": Text(integration, style="green" if row.get("integration_ok") else "red"),
-        "accept": _stacked(
-            f"{_num(row, 'acceptance_pct'):.0f}%", _num(row, "acceptance_pct_std"), "{:.0f}"
-        ),
-        "run $": _stacked(money(_num(row, "run_cost")), _num(row, "run_cost_std"), "{:.4f}"),
-        "min–max": f"{money(_num(row, 'run_cost_min'))}\n{money(_num(row, 'run_cost_max'))}"
-        if "run_cost_min" in row
+        "profile": row.profile,
+        "runs": f"{row.runs_ok}/{row.repeats}" if row.runs_ok is not None else "1/1",
+        "done": f"{_count(row.done)}/{row.n_nodes}",
+        "exec%": f"{row.executor_pct:.0f}%",
+        "esc": _count(row.escalated),
+        "st2%": f"{row.review_pct:.0f}%",
+        "integ": Text(integration, style="green" if row.integration_ok else "red"),
+        "accept": _stacked(f"{row.acceptance_pct or 0:.0f}%", row.acceptance_pct_std, "{:.0f}"),
+        "run $": _stacked(money(row.run_cost), row.run_cost_std, "{:.4f}"),
+        "min–max": f"{money(row.run_cost_min)}\n{money(row.run_cost_max or 0)}"
+        if row.run_cost_min is not None
         else "",
-        "wall": _stacked(f"{_num(row, 'wall_secs'):.0f}s", _num(row, "wall_secs_std"), "{:.0f}"),
-        "tokens": tokens_text(_num(row, "tokens")) if "tokens" in row else "",
-        "cut": cut_text({**row, "is_baseline": profile == baseline}, target),
+        "wall": _stacked(f"{row.wall_secs:.0f}s", row.wall_secs_std, "{:.0f}"),
+        "tokens": tokens_text(row.tokens) if row.tokens is not None else "",
+        "cut": cut_text(row, target, is_baseline=row.profile == baseline),
         "quality": quality_text(row),
     }
 
@@ -117,16 +107,14 @@ def _cell_width(cell: RenderableType) -> int:
     return max((len(line) for line in text.splitlines()), default=0)
 
 
-def bench_table(summary: dict[str, Any], width: int = 200) -> Table:
+def bench_table(summary: BenchSummary, width: int = 200) -> Table:
     """Profiles side by side: means over the repeats, the standard deviation under each
     mean. Columns that do not fit in ``width`` are left out (least important first)."""
-    target = _num(summary, "cut_target_pct") or 80.0
-    baseline = summary.get("baseline")
+    target = summary.target(CUT_TARGET_PCT)
     headers = {name: name for name in ORDER}
     headers["cut"] = f"cut>{target:.0f}%"
-    rows = [r for r in summary.get("rows", []) if isinstance(r, dict)]
-    failed = [r for r in rows if r.get("error") or ("runs_ok" in r and not r.get("runs_ok"))]
-    cells = [_row_cells(r, baseline, target) for r in rows if r not in failed]
+    failed = [r for r in summary.rows if r.failed]
+    cells = [_row_cells(r, summary.baseline, target) for r in summary.rows if not r.failed]
 
     def column_width(name: str) -> int:
         values = [headers[name], *(c[name] for c in cells)]
@@ -153,38 +141,36 @@ def bench_table(summary: dict[str, Any], width: int = 200) -> Table:
     for row_cells in cells:
         table.add_row(*(row_cells[n] for n in columns))
     for row in failed:
-        repeats = int(_num(row, "repeats") or 1)
-        message = str(row.get("error") or "no run finished")[:160]
+        message = (row.error or "no run finished")[:160]
         table.add_row(
-            str(row.get("profile", "?")),
+            row.profile,
             *([""] * (len(columns) - 2)),
-            Text(f"ERROR ({repeats} run(s)): {message}", style="red"),
+            Text(f"ERROR ({row.repeats or 1} run(s)): {message}", style="red"),
         )
     return table
 
 
-def report(summary: dict[str, Any], width: int = 200) -> RenderableType:
+def report(summary: BenchSummary, width: int = 200) -> RenderableType:
     """The whole report: heading, the table, the notes under it."""
-    status = str(summary.get("status") or "finished")
-    repeat = int(_num(summary, "repeat") or 1)
+    status = summary.status or "finished"
     head = Text()
     head.append("bench ", style="bold")
-    head.append(str(summary.get("bench_id") or ""), style="bold cyan")
+    head.append(summary.bench_id or "", style="bold cyan")
     if status != "finished":
         head.append(f"  [{status}]", style="yellow" if status == "running" else "red")
-    task_lines = str(summary.get("task") or "").splitlines()
+    task_lines = summary.task.splitlines()
     head.append(f"\ntask: {task_lines[0][:200] if task_lines else '—'}")
     head.append(
-        f"\nplanned once under {summary.get('plan_profile', '?')} "
-        f"(shared plan cost {money(_num(summary, 'plan_cost'))}, counted once)"
-        f" · job {summary.get('job_id') or '—'} · {repeat} repeat(s) per profile"
+        f"\nplanned once under {summary.plan_profile or '?'} "
+        f"(shared plan cost {money(summary.plan_cost)}, counted once)"
+        f" · job {summary.job_id or '—'} · {summary.repeat or 1} repeat(s) per profile"
     )
-    scripted = [p for p, s in (summary.get("scripted") or {}).items() if s]
+    scripted = [p for p, s in summary.scripted.items() if s]
     if scripted:
         head.append(f"\nscripted agents (no model calls): {', '.join(scripted)}", style="magenta")
     notes = Text()
-    baseline = summary.get("baseline")
-    target = _num(summary, "cut_target_pct") or 80.0
+    baseline = summary.baseline
+    target = summary.target(CUT_TARGET_PCT)
     if baseline:
         notes.append(
             f"cut = run-cost reduction vs {baseline} (target >{target:.0f}%); quality held = "
@@ -198,26 +184,25 @@ def report(summary: dict[str, Any], width: int = 200) -> RenderableType:
         "tests passing on each run's final branch.\n",
         style="dim",
     )
-    check = summary.get("hash_check") or {}
-    if check:
-        files = len(check.get("files") or {})
-        if check.get("ok"):
+    check = summary.hash_check
+    if check is not None:
+        if check.ok:
             notes.append(
-                f"hash check ✔ {files} test file(s) identical on all "
-                f"{check.get('branches_checked', 0)} profile branches\n",
+                f"hash check ✔ {len(check.files)} test file(s) identical on all "
+                f"{check.branches_checked} profile branches\n",
                 style="green",
             )
         else:
             notes.append("hash check ✘ test files differ:\n", style="bold red")
-            for line in check.get("mismatches", [])[:20]:
+            for line in check.mismatches[:20]:
                 notes.append(f"  {line}\n", style="red")
-    for row in summary.get("rows", []):
-        if isinstance(row, dict) and row.get("errors") and row.get("runs_ok"):
-            for line in row["errors"]:
-                notes.append(f"{row.get('profile')}: {line}\n", style="yellow")
-    if summary.get("error"):
-        notes.append(f"{summary['error']}\n", style="red")
-    if summary.get("user_checkout_untouched") is False:
+    for row in summary.rows:
+        if row.errors and row.runs_ok:
+            for line in row.errors:
+                notes.append(f"{row.profile}: {line}\n", style="yellow")
+    if summary.error:
+        notes.append(f"{summary.error}\n", style="red")
+    if summary.user_checkout_untouched is False:
         notes.append("warning: the checked-out branch or commit changed during the bench\n")
     return Group(head, Text(""), bench_table(summary, width), Text(""), notes)
 

@@ -54,7 +54,10 @@ async def test_table_history_and_live_progress(sample_repo: Callable[[str], Path
 
 
 def test_a_profile_that_has_not_run_yet_shows_no_cut() -> None:
-    from director_tui.tui.screens.bench import cost_cut
+    from director_tui.engine.bench import BenchRow
+
+    def cost_cut(row: dict[str, object], baseline: dict[str, object]) -> float | None:
+        return BenchRow.model_validate(row).cost_cut(BenchRow.model_validate(baseline))
 
     baseline = {"profile": "all-frontier", "run_cost": 0.2, "cost_cut_pct": None}
     waiting = {"profile": "cheap", "run_cost": 0.0, "n_nodes": 0, "cost_cut_pct": None}

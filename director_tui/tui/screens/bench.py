@@ -1,13 +1,11 @@
 """Bench results: profiles side by side, cost against quality, earlier benches, live progress.
 
-Reads what ``engine/bench.py`` writes: ``.director/bench/summary.json`` (the latest),
+Reads what ``engine/bench/`` writes: ``.director/bench/summary.json`` (the latest),
 ``<id>/summary.json`` (each bench, listed by ``list_benches``) and ``bench/events.jsonl``
 (``BenchProgress`` of a bench that is running, followed live).
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from rich.text import Text
 from textual import events
@@ -16,6 +14,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Header, Static
 
+from director_tui.engine.bench.model import BenchSummary
+from director_tui.engine.bench.stats import BASELINE, CUT_TARGET_PCT
 from director_tui.engine.errors import DirectorError
 from director_tui.engine.events import BenchProgress
 from director_tui.tui.feed import EventTail
@@ -23,8 +23,6 @@ from director_tui.tui.screens.base import DirectorScreen
 from director_tui.tui.widgets.chart import Point, scatter
 from director_tui.tui.widgets.modals import ConfirmModal
 
-BASELINE = "all-frontier"
-CUT_TARGET = 80.0
 CHART_WIDTH = 48  # plot columns at the most
 CHART_MARGIN = 7  # the axis label and line left of the plot, and one spare
 # The answer first: cost, the cut against the baseline and whether quality held fit in
@@ -42,27 +40,6 @@ BENCH_COLUMNS = (
     "accept.",
     "wall",
 )
-
-
-def _num(row: dict[str, Any], key: str) -> float:
-    value = row.get(key)
-    return float(value) if isinstance(value, int | float) else 0.0
-
-
-def quality(row: dict[str, Any]) -> float:
-    """Acceptance tests passing (%), or nodes done (%) for summaries that lack it."""
-    if isinstance(row.get("acceptance_pct"), int | float):
-        return _num(row, "acceptance_pct")
-    total = _num(row, "n_nodes")
-    return 100.0 * _num(row, "done") / total if total else 0.0
-
-
-def cost_cut(row: dict[str, Any], baseline: dict[str, Any] | None) -> float | None:
-    if "cost_cut_pct" in row:  # the bench engine's verdict; None: no runs to compare yet
-        return _num(row, "cost_cut_pct") if row["cost_cut_pct"] is not None else None
-    if baseline is None or row is baseline or not _num(baseline, "run_cost"):
-        return None
-    return 100.0 * (1 - _num(row, "run_cost") / _num(baseline, "run_cost"))
 
 
 class BenchScreen(DirectorScreen):
@@ -162,7 +139,7 @@ class BenchScreen(DirectorScreen):
             self.bench_id = str(event.row_key.value)
             self.reload()
 
-    def load(self) -> dict[str, Any] | None:
+    def load(self) -> BenchSummary | None:
         from director_tui.engine.bench import load_summary
 
         store = self.director.bridge.store
@@ -187,38 +164,38 @@ class BenchScreen(DirectorScreen):
             )
             self.query_one("#chart", Static).update(scatter([]))
             return
-        rows = [r for r in summary.get("rows", []) if isinstance(r, dict)]
-        baseline = next((r for r in rows if r.get("profile") == BASELINE), None)
-        target = _num(summary, "cut_target_pct") or CUT_TARGET
+        baseline = summary.row(BASELINE)
+        target = summary.target(CUT_TARGET_PCT)
         points = []
-        for row in rows:
-            cost = _num(row, "run_cost")
-            spread = _num(row, "run_cost_std")
-            cut = cost_cut(row, baseline)
-            held = row.get("quality_held")
+        for row in summary.rows:
+            cost, spread = float(row.run_cost), float(row.run_cost_std)
+            cut = row.cost_cut(baseline)
+            held = row.quality_held
             cells = {
-                "profile": str(row.get("profile", "?")),
-                "done": f"{_num(row, 'done'):g}/{int(_num(row, 'n_nodes'))}",
-                "exec-tier": f"{_num(row, 'executor_pct'):.0f}%",
-                "escal.": f"{_num(row, 'escalated'):g}",
-                "review": f"{_num(row, 'review_pct'):.0f}%",
-                "integr.": "✔" if row.get("integration_ok") else "✘",
-                "accept.": f"{quality(row):.0f}%",
+                "profile": row.profile,
+                "done": f"{row.done:g}/{row.n_nodes}",
+                "exec-tier": f"{row.executor_pct:.0f}%",
+                "escal.": f"{row.escalated:g}",
+                "review": f"{row.review_pct:.0f}%",
+                "integr.": "✔" if row.integration_ok else "✘",
+                "accept.": f"{row.quality():.0f}%",
                 "cost": f"${cost:.3f}" + (f" ±{spread:.3f}" if spread else ""),
-                "wall": f"{_num(row, 'wall_secs'):.0f}s",
-                "cut": "" if cut is None else f"{cut:.0f}% {'✔' if cut > target else '✘'}",
+                "wall": f"{row.wall_secs:.0f}s",
+                "cut": ""
+                if cut is None
+                else f"{cut:.0f}% {'✔' if row.cut_met(target, baseline) else '✘'}",
                 "quality": "" if held is None else ("held" if held else "dropped"),
             }
             table.add_row(*(cells[name] for name in BENCH_COLUMNS))
-            points.append(Point(str(row.get("profile", "?")), cost, quality(row), spread))
-        which = summary.get("bench_id") or "latest"
-        state = summary.get("status")
+            points.append(Point(row.profile, cost, row.quality(), spread))
+        which = summary.bench_id or "latest"
+        state = summary.status
         text = Text(f"bench {which}")
         if state:
             text.append(f" ({state})", style="yellow" if state == "running" else "")
         text.append(
-            f" · planned once under {summary.get('plan_profile', '?')} "
-            f"(${_num(summary, 'plan_cost'):.3f}) · cut target >{target:.0f}% vs {BASELINE}"
+            f" · planned once under {summary.plan_profile or '?'} "
+            f"(${summary.plan_cost:.3f}) · cut target >{target:.0f}% vs {BASELINE}"
         )
         if self.progress:
             text.append(f"\n{self.progress}", style="cyan")
