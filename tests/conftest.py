@@ -15,9 +15,11 @@ __all__ = ["make_repo", "run_git"]  # other test modules import them from here
 def _isolated_home(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """No test reads or writes the developer's ~/.director."""
+    """No test reads or writes the developer's ~/.director, nor (through an agent CLI,
+    real or fake) their home."""
     home = tmp_path_factory.mktemp("director-home")
     monkeypatch.setenv("DIRECTOR_HOME", str(home))
+    monkeypatch.setenv("DIRECTOR_AGENT_HOME", str(tmp_path_factory.mktemp("agent-home")))
     monkeypatch.setenv("GIT_AUTHOR_NAME", "test")
     monkeypatch.setenv("GIT_AUTHOR_EMAIL", "test@example.com")
     monkeypatch.setenv("GIT_COMMITTER_NAME", "test")

@@ -17,7 +17,7 @@ from director_tui.engine.agents.base import AgentCall, ExitReason
 from director_tui.engine.agents.claude_code import ClaudeCodeParser, permission_flags
 from director_tui.engine.agents.codex import CodexParser
 from director_tui.engine.agents.codex import build_argv as codex_argv
-from director_tui.engine.agents.collect import Collector
+from director_tui.engine.agents.collect import Collector, agent_env
 from director_tui.engine.agents.opencode import (
     OpenCodeParser,
     OpenCodeProvider,
@@ -420,3 +420,68 @@ def test_every_parser_keeps_non_object_lines_as_raw(
         '"text"',
     ]
     assert collector.raw_lines == 3
+
+
+async def test_an_idle_kill_does_not_quote_harmless_stderr_as_its_error(tmp_path: Path) -> None:
+    """A banner or a deprecation notice on stderr is not why the agent went idle: the
+    watchdog's message says there was no error output instead of quoting it."""
+    chatty = tmp_path / "chatty"
+    chatty.write_text(
+        '#!/bin/sh\n[ "$1" = --version ] && echo 1.18.33 && exit 0\n'
+        "echo 'opencode v1.18.33 — using the project config' >&2\n"
+        "echo '(node:42) DeprecationWarning: punycode is deprecated' >&2\n"
+        "sleep 30\n"
+    )
+    chatty.chmod(0o755)
+    call = call_for("executor", tmp_path, idle_timeout_secs=1.0)
+    result = await OpenCodeProvider(str(chatty)).run(call, lambda a: None)
+    assert result.exit_reason == ExitReason.idle
+    assert "no error output on its stderr" in result.message
+    assert "punycode" not in result.message and "project config" not in result.message
+
+
+async def test_an_error_line_before_harmless_ones_is_the_one_quoted(tmp_path: Path) -> None:
+    failing = tmp_path / "failing"
+    failing.write_text(
+        '#!/bin/sh\n[ "$1" = --version ] && echo 1.18.33 && exit 0\n'
+        "echo 'Error: connect ECONNREFUSED 127.0.0.1:9' >&2\n"
+        "echo 'retrying in 2s' >&2\n"
+        "sleep 30\n"
+    )
+    failing.chmod(0o755)
+    call = call_for("executor", tmp_path, idle_timeout_secs=1.0)
+    result = await OpenCodeProvider(str(failing)).run(call, lambda a: None)
+    assert result.message.endswith(
+        "last error on its stderr: Error: connect ECONNREFUSED 127.0.0.1:9"
+    )
+
+
+async def test_opencodes_database_failing_at_start_is_a_harness_crash(tmp_path: Path) -> None:
+    """The stderr of the OpenCode that lost the first-start race (recorded by hand): the
+    crash is OpenCode's, not the agent's, and the run does not charge the attempt."""
+    raced = tmp_path / "raced"
+    raced.write_text(
+        '#!/bin/sh\n[ "$1" = --version ] && echo 1.18.33 && exit 0\n'
+        "printf 'Error: Unexpected error\\n\\nFailed query: \\n        CREATE TABLE "
+        "`workspace` (\\n          `id` text PRIMARY KEY\\n        );\\nparams: \\n' >&2\n"
+        "exit 1\n"
+    )
+    raced.chmod(0o755)
+    result = await OpenCodeProvider(str(raced)).run(call_for("executor", tmp_path), lambda a: None)
+    assert result.exit_reason == ExitReason.crashed
+    assert result.harness_error
+    plain = tmp_path / "plain"
+    plain.write_text(
+        '#!/bin/sh\n[ "$1" = --version ] && echo 1.18.33 && exit 0\necho boom >&2\nexit 1\n'
+    )
+    plain.chmod(0o755)
+    result = await OpenCodeProvider(str(plain)).run(call_for("executor", tmp_path), lambda a: None)
+    assert result.exit_reason == ExitReason.crashed and not result.harness_error
+
+
+def test_a_relative_agent_home_becomes_absolute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DIRECTOR_AGENT_HOME", "agent-home")
+    assert agent_env()["HOME"] == str(tmp_path / "agent-home")

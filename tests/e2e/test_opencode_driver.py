@@ -11,8 +11,10 @@ from pathlib import Path
 import psutil
 import pytest
 from conftest import OpenCodeEnv
+from gitrepo import make_repo
 
 from director_tui.engine.agents.base import AgentCall, AgentResult, ExitReason
+from director_tui.engine.agents.first_start import DONE_NAME
 from director_tui.engine.agents.opencode import OpenCodeProvider
 from director_tui.engine.events import AgentActivity
 
@@ -250,3 +252,39 @@ async def test_ten_megabytes_of_output_stream_with_bounded_memory(
     assert result.tokens.output == 30_000
     # Peak Python allocations during the call (driver + in-process fake server).
     assert peak < 8 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
+
+
+async def test_two_first_starts_in_a_fresh_home_both_work(
+    opencode_env: OpenCodeEnv, tmp_path: Path
+) -> None:
+    """Two OpenCode first starts at once in one HOME raced on its database (one died with
+    'Failed query: CREATE TABLE …' two times in three, by hand): the first start in a HOME
+    now goes alone until OpenCode has printed its first line."""
+    opencode_env({"executor": [{"text": "done"}, {"text": "done"}]})
+    repos = [make_repo(tmp_path / f"repo{i}") for i in (1, 2)]
+    home = Path(os.environ["DIRECTOR_AGENT_HOME"])
+    assert not (home / ".local" / "share" / "opencode").exists()  # a first start, truly
+    results = await asyncio.gather(
+        *(run(make_call("executor", repo, tmp_path / repo.name), Recorder()) for repo in repos)
+    )
+    for result, _ in results:
+        assert result.ok, result.message
+        assert not result.harness_error
+    assert (home / ".local" / "share" / "opencode" / DONE_NAME).exists()
+
+
+async def test_a_relative_agent_home_is_resolved_from_directors_directory(
+    opencode_env: OpenCodeEnv,
+    git_repo: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`DIRECTOR_AGENT_HOME=agent-home` broke every attempt: the CLI starts in the
+    worktree, where that relative HOME is not the folder the user meant."""
+    opencode_env({"executor": [{"text": "done"}]})
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DIRECTOR_AGENT_HOME", "relative-home")
+    result, _ = await run(make_call("executor", git_repo, tmp_path), Recorder())
+    assert result.ok, result.message
+    assert (tmp_path / "relative-home" / ".local" / "share" / "opencode" / "opencode.db").exists()
+    assert not (git_repo / "relative-home").exists()

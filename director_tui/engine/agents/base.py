@@ -104,6 +104,9 @@ class AgentResult(BaseModel):
     stderr_path: Path | None = None
     duration_secs: float = 0.0
     scripted: bool = False
+    # The CLI's own machinery failed (OpenCode's database at its first start), not the
+    # agent's work: the run does not charge the attempt.
+    harness_error: bool = False
 
     @property
     def ok(self) -> bool:

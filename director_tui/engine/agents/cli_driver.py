@@ -18,7 +18,8 @@ from director_tui.engine.agents.collect import (
     find_binary,
     version_text,
 )
-from director_tui.engine.agents.stream import run_streaming
+from director_tui.engine.agents.first_start import Release, first_start_turn
+from director_tui.engine.agents.stream import StreamOutcome, run_streaming
 
 # Linux refuses a single argv string over 128 KiB: longer prompts go through stdin.
 MAX_ARGV_PROMPT_BYTES = 100_000
@@ -58,6 +59,15 @@ class CliDriver:
 
     def build_argv(self, binary: str, call: AgentCall, *, prompt_in_argv: bool) -> list[str]:
         raise NotImplementedError
+
+    def state_dir(self, env: dict[str, str]) -> Path | None:
+        """Where the CLI keeps state it creates on its first start in a HOME (None: no
+        such state, no first-start turn to wait for)."""
+        return None
+
+    def harness_crash(self, outcome: StreamOutcome, result: AgentResult) -> bool:
+        """A crash of the CLI's own machinery (not of the agent's work): not charged."""
+        return False
 
     # -- the shared run ----------------------------------------------------------------
     async def run(self, call: AgentCall, on_activity: OnActivity) -> AgentResult:
@@ -109,17 +119,29 @@ class CliDriver:
             prompt_file = call.log_dir / f"{call.call_id}.prompt.md"
             prompt_file.write_text(prompt, encoding="utf-8")
         parser = type(self).parser_class(collector)
-        outcome = await run_streaming(
-            self.build_argv(binary, call, prompt_in_argv=prompt_in_argv),
-            cwd=call.cwd,
-            env=env,
-            transcript_path=transcript,
-            stderr_path=stderr,
-            timeout_secs=call.timeout_secs,
-            idle_timeout_secs=call.idle_timeout_secs,
-            on_line=parser.feed,
-            stdin_path=prompt_file,
-        )
-        return collector.result(
+        state_dir = self.state_dir(env)
+        release: Release = await first_start_turn(state_dir) if state_dir else (lambda _s: None)
+
+        def on_line(line: str, cut: int) -> None:
+            release(True)  # it printed: its first start went through, the next may go
+            parser.feed(line, cut)
+
+        try:
+            outcome = await run_streaming(
+                self.build_argv(binary, call, prompt_in_argv=prompt_in_argv),
+                cwd=call.cwd,
+                env=env,
+                transcript_path=transcript,
+                stderr_path=stderr,
+                timeout_secs=call.timeout_secs,
+                idle_timeout_secs=call.idle_timeout_secs,
+                on_line=on_line,
+                stdin_path=prompt_file,
+            )
+        finally:
+            release(False)
+        result = collector.result(
             outcome, transcript=transcript, stderr=stderr, install_hint=self.install_hint
         )
+        result.harness_error = self.harness_crash(outcome, result)
+        return result

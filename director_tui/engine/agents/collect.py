@@ -65,7 +65,9 @@ def agent_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     agent_home = env.get("DIRECTOR_AGENT_HOME")
     if agent_home:
-        env["HOME"] = agent_home
+        # Absolute, from director's own working directory: the agent starts in a worktree,
+        # where a relative HOME would name a folder that is not there.
+        env["HOME"] = str(Path(agent_home).expanduser().absolute())
         # XDG folders would otherwise still point into the real home.
         for key in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"):
             env.pop(key, None)
@@ -298,8 +300,7 @@ class Collector:
         if outcome.fired is not None:
             # A CLI stuck retrying a failing provider says why only on stderr.
             last = last_stderr_error(outcome.stderr_tail)
-            if last:
-                notes.insert(0, f"last error on its stderr: {last}")
+            notes.insert(0, f"last error on its stderr: {last}" if last else NO_ERROR_OUTPUT)
         if outcome.fired == "idle":
             return ExitReason.idle, _join(
                 f"no output for {self.call.idle_timeout_secs:g}s: killed the agent's process tree",
@@ -333,17 +334,29 @@ class Collector:
 
 
 _LOGGED_ERROR = re.compile(r'error(?:\.error|\.message)?="((?:[^"\\]|\\.)*)"')
+# A stderr line that reports a failure (a logged level, an exception, a refused request),
+# not a banner, a progress line or a deprecation notice.
+_LOOKS_LIKE_ERROR = re.compile(
+    r"\b(?:level=(?:error|fatal)|error|exception|traceback|fatal|panic|failed|failure|"
+    r"refused|denied|unauthori[sz]ed|forbidden|timed? ?out|ECONN\w*|ENOTFOUND|"
+    r"[45]\d\d (?:[A-Z][a-z]+)|HTTP [45]\d\d)",
+    re.IGNORECASE,
+)
+NO_ERROR_OUTPUT = "no error output on its stderr"
 
 
 def last_stderr_error(stderr_tail: str, limit: int = 300) -> str:
-    """The last error a CLI logged on stderr: a logfmt ``error="…"`` value when the line
-    has one (OpenCode's ``--print-logs``), else the last non-empty line."""
-    lines = [line for line in stderr_tail.splitlines() if line.strip()]
-    if not lines:
-        return ""
-    last = lines[-1]
-    found = _LOGGED_ERROR.findall(last)
-    return one_line(found[-1] if found else last, limit)
+    """The last error a CLI logged on stderr: a logfmt ``error="…"`` value when a line
+    has one (OpenCode's ``--print-logs``), else the last line that reads as an error;
+    "" when nothing does (a watchdog message must not quote a harmless notice as the
+    cause)."""
+    for line in reversed(stderr_tail.splitlines()):
+        found = _LOGGED_ERROR.findall(line)
+        if found:
+            return one_line(found[-1], limit)
+        if line.strip() and _LOOKS_LIKE_ERROR.search(line):
+            return one_line(line, limit)
+    return ""
 
 
 def _join(head: str, notes: list[str]) -> str:

@@ -11,16 +11,21 @@ from __future__ import annotations
 
 import json
 import os
+import re
+from pathlib import Path
 from typing import Any
 
 from director_tui.engine.agents.base import (
     AgentCall,
+    AgentResult,
+    ExitReason,
     TokenUsage,
 )
 from director_tui.engine.agents.cli_driver import CliDriver, DriverSetupError
 from director_tui.engine.agents.collect import (
     Collector,
 )
+from director_tui.engine.agents.stream import StreamOutcome
 from director_tui.engine.config import deep_merge
 from director_tui.engine.prompts import (
     RolePermissions,
@@ -251,6 +256,13 @@ def _error_message(event: dict[str, Any]) -> str:
     return text
 
 
+# OpenCode's own database failing (its first-start migration raced by another process,
+# a locked or corrupt file): the CLI dies before the agent did anything.
+_DATABASE_FAILURE = re.compile(
+    r"Failed query:|SQLITE_\w+|SQLiteError|database is locked|database disk image", re.IGNORECASE
+)
+
+
 class OpenCodeProvider(CliDriver):
     name = "opencode"
     binary_name = "opencode"
@@ -269,3 +281,14 @@ class OpenCodeProvider(CliDriver):
 
     def build_argv(self, binary: str, call: AgentCall, *, prompt_in_argv: bool) -> list[str]:
         return build_argv(binary, call, prompt_in_argv=prompt_in_argv)
+
+    def state_dir(self, env: dict[str, str]) -> Path | None:
+        data = env.get("XDG_DATA_HOME") or str(Path(env.get("HOME", "~")) / ".local" / "share")
+        return Path(data).expanduser() / "opencode"
+
+    def harness_crash(self, outcome: StreamOutcome, result: AgentResult) -> bool:
+        return (
+            result.exit_reason == ExitReason.crashed
+            and outcome.lines == 0
+            and bool(_DATABASE_FAILURE.search(outcome.stderr_tail))
+        )
