@@ -422,17 +422,21 @@ def test_every_parser_keeps_non_object_lines_as_raw(
     assert collector.raw_lines == 3
 
 
+def fake_opencode(path: Path, body: str) -> Path:
+    """A stand-in `opencode` (a shell script) that answers --version and then runs body."""
+    path.write_text('#!/bin/sh\n[ "$1" = --version ] && echo 1.18.33 && exit 0\n' + body)
+    path.chmod(0o755)
+    return path
+
+
 async def test_an_idle_kill_does_not_quote_harmless_stderr_as_its_error(tmp_path: Path) -> None:
     """A banner or a deprecation notice on stderr is not why the agent went idle: the
     watchdog's message says there was no error output instead of quoting it."""
-    chatty = tmp_path / "chatty"
-    chatty.write_text(
-        '#!/bin/sh\n[ "$1" = --version ] && echo 1.18.33 && exit 0\n'
+    chatty = fake_opencode(
+        tmp_path / "chatty",
         "echo 'opencode v1.18.33 — using the project config' >&2\n"
-        "echo '(node:42) DeprecationWarning: punycode is deprecated' >&2\n"
-        "sleep 30\n"
+        "echo '(node:42) DeprecationWarning: punycode is deprecated' >&2\nsleep 30\n",
     )
-    chatty.chmod(0o755)
     call = call_for("executor", tmp_path, idle_timeout_secs=1.0)
     result = await OpenCodeProvider(str(chatty)).run(call, lambda a: None)
     assert result.exit_reason == ExitReason.idle
@@ -441,14 +445,10 @@ async def test_an_idle_kill_does_not_quote_harmless_stderr_as_its_error(tmp_path
 
 
 async def test_an_error_line_before_harmless_ones_is_the_one_quoted(tmp_path: Path) -> None:
-    failing = tmp_path / "failing"
-    failing.write_text(
-        '#!/bin/sh\n[ "$1" = --version ] && echo 1.18.33 && exit 0\n'
-        "echo 'Error: connect ECONNREFUSED 127.0.0.1:9' >&2\n"
-        "echo 'retrying in 2s' >&2\n"
-        "sleep 30\n"
+    failing = fake_opencode(
+        tmp_path / "failing",
+        "echo 'Error: connect ECONNREFUSED 127.0.0.1:9' >&2\necho 'retrying in 2s' >&2\nsleep 30\n",
     )
-    failing.chmod(0o755)
     call = call_for("executor", tmp_path, idle_timeout_secs=1.0)
     result = await OpenCodeProvider(str(failing)).run(call, lambda a: None)
     assert result.message.endswith(
@@ -459,22 +459,16 @@ async def test_an_error_line_before_harmless_ones_is_the_one_quoted(tmp_path: Pa
 async def test_opencodes_database_failing_at_start_is_a_harness_crash(tmp_path: Path) -> None:
     """The stderr of the OpenCode that lost the first-start race (recorded by hand): the
     crash is OpenCode's, not the agent's, and the run does not charge the attempt."""
-    raced = tmp_path / "raced"
-    raced.write_text(
-        '#!/bin/sh\n[ "$1" = --version ] && echo 1.18.33 && exit 0\n'
+    raced = fake_opencode(
+        tmp_path / "raced",
         "printf 'Error: Unexpected error\\n\\nFailed query: \\n        CREATE TABLE "
         "`workspace` (\\n          `id` text PRIMARY KEY\\n        );\\nparams: \\n' >&2\n"
-        "exit 1\n"
+        "exit 1\n",
     )
-    raced.chmod(0o755)
     result = await OpenCodeProvider(str(raced)).run(call_for("executor", tmp_path), lambda a: None)
     assert result.exit_reason == ExitReason.crashed
     assert result.harness_error
-    plain = tmp_path / "plain"
-    plain.write_text(
-        '#!/bin/sh\n[ "$1" = --version ] && echo 1.18.33 && exit 0\necho boom >&2\nexit 1\n'
-    )
-    plain.chmod(0o755)
+    plain = fake_opencode(tmp_path / "plain", "echo boom >&2\nexit 1\n")
     result = await OpenCodeProvider(str(plain)).run(call_for("executor", tmp_path), lambda a: None)
     assert result.exit_reason == ExitReason.crashed and not result.harness_error
 
