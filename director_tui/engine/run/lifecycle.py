@@ -25,6 +25,8 @@ from director_tui.engine.run.merge_queue import MergeQueue
 from director_tui.engine.run.prompt import executor_prompt, watch_it_fail
 from director_tui.engine.run.windows import WatchedWindows
 
+MAX_HARNESS_CRASHES = 2
+
 
 class NodeInterrupted(Exception):
     """Raised inside a node task when scheduling stopped before its next attempt."""
@@ -48,6 +50,9 @@ class NodeLifecycle:
         self.core = core
         self.windows = windows
         self.merges = merges
+        # Attempts given back per node because the agent CLI's own machinery crashed; a
+        # CLI that always crashes so must still run out of attempts.
+        self.harness_crashes: dict[str, int] = {}
 
     async def task(self, nid: str) -> None:
         """The scheduler's task for one node: its attempts, and the status it ends in
@@ -144,6 +149,10 @@ class NodeLifecycle:
             )
             st.last_error = f"agent ended without finishing ({reason}): {result.message}".strip()
             st.feedback = st.last_error
+            if result.harness_error and self.harness_crashes.get(nid, 0) < MAX_HARNESS_CRASHES:
+                self.harness_crashes[nid] = self.harness_crashes.get(nid, 0) + 1
+                uncount_attempt(st)
+                st.last_error += " — the agent CLI's own failure: this attempt is not charged"
             core.notice(f"node {nid} attempt {attempt}: {st.last_error}", "warning", nid)
             return False
         rebased = False
