@@ -251,7 +251,11 @@ def test_opencode_parser_sums_steps_and_reads_errors(tmp_path: Path) -> None:
             ),
         ],
     )
-    assert (collector.tokens.input, collector.tokens.reasoning, collector.tokens.cache_read) == (
+    assert (
+        collector.tokens.input_tokens,
+        collector.tokens.reasoning_tokens,
+        collector.tokens.cache_read_tokens,
+    ) == (
         20,
         2,
         8,
@@ -312,7 +316,11 @@ def test_claude_parser_pairs_tool_uses_with_results(tmp_path: Path) -> None:
         ("bash", "error"),
     ]
     assert result.text == "Done."
-    assert (result.tokens.input, result.tokens.output, result.tokens.cache_read) == (600, 60, 7)
+    assert (
+        result.tokens.input_tokens,
+        result.tokens.output_tokens,
+        result.tokens.cache_read_tokens,
+    ) == (600, 60, 7)
     assert result.cost_usd == pytest.approx(0.25)
 
 
@@ -368,7 +376,11 @@ def test_codex_parser_reads_items_and_usage(tmp_path: Path) -> None:
     )
     assert result.ok
     assert [c.tool for c in result.tool_calls] == ["bash", "edit"]
-    assert (result.tokens.input, result.tokens.cache_read, result.tokens.output) == (600, 400, 50)
+    assert (
+        result.tokens.input_tokens,
+        result.tokens.cache_read_tokens,
+        result.tokens.output_tokens,
+    ) == (600, 400, 50)
     assert result.cost_usd is None  # Codex reports no cost: [pricing] prices it
     assert result.text == "Done."
 

@@ -10,20 +10,23 @@ from pydantic import BaseModel
 from director_tui.engine.agents.base import AgentResult
 from director_tui.engine.config import Config
 from director_tui.engine.store import append_jsonl, read_jsonl
+from director_tui.engine.usage import TokenUsage
 
 
-class CostRecord(BaseModel):
+class _CallKey(BaseModel):
     ts: float
     call_id: str
     role: str
     tier: str
     node_id: str | None = None
     attempt: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    reasoning_tokens: int = 0
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
+
+
+# pydantic orders fields base-last-in-MRO first: _CallKey's, then the token counts, then
+# ours — the order of costs.jsonl's keys since the first version.
+class CostRecord(TokenUsage, _CallKey):
+    """One line of ``costs.jsonl``: one agent call, its token counts and its price."""
+
     cost_usd: float = 0.0
     priced: bool = True
     cost_source: str = "provider"  # provider | pricing | unpriced | scripted
@@ -40,8 +43,8 @@ def price(result: AgentResult, config: Config) -> tuple[float, bool, str]:
     table = config.pricing.get(result.tier)
     if table is not None:
         tokens = result.tokens
-        cost = (tokens.input + tokens.cache_read) * table.input / 1e6 + (
-            tokens.output + tokens.reasoning
+        cost = (tokens.input_tokens + tokens.cache_read_tokens) * table.input / 1e6 + (
+            tokens.output_tokens + tokens.reasoning_tokens
         ) * table.output / 1e6
         return cost, True, "pricing"
     if result.tokens.total == 0:
@@ -60,11 +63,7 @@ def record(
         tier=result.tier,
         node_id=node_id,
         attempt=attempt,
-        input_tokens=result.tokens.input,
-        output_tokens=result.tokens.output,
-        reasoning_tokens=result.tokens.reasoning,
-        cache_read_tokens=result.tokens.cache_read,
-        cache_write_tokens=result.tokens.cache_write,
+        **result.tokens.counts(),
         cost_usd=cost,
         priced=priced,
         cost_source=source,

@@ -36,11 +36,7 @@ def node_record(job_id: str, node_id: str, st: NodeState) -> dict[str, Any]:
         "review_error": st.review_error,
         "roles": {
             role: {
-                "input_tokens": u.input_tokens,
-                "output_tokens": u.output_tokens,
-                "reasoning_tokens": u.reasoning_tokens,
-                "cache_read_tokens": u.cache_read_tokens,
-                "cache_write_tokens": u.cache_write_tokens,
+                **u.counts(),
                 "tokens": u.tokens,
                 "cost_usd": round(u.cost_usd, 6),
                 "calls": u.calls,

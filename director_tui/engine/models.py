@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from director_tui.engine.usage import TokenUsage
+
 Difficulty = Literal["easy", "medium", "hard"]
 
 
@@ -124,19 +126,16 @@ ACTIVE = frozenset(
 )
 
 
-class RoleUsage(BaseModel):
-    input_tokens: int = 0
-    output_tokens: int = 0
-    reasoning_tokens: int = 0
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
+class RoleUsage(TokenUsage):
+    """A role's calls on one node (``state.json``): their token counts, cost and number."""
+
     cost_usd: float = 0.0
     calls: int = 0
     unpriced_calls: int = 0
 
     @property
     def tokens(self) -> int:
-        return self.input_tokens + self.output_tokens + self.reasoning_tokens
+        return self.total
 
 
 class Finding(BaseModel):

@@ -76,7 +76,7 @@ async def test_executor_writes_runs_and_reports_live(
         ("bash", "completed"),
     ]
     assert result.text == "Both done."
-    assert (result.tokens.input, result.tokens.output) == (600, 60)
+    assert (result.tokens.input_tokens, result.tokens.output_tokens) == (600, 60)
     assert result.cost_usd is not None and result.cost_usd > 0
     tools = [t for t, a in seen if a.kind == "tool"]
     assert tools and tools[0] < done

@@ -121,7 +121,11 @@ async def test_text_call_is_priced_from_the_pricing_table(
     assert result.exit_reason == ExitReason.ok, result.message
     assert result.text == "Nothing to change."
     # Codex counts cached tokens inside input_tokens; the driver splits them out.
-    assert (result.tokens.input, result.tokens.cache_read, result.tokens.output) == (600, 400, 50)
+    assert (
+        result.tokens.input_tokens,
+        result.tokens.cache_read_tokens,
+        result.tokens.output_tokens,
+    ) == (600, 400, 50)
     assert result.cost_usd is None  # Codex reports no cost …
     assert entry.cost_source == "pricing"  # … so [pricing] prices all 1000 input tokens
     assert entry.cost_usd == pytest.approx(1000 * 2.0 / 1e6 + 50 * 10.0 / 1e6, rel=1e-9)
@@ -188,7 +192,7 @@ async def test_executor_runs_commands_in_the_worktree_live(
     assert finished[1][0] - finished[0][0] > 0.8
     assert finished_at - finished[0][0] > 1.0
     assert result.text == "Done: hello.py prints hello."
-    assert (result.tokens.input, result.tokens.output) == (6100, 180)
+    assert (result.tokens.input_tokens, result.tokens.output_tokens) == (6100, 180)
     assert result.cost_usd is None
 
 

@@ -124,7 +124,7 @@ async def test_tool_calls_stream_live_and_totals_match_the_server(
     assert tools[1][0] - tools[0][0] > 0.8
     assert finished_at - tools[0][0] > 1.0
     assert result.text == "Done: hello.py prints hello."
-    assert (result.tokens.input, result.tokens.output) == (4500, 170)
+    assert (result.tokens.input_tokens, result.tokens.output_tokens) == (4500, 170)
     expected_cost = 4500 * 3.0 / 1e6 + 170 * 15.0 / 1e6
     assert result.cost_usd == pytest.approx(expected_cost, rel=1e-9)
     step_costs = [
@@ -249,7 +249,7 @@ async def test_ten_megabytes_of_output_stream_with_bounded_memory(
     assert result.text.startswith("y" * 999 + "\n")
     assert len(result.text) < 300 * 1024  # the answer kept in memory is clipped
     assert "more bytes in the transcript" in result.text
-    assert result.tokens.output == 30_000
+    assert result.tokens.output_tokens == 30_000
     # Peak Python allocations during the call (driver + in-process fake server).
     assert peak < 8 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from director_tui.engine.config import Sampling
 from director_tui.engine.events import AgentActivity
+from director_tui.engine.usage import TokenUsage
 
 
 class ExitReason(StrEnum):
@@ -27,25 +28,6 @@ class ExitReason(StrEnum):
     crashed = "crashed"  # the CLI died or exited non-zero without an API error
     binary_missing = "binary_missing"  # the CLI is not installed or too old
     cancelled = "cancelled"  # a control request (or shutdown) stopped it
-
-
-class TokenUsage(BaseModel):
-    input: int = 0
-    output: int = 0
-    reasoning: int = 0
-    cache_read: int = 0
-    cache_write: int = 0
-
-    def add(self, other: TokenUsage) -> None:
-        self.input += other.input
-        self.output += other.output
-        self.reasoning += other.reasoning
-        self.cache_read += other.cache_read
-        self.cache_write += other.cache_write
-
-    @property
-    def total(self) -> int:
-        return self.input + self.output + self.reasoning
 
 
 class ToolCall(BaseModel):

@@ -130,10 +130,10 @@ class ClaudeCodeParser:
     def _result(self, event: dict[str, Any]) -> None:
         usage = _dict(event.get("usage"))
         tokens = TokenUsage(
-            input=_int(usage.get("input_tokens")),
-            output=_int(usage.get("output_tokens")),
-            cache_read=_int(usage.get("cache_read_input_tokens")),
-            cache_write=_int(usage.get("cache_creation_input_tokens")),
+            input_tokens=_int(usage.get("input_tokens")),
+            output_tokens=_int(usage.get("output_tokens")),
+            cache_read_tokens=_int(usage.get("cache_read_input_tokens")),
+            cache_write_tokens=_int(usage.get("cache_creation_input_tokens")),
         )
         cost = event.get("total_cost_usd")
         self.c.add_step(tokens, float(cost) if isinstance(cost, int | float) else None)

@@ -120,11 +120,11 @@ class CodexParser:
             self.c.add_step(
                 TokenUsage(
                     # Codex counts cached tokens inside input_tokens: split them out.
-                    input=max(0, _int(usage.get("input_tokens")) - cached),
-                    output=_int(usage.get("output_tokens")),
-                    reasoning=_int(usage.get("reasoning_output_tokens")),
-                    cache_read=cached,
-                    cache_write=_int(usage.get("cache_write_input_tokens")),
+                    input_tokens=max(0, _int(usage.get("input_tokens")) - cached),
+                    output_tokens=_int(usage.get("output_tokens")),
+                    reasoning_tokens=_int(usage.get("reasoning_output_tokens")),
+                    cache_read_tokens=cached,
+                    cache_write_tokens=_int(usage.get("cache_write_input_tokens")),
                 ),
                 None,
             )

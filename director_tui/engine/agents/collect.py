@@ -223,7 +223,7 @@ class Collector:
         self.emit(
             "step",
             status="finish",
-            summary=f"{tokens.input} in / {tokens.output} out",
+            summary=f"{tokens.input_tokens} in / {tokens.output_tokens} out",
             tokens=tokens.total,
             cost_usd=cost or 0.0,
         )

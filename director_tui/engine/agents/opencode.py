@@ -196,11 +196,11 @@ class OpenCodeParser:
         cache = raw.get("cache") if isinstance(raw.get("cache"), dict) else {}
         assert isinstance(cache, dict)
         tokens = TokenUsage(
-            input=_int(raw.get("input")),
-            output=_int(raw.get("output")),
-            reasoning=_int(raw.get("reasoning")),
-            cache_read=_int(cache.get("read")),
-            cache_write=_int(cache.get("write")),
+            input_tokens=_int(raw.get("input")),
+            output_tokens=_int(raw.get("output")),
+            reasoning_tokens=_int(raw.get("reasoning")),
+            cache_read_tokens=_int(cache.get("read")),
+            cache_write_tokens=_int(cache.get("write")),
         )
         cost = part.get("cost")
         self.c.add_step(tokens, float(cost) if isinstance(cost, int | float) else None)

@@ -34,11 +34,7 @@ class NodeInterrupted(Exception):
 
 def add_usage(st: NodeState, role: str, entry: CostRecord) -> None:
     usage = st.usage.setdefault(role, RoleUsage())
-    usage.input_tokens += entry.input_tokens
-    usage.output_tokens += entry.output_tokens
-    usage.reasoning_tokens += entry.reasoning_tokens
-    usage.cache_read_tokens += entry.cache_read_tokens
-    usage.cache_write_tokens += entry.cache_write_tokens
+    usage.add(entry)
     usage.cost_usd += entry.cost_usd
     usage.calls += 1
     if not entry.priced:
