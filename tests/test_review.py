@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from director_tui.engine.config import Config
-from director_tui.engine.events import ReviewResult
+from director_tui.engine.events import NodeStateChanged, Notice, ReviewResult
 from director_tui.engine.models import RunState
 from director_tui.engine.review import VerdictError, needs_stage_two, parse_verdict
 from tests.run_fixture import Recorder, build_job, job_file, run, sample_nodes, solve, write_script
@@ -104,3 +104,25 @@ def test_no_review_below_the_threshold(tmp_path: Path) -> None:
     assert outcome.success
     state = store.read_model(store.state, RunState)
     assert state is not None and "reviewer" not in state.nodes["add"].usage
+
+
+def test_a_reviewer_that_crashes_fails_open_and_the_record_says_so(tmp_path: Path) -> None:
+    """Kept on purpose: the deterministic gates passed, and a flaky reviewer must not
+    block a merge. But the node's record says it merged without a review verdict: its
+    status message, its state (review_error, no review) and the notice."""
+    nodes = sample_nodes()[:1]
+    store = build_job(tmp_path, nodes, config="[review]\nstage_two_file_threshold = 0\n")
+    add = nodes[0]
+    crash = {"role": "reviewer", "node": "add", "exit": "crashed", "message": "segfault"}
+    write_script(store, [solve(add), crash])
+    rec = Recorder()
+    outcome = run(store, rec)
+    assert outcome.success
+    state = store.read_model(store.state, RunState)
+    assert state is not None
+    st = state.nodes["add"]
+    assert st.review is None and st.review_error
+    assert rec.of(ReviewResult)[-1].verdict == "error"
+    done = [e for e in rec.of(NodeStateChanged) if e.status == "done"]
+    assert done and "without a review verdict" in done[-1].message
+    assert any("merges without a review verdict" in n.message for n in rec.of(Notice))

@@ -261,7 +261,12 @@ class NodeLifecycle:
                     node_id=nid, stage="two", verdict="error", blocking=False, summary=outcome.error
                 )
             )
-            core.notice(f"node {nid}: review error (not blocking): {outcome.error}", "warning", nid)
+            core.notice(
+                f"node {nid}: review error (not blocking: the deterministic gates passed, so "
+                f"it merges without a review verdict): {outcome.error}",
+                "warning",
+                nid,
+            )
             return True
         st.review = outcome.verdict
         st.review_error = ""

@@ -71,7 +71,13 @@ class MergeQueue:
                 st.merge_commit = merge_commit
                 st.last_error = ""
                 st.feedback = ""
-                core.set_status(nid, NodeStatus.done, f"merged as {merge_commit[:10]}")
+                unreviewed = (
+                    " without a review verdict (the reviewer failed; a reviewer error does "
+                    "not block)"
+                    if st.stage_two and st.review is None and st.review_error
+                    else ""
+                )
+                core.set_status(nid, NodeStatus.done, f"merged as {merge_commit[:10]}{unreviewed}")
                 core.ctx.bus.emit(NodeMerged(node_id=nid, commit=merge_commit, rebased=rebased))
                 # Off the node's critical path: dependents may start while git tidies up.
                 core.cleanups.append(

@@ -16,7 +16,7 @@ from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 from director_tui.engine import git
 from director_tui.engine.errors import DirectorError
 from director_tui.engine.jobs import node_worktree
-from director_tui.engine.models import NodeState
+from director_tui.engine.models import NodeState, NodeStatus
 from director_tui.tui.board import NodeRow
 from director_tui.tui.screens.base import DirectorScreen
 
@@ -106,7 +106,8 @@ class NodeDetailScreen(DirectorScreen):
         if self.row is not None and self.row.review:
             return self.row.review
         if st is not None and st.review_error:
-            return f"review error: {st.review_error}"
+            merged = " — merged without a review verdict" if st.status == NodeStatus.done else ""
+            return f"review error (not blocking){merged}: {st.review_error}"
         return "No review yet."
 
     def transcript(self) -> str:
