@@ -4,9 +4,21 @@
   hash, the change inside the allowlist (plus ``[repository] ignore`` globs; a file
   outside it is never staged, so its blob never reaches the object store), no new
   symlink pointing out of the worktree, the attempt's commit built on its base (no
-  history rewritten under it), then ``test_cmd`` passes; on a pass, flake
-  control re-runs ``test_cmd`` until it has run ``flake_runs`` times in all (1 disables
-  it) and any failure marks the attempt flaky.
+  history rewritten under it), then ``test_cmd``
+  passes on a clean checkout of the commit; on a pass, flake control re-runs
+  ``test_cmd`` (on a clean checkout again) until it has run ``flake_runs`` times in all
+  (1 disables it) and any failure marks the attempt flaky.
+
+What is tested is what merges. The job branch and the integration gate see only
+committed files, so the node's tests must too: once the attempt is committed, its
+worktree is reset to that commit and every untracked or ignored file is removed
+(``git clean -ffdx``) before each test run. A conftest.py that a new ``.gitignore`` hides,
+a ``calc/add.pyc`` standing in for a deleted ``calc/add.py`` (``*.pyc`` is in
+``[repository] ignore``), a ``node_modules/`` the agent installed: none of them is in the
+commit, so none of them is there when the tests run. A new ignore rule is neutralised
+that way rather than refused (tools write self-ignoring folders all the time:
+``.pytest_cache/``, ``.mypy_cache/``, a Python 3.13 venv); when the tests then fail, the
+message names the ignore rules and the files the commit left out.
 * :func:`integration_gate` — after every node merged: the repo's ``[gates]`` commands in
   declaration order on the job branch; a failure names the command, its exit code, the
   tail of its output and the node(s) whose change most likely caused it.
@@ -158,6 +170,7 @@ def commit_attempt(
     so the allowlist check rejects the attempt for it."""
     if branch is not None:
         reattach_branch(worktree, branch)
+    git.clear_index_marks(worktree)  # a skip-worktree file would be tested, never committed
     refused: list[git.Change] = []
     if allowlist is None:
         git.git(["add", "-A", "."], worktree)
@@ -337,39 +350,93 @@ async def node_gate(
     if not outcome.passed:
         return outcome
     touched = outcome.changed_files
-    first = await run_command(node.test_cmd, worktree, timeout=timeout, on_line=on_line)
-    runs, secs = 1, first.duration_secs
-    if not first.ok:
-        return GateOutcome(
-            False,
-            "tests",
-            _command_failure(node.test_cmd, first),
-            output_tail=first.tail(OUTPUT_TAIL_LINES),
-            changed_files=touched,
-            test_runs=runs,
-            test_secs=secs,
-        )
-    for _ in range(max(0, flake_runs - 1)):
-        again = await run_command(node.test_cmd, worktree, timeout=timeout, on_line=on_line)
+    committed = commit_message is not None
+    # What the commit leaves out, named when the tests fail without it.
+    left_out = await asyncio.to_thread(uncommitted_leftovers, worktree) if committed else []
+    runs, secs = 0, 0.0
+    while True:
+        if committed:
+            await asyncio.to_thread(checkout_commit_only, worktree)
+        result = await run_command(node.test_cmd, worktree, timeout=timeout, on_line=on_line)
         runs += 1
-        secs += again.duration_secs
-        if not again.ok:
+        secs += result.duration_secs
+        if not result.ok and runs == 1:
+            return GateOutcome(
+                False,
+                "tests",
+                _command_failure(node.test_cmd, result) + _left_out_note(left_out),
+                output_tail=result.tail(OUTPUT_TAIL_LINES),
+                changed_files=touched,
+                test_runs=runs,
+                test_secs=secs,
+            )
+        if not result.ok:
             return GateOutcome(
                 False,
                 "flake",
                 f"`{node.test_cmd}` passed, then failed on re-run {runs} of {flake_runs}: "
                 "the result is not stable (flaky)",
-                output_tail=again.tail(OUTPUT_TAIL_LINES),
+                output_tail=result.tail(OUTPUT_TAIL_LINES),
                 changed_files=touched,
                 flaky=True,
                 test_runs=runs,
                 test_secs=secs,
             )
-    # A test run must not have touched the frozen tests (e.g. a fixture rewriting them).
-    after = await asyncio.to_thread(check_hashes, node, worktree, base)
-    if after:
-        return GateOutcome(False, "hashes", after, changed_files=touched, test_runs=runs)
-    return GateOutcome(True, "passed", changed_files=touched, test_runs=runs, test_secs=secs)
+        # A test run must not have touched the frozen tests (e.g. a fixture rewriting them).
+        after = await asyncio.to_thread(check_hashes, node, worktree, base)
+        if after:
+            return GateOutcome(False, "hashes", after, changed_files=touched, test_runs=runs)
+        if runs >= max(1, flake_runs):
+            return GateOutcome(
+                True, "passed", changed_files=touched, test_runs=runs, test_secs=secs
+            )
+
+
+SHOWN_LEFTOVERS = 12
+
+
+def uncommitted_leftovers(worktree: Path) -> list[str]:
+    """After the attempt's commit, what the commit leaves out: ``.gitignore`` files that
+    differ from the committed ones (new, changed, ignoring themselves) first, then every
+    untracked or ignored path (a folder git does not descend into shown once)."""
+    text = git.git(
+        ["status", "--porcelain=v1", "-z", "--untracked-files=normal", "--ignored=matching"],
+        worktree,
+    ).stdout
+    rules: list[str] = []
+    others: list[str] = []
+    for entry in text.split("\0"):
+        if len(entry) < 4:
+            continue
+        path = git.shown(entry[3:])
+        if posixpath.basename(path.rstrip("/")) == ".gitignore":
+            rules.append(path + " (an ignore rule)")
+        elif entry[:2] in ("??", "!!"):
+            others.append(path)
+    return rules + others
+
+
+def checkout_commit_only(worktree: Path) -> None:
+    """The worktree as a fresh checkout of its HEAD commit: tracked files reset, every
+    untracked and ignored file removed (``-ff``: nested repositories too), no index mark
+    left that would keep a file from being reset."""
+    git.clear_index_marks(worktree)
+    git.git(["reset", "-q", "--hard", "HEAD"], worktree)
+    git.git(["clean", "-q", "-ffdx"], worktree)
+
+
+def _listed(paths: Sequence[str]) -> str:
+    more = len(paths) - SHOWN_LEFTOVERS
+    return ", ".join(paths[:SHOWN_LEFTOVERS]) + (f" (+{more} more)" if more > 0 else "")
+
+
+def _left_out_note(left_out: Sequence[str]) -> str:
+    if not left_out:
+        return ""
+    return (
+        ". The tests ran on a clean checkout of the attempt's commit; not in it (untracked, "
+        f"ignored by git or by [repository] ignore): {_listed(left_out)}"
+    )
 
 
 def _descends_from(worktree: Path, base: str) -> bool:

@@ -396,6 +396,33 @@ def commit_all(worktree: Path, message: str, *, exclude: list[str] | None = None
     return rev(worktree)
 
 
+def clear_index_marks(worktree: Path) -> None:
+    """Drop every skip-worktree and assume-unchanged mark from a director worktree's index.
+
+    With either mark git neither stages the file (``add -A``) nor resets it (``reset
+    --hard``): an agent's ``git update-index --skip-worktree calc/add.py`` then an edit
+    would be tested but never committed. One ``ls-files`` finds the marks (none, almost
+    always); each kind is cleared by its own ``update-index`` (one flag per call)."""
+    listing = git(["ls-files", "-v", "-z"], worktree).stdout
+    skipped: list[str] = []
+    assumed: list[str] = []
+    for entry in listing.split("\0"):
+        if len(entry) < 3:
+            continue
+        tag, path = entry[0], entry[2:]
+        if tag in "Ss":
+            skipped.append(path)
+        if tag.islower():
+            assumed.append(path)
+    for flag, paths in (("--no-skip-worktree", skipped), ("--no-assume-unchanged", assumed)):
+        if paths:
+            git(
+                ["update-index", flag, "-z", "--stdin"],
+                worktree,
+                input_text="\0".join(paths) + "\0",
+            )
+
+
 def reset_clean(worktree: Path, ref: str = "HEAD") -> None:
     """Back to ``ref`` with nothing left over: a rejected attempt never leaks forward."""
     git(["reset", "-q", "--hard", ref], worktree)

@@ -1,0 +1,57 @@
+"""Integrity holes closed, driven by the REAL OpenCode binary's own tool calls (the fake
+model server scripts them): what it writes and runs is exactly what an agent would.
+
+Nodes run one at a time (``parallel=1``); see ``test_run_e2e`` for the helpers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import OpenCodeEnv
+from test_run_e2e import go, solve_turns, start, write_turns
+
+from director_tui.engine.events import GateResult
+from tests.run_fixture import job_file
+from tests.test_gate_clean_checkout import ADD, CONFTEST
+
+pytestmark = pytest.mark.e2e
+
+
+def _bash(command: str) -> dict[str, Any]:
+    return {
+        "tool_calls": [
+            {"name": "bash", "arguments": {"command": command, "description": "run it"}}
+        ],
+        "usage": {"input": 900, "output": 40},
+    }
+
+
+def test_a_conftest_hidden_by_a_new_gitignore_fails_the_gate(
+    tmp_path: Path, opencode_env: OpenCodeEnv
+) -> None:
+    """OpenCode writes a conftest.py that fakes the module and a .gitignore hiding both:
+    its tests pass in its worktree, but not on the clean checkout of its commit."""
+    ctx, rec, _setup = start(
+        tmp_path,
+        opencode_env,
+        {
+            "executor": [
+                *write_turns("conftest.py", CONFTEST, final="")[:1],
+                *write_turns(".gitignore", "conftest.py\n.gitignore\n", final="")[:1],
+                _bash(ADD.test_cmd),
+                {"text": "The tests pass.", "usage": {"input": 1000, "output": 5}},
+                *solve_turns(ADD),
+            ]
+        },
+        nodes=[ADD],
+    )
+    outcome = go(ctx)
+    assert outcome.success, outcome.message
+    first, second = rec.of(GateResult)
+    assert (first.check, first.passed) == ("tests", False)
+    assert ".gitignore (an ignore rule)" in first.message and "conftest.py" in first.message
+    assert second.check == "passed"
+    assert job_file(ctx.store, ADD.impl_path) == ADD.solution
+    assert job_file(ctx.store, "conftest.py") is None
