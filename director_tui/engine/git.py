@@ -200,7 +200,36 @@ def add_worktree(repo: Path, path: Path, branch: str, start: str | None = None) 
         git(["worktree", "add", "-q", "--no-checkout", "-B", branch, str(path), start], repo)
     else:
         git(["worktree", "add", "-q", "--no-checkout", str(path), branch], repo)
+    full_checkout(path)
     git(["reset", "-q", "--hard"], path)
+
+
+def full_checkout(worktree: Path) -> None:
+    """Make a linked worktree of director's a full checkout, whatever sparse-checkout cone
+    the user's checkout has, without touching the user's config.
+
+    ``git worktree add`` run from a sparse checkout copies its ``info/sparse-checkout``
+    patterns (and, with ``extensions.worktreeConfig``, its ``config.worktree``) into the
+    new worktree's admin folder: the node's files outside the cone are never checked out
+    and an agent's new file there is never staged, so the node merged an empty commit.
+    Without the patterns file git checks out everything (with ``core.sparseCheckout`` set
+    in the shared config, as old-style sparse checkouts have it, too); a copied
+    ``config.worktree`` is also told ``core.sparseCheckout = false`` — written with
+    ``--file`` into this worktree's own admin folder: ``git config --worktree`` would write
+    the shared config when the repository has no per-worktree config."""
+    admin = worktree_admin_dir(worktree)
+    if admin is None:
+        return
+    patterns = admin / "info" / "sparse-checkout"
+    if not patterns.exists():
+        return
+    patterns.unlink()
+    own_config = admin / "config.worktree"
+    if own_config.is_file():
+        git(["config", "--file", str(own_config), "core.sparseCheckout", "false"], worktree)
+    # An index made while the patterns applied keeps its skip-worktree bits through any
+    # reset: the caller's `reset --hard` builds it afresh, every file checked out.
+    (admin / "index").unlink(missing_ok=True)
 
 
 def remove_worktree(repo: Path, path: Path) -> None:
@@ -424,7 +453,10 @@ def clear_index_marks(worktree: Path) -> None:
 
 
 def reset_clean(worktree: Path, ref: str = "HEAD") -> None:
-    """Back to ``ref`` with nothing left over: a rejected attempt never leaks forward."""
+    """Back to ``ref`` with nothing left over: a rejected attempt never leaks forward.
+    A worktree made sparse (by an older director, or by the agent's own ``git
+    sparse-checkout``) is made a full checkout again."""
+    full_checkout(worktree)
     git(["reset", "-q", "--hard", ref], worktree)
     git(["clean", "-q", "-fdx", "-e", ".director"], worktree)
 
