@@ -16,6 +16,17 @@ snapshot: the agent's version is kept beside as ``<name>.director-rejected`` (ou
 ``hooks/``'s reach: git runs only hooks named exactly), a file it created is moved there.
 Only changes made while an executor ran are undone; between windows the user's own edits
 become the new baseline.
+
+Git state outside the worktree is guarded the same way. Files: the main checkout's
+``HEAD`` (an agent's ``git checkout`` or ``symbolic-ref`` there), ``info/grafts`` and
+``shallow`` (both rewrite what the user's history shows), ``info/sparse-checkout``, and
+``logs/refs/stash`` (the entries ``git stash list`` shows). Refs (:class:`GuardedRefs`):
+every ref outside director's own ``refs/heads/director/`` — the user's branches, tags,
+remotes, ``refs/stash``, ``refs/replace/*``, ``refs/notes/*`` — compared by name and value
+(``git for-each-ref``: loose, packed or reftable alike, so a ``git pack-refs`` or a
+``gc --auto`` is no change) and put back with compare-and-swap ``update-ref``: a moved ref
+back where it was, a created one deleted, a deleted one re-created. The refs go back
+before the files, so the stash's reflog ends byte for byte as it was.
 """
 
 from __future__ import annotations
@@ -31,7 +42,21 @@ REJECTED_SUFFIX = ".director-rejected"
 # Read whole; a larger file is fingerprinted by size and mtime and never restored.
 MAX_BYTES = 1024 * 1024
 DIRECTOR_FILES = ("plan.json", "plan_stage.json", "config.toml")
-GIT_FILES = ("config", "config.worktree", "info/exclude", "info/attributes")
+GIT_FILES = (
+    "config",
+    "config.worktree",
+    "info/exclude",
+    "info/attributes",
+    "info/grafts",
+    "info/sparse-checkout",
+    "shallow",
+    "HEAD",
+    "logs/refs/stash",
+)
+# Director's own branches (the job branch, node branches): the run engine watches those.
+DIRECTOR_REFS = "refs/heads/director/"
+REF_SUFFIX = " (git ref)"
+ZERO_OID = "0" * 40
 
 Snapshot = Mapping[str, bytes | str | None]  # display key → bytes, a stat line, or missing
 
@@ -69,7 +94,8 @@ class GuardedFiles:
                 continue
             kept = path.with_name(path.name + REJECTED_SUFFIX)
             try:
-                if after is not None:
+                # (a deleted ref takes its reflog with it: gone already)
+                if after is not None and os.path.lexists(path):
                     os.replace(path, kept)
                 if before is not None:
                     _write(path, before)
@@ -137,3 +163,63 @@ def _write(path: Path, content: bytes) -> None:
     if path.parent.name == "hooks":
         tmp.chmod(0o755)
     os.replace(tmp, path)
+
+
+RefSnapshot = Mapping[str, str]  # ref name → object id, or "ref: <target>" when symbolic
+
+
+class GuardedRefs:
+    """The repository's refs outside ``refs/heads/director/`` (see the module docstring)."""
+
+    def __init__(self, repo: Path) -> None:
+        self.repo = repo
+
+    def snapshot(self) -> dict[str, str]:
+        proc = git.git(
+            ["for-each-ref", "--format=%(refname)%00%(objectname)%00%(symref)"],
+            self.repo,
+            check=False,
+            env={"GIT_OPTIONAL_LOCKS": "0"},
+        )
+        refs: dict[str, str] = {}
+        for line in proc.stdout.splitlines():
+            name, _, rest = line.partition("\0")
+            oid, _, target = rest.partition("\0")
+            if name and not name.startswith(DIRECTOR_REFS):
+                refs[name] = f"ref: {target}" if target else oid
+        return refs
+
+    def restore(self, baseline: RefSnapshot, now: RefSnapshot) -> list[str]:
+        """Put every ref that differs from ``baseline`` back; what was done."""
+        done: list[str] = []
+        for name in sorted(baseline.keys() | now.keys()):
+            before, after = baseline.get(name), now.get(name)
+            if before == after:
+                continue
+            # The value it has now as the old value: a compare-and-swap, never a blind write.
+            expected = after if after is not None and not after.startswith("ref: ") else None
+            if before is None:
+                args = ["update-ref", "--no-deref", "-d", name, *([expected] if expected else [])]
+                what = f"deleted the new ref {name} (it pointed at {after})"
+            elif before.startswith("ref: "):
+                args = ["symbolic-ref", name, before.removeprefix("ref: ")]
+                what = f"pointed {name} back at {before.removeprefix('ref: ')}"
+            else:
+                old = expected or (ZERO_OID if after is None else None)
+                args = ["update-ref", "--no-deref", name, before, *([old] if old else [])]
+                what = (
+                    f"re-created the deleted ref {name} at {before[:10]}"
+                    if after is None
+                    else f"put {name} back at {before[:10]} (it had been moved to {after})"
+                )
+            proc = git.git(args, self.repo, check=False)
+            if proc.returncode == 0:
+                done.append(what)
+            else:
+                done.append(f"could not put the ref {name} back: {proc.stderr.strip()[:200]}")
+        return done
+
+
+def ref_digests(refs: RefSnapshot) -> dict[str, str]:
+    """What the fingerprint compares: one key per ref, marked as a ref for the message."""
+    return {name + REF_SUFFIX: value for name, value in refs.items()}

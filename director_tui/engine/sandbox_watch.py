@@ -46,10 +46,13 @@ Policy (what happens when something changed):
 
 Also watched: the few files outside any worktree that steer director or git —
 ``.director/plan.json``, ``plan_stage.json``, ``config.toml``, ``profiles/`` and the
-shared git dir's ``config``, ``hooks/`` and ``info/`` (``guarded_files``). A change to them
-while an executor ran fails the attempt like the rest, and is undone (the agent's version
-kept beside as ``*.director-rejected``): a rewritten test command or a planted hook must
-not outlive the attempt.
+shared git dir's ``config``, ``hooks/``, ``info/``, ``HEAD``, ``shallow`` and the stash's
+reflog — and every ref outside director's ``refs/heads/director/`` (the user's branches
+and tags, ``refs/stash``, ``refs/replace/*``; ``guarded_files``). A change to them while
+an executor ran fails the attempt like the rest, and is undone (a file's agent version
+kept beside as ``*.director-rejected``, a ref put back by compare-and-swap): a rewritten
+test command, a planted hook, a ``git replace`` or an agent's ``git stash`` must not
+outlive the attempt.
 
 Not covered: another node's worktree (a write there looks like that node's own work; its
 gate's allowlist and hashes judge it), the rest of ``.director/`` (runtime state director
@@ -104,10 +107,15 @@ class Fingerprint:
     # director's contract files and the shared git dir's config and hooks (guarded_files);
     # their digests are also in ``checkout``
     guarded: guarded_files.Snapshot = field(default_factory=dict)
+    # the repository's refs outside director's namespace; also in ``checkout``
+    refs: guarded_files.RefSnapshot = field(default_factory=dict)
 
     def touches_guarded(self, later: Fingerprint, changes: Changes) -> bool:
-        """Did ``changes`` (between this and ``later``) reach a guarded file?"""
-        return any(k in self.guarded or k in later.guarded for k in changes.checkout)
+        """Did ``changes`` (between this and ``later``) reach a guarded file or ref?"""
+        return any(
+            k in self.guarded or k in later.guarded or k.endswith(guarded_files.REF_SUFFIX)
+            for k in changes.checkout
+        )
 
 
 @dataclass(frozen=True)
@@ -146,17 +154,28 @@ class Fingerprinter:
         self.job_worktree = job_worktree
         self.job_branch = job_branch
         self.guarded = guarded_files.GuardedFiles(repo, director_root or repo / DIRECTOR_DIR)
+        self.refs = guarded_files.GuardedRefs(repo)
         self._digests: dict[tuple[str, int, int, int, int], str] = {}
-        # The two git status calls run side by side: a fingerprint costs the slower one.
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fingerprint")
+        # The git calls run side by side: a fingerprint costs the slowest one.
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="fingerprint")
 
     def take(self, expected_job_head: str) -> Fingerprint:
         job = self._pool.submit(self._job, expected_job_head)
+        refs = self._pool.submit(self.refs.snapshot)
         checkout = self._checkout()
         guarded = self.guarded.snapshot()
         checkout.update(guarded_files.digests(guarded))
+        checkout.update(guarded_files.ref_digests(refs.result()))
         job_state, oid = job.result()
-        return Fingerprint(checkout, job_state, oid, guarded)
+        return Fingerprint(checkout, job_state, oid, guarded, refs.result())
+
+    def restore_guarded(self, before: Fingerprint, now: Fingerprint) -> list[str]:
+        """Put the guarded refs, then the guarded files, back as ``before`` had them (refs
+        first: putting ``refs/stash`` back appends to its reflog, which the files then
+        restore byte for byte)."""
+        return self.refs.restore(before.refs, now.refs) + self.guarded.restore(
+            before.guarded, now.guarded
+        )
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)

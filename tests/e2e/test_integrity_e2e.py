@@ -13,7 +13,8 @@ from conftest import OpenCodeEnv
 from test_run_e2e import go, solve_turns, start, write_turns
 
 from director_tui.engine.events import GateResult
-from tests.run_fixture import job_file
+from tests.conftest import run_git
+from tests.run_fixture import job_file, sample_nodes
 from tests.test_gate_clean_checkout import ADD, CONFTEST
 
 pytestmark = pytest.mark.e2e
@@ -55,3 +56,36 @@ def test_a_conftest_hidden_by_a_new_gitignore_fails_the_gate(
     assert second.check == "passed"
     assert job_file(ctx.store, ADD.impl_path) == ADD.solution
     assert job_file(ctx.store, "conftest.py") is None
+
+
+def test_a_git_stash_in_the_shared_repository_is_put_back(
+    tmp_path: Path, opencode_env: OpenCodeEnv
+) -> None:
+    """OpenCode's bash tool runs `git stash` in its worktree: the stash lands in the
+    user's refs/stash (every worktree shares it). The attempt fails naming it, and the
+    user's own stash is the only one left, its reflog as it was."""
+    add = sample_nodes()[0]
+    ctx, rec, _setup = start(
+        tmp_path,
+        opencode_env,
+        {
+            "executor": [
+                _bash("echo scratch >> calc/add.py && git stash push -q -m agents"),
+                {"text": "Stashed.", "usage": {"input": 1000, "output": 5}},
+                *solve_turns(add),
+            ]
+        },
+        nodes=[add],
+    )
+    repo = ctx.store.repo
+    (repo / "README.md").write_text("# calc\nwork in progress\n")
+    run_git(repo, "stash", "push", "-q", "-m", "users own stash")
+    stash_before = run_git(repo, "stash", "list", "--format=%H %gs")
+    log_before = (repo / ".git/logs/refs/stash").read_bytes()
+    outcome = go(ctx)
+    assert outcome.success, outcome.message
+    first, second = rec.of(GateResult)
+    assert first.check == "outside_worktree" and "refs/stash" in first.message
+    assert second.check == "passed"
+    assert run_git(repo, "stash", "list", "--format=%H %gs") == stash_before
+    assert (repo / ".git/logs/refs/stash").read_bytes() == log_before

@@ -122,7 +122,7 @@ class WatchedWindows:
             return
         incident = self.ledger.record(changes)
         if incident is not None and before.touches_guarded(now, changes):
-            undone = await core.io(self.fingerprinter.guarded.restore, before.guarded, now.guarded)
+            undone = await core.io(self.fingerprinter.restore_guarded, before, now)
             core.notice(
                 f"director's contract or git's own files changed while "
                 f"{', '.join(incident.suspects)} ran; put back: " + "; ".join(undone),
