@@ -71,8 +71,21 @@ def record(
         scripted=result.scripted,
         duration_secs=result.duration_secs,
     )
-    append_jsonl(ledger, entry.model_dump(mode="json"))
+    append_jsonl(ledger, entry.model_dump(mode="json") | director_cli_fields(entry))
     return entry
+
+
+def director_cli_fields(entry: CostRecord) -> dict[str, object]:
+    """director-cli's names for the same call (its ``CostEntry``: role, model, input,
+    output, cost, node, ts), written beside ours so its users' scripts that read
+    ``costs.jsonl`` keep working. Ours are never renamed; readers of ours ignore these."""
+    return {
+        "model": entry.tier.partition("/")[2] or entry.tier,
+        "input": entry.input_tokens,
+        "output": entry.output_tokens,
+        "cost": entry.cost_usd,
+        "node": entry.node_id,
+    }
 
 
 def total(ledger: Path) -> float:
