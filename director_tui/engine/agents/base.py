@@ -28,6 +28,9 @@ class ExitReason(StrEnum):
     crashed = "crashed"  # the CLI died or exited non-zero without an API error
     binary_missing = "binary_missing"  # the CLI is not installed or too old
     cancelled = "cancelled"  # a control request (or shutdown) stopped it
+    # The agent server (OpenCode's `opencode serve`) died under the call: nothing the agent
+    # did is judged; the call runs again on the restarted server, not counted as an attempt.
+    server_lost = "server_lost"
 
 
 class ToolCall(BaseModel):

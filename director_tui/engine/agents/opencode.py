@@ -26,7 +26,7 @@ from director_tui.engine.agents.collect import (
     Collector,
 )
 from director_tui.engine.agents.stream import StreamOutcome
-from director_tui.engine.config import deep_merge
+from director_tui.engine.config import Sampling, deep_merge
 from director_tui.engine.prompts import (
     RolePermissions,
     normalize_role,
@@ -69,17 +69,21 @@ def permission_block(perms: RolePermissions) -> dict[str, str]:
 
 
 def agent_definition(call: AgentCall) -> dict[str, Any]:
-    role = normalize_role(call.role)
+    return role_agent_definition(call.role, call.sampling)
+
+
+def role_agent_definition(role: str, sampling: Sampling) -> dict[str, Any]:
+    role = normalize_role(role)
     agent: dict[str, Any] = {
         "description": f"director-tui {role}",
         "mode": "primary",
         "prompt": role_prompt(role),
         "permission": permission_block(permissions_for(role)),
     }
-    if call.sampling.temperature is not None:
-        agent["temperature"] = call.sampling.temperature
-    if call.sampling.top_p is not None:
-        agent["top_p"] = call.sampling.top_p
+    if sampling.temperature is not None:
+        agent["temperature"] = sampling.temperature
+    if sampling.top_p is not None:
+        agent["top_p"] = sampling.top_p
     # top_k has no OpenCode agent key; it is not passed.
     return agent
 
@@ -94,6 +98,12 @@ class UserConfigError(ValueError):
 
 def merged_config_content(call: AgentCall, existing: str | None) -> str:
     """Our agent merged over the user's ``OPENCODE_CONFIG_CONTENT`` (never replacing it)."""
+    return merged_agents_config({agent_name(call.role): agent_definition(call)}, existing)
+
+
+def merged_agents_config(agents: dict[str, dict[str, Any]], existing: str | None) -> str:
+    """``agents`` (name → definition) merged over the user's ``OPENCODE_CONFIG_CONTENT``:
+    one agent for an ``opencode run``, every role's for a server that serves them all."""
     user: dict[str, Any] = {}
     if existing and existing.strip():
         try:
@@ -103,7 +113,7 @@ def merged_config_content(call: AgentCall, existing: str | None) -> str:
         if not isinstance(parsed, dict):
             raise UserConfigError("OPENCODE_CONFIG_CONTENT must be a JSON object")
         user = parsed
-    ours = {"snapshot": False, "agent": {agent_name(call.role): agent_definition(call)}}
+    ours = {"snapshot": False, "agent": agents}
     return json.dumps(deep_merge(user, ours))
 
 

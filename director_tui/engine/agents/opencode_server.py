@@ -1,0 +1,555 @@
+"""OpenCode through its persistent server: ``opencode serve`` once, then every agent call
+is a session over its HTTP API instead of a cold ``opencode run`` (~3.5 s quiet, 8 s
+under load on 2 cores, most of it start-up).
+
+``OpenCodeServer`` is one ``opencode serve`` process: 127.0.0.1, a port of its own
+choosing, a fresh password (HTTP Basic, user ``opencode``), our role agents in its inline
+``OPENCODE_CONFIG_CONTENT`` built by the same code as the ``opencode run`` driver's. It
+runs in its own process group with PDEATHSIG (and inside whatever ``wrap_argv`` puts
+around it, e.g. a bwrap sandbox with ``--die-with-parent``), so it never outlives
+director. ``ensure_running()`` health-checks it and starts it again when it died.
+
+``OpenCodeServerProvider`` runs one ``AgentCall`` as a session on such a server: it
+subscribes to the event stream, creates the session in the call's directory, sends the
+prompt asynchronously and turns the session's events into exactly the lines
+``opencode run --format json`` prints, so the transcript, the parser
+(``OpenCodeParser``), the live ``AgentActivity`` and the verdict are the CLI driver's.
+A permission request is answered at once by the role's rules (OpenCode never waits on
+an "ask"), a question is refused. The timeout, the idle watchdog (fed by the session's
+events) and a cancel abort the session through the API. When the server dies under a
+call, the result says ``server_lost``: nothing the agent did is judged, the caller runs
+the call again on the restarted server (``context.call_agent`` does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import secrets
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from director_tui.engine.agents.base import AgentCall, AgentResult, ExitReason, OnActivity
+from director_tui.engine.agents.collect import Collector, agent_env, one_line
+from director_tui.engine.agents.local_http import (
+    EventStream,
+    LocalHttpError,
+    LocalServer,
+    request,
+)
+from director_tui.engine.agents.opencode import (
+    INSTALL_HINT,
+    OpenCodeParser,
+    agent_definition,
+    agent_name,
+    merged_agents_config,
+    permission_block,
+)
+from director_tui.engine.agents.stream import (
+    DEFAULT_MAX_LINE_BYTES,
+    StreamOutcome,
+    Watchdog,
+    die_with_parent,
+    kill_tree,
+)
+from director_tui.engine.prompts import permissions_for
+
+USERNAME = "opencode"
+STARTUP_TIMEOUT_SECS = 120.0  # 9-12 s measured under load on 2 cores; a wide margin
+SUBSCRIBE_TIMEOUT_SECS = 30.0
+ABORT_WAIT_SECS = 5.0  # after an abort, how long the session may take to go idle
+_LISTENING = re.compile(r"listening on (http://[^\s]+)")
+
+WrapArgv = Callable[[list[str]], list[str]]
+
+
+class ServerStartError(Exception):
+    """``opencode serve`` did not come up; the message says why (its stderr's tail)."""
+
+
+class OpenCodeServer:
+    """One ``opencode serve`` process and how to reach it."""
+
+    def __init__(
+        self,
+        binary: str,
+        *,
+        agents: dict[str, dict[str, Any]],
+        log_dir: Path,
+        name: str = "opencode-server",
+        wrap_argv: WrapArgv | None = None,
+        startup_timeout_secs: float = STARTUP_TIMEOUT_SECS,
+    ) -> None:
+        self.binary = binary
+        self.agents = dict(agents)
+        self.log_dir = log_dir
+        self.name = name
+        self.wrap_argv = wrap_argv
+        self.startup_timeout_secs = startup_timeout_secs
+        self.password = secrets.token_urlsafe(24)
+        self.endpoint: LocalServer | None = None
+        self.starts = 0  # how many times it was started (restarts = starts - 1)
+        self._proc: asyncio.subprocess.Process | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def stdout_path(self) -> Path:
+        return self.log_dir / f"{self.name}.out"
+
+    @property
+    def stderr_path(self) -> Path:
+        return self.log_dir / f"{self.name}.stderr"
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.returncode is None
+
+    def argv(self) -> list[str]:
+        argv = [
+            self.binary,
+            "serve",
+            "--hostname",
+            "127.0.0.1",
+            "--port",
+            "0",  # 4096 when free, else one the OS picks: read back from its first line
+            "--print-logs",
+            "--log-level",
+            "ERROR",
+        ]
+        return self.wrap_argv(argv) if self.wrap_argv else argv
+
+    def env(self) -> dict[str, str]:
+        """May raise ``opencode.UserConfigError`` (the user's own variable is broken)."""
+        content = merged_agents_config(self.agents, os.environ.get("OPENCODE_CONFIG_CONTENT"))
+        return agent_env(
+            {
+                "OPENCODE_CONFIG_CONTENT": content,
+                "OPENCODE_SERVER_PASSWORD": self.password,
+                "OPENCODE_SERVER_USERNAME": USERNAME,
+            }
+        )
+
+    async def start(self) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        offset = self.stdout_path.stat().st_size if self.stdout_path.exists() else 0
+        # Files, not pipes: nobody has to drain them for the server to keep running.
+        with self.stdout_path.open("ab") as out, self.stderr_path.open("ab") as err:
+            try:
+                self._proc = await asyncio.create_subprocess_exec(
+                    *self.argv(),
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                    env=self.env(),
+                    start_new_session=True,  # its own group: the whole tree is stopped
+                    preexec_fn=die_with_parent,
+                )
+            except OSError as exc:
+                raise ServerStartError(
+                    f"cannot start {self.binary} serve: {exc.strerror or exc}. {INSTALL_HINT}"
+                ) from exc
+        self.starts += 1
+        deadline = time.monotonic() + self.startup_timeout_secs
+        while True:
+            url = self._listening_url(offset)
+            if url:
+                self.endpoint = LocalServer(url, USERNAME, self.password)
+                return
+            if not self.alive:
+                raise ServerStartError(
+                    f"opencode serve exited with code {self._proc.returncode} before listening"
+                    + self._stderr_note()
+                )
+            if time.monotonic() >= deadline:
+                await self.stop()
+                raise ServerStartError(
+                    f"opencode serve did not listen within {self.startup_timeout_secs:g}s"
+                    + self._stderr_note()
+                )
+            await asyncio.sleep(0.05)
+
+    def _listening_url(self, offset: int) -> str:
+        try:
+            with self.stdout_path.open("rb") as fh:
+                fh.seek(offset)
+                text = fh.read(64 * 1024).decode("utf-8", errors="replace")
+        except OSError:
+            return ""
+        match = _LISTENING.search(text)
+        return match.group(1) if match else ""
+
+    def _stderr_note(self) -> str:
+        tail = stderr_tail(self.stderr_path)
+        return f": {one_line(tail[-600:], 600)}" if tail else ""
+
+    async def healthy(self) -> bool:
+        if not self.alive or self.endpoint is None:
+            return False
+        try:
+            answer = await request(self.endpoint, "GET", "/global/health", timeout=10)
+            return answer.status == 200 and bool(answer.json().get("healthy"))
+        except (LocalHttpError, ValueError, AttributeError):
+            return False
+
+    async def ensure_running(self) -> bool:
+        """Start it when it is not running or does not answer; True when it was (re)started."""
+        async with self._lock:
+            if await self.healthy():
+                return False
+            await self._stop()
+            await self.start()
+            return True
+
+    async def use_agent(self, name: str, definition: dict[str, Any]) -> None:
+        """Make sure the server serves ``name`` as ``definition``; an agent it was not
+        started with (another role, other sampling) means a restart with it added."""
+        if self.agents.get(name) == definition:
+            return
+        async with self._lock:
+            self.agents[name] = definition
+            await self._stop()
+
+    async def stop(self) -> None:
+        async with self._lock:
+            await self._stop()
+
+    async def _stop(self) -> None:
+        proc, self._proc, self.endpoint = self._proc, None, None
+        if proc is None:
+            return
+        await kill_tree(proc.pid, 2.0)
+        with contextlib.suppress(ProcessLookupError):
+            await proc.wait()
+
+
+def stderr_tail(path: Path, limit: int = 4096) -> str:
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - limit))
+            return fh.read().decode("utf-8", errors="replace").strip()
+    except OSError:
+        return ""
+
+
+def permission_reply(role: str, permission: str) -> str:
+    """The answer to OpenCode's permission request: what the role's table allows, once;
+    everything else (an unknown permission too) refused."""
+    allowed = permission_block(permissions_for(role)).get(permission) == "allow"
+    return "once" if allowed else "reject"
+
+
+class _SessionEvents:
+    """The session's server events → ``opencode run --format json`` lines."""
+
+    def __init__(self, session_id: str) -> None:
+        self.session_id = session_id
+        self.done_parts: set[str] = set()
+
+    def line(self, kind: str, **fields: Any) -> str:
+        event = {"type": kind, "timestamp": int(time.time() * 1000), "sessionID": self.session_id}
+        return json.dumps(event | fields)
+
+    def part_line(self, part: dict[str, Any]) -> str | None:
+        kind = part.get("type")
+        ident = str(part.get("id", ""))
+        if kind == "step-start":
+            return self.line("step_start", part=part)
+        if kind == "step-finish":
+            return self._once(ident, self.line("step_finish", part=part))
+        if kind in ("text", "reasoning"):
+            timing = part.get("time") if isinstance(part.get("time"), dict) else {}
+            if not timing.get("end"):  # still streaming: `opencode run` prints it when done
+                return None
+            return self._once(ident, self.line(kind, part=part))
+        if kind == "tool":
+            state = part.get("state") if isinstance(part.get("state"), dict) else {}
+            if state.get("status") not in ("completed", "error"):
+                return None
+            return self._once(ident, self.line("tool_use", part=part))
+        return None
+
+    def _once(self, ident: str, line: str) -> str | None:
+        if ident in self.done_parts:
+            return None
+        self.done_parts.add(ident)
+        return line
+
+
+class OpenCodeServerProvider:
+    """``AgentProvider`` over one ``OpenCodeServer``."""
+
+    name = "opencode"
+
+    def __init__(self, server: OpenCodeServer) -> None:
+        self.server = server
+
+    async def run(self, call: AgentCall, on_activity: OnActivity) -> AgentResult:
+        collector = Collector(call, on_activity)
+        call.log_dir.mkdir(parents=True, exist_ok=True)
+        transcript = call.log_dir / f"{call.call_id}.jsonl"
+        started = time.monotonic()
+
+        def early(reason: ExitReason, message: str) -> AgentResult:
+            transcript.touch()
+            collector.emit("error", summary=message)
+            return AgentResult(
+                call_id=call.call_id,
+                role=call.role,
+                tier=call.tier,
+                exit_reason=reason,
+                message=message,
+                transcript_path=transcript,
+                stderr_path=self.server.stderr_path,
+                duration_secs=time.monotonic() - started,
+            )
+
+        from director_tui.engine.agents.opencode import UserConfigError
+
+        try:
+            await self.server.use_agent(agent_name(call.role), agent_definition(call))
+            restarted = await self.server.ensure_running()
+        except UserConfigError as exc:
+            return early(ExitReason.crashed, f"{exc}; fix or unset it")
+        except ServerStartError as exc:
+            return early(ExitReason.crashed, str(exc))
+        if restarted and self.server.starts > 1:
+            collector.emit("raw", summary=f"restarted the OpenCode server ({self.server.name})")
+        session = _Session(self.server, call, collector, transcript)
+        outcome, lost = await session.run()
+        result = collector.result(
+            outcome,
+            transcript=transcript,
+            stderr=self.server.stderr_path,
+            install_hint=INSTALL_HINT,
+        )
+        if lost:
+            return result.model_copy(
+                update={
+                    "exit_reason": ExitReason.server_lost,
+                    "message": f"the OpenCode server died under the call ({lost}); it is "
+                    "restarted and the call runs again, not counted as an attempt",
+                }
+            )
+        return result
+
+
+class _Session:
+    """One call's session: subscribe, create, prompt, follow the events to idle."""
+
+    def __init__(
+        self, server: OpenCodeServer, call: AgentCall, collector: Collector, transcript: Path
+    ) -> None:
+        self.server = server
+        self.call = call
+        self.collector = collector
+        self.transcript = transcript
+        self.directory = quote(str(call.cwd), safe="")
+        self.parser = OpenCodeParser(collector)
+        self.session_id = ""
+        self.lines = 0
+        self.retry_note = ""  # the last provider error OpenCode said it is retrying
+
+    def path(self, path: str) -> str:
+        return f"{path}?directory={self.directory}"
+
+    async def run(self) -> tuple[StreamOutcome, str]:
+        """(the outcome, why the server was lost — empty when it was not)."""
+        started = time.monotonic()
+        endpoint = self.server.endpoint
+        assert endpoint is not None
+        fired: Watchdog | None = None
+        lost = ""
+        stream = EventStream(endpoint, "/global/event")
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        reader: asyncio.Task[str] | None = None
+        try:
+            with self.transcript.open("w", encoding="utf-8") as out:
+                try:
+                    await stream.open()
+                    reader = asyncio.ensure_future(_pump(stream, queue))
+                    await self._wait_connected(queue)
+                    self.session_id = await self._create_session(endpoint)
+                    await self._prompt(endpoint)
+                    fired, lost = await self._follow(queue, out, started, reader)
+                except LocalHttpError as exc:
+                    lost = str(exc) if not await self.server.healthy() else ""
+                    if not lost:
+                        self.collector.add_error(f"OpenCode server API: {exc}")
+                if fired is not None:
+                    await self._abort(endpoint)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._abort(endpoint))
+            raise
+        finally:
+            stream.close()
+            if reader is not None:
+                reader.cancel()
+                with contextlib.suppress(BaseException):
+                    await reader
+        if not lost and not self.server.alive:
+            lost = "it exited"
+        tail = (self.retry_note or stderr_tail(self.server.stderr_path)) if fired else ""
+        return (
+            StreamOutcome(
+                exit_code=None if fired else 0,
+                fired=fired,
+                duration_secs=time.monotonic() - started,
+                stderr_tail=tail,
+                lines=self.lines,
+            ),
+            lost,
+        )
+
+    async def _wait_connected(self, queue: asyncio.Queue[dict[str, Any] | None]) -> None:
+        """The stream's first event says the subscription is live: from then on nothing
+        the session does can be missed."""
+        while True:
+            try:
+                event = await asyncio.wait_for(queue.get(), SUBSCRIBE_TIMEOUT_SECS)
+            except TimeoutError as exc:
+                raise LocalHttpError("the event stream sent nothing") from exc
+            if event is None:
+                raise LocalHttpError("the event stream closed before it connected")
+            if _payload(event).get("type") == "server.connected":
+                return
+
+    async def _create_session(self, endpoint: LocalServer) -> str:
+        title = self.call.title or f"director {self.call.role}"
+        answer = await request(endpoint, "POST", self.path("/session"), {"title": title})
+        if answer.status != 200:
+            raise LocalHttpError(f"POST /session: HTTP {answer.status}: {answer.body[:300]!r}")
+        return str(answer.json()["id"])
+
+    async def _prompt(self, endpoint: LocalServer) -> None:
+        provider_id, _, model_id = self.call.model.partition("/")
+        body = {
+            "agent": agent_name(self.call.role),
+            "model": {"providerID": provider_id, "modelID": model_id},
+            "parts": [{"type": "text", "text": self.call.prompt}],
+        }
+        answer = await request(
+            endpoint, "POST", self.path(f"/session/{self.session_id}/prompt_async"), body
+        )
+        if answer.status not in (200, 204):
+            raise LocalHttpError(f"prompt: HTTP {answer.status}: {answer.body[:300]!r}")
+
+    async def _follow(
+        self,
+        queue: asyncio.Queue[dict[str, Any] | None],
+        out: Any,
+        started: float,
+        reader: asyncio.Task[str],
+    ) -> tuple[Watchdog | None, str]:
+        deadline = started + self.call.timeout_secs
+        last_activity = time.monotonic()
+        events = _SessionEvents(self.session_id)
+        while True:
+            now = time.monotonic()
+            if now >= deadline:
+                return "timeout", ""
+            idle_left = self.call.idle_timeout_secs - (now - last_activity)
+            if idle_left <= 0:
+                return "idle", ""
+            try:
+                event = await asyncio.wait_for(queue.get(), min(deadline - now, idle_left))
+            except TimeoutError:
+                continue
+            if event is None:  # the stream ended: the server is gone (or dropped us)
+                return None, (await reader) or "its event stream ended"
+            payload = _payload(event)
+            props = payload.get("properties")
+            if not isinstance(props, dict) or props.get("sessionID") != self.session_id:
+                continue
+            kind = payload.get("type")
+            if kind == "session.status":
+                status = props.get("status") if isinstance(props.get("status"), dict) else {}
+                if status.get("type") == "retry":  # OpenCode retrying a failing provider
+                    self.retry_note = one_line(str(status.get("message", "")), 300)
+                    continue
+                if status.get("type") == "idle":
+                    return None, ""
+            elif kind == "session.idle":
+                return None, ""
+            last_activity = time.monotonic()
+            if kind == "message.part.updated" and isinstance(props.get("part"), dict):
+                line = events.part_line(props["part"])
+                if line is not None:
+                    self._write(out, line)
+            elif kind == "session.error":
+                self._write(out, events.line("error", error=props.get("error") or {}))
+            elif kind == "permission.asked":
+                await self._answer_permission(props)
+            elif kind == "question.asked":
+                await self._refuse_question(props)
+
+    def _write(self, out: Any, line: str) -> None:
+        out.write(line + "\n")
+        out.flush()
+        self.lines += 1
+        data = line.encode()
+        cut = max(0, len(data) - DEFAULT_MAX_LINE_BYTES)
+        head = data[:DEFAULT_MAX_LINE_BYTES].decode("utf-8", errors="ignore") if cut else line
+        self.parser.feed(head, cut)
+
+    async def _answer_permission(self, props: dict[str, Any]) -> None:
+        permission = str(props.get("permission", ""))
+        reply = permission_reply(self.call.role, permission)
+        body: dict[str, str] = {"reply": reply}
+        if reply == "reject":
+            body["message"] = (
+                f"director-tui: {permission} is not allowed for the {self.call.role} role"
+            )
+        endpoint = self.server.endpoint
+        if endpoint is not None:
+            await request(endpoint, "POST", self.path(f"/permission/{props.get('id')}/reply"), body)
+        self.collector.emit(
+            "raw", summary=f"permission {permission} {props.get('patterns') or ''}: {reply}"
+        )
+
+    async def _refuse_question(self, props: dict[str, Any]) -> None:
+        """Nobody is there to answer an agent's question: it is refused at once."""
+        endpoint = self.server.endpoint
+        if endpoint is not None:
+            await request(endpoint, "POST", self.path(f"/question/{props.get('id')}/reject"))
+        self.collector.emit("raw", summary="the agent asked a question: refused (no one to ask)")
+
+    async def _abort(self, endpoint: LocalServer | None) -> None:
+        if endpoint is None or not self.session_id:
+            return
+        with contextlib.suppress(LocalHttpError):
+            await request(
+                endpoint,
+                "POST",
+                self.path(f"/session/{self.session_id}/abort"),
+                timeout=ABORT_WAIT_SECS,
+            )
+
+
+def _payload(event: dict[str, Any]) -> dict[str, Any]:
+    """``/global/event`` wraps each event as ``{"directory", "payload"}``."""
+    payload = event.get("payload")
+    return payload if isinstance(payload, dict) else event
+
+
+async def _pump(stream: EventStream, queue: asyncio.Queue[dict[str, Any] | None]) -> str:
+    """Events into the queue, then ``None``; returns why the stream ended (if it broke)."""
+    why = ""
+    try:
+        async for event in stream:
+            queue.put_nowait(event)
+    except LocalHttpError as exc:
+        why = str(exc)
+    finally:
+        queue.put_nowait(None)
+    return why
