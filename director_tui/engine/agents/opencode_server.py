@@ -268,13 +268,13 @@ class _SessionEvents:
         if kind == "step-finish":
             return self._once(ident, self.line("step_finish", part=part))
         if kind in ("text", "reasoning"):
-            timing = part.get("time") if isinstance(part.get("time"), dict) else {}
-            if not timing.get("end"):  # still streaming: `opencode run` prints it when done
+            if not _dict(part.get("time")).get(
+                "end"
+            ):  # still streaming: `opencode run` prints it when done
                 return None
             return self._once(ident, self.line(kind, part=part))
         if kind == "tool":
-            state = part.get("state") if isinstance(part.get("state"), dict) else {}
-            if state.get("status") not in ("completed", "error"):
+            if _dict(part.get("state")).get("status") not in ("completed", "error"):
                 return None
             return self._once(ident, self.line("tool_use", part=part))
         return None
@@ -473,7 +473,7 @@ class _Session:
                 continue
             kind = payload.get("type")
             if kind == "session.status":
-                status = props.get("status") if isinstance(props.get("status"), dict) else {}
+                status = _dict(props.get("status"))
                 if status.get("type") == "retry":  # OpenCode retrying a failing provider
                     self.retry_note = one_line(str(status.get("message", "")), 300)
                     continue
@@ -534,6 +534,10 @@ class _Session:
                 self.path(f"/session/{self.session_id}/abort"),
                 timeout=ABORT_WAIT_SECS,
             )
+
+
+def _dict(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _payload(event: dict[str, Any]) -> dict[str, Any]:
