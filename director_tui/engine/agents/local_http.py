@@ -142,7 +142,8 @@ async def request(
         return Response(status, data)
 
     try:
-        return await asyncio.wait_for(go(), timeout)
+        async with asyncio.timeout(timeout):  # not wait_for: it can swallow a cancel (3.11)
+            return await go()
     except TimeoutError as exc:
         raise LocalHttpError(f"{method} {path}: no answer in {timeout:g}s") from exc
 

@@ -17,8 +17,9 @@ prompt asynchronously and turns the session's events into exactly the lines
 A permission request is answered at once by the role's rules (OpenCode never waits on
 an "ask"), a question is refused. The timeout, the idle watchdog (fed by the session's
 events) and a cancel abort the session through the API. When the server dies under a
-call, the result says ``server_lost``: nothing the agent did is judged, the caller runs
-the call again on the restarted server (``context.call_agent`` does).
+call, nothing the agent did is judged: the provider starts the server again and runs the
+call again (not the agent's failure, so no attempt is spent); ``server_lost`` is the
+exit reason only when it keeps dying.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -46,6 +47,7 @@ from director_tui.engine.agents.local_http import (
 from director_tui.engine.agents.opencode import (
     INSTALL_HINT,
     OpenCodeParser,
+    UserConfigError,
     agent_definition,
     agent_name,
     merged_agents_config,
@@ -58,6 +60,7 @@ from director_tui.engine.agents.stream import (
     die_with_parent,
     kill_tree,
 )
+from director_tui.engine.events import AgentActivity
 from director_tui.engine.prompts import permissions_for
 
 USERNAME = "opencode"
@@ -287,14 +290,56 @@ class _SessionEvents:
 
 
 class OpenCodeServerProvider:
-    """``AgentProvider`` over one ``OpenCodeServer``."""
+    """``AgentProvider`` over one ``OpenCodeServer``.
+
+    A call the server died under is run again on the restarted server, up to
+    ``server_retries`` times: not the agent's failure, so the caller never sees it as
+    one (no attempt is spent), while its tokens and cost still count and its transcript
+    is kept beside the call's as ``<call_id>.lost-<n>.jsonl``. ``before_retry`` puts the
+    working directory back first (a slot's worktree is reset to its node's base). Only
+    when the server keeps dying does the result say ``server_lost``."""
 
     name = "opencode"
 
-    def __init__(self, server: OpenCodeServer) -> None:
+    def __init__(
+        self,
+        server: OpenCodeServer,
+        *,
+        before_retry: Callable[[AgentCall], Awaitable[None]] | None = None,
+        server_retries: int = 2,
+    ) -> None:
         self.server = server
+        self.before_retry = before_retry
+        self.server_retries = server_retries
 
     async def run(self, call: AgentCall, on_activity: OnActivity) -> AgentResult:
+        lost: list[AgentResult] = []
+        while True:
+            result = await self._run_once(call, on_activity)
+            if result.exit_reason != ExitReason.server_lost or len(lost) >= self.server_retries:
+                break
+            lost.append(result)
+            kept = call.log_dir / f"{call.call_id}.lost-{len(lost)}.jsonl"
+            if result.transcript_path is not None and result.transcript_path.exists():
+                result.transcript_path.replace(kept)
+            on_activity(_notice(call, f"{result.message}: running it again"))
+            if self.before_retry is not None:
+                await self.before_retry(call)
+        if not lost:
+            return result
+        for earlier in lost:
+            result.tokens.add(earlier.tokens)
+        costs = [r.cost_usd for r in [*lost, result] if r.cost_usd is not None]
+        note = f"the OpenCode server died under this call {len(lost)} time(s); it ran again"
+        return result.model_copy(
+            update={
+                "cost_usd": sum(costs) if costs else None,
+                "duration_secs": result.duration_secs + sum(r.duration_secs for r in lost),
+                "message": "; ".join(part for part in (result.message, note) if part),
+            }
+        )
+
+    async def _run_once(self, call: AgentCall, on_activity: OnActivity) -> AgentResult:
         collector = Collector(call, on_activity)
         call.log_dir.mkdir(parents=True, exist_ok=True)
         transcript = call.log_dir / f"{call.call_id}.jsonl"
@@ -313,8 +358,6 @@ class OpenCodeServerProvider:
                 stderr_path=self.server.stderr_path,
                 duration_secs=time.monotonic() - started,
             )
-
-        from director_tui.engine.agents.opencode import UserConfigError
 
         try:
             await self.server.use_agent(agent_name(call.role), agent_definition(call))
@@ -337,11 +380,16 @@ class OpenCodeServerProvider:
             return result.model_copy(
                 update={
                     "exit_reason": ExitReason.server_lost,
-                    "message": f"the OpenCode server died under the call ({lost}); it is "
-                    "restarted and the call runs again, not counted as an attempt",
+                    "message": f"the OpenCode server died under the call ({lost})",
                 }
             )
         return result
+
+
+def _notice(call: AgentCall, text: str) -> AgentActivity:
+    return AgentActivity(
+        call_id=call.call_id, role=call.role, node_id=call.node_id, kind="error", summary=text
+    )
 
 
 class _Session:
@@ -416,7 +464,8 @@ class _Session:
         the session does can be missed."""
         while True:
             try:
-                event = await asyncio.wait_for(queue.get(), SUBSCRIBE_TIMEOUT_SECS)
+                async with asyncio.timeout(SUBSCRIBE_TIMEOUT_SECS):
+                    event = await queue.get()
             except TimeoutError as exc:
                 raise LocalHttpError("the event stream sent nothing") from exc
             if event is None:
@@ -462,7 +511,10 @@ class _Session:
             if idle_left <= 0:
                 return "idle", ""
             try:
-                event = await asyncio.wait_for(queue.get(), min(deadline - now, idle_left))
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a
+                # cancel that arrives as the queue hands over an event (a busy stream).
+                async with asyncio.timeout(min(deadline - now, idle_left)):
+                    event = await queue.get()
             except TimeoutError:
                 continue
             if event is None:  # the stream ended: the server is gone (or dropped us)
