@@ -38,6 +38,7 @@ from urllib.parse import quote
 
 from director_tui.engine.agents.base import AgentCall, AgentResult, ExitReason, OnActivity
 from director_tui.engine.agents.collect import Collector, agent_env, one_line
+from director_tui.engine.agents.first_start import first_start_turn
 from director_tui.engine.agents.local_http import (
     EventStream,
     LocalHttpError,
@@ -47,6 +48,7 @@ from director_tui.engine.agents.local_http import (
 from director_tui.engine.agents.opencode import (
     INSTALL_HINT,
     OpenCodeParser,
+    OpenCodeProvider,
     UserConfigError,
     agent_definition,
     agent_name,
@@ -144,6 +146,16 @@ class OpenCodeServer:
 
     async def start(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        env = self.env()
+        # Servers of parallel slots starting at once in a fresh HOME race on OpenCode's
+        # database like first `opencode run`s do: one first start at a time.
+        release = await first_start_turn(OpenCodeProvider().state_dir(env) or self.log_dir)
+        try:
+            await self._start(env)
+        finally:
+            release(self.endpoint is not None)
+
+    async def _start(self, env: dict[str, str]) -> None:
         offset = self.stdout_path.stat().st_size if self.stdout_path.exists() else 0
         # Files, not pipes: nobody has to drain them for the server to keep running.
         with self.stdout_path.open("ab") as out, self.stderr_path.open("ab") as err:
@@ -153,7 +165,7 @@ class OpenCodeServer:
                     stdin=asyncio.subprocess.DEVNULL,
                     stdout=out,
                     stderr=err,
-                    env=self.env(),
+                    env=env,
                     start_new_session=True,  # its own group: the whole tree is stopped
                     preexec_fn=die_with_parent,
                 )
