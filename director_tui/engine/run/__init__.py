@@ -53,15 +53,30 @@ from __future__ import annotations
 import asyncio
 
 from director_tui.engine.agents import require_binaries, run_roles
+from director_tui.engine.budget import fresh_attempts, uncount_attempt
 from director_tui.engine.context import EngineContext
 from director_tui.engine.events import Notice
-from director_tui.engine.run.budget import fresh_attempts, uncount_attempt
 from director_tui.engine.run.conclusion import Outcome, RunOutcome
+from director_tui.engine.run.executor import (
+    AttemptExecutor,
+    AttemptReport,
+    AttemptSink,
+    AttemptSpec,
+    GateVerdict,
+    LocalAttemptExecutor,
+)
 from director_tui.engine.run.preflight import check_run_flags, load_approved_plan
 from director_tui.engine.run.prompt import executor_prompt, watch_it_fail
-from director_tui.engine.run.scheduler import Runner
+from director_tui.engine.run.scheduler import ExecutorFactory, Runner
 
 __all__ = [
+    "AttemptExecutor",
+    "AttemptReport",
+    "AttemptSink",
+    "AttemptSpec",
+    "ExecutorFactory",
+    "GateVerdict",
+    "LocalAttemptExecutor",
     "Outcome",
     "RunOutcome",
     "Runner",
@@ -77,9 +92,14 @@ __all__ = [
 
 
 async def run_job(
-    ctx: EngineContext, *, parallel: int | None = None, max_attempts: int | None = None
+    ctx: EngineContext,
+    *,
+    parallel: int | None = None,
+    max_attempts: int | None = None,
+    executor: ExecutorFactory | None = None,
 ) -> RunOutcome:
-    """Run the approved plan to the end (see the module docstring)."""
+    """Run the approved plan to the end (see the module docstring); ``executor`` makes
+    what runs each attempt (``run/executor.py``; in-process by default)."""
     check_run_flags(parallel, max_attempts)
     limits = ctx.config.limits
     parallel = limits.parallel if parallel is None else parallel
@@ -89,7 +109,7 @@ async def run_job(
     with ctx.store.run_lock("run") as note:
         if note:
             ctx.bus.emit(Notice(level="warning", message=note))
-        runner = Runner(ctx, plan, parallel=parallel, max_attempts=max_attempts)
+        runner = Runner(ctx, plan, parallel=parallel, max_attempts=max_attempts, executor=executor)
         # Group-commit the events while scheduling: the loop must not wait on fsync.
         previous, ctx.bus.background_fsync = ctx.bus.background_fsync, True
         try:

@@ -8,21 +8,26 @@ import contextlib
 import time
 from pathlib import Path
 
-from director_tui.engine import dag, gates, git, jobs, review
+from director_tui.engine import dag, jobs, review
 from director_tui.engine.agents.base import AgentResult, ExitReason
-from director_tui.engine.cost import CostRecord
-from director_tui.engine.events import GateResult, ReviewResult, TestOutput
-from director_tui.engine.models import Node, NodeState, NodeStatus, RoleUsage
-from director_tui.engine.proc import CREATE_TIME_SLACK_SECS, kill_orphans
-from director_tui.engine.run.budget import (
+from director_tui.engine.budget import (
     begin_attempt,
     next_tier,
     out_of_attempts,
     uncount_attempt,
 )
+from director_tui.engine.cost import CostRecord
+from director_tui.engine.events import GateResult, ReviewResult, TestOutput
+from director_tui.engine.models import Node, NodeState, NodeStatus, RoleUsage
 from director_tui.engine.run.core import RunCore
+from director_tui.engine.run.executor import (
+    WORKTREE_CHECK,
+    AttemptExecutor,
+    AttemptLimits,
+    AttemptSpec,
+    GateVerdict,
+)
 from director_tui.engine.run.merge_queue import MergeQueue
-from director_tui.engine.run.prompt import executor_prompt, watch_it_fail
 from director_tui.engine.run.windows import WatchedWindows
 
 MAX_HARNESS_CRASHES = 2
@@ -42,10 +47,17 @@ def add_usage(st: NodeState, role: str, entry: CostRecord) -> None:
 
 
 class NodeLifecycle:
-    def __init__(self, core: RunCore, windows: WatchedWindows, merges: MergeQueue) -> None:
+    def __init__(
+        self,
+        core: RunCore,
+        windows: WatchedWindows,
+        merges: MergeQueue,
+        executor: AttemptExecutor,
+    ) -> None:
         self.core = core
         self.windows = windows
         self.merges = merges
+        self.executor = executor
         # Attempts given back per node because the agent CLI's own machinery crashed; a
         # CLI that always crashes so must still run out of attempts.
         self.harness_crashes: dict[str, int] = {}
@@ -102,59 +114,55 @@ class NodeLifecycle:
             if await self._attempt(node, st, tier):
                 return
 
+    def _spec(self, node: Node, st: NodeState, tier: str, base: str) -> AttemptSpec:
+        limits = self.core.config.limits
+        return AttemptSpec(
+            job_id=self.core.plan.job_id,
+            node=node,
+            attempt=st.attempts,
+            tier=tier,
+            usage_role="escalation" if st.escalated else "executor",
+            base_commit=base,
+            feedback=st.feedback,
+            limits=AttemptLimits(
+                gate_timeout_secs=limits.gate_timeout_secs,
+                flake_runs=limits.flake_runs,
+                ignore_globs=list(self.core.config.repository.ignore),
+            ),
+        )
+
     async def _attempt(self, node: Node, st: NodeState, tier: str) -> bool:
         """One attempt; True when the node merged."""
         core, nid = self.core, node.id
         attempt = st.attempts
         base = core.job_head
-        worktree = jobs.node_worktree(core.store, nid)
-        branch = jobs.node_branch(core.plan.job_id, nid)
-        st.base_commit, st.branch, st.worktree = base, branch, str(worktree)
+        st.base_commit = base
+        st.branch = jobs.node_branch(core.plan.job_id, nid)
+        st.worktree = str(jobs.node_worktree(core.store, nid))
         core.set_status(nid, NodeStatus.running, f"attempt {attempt} on {tier}")
-        await core.io(jobs.prepare_node_worktree, core.store, worktree, branch, base)
-        prompt = await core.io(
-            executor_prompt, node, worktree, feedback=st.feedback, attempt=attempt
-        )
-        usage_role = "escalation" if st.escalated else "executor"
-        # The watched window (sandbox_watch) spans the call and this attempt's gate tests.
-        await self.windows.open(nid)
-        called_at = time.time()
-        result = await self.call(st, "executor", prompt, worktree, nid, attempt, tier, usage_role)
-        # An agent can start daemons (`nohup …&`, `setsid …`) that outlive its CLI's process
-        # group; whatever still runs in this worktree and started with this call goes now.
-        # (create times come from the boot time, which the kernel gives in whole seconds:
-        # allow for that, or a daemon started right after the call looks older than it.)
-        leftovers = await core.io(
-            kill_orphans, [worktree], started_after=called_at - CREATE_TIME_SLACK_SECS
-        )
-        if leftovers:
-            core.notice(
-                f"node {nid}: stopped what the agent left running: {', '.join(leftovers)}",
-                "warning",
-                nid,
-            )
-        st.watch_it_fail = watch_it_fail(result.tool_calls, node)
-        if not result.ok:
-            incidents = await self.windows.close(nid)
-            if incidents:
-                return self.windows.reject(nid, st, incidents)
+        spec = self._spec(node, st, tier, base)
+        sink = _NodeSink(self, nid, st)
+        report = await self.executor.run(spec, sink)
+        st.watch_it_fail = report.watch_it_fail
+        if report.outside:
+            return self.windows.reject(nid, st, report.outside)
+        if report.gate is None:
             reason = (
                 "idle — no output for too long"
-                if result.exit_reason == ExitReason.idle
-                else result.exit_reason.value
+                if report.exit_reason == ExitReason.idle
+                else report.exit_reason.value
             )
-            st.last_error = f"agent ended without finishing ({reason}): {result.message}".strip()
+            st.last_error = f"agent ended without finishing ({reason}): {report.message}".strip()
             st.feedback = st.last_error
-            if result.harness_error and self.harness_crashes.get(nid, 0) < MAX_HARNESS_CRASHES:
+            if report.harness_error and self.harness_crashes.get(nid, 0) < MAX_HARNESS_CRASHES:
                 self.harness_crashes[nid] = self.harness_crashes.get(nid, 0) + 1
                 uncount_attempt(st)
                 st.last_error += " — the agent CLI's own failure: this attempt is not charged"
             core.notice(f"node {nid} attempt {attempt}: {st.last_error}", "warning", nid)
             return False
         rebased = False
-        while True:
-            if not await self._gate(node, st, worktree, base):
-                return False
+        worktree = Path(st.worktree)
+        while self._judge(nid, st, report.gate):
             if not rebased and not await self._review(node, st, worktree, base):
                 return False
             merged = await self.merges.merge(node, st, worktree, base, rebased=rebased)
@@ -163,64 +171,35 @@ class NodeLifecycle:
             # Rebased onto work merged meanwhile: the gate runs again on the new base (the
             # change was reviewed already).
             base, rebased = merged.regate_onto, True
+            report = await self.executor.regate(spec.model_copy(update={"base_commit": base}), sink)
+            if report.outside:
+                return self.windows.reject(nid, st, report.outside)
+            assert report.gate is not None
+        return False
 
-    async def _gate(self, node: Node, st: NodeState, worktree: Path, base: str) -> bool:
-        """The deterministic gate, inside the node's watched window; True when it passed."""
-        core, nid, attempt = self.core, node.id, st.attempts
-        core.set_status(nid, NodeStatus.gating, "deterministic gate")
-        limits = core.config.limits
-        if not self.windows.is_open(nid):
-            await self.windows.open(nid)  # a re-gate after a rebase runs the tests again
-        if not await core.io(git.worktree_intact, core.store.repo, worktree):
-            incidents = await self.windows.close(nid)
-            if incidents:
-                return self.windows.reject(nid, st, incidents)
-            # Committing here would reach the user's checkout: reject before any git.
-            message = (
-                "the worktree's .git link was deleted or replaced; never touch .git "
-                "(the attempt's work is discarded)"
-            )
-            core.ctx.bus.emit(
-                GateResult(
-                    node_id=nid, attempt=attempt, passed=False, check="worktree", message=message
-                )
-            )
-            st.last_error = f"gate (worktree): {message}"
-            st.feedback = f"The deterministic gate rejected the previous attempt: {message}"
-            core.save()
-            return False
-        outcome = await gates.node_gate(
-            node,
-            worktree,
-            base,
-            ignore_globs=core.config.repository.ignore,
-            flake_runs=limits.flake_runs,
-            timeout=limits.gate_timeout_secs,
-            on_line=lambda line: core.ctx.bus.emit(TestOutput(node_id=nid, line=line)),
-            commit_message=f"director: node {nid} — {node.title}".strip(" —"),
-            branch=jobs.node_branch(core.plan.job_id, nid),
-        )
-        incidents = await self.windows.close(nid)
-        if incidents:
-            return self.windows.reject(nid, st, incidents)
-        st.test_secs += outcome.test_secs
-        st.changed_files = outcome.changed_files
-        if outcome.test_runs > 1 or outcome.flaky:
-            st.flake = "flaky" if outcome.flaky else "stable"
-        st.flaky = st.flaky or outcome.flaky
+    def _judge(self, nid: str, st: NodeState, verdict: GateVerdict | None) -> bool:
+        """Record the gate's verdict on the node; True when it passed."""
+        core = self.core
+        assert verdict is not None
+        if verdict.check != WORKTREE_CHECK:
+            st.test_secs += verdict.test_secs
+            st.changed_files = verdict.changed_files
+            if verdict.test_runs > 1 or verdict.flaky:
+                st.flake = "flaky" if verdict.flaky else "stable"
+            st.flaky = st.flaky or verdict.flaky
         core.ctx.bus.emit(
             GateResult(
                 node_id=nid,
-                attempt=attempt,
-                passed=outcome.passed,
-                check=outcome.check,
-                message=outcome.message,
-                output_tail=outcome.output_tail,
+                attempt=st.attempts,
+                passed=verdict.passed,
+                check=verdict.check,
+                message=verdict.message,
+                output_tail=verdict.output_tail,
             )
         )
-        if not outcome.passed:
-            st.last_error = f"gate ({outcome.check}): {outcome.message}"
-            st.feedback = outcome.feedback()
+        if not verdict.passed:
+            st.last_error = f"gate ({verdict.check}): {verdict.message}"
+            st.feedback = verdict.feedback()
             core.save()
             return False
         return True
@@ -298,14 +277,41 @@ class NodeLifecycle:
         tier: str | None,
         usage_role: str,
     ) -> AgentResult:
-        """Every agent call of a node: timed, its tokens and cost booked on the node."""
-        core = self.core
-        result, entry = await core.ctx.call_agent(
+        """A reviewer's call of a node: timed, its tokens and cost booked on the node."""
+        result, entry = await self.core.ctx.call_agent(
             role, prompt, cwd, node_id=nid, attempt=attempt, tier=tier
         )
+        self.book(nid, st, usage_role, result, entry)
+        return result
+
+    def book(
+        self, nid: str, st: NodeState, usage_role: str, result: AgentResult, entry: CostRecord
+    ) -> None:
+        """Every agent call of a node: its time, tokens and cost booked on the node."""
+        core = self.core
         st.agent_secs += result.duration_secs
         add_usage(st, usage_role, entry)
         core.state.cost_usd += entry.cost_usd
         core.save(node_id=nid)
         core.emit_cost(nid)
-        return result
+
+
+class _NodeSink:
+    """An attempt's progress applied to its node (``AttemptSink``)."""
+
+    def __init__(self, lifecycle: NodeLifecycle, nid: str, st: NodeState) -> None:
+        self.lifecycle = lifecycle
+        self.nid = nid
+        self.st = st
+
+    def call_finished(self, role: str, result: AgentResult, entry: CostRecord) -> None:
+        self.lifecycle.book(self.nid, self.st, role, result, entry)
+
+    def gating(self) -> None:
+        self.lifecycle.core.set_status(self.nid, NodeStatus.gating, "deterministic gate")
+
+    def test_line(self, line: str) -> None:
+        self.lifecycle.core.ctx.bus.emit(TestOutput(node_id=self.nid, line=line))
+
+    def notice(self, message: str) -> None:
+        self.lifecycle.core.notice(message, "warning", self.nid)

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from director_tui.engine import git, jobs
+from director_tui.engine.budget import uncount_attempt
 from director_tui.engine.events import NodeMerged
 from director_tui.engine.models import Node, NodeState, NodeStatus
-from director_tui.engine.run.budget import uncount_attempt
 from director_tui.engine.run.core import RunCore
 from director_tui.engine.run.windows import WatchedWindows
 

@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 
 from director_tui.engine import git, jobs
+from director_tui.engine.budget import fresh_attempts, uncount_attempt
 from director_tui.engine.models import ACTIVE, NodeStatus
 from director_tui.engine.proc import kill_orphans
-from director_tui.engine.run.budget import fresh_attempts, uncount_attempt
 from director_tui.engine.run.core import RunCore
 
 

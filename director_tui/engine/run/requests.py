@@ -6,7 +6,7 @@ from director_tui.engine import control, dag
 from director_tui.engine.errors import UsageError
 from director_tui.engine.events import ControlApplied
 from director_tui.engine.models import ControlRecord, NodeStatus
-from director_tui.engine.run.budget import fresh_attempts
+from director_tui.engine.budget import fresh_attempts
 from director_tui.engine.run.core import RunCore
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Callable
 from typing import NoReturn
 
 import psutil
@@ -17,6 +18,7 @@ from director_tui.engine.events import RunStarted
 from director_tui.engine.models import NodeStatus, Plan
 from director_tui.engine.run.conclusion import RunOutcome, conclude, finish
 from director_tui.engine.run.core import RunCore
+from director_tui.engine.run.executor import AttemptExecutor, LocalAttemptExecutor
 from director_tui.engine.run.lifecycle import NodeLifecycle
 from director_tui.engine.run.merge_queue import MergeQueue
 from director_tui.engine.run.recovery import recover
@@ -28,15 +30,27 @@ DEAD_ENDS = frozenset(
     {NodeStatus.failed, NodeStatus.blocked, NodeStatus.skipped, NodeStatus.cancelled}
 )
 POLL_SECS = 0.2  # how often the scheduler looks for control requests while waiting
+# Makes the run's attempt executor (``LocalAttemptExecutor`` unless told otherwise).
+ExecutorFactory = Callable[[RunCore, WatchedWindows], AttemptExecutor]
 
 
 class Runner:
     """One invocation of the run: the scheduler loop over the node lifecycles."""
 
-    def __init__(self, ctx: EngineContext, plan: Plan, *, parallel: int, max_attempts: int) -> None:
+    def __init__(
+        self,
+        ctx: EngineContext,
+        plan: Plan,
+        *,
+        parallel: int,
+        max_attempts: int,
+        executor: ExecutorFactory | None = None,
+    ) -> None:
         self.core = RunCore(ctx, plan, parallel=parallel, max_attempts=max_attempts)
         self.windows = WatchedWindows(self.core)
-        self.lifecycle = NodeLifecycle(self.core, self.windows, MergeQueue(self.core, self.windows))
+        merges = MergeQueue(self.core, self.windows)
+        attempts = (executor or LocalAttemptExecutor)(self.core, self.windows)
+        self.lifecycle = NodeLifecycle(self.core, self.windows, merges, attempts)
         # The scheduler's priority: the heaviest chain of work below each node.
         self.chain = dag.chain_weights(plan)
 

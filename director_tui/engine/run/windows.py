@@ -8,9 +8,9 @@ import asyncio
 from dataclasses import dataclass, field
 
 from director_tui.engine import sandbox_watch
+from director_tui.engine.budget import uncount_attempt
 from director_tui.engine.events import GateResult
 from director_tui.engine.models import NodeState
-from director_tui.engine.run.budget import uncount_attempt
 from director_tui.engine.run.core import RunCore
 
 
