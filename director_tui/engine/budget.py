@@ -1,11 +1,32 @@
-"""A node's attempt budget: which tier its next attempt runs on, what does not count, and
-why it ran out. An escalation is one attempt, automatic after ``max_attempts`` failures
-or asked for with ``escalate``."""
+"""A node's attempt budget and what every control request means.
+
+The budget: which tier a node's next attempt runs on, what does not count, and why it
+ran out. An escalation is one attempt, automatic after ``max_attempts`` failures or
+asked for with ``escalate``.
+
+The requests (``control.py`` carries them): :func:`decide` is their one meaning, used by
+the live run (``run/requests.py``) and by ``control.apply_offline`` when no run is live,
+so both leave a node in the same state. What differs is only what a live run has and an
+offline edit has not: a running task to stop, a run to pause or cancel.
+
+* ``retry`` — fresh attempts from the bottom of the tier ladder (executor tier first). It
+  also drops an escalation asked for earlier: the newest request wins, and ``retry`` is
+  documented as "fresh executor attempts" (``escalate`` is the way to the strong tier).
+  A pending or running node has nothing to retry.
+* ``escalate`` — the next attempt runs at the escalation tier; a node that had ended
+  starts over with that one attempt; a running attempt is stopped and restarted there.
+* ``skip`` — the node will not run (a running attempt is stopped); dependents block.
+* ``cancel <node>`` — a running or pending node ends cancelled; any other is refused.
+* ``pause`` / ``resume`` / ``cancel`` (the run) — scheduling only; no node changes.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from director_tui.engine import dag
 from director_tui.engine.config import Config
-from director_tui.engine.models import NodeState
+from director_tui.engine.models import NodeState, NodeStatus, Plan, RunState
 
 
 def uncount_attempt(st: NodeState) -> None:
@@ -62,3 +83,112 @@ def out_of_attempts(nid: str, st: NodeState, max_attempts: int) -> str:
         f"is a single attempt — escalated attempts: {escalated} of {escalated}, after "
         f"{executor} of {max_attempts} executor attempts{skipped}); {retry}{last}"
     )
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a control request does. The node's budget fields are already changed."""
+
+    ok: bool
+    message: str
+    status: NodeStatus | None = None  # the node's new status (None: unchanged)
+    stop: bool = False  # a live run stops the node's running task, which ends in ``status``
+    event: str = ""  # the status change's message
+    cancel_run: bool = False
+
+
+def decide(
+    action: str,
+    node_id: str | None,
+    state: RunState,
+    plan: Plan,
+    *,
+    running: bool = False,
+    live: bool = True,
+) -> Decision:
+    """Apply a well-formed request (``control.check_request``) for a node of ``plan`` to
+    ``state``; ``running``: the node has a task in the live run; ``live``: a run is."""
+    if node_id is None:
+        return _decide_for_run(action, state, live=live)
+    st = state.nodes.setdefault(node_id, NodeState())
+    later = "" if live else " at the next `director run`"
+    if st.status == NodeStatus.done:
+        return Decision(False, f"node {node_id} is already merged")
+    if st.status == NodeStatus.merging and live:
+        return Decision(False, f"node {node_id} is merging right now; try again in a moment")
+    if action == "retry":
+        if running or st.status == NodeStatus.pending:
+            return Decision(False, f"node {node_id} is {st.status.value}: nothing to retry")
+        fresh_attempts(st)
+        st.escalate_requested = False
+        return Decision(
+            True,
+            f"node {node_id} will run again with fresh attempts{later}",
+            NodeStatus.pending,
+            event="retry requested",
+        )
+    if action == "escalate":
+        if not running and st.status.finished:
+            fresh_attempts(st)  # a finished node starts over, straight at escalation
+        st.escalate_requested = True
+        if running:
+            return Decision(
+                True,
+                f"node {node_id}: current attempt stopped; restarting at the escalation tier",
+                NodeStatus.pending,
+                stop=True,
+            )
+        status = None if st.status == NodeStatus.pending else NodeStatus.pending
+        return Decision(
+            True,
+            f"node {node_id} will run next at the escalation tier{later}: one attempt (an "
+            "escalation is a single attempt; `retry` gives fresh executor attempts)",
+            status,
+            event="escalation requested",
+        )
+    if action == "skip":
+        blocked = sorted(dag.dependents(plan, node_id))
+        return Decision(
+            True,
+            f"node {node_id} skipped"
+            + (f"; its dependents are blocked: {', '.join(blocked)}" if blocked else ""),
+            NodeStatus.skipped,
+            stop=running,
+            event="skipped by request",
+        )
+    if action == "cancel":
+        if not running and st.status != NodeStatus.pending:
+            return Decision(False, f"node {node_id} is {st.status.value}: not running")
+        return Decision(
+            True,
+            f"node {node_id} cancelled",
+            NodeStatus.cancelled,
+            stop=running,
+            event="cancelled by request",
+        )
+    return Decision(False, f"unknown action {action!r}")
+
+
+def _decide_for_run(action: str, state: RunState, *, live: bool) -> Decision:
+    if action == "resume":
+        state.paused = False
+        return Decision(
+            True,
+            "resumed scheduling" if live else "scheduling will run at the next `director run`",
+        )
+    if not live:
+        return Decision(
+            False,
+            f"no run is live: nothing to {action} (start one with `director run`; "
+            "a run pauses and cancels only while it goes)",
+        )
+    if action == "pause":
+        state.paused = True
+        return Decision(True, "paused: no new node starts; running nodes go on")
+    if action == "cancel":
+        return Decision(
+            True,
+            "run cancelled: running nodes stopped; `director run` resumes",
+            cancel_run=True,
+        )
+    return Decision(False, f"unknown action {action!r}")

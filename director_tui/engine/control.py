@@ -14,7 +14,10 @@ node); the next ``director run`` picks the change up.
 
 Actions (``node`` required unless noted):
 
-* ``retry <node>`` — a failed/blocked/cancelled/skipped node gets fresh attempts.
+What each action does to a node is ``budget.decide``'s, for a live run and offline alike:
+
+* ``retry <node>`` — a failed/blocked/cancelled/skipped node gets fresh attempts from the
+  executor tier (an escalation asked for earlier is dropped).
 * ``escalate <node>`` — the node's next attempt runs at the escalation tier; a running
   attempt is cancelled and restarted there. An escalation is a single attempt (the
   plan's "exhausted → once more at the escalation tier", asked for early): executor
@@ -25,7 +28,8 @@ Actions (``node`` required unless noted):
   A stopped escalated attempt (cancel, kill -9, a merge conflict) is owed again.
 * ``skip <node>`` — the node will not run; its dependents become blocked.
 * ``pause`` / ``resume`` (no node) — stop / restart scheduling; running nodes go on.
-* ``cancel <node>`` — stop a running (or pending) node; dependents become blocked.
+* ``cancel <node>`` — stop a running (or pending) node; dependents become blocked. A node
+  in any other state is refused.
 * ``cancel`` (no node) — cancel the run: running nodes are stopped and reset, the state
   stays resumable with ``director run``.
 """
@@ -39,12 +43,11 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from director_tui.engine import dag
+from director_tui.engine.budget import decide
 from director_tui.engine.errors import UsageError
 from director_tui.engine.models import (
     ControlRecord,
     NodeState,
-    NodeStatus,
     Plan,
     PlanStage,
     RunState,
@@ -164,44 +167,21 @@ def apply_offline(store: Store, action: str, node_id: str | None) -> ControlReco
         state = RunState(job_id=plan.job_id, job_branch=plan.job_branch)
         for node in plan.nodes:
             state.nodes[node.id] = NodeState()
-    record = ControlRecord(request_id=uuid.uuid4().hex[:12], action=action, node_id=node_id)
-    if action in ("pause", "cancel") and node_id is None:
-        record.ok = False
-        record.message = (
-            f"no run is live: nothing to {action} (start one with `director run`; "
-            "a run pauses and cancels only while it goes)"
-        )
-    elif action == "resume":
-        state.paused = False
-        record.message = "scheduling will run at the next `director run`"
-    else:
-        assert node_id is not None
-        st = state.nodes.setdefault(node_id, NodeState())
-        if st.status == NodeStatus.done:
-            record.ok = False
-            record.message = f"node {node_id} is already merged"
-        elif action == "retry":
-            st.status, st.attempts, st.escalated = NodeStatus.pending, 0, False
-            st.escalated_attempts, st.escalate_requested = 0, False
-            record.message = f"node {node_id} will get fresh attempts at the next `director run`"
-        elif action == "escalate":
-            if st.status.finished:
-                # It starts over, straight at the escalation tier (see the docstring).
-                st.attempts, st.escalated, st.escalated_attempts = 0, False, 0
-            st.status, st.escalate_requested = NodeStatus.pending, True
-            record.message = (
-                f"node {node_id} will run at the escalation tier next: one attempt (an "
-                "escalation is a single attempt; `retry` gives fresh executor attempts)"
-            )
-        elif action == "skip":
-            st.status = NodeStatus.skipped
-            blocked = sorted(dag.dependents(plan, node_id))
-            record.message = f"node {node_id} skipped" + (
-                f"; blocked: {', '.join(blocked)}" if blocked else ""
-            )
-        elif action == "cancel":
-            st.status = NodeStatus.cancelled
-            record.message = f"node {node_id} cancelled"
+    # The meaning of the request is the live run's (budget.decide); only the state is
+    # edited here, for the next `director run` to pick up.
+    decision = decide(action, node_id, state, plan, live=False)
+    if decision.ok and node_id is not None and decision.status is not None:
+        st = state.nodes[node_id]
+        st.status = decision.status
+        if decision.status.finished:
+            st.finished_at = time.time()  # as a live run's status change does
+    record = ControlRecord(
+        request_id=uuid.uuid4().hex[:12],
+        action=action,
+        node_id=node_id,
+        ok=decision.ok,
+        message=decision.message,
+    )
     if fresh and not record.ok:
         return record  # a refusal is no reason to write a first state.json
     state.controls.append(record)
