@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 
 from director_tui.engine import jobs
-from director_tui.engine.events import Notice
+from director_tui.engine.events import AgentStarted, NodeStateChanged, Notice
 from director_tui.engine.models import NodeState, NodeStatus, RunState
 from director_tui.engine.store import read_jsonl
 from tests.run_fixture import (
@@ -68,6 +68,27 @@ def test_cost_ceiling_cancel_mode_stops_running_calls(tmp_path: Path) -> None:
     assert "mul" in outcome.pending and outcome.done == ["add"]
     state = store.read_model(store.state, RunState)
     assert state is not None and state.nodes["mul"].attempts == 0
+
+
+def test_after_the_ceiling_with_finish_no_reviewer_session_starts(tmp_path: Path) -> None:
+    """on_ceiling = "finish": calls already running finish, no new one starts — not the
+    stage-two review of a node whose executor call reached the ceiling (issue 17, item 7).
+    The node does not merge unreviewed: it waits, uncharged, for the resumed run."""
+    add = sample_nodes()[0]
+    store = build_job(
+        tmp_path,
+        [add],
+        limits={"cost_ceiling_usd": 0.01, "on_ceiling": "finish"},
+        config="[review]\nstage_two_file_threshold = 0\n",
+    )
+    rec = Recorder()
+    outcome = run(store, rec)
+    assert [e.role for e in rec.of(AgentStarted)] == ["executor"]
+    assert outcome.outcome == "stopped" and outcome.pending == ["add"]
+    state = store.read_model(store.state, RunState)
+    assert state is not None and state.nodes["add"].attempts == 0
+    last = [e for e in rec.of(NodeStateChanged) if e.node_id == "add"][-1]
+    assert last.status == "pending" and "stopped before its review" in last.message
 
 
 def test_kill_9_mid_run_then_run_again_recovers(tmp_path: Path) -> None:

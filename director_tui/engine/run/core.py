@@ -41,6 +41,9 @@ class RunCore:
         self.cancel_to: dict[str, NodeStatus] = {}
         self.merge_lock = asyncio.Lock()
         self.stop_reason = ""  # set when the cost ceiling stops scheduling
+        # Nodes whose current attempt's executor call has ended (gating next): stopping
+        # them for the cost ceiling would save nothing.
+        self.call_ended: set[str] = set()
         self.run_cancelled = False
         self.job_worktree = jobs.job_worktree(self.store)
         self.started = time.monotonic()
@@ -103,6 +106,17 @@ class RunCore:
     def ceiling_reached(self) -> bool:
         ceiling = self.config.limits.cost_ceiling_usd
         return ceiling > 0 and self.state.cost_usd >= ceiling
+
+    def ceiling_message(self) -> str:
+        ceiling = self.config.limits.cost_ceiling_usd
+        return f"cost ceiling reached: ${self.state.cost_usd:.4f} of ${ceiling:.2f}"
+
+    def no_new_calls(self) -> str:
+        """Why no new agent call may start (the cost ceiling), or "" when they may. Asked
+        by a node itself, so it does not wait for the loop to notice the ceiling."""
+        if self.stop_reason:
+            return self.stop_reason
+        return self.ceiling_message() if self.ceiling_reached() else ""
 
     def emit_cost(self, nid: str | None) -> None:
         unpriced = sum(

@@ -139,6 +139,7 @@ class NodeLifecycle:
         st.base_commit = base
         st.branch = jobs.node_branch(core.plan.job_id, nid)
         st.worktree = str(jobs.node_worktree(core.store, nid))
+        core.call_ended.discard(nid)
         core.set_status(nid, NodeStatus.running, f"attempt {attempt} on {tier}")
         spec = self._spec(node, st, tier, base)
         sink = _NodeSink(self, nid, st)
@@ -212,7 +213,10 @@ class NodeLifecycle:
         async def call(role: str, prompt: str, cwd: Path) -> AgentResult:
             return await self.call(st, role, prompt, cwd, nid, attempt, None, role)
 
-        if core.config.review.stage_one_llm:
+        stopped = core.no_new_calls()  # only calls already running may finish
+        if core.config.review.stage_one_llm and stopped:
+            core.notice(f"node {nid}: stage one advisory check skipped ({stopped})", "info", nid)
+        elif core.config.review.stage_one_llm:
             core.set_status(nid, NodeStatus.reviewing, "stage one advisory check")
             advice = await review.stage_one_advisory(
                 core.ctx, node, worktree, base, attempt=attempt, call=call
@@ -230,6 +234,12 @@ class NodeLifecycle:
             core.config, escalated=st.escalated, files_touched=len(st.changed_files)
         ):
             return True
+        stopped = core.no_new_calls()
+        if stopped:
+            # The review cannot start, and the node does not merge unreviewed: it runs
+            # again when the run is resumed (an attempt stopped, not a failed one).
+            uncount_attempt(st)
+            raise NodeInterrupted(f"{stopped}: stopped before its review")
         st.stage_two = True
         core.set_status(nid, NodeStatus.reviewing, "stage two review")
         outcome = await review.stage_two(core.ctx, node, worktree, base, attempt=attempt, call=call)
@@ -305,6 +315,7 @@ class _NodeSink:
         self.st = st
 
     def call_finished(self, role: str, result: AgentResult, entry: CostRecord) -> None:
+        self.lifecycle.core.call_ended.add(self.nid)
         self.lifecycle.book(self.nid, self.st, role, result, entry)
 
     def gating(self) -> None:

@@ -197,22 +197,29 @@ class Runner:
     async def _stop_for_ceiling(self) -> None:
         core = self.core
         limits = core.config.limits
-        core.stop_reason = (
-            f"cost ceiling reached: ${core.state.cost_usd:.4f} of ${limits.cost_ceiling_usd:.2f}"
-        )
+        core.stop_reason = core.ceiling_message()
         core.state.stopped_reason = core.stop_reason
         core.save()
         how = "running calls finish" if limits.on_ceiling == "finish" else "running calls cancelled"
         core.notice(f"{core.stop_reason}: no new work is scheduled ({how})", "warning")
         if limits.on_ceiling == "cancel":
-            # Only agent calls cost money: a node already gating or merging finishes.
-            await self._cancel_all(NodeStatus.pending, spare=(NodeStatus.gating,))
+            # Only agent calls cost money: a node past its executor call (gating, or about
+            # to) or merging finishes; one that would need a reviewer stops before it.
+            await self._cancel_all(NodeStatus.pending, spare=self._past_its_call)
 
-    async def _cancel_all(self, to: NodeStatus, spare: tuple[NodeStatus, ...] = ()) -> None:
+    def _past_its_call(self, nid: str) -> bool:
+        status = self.core.state.nodes[nid].status
+        return status == NodeStatus.gating or (
+            status == NodeStatus.running and nid in self.core.call_ended
+        )
+
+    async def _cancel_all(
+        self, to: NodeStatus, spare: Callable[[str], bool] = lambda _nid: False
+    ) -> None:
         core = self.core
         for nid, task in list(core.tasks.items()):
             status = core.state.nodes[nid].status
-            if status in (NodeStatus.merging, NodeStatus.done, *spare):
+            if status in (NodeStatus.merging, NodeStatus.done) or spare(nid):
                 continue  # a merge is short and must not be torn
             core.cancel_to[nid] = to
             task.cancel()
