@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import os
 import signal
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from typing import Any
 
 import psutil
 
-from director_tui.engine.proc import run_command
+from director_tui.engine.proc import CREATE_TIME_SLACK_SECS, kill_orphans, run_command
 
 
 def test_cancelled_command_is_killed_and_leaves_no_unretrieved_exception(tmp_path: Path) -> None:
@@ -93,3 +94,66 @@ def test_an_agent_cli_dies_with_director_after_kill_9(tmp_path: Path) -> None:
     finally:
         if director.poll() is None:
             director.kill()
+
+
+# A daemon an agent left behind that ignores SIGTERM; on TERM it writes how many of its
+# siblings (pids listed in argv[2]) are still alive then.
+TERM_IGNORING_DAEMON = """
+import os, pathlib, signal, sys, time
+log, pids = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+def on_term(*_):
+    others = [int(p) for p in pids.read_text().split()]
+    with open(log, "a") as out:
+        out.write(f"{os.getpid()} {sum(alive(p) for p in others)}\\n")
+
+signal.signal(signal.SIGTERM, on_term)
+with open(sys.argv[3], "a") as ready:
+    ready.write("ready\\n")
+while True:
+    time.sleep(1)
+"""
+
+
+def test_orphan_daemons_get_term_together_then_kill_after_one_grace(tmp_path: Path) -> None:
+    """Issue 17 item 6: 30 daemons that ignore TERM, each in its own process group, in a
+    node worktree. Every one gets its TERM while all 30 still live (one shared grace,
+    not one per group, which took ~1 s each), and all are gone afterwards."""
+    worktree = tmp_path / "worktree"
+    worktree.mkdir()
+    log, pids, ready = tmp_path / "term.log", tmp_path / "pids", tmp_path / "ready"
+    started = time.time() - CREATE_TIME_SLACK_SECS
+    daemons = [
+        subprocess.Popen(
+            [sys.executable, "-c", TERM_IGNORING_DAEMON, str(log), str(pids), str(ready)],
+            cwd=worktree,
+            start_new_session=True,
+        )
+        for _ in range(30)
+    ]
+    try:
+        pids.write_text(" ".join(str(d.pid) for d in daemons))
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (
+            not ready.exists() or len(ready.read_text().split()) < len(daemons)
+        ):
+            time.sleep(0.05)
+        killed = kill_orphans([worktree], started_after=started)
+        assert len(killed) == 30 and all(k.startswith("process group") for k in killed)
+        for daemon in daemons:
+            daemon.wait(timeout=10)
+        lines = log.read_text().split("\n")[:-1]
+        assert sorted(int(line.split()[0]) for line in lines) == sorted(d.pid for d in daemons)
+        assert {int(line.split()[1]) for line in lines} == {30}
+    finally:
+        for daemon in daemons:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(daemon.pid, signal.SIGKILL)
+            daemon.wait(timeout=10)

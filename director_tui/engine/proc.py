@@ -8,7 +8,7 @@ import os
 import signal
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,15 +34,25 @@ class CommandResult:
 
 def kill_process_group(pgid: int, grace: float = KILL_GRACE_SECS) -> None:
     """TERM the whole group, then KILL whatever is left after ``grace`` seconds."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGTERM)
+    kill_process_groups([pgid], grace)
+
+
+def kill_process_groups(pgids: Iterable[int], grace: float = KILL_GRACE_SECS) -> None:
+    """TERM every group at once, wait once (up to ``grace`` seconds) for them all, then
+    KILL the survivors: a hundred groups cost one grace period, not a hundred."""
+    alive = list(dict.fromkeys(pgids))
+    for pgid in alive:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGTERM)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
-        if not _group_alive(pgid):
+        alive = [pgid for pgid in alive if _group_alive(pgid)]
+        if not alive:
             return
         time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
+    for pgid in alive:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
 
 
 async def kill_process_group_async(pgid: int, grace: float = KILL_GRACE_SECS) -> None:
@@ -160,7 +170,7 @@ def kill_orphans(roots: list[Path], *, started_after: float) -> list[str]:
     me = os.getpid()
     own_group = os.getpgrp()
     killed: list[str] = []
-    groups: set[int] = set()
+    groups: dict[int, str] = {}  # killed together below, with one grace period
     for proc in psutil.process_iter(["pid", "create_time", "name"]):
         try:
             if proc.pid == me or proc.info["create_time"] < started_after:
@@ -175,7 +185,6 @@ def kill_orphans(roots: list[Path], *, started_after: float) -> list[str]:
                 proc.kill()
             killed.append(f"pid {proc.pid} ({proc.info['name']})")
         elif pgid not in groups:
-            groups.add(pgid)
-            kill_process_group(pgid, grace=1.0)
-            killed.append(f"process group {pgid} ({proc.info['name']})")
-    return killed
+            groups[pgid] = f"process group {pgid} ({proc.info['name']})"
+    kill_process_groups(groups, grace=1.0)
+    return killed + list(groups.values())
