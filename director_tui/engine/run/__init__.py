@@ -36,9 +36,14 @@ Node lifecycle, up to ``parallel`` nodes at once, in dependency order:
    (not counted as a failed attempt).
 6. After all nodes merged: the ``[gates]`` commands as the integration gate.
 
+Steps 1–3 up to the gate are one attempt behind ``run/executor.py``'s seam (spec in,
+report out); ``LocalAttemptExecutor`` runs it here.
+
 Limits: ``[limits] cost_ceiling_usd`` (0 disables it) stops scheduling once the run has
-spent that much; ``on_ceiling = "finish"`` lets running calls finish, ``"cancel"`` stops
-them; either way the state is resumable with ``director run``.
+spent that much; ``on_ceiling = "finish"`` lets running calls finish but starts no new
+one (a node that would need its reviewer then waits, uncharged, for the resumed run),
+``"cancel"`` stops the calls running; either way the state is resumable with
+``director run``.
 
 Crash safety: after ``kill -9`` the next ``run_job`` kills the agent/test processes the
 dead run left in its node worktrees (only processes started after that run began, so a

@@ -90,12 +90,12 @@ class GateVerdict(BaseModel):
         """What the next attempt is told about this one."""
         if self.check == WORKTREE_CHECK:
             return f"The deterministic gate rejected the previous attempt: {self.message}"
-        text = (
-            f"The deterministic gate rejected the previous attempt ({self.check}): {self.message}"
-        )
-        if self.output_tail:
-            text += f"\n\nOutput (last lines):\n{self.output_tail}"
-        return text
+        return gates.GateOutcome(
+            passed=self.passed,
+            check=self.check,
+            message=self.message,
+            output_tail=self.output_tail,
+        ).feedback()
 
 
 class AttemptReport(BaseModel):
