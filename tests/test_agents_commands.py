@@ -26,12 +26,37 @@ def test_doctor_says_what_to_fix_and_passes_when_fixed(git_repo: Path, tmp_path:
     assert missing.returncode == 1
     assert "npm install -g opencode-ai@" in missing.stdout
     fake = tmp_path / "opencode"
-    fake.write_text("#!/bin/sh\necho 1.18.33\n")
+    # a stand-in opencode that has the default tiers' models
+    models = "anthropic/claude-opus-4-5 anthropic/claude-haiku-4-5 anthropic/claude-sonnet-4-5"
+    fake.write_text(
+        f'#!/bin/sh\n[ "$1" = models ] && printf "%s\\n" {models} && exit 0\necho 1.18.33\n'
+    )
     fake.chmod(0o755)
     fine = director(git_repo, "doctor", env={"DIRECTOR_OPENCODE_BIN": str(fake)})
     assert fine.returncode == 0, fine.stdout
     assert "all good" in fine.stdout
+    # before `director init` no config file is called valid
+    assert "config: valid" not in fine.stdout
+    assert "note config: none yet" in fine.stdout and "`director init`" in fine.stdout
     (git_repo / ".director").mkdir(exist_ok=True)
     (git_repo / ".director" / "config.toml").write_text('[tiers]\nexecutor = "nope/x"\n')
     broken = director(git_repo, "doctor", env={"DIRECTOR_OPENCODE_BIN": str(fake)})
     assert broken.returncode == 1 and "unknown provider 'nope'" in broken.stdout
+
+
+def test_doctor_fails_an_opencode_that_cannot_list_its_models(
+    git_repo: Path, tmp_path: Path
+) -> None:
+    """An installed OpenCode that lists no models (no provider set up at all) is a thing to
+    fix, never "all good"."""
+    fake = tmp_path / "opencode"
+    fake.write_text(
+        '#!/bin/sh\n[ "$1" = models ] && echo "Error: no providers" >&2 && exit 1\necho 1.18.33\n'
+    )
+    fake.chmod(0o755)
+    out = director(git_repo, "doctor", env={"DIRECTOR_OPENCODE_BIN": str(fake)})
+    assert out.returncode == 1, out.stdout
+    assert (
+        "FIX  tier opencode/anthropic/claude-haiku-4-5 (for executor, explorer): not checked — "
+        "`opencode models` listed no models (exit 1: Error: no providers)" in out.stdout
+    )

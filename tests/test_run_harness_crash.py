@@ -15,6 +15,7 @@ from tests.run_fixture import build_job, job_file, run, sample_nodes
 
 RACED_THEN_WORKS = """#!/bin/sh
 [ "$1" = --version ] && echo 1.18.33 && exit 0
+[ "$1" = models ] && exit 0
 if [ ! -e "$FAKE_OPENCODE_MARK" ]; then
   touch "$FAKE_OPENCODE_MARK"
   printf 'Error: Unexpected error\\n\\nFailed query: \\n  CREATE TABLE `workspace` (\\n  );\\n' >&2
@@ -27,6 +28,7 @@ echo '{"type":"text","part":{"text":"done"}}'
 
 ALWAYS_RACED = """#!/bin/sh
 [ "$1" = --version ] && echo 1.18.33 && exit 0
+[ "$1" = models ] && exit 0
 printf 'Failed query: CREATE TABLE `workspace`\\n' >&2
 exit 1
 """

@@ -13,7 +13,14 @@ from pathlib import Path
 from director_tui.commands.common import add_repo_arg
 from director_tui.engine.agents import claude_code, codex, opencode
 from director_tui.engine.agents.collect import binary_version, find_binary, version_text
-from director_tui.engine.config import Config, load_config
+from director_tui.engine.agents.model_check import ModelStatus, check_tiers
+from director_tui.engine.config import (
+    Config,
+    load_config,
+    repo_config_path,
+    split_tier,
+    user_config_path,
+)
 from director_tui.engine.errors import DirectorError
 
 # provider → (binary env override, binary name, minimum version, pinned version, hint)
@@ -68,17 +75,55 @@ def handle(args: argparse.Namespace) -> int:
             report(False, f"repository: {repo} is not a git repository — run `git init` there")
     try:
         config = load_config(repo)
-        report(True, "config: valid")
+        _report_config_files(repo, report)
     except DirectorError as exc:
         report(False, f"config: {exc}")
     if config is not None:
+        installed: set[str] = set()
         for provider in sorted(config.providers_used()):
             if provider == "scripted":
                 report(True, "scripted: built in (no model, for demos and tests)")
                 continue
-            report(*check_provider(provider))
+            ok, line = check_provider(provider)
+            report(ok, line)
+            if ok:
+                installed.add(provider)
+        _check_models(config, repo, installed, report)
     print("all good" if not problems else f"{problems} thing(s) to fix")
     return 0 if not problems else 1
+
+
+def _report_config_files(repo: Path, report: Callable[[bool, str], None]) -> None:
+    """Only a file that exists is called valid; before `director init` the defaults apply."""
+    files = [p for p in (user_config_path(), repo_config_path(repo)) if p.is_file()]
+    if files:
+        report(True, f"config: valid ({', '.join(str(p) for p in files)})")
+    else:
+        print(
+            f"note config: none yet ({repo_config_path(repo)} does not exist) — the built-in "
+            "defaults are checked below; `director init` writes your own"
+        )
+
+
+def _check_models(
+    config: Config, repo: Path, installed: set[str], report: Callable[[bool, str], None]
+) -> None:
+    """Each tier's model, asked of its CLI (only CLIs found above can be asked)."""
+    try:
+        checks = asyncio.run(check_tiers(config, repo))
+    except DirectorError as exc:
+        report(False, f"models: {exc}")
+        return
+    for check in checks:
+        provider = split_tier(check.tier)[0]
+        if provider == "scripted" or (provider not in installed and provider in CLIS):
+            continue  # its binary line above already says what to fix
+        if check.status == ModelStatus.unchecked and provider == "opencode":
+            report(False, check.line())  # the CLI is installed yet cannot list models
+        elif check.status == ModelStatus.unchecked:
+            print(f"note {check.line()}")
+        else:
+            report(check.status == ModelStatus.ok, check.line())
 
 
 def _check_repository(repo: Path, report: Callable[[bool, str], None]) -> None:
@@ -103,9 +148,10 @@ def _check_repository(repo: Path, report: Callable[[bool, str], None]) -> None:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "doctor",
-        help="check git, provider binaries and config, and say what to fix",
-        description="Check git, the repository, the config and each provider's binary and "
-        "version, and say what to fix. Exit 0 when all is well, 1 when something needs "
+        help="check git, the config, the agent CLIs and each tier's model; say what to fix",
+        description="Check git, the repository, the config, each provider's binary and "
+        "version, and each tier's model (OpenCode: asked with `opencode models`, with the "
+        "environment director gives its agents), and say what to fix. Exit 0 when all is well, 1 when something needs "
         "fixing. Run it first on a new machine or repository.",
     )
     add_repo_arg(parser)

@@ -12,6 +12,7 @@ from typing import Literal
 
 from director_tui.engine import git, jobs
 from director_tui.engine.agents import PLAN_ROLES, require_binaries
+from director_tui.engine.agents.model_check import require_models
 from director_tui.engine.context import EngineContext
 from director_tui.engine.errors import UsageError
 from director_tui.engine.events import PlanStageChanged
@@ -102,6 +103,7 @@ async def start_plan(
     # Read-only, before the lock: a refused checkout leaves no .director/ behind.
     base_branch, base_commit = check_checkout(ctx.repo)
     require_binaries(ctx.config, PLAN_ROLES, "planning")
+    await require_models(ctx.config, ctx.repo, PLAN_ROLES, "planning")
     with store.run_lock(LOCK_PURPOSE) as took_over:
         if took_over:
             notice(ctx, took_over, "warning")
@@ -152,6 +154,7 @@ async def continue_plan(ctx: EngineContext, *, approver: Approver = "human") -> 
             notice(ctx, "the plan is already approved")
             return stage
         require_binaries(ctx.config, PLAN_ROLES, "planning")
+        await require_models(ctx.config, ctx.repo, PLAN_ROLES, "planning")
         worktree = _job_worktree(ctx, stage)
         if stage.stage == Stage.gate1:
             stage = _approve_spec(ctx, stage, approver)

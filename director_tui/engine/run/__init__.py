@@ -58,6 +58,7 @@ from __future__ import annotations
 import asyncio
 
 from director_tui.engine.agents import require_binaries, run_roles
+from director_tui.engine.agents.model_check import require_models
 from director_tui.engine.budget import fresh_attempts, uncount_attempt
 from director_tui.engine.context import EngineContext
 from director_tui.engine.events import Notice
@@ -111,6 +112,7 @@ async def run_job(
     max_attempts = limits.max_attempts if max_attempts is None else max_attempts
     plan = load_approved_plan(ctx)
     require_binaries(ctx.config, run_roles(ctx.config), "the run")
+    await require_models(ctx.config, ctx.repo, run_roles(ctx.config), "the run")
     with ctx.store.run_lock("run") as note:
         if note:
             ctx.bus.emit(Notice(level="warning", message=note))

@@ -1,0 +1,205 @@
+"""Does each tier's model exist for its agent CLI? Asked of the CLI itself.
+
+A tier whose provider OpenCode has no credentials or config for, or whose model that
+provider does not have, fails at its first call with OpenCode's "UnknownError:
+Unexpected server error" — seconds or minutes into a job. ``opencode models`` lists
+what OpenCode can call, with the very environment and project folder director gives an
+agent (``DIRECTOR_AGENT_HOME``, ``OPENCODE_CONFIG_CONTENT`` merged with ours, the
+repository's ``opencode.json``), so ``director doctor``, ``plan`` and ``run`` ask it
+first. Claude Code and Codex have no command that lists their models: their tiers are
+said to be "not checked", never "ok".
+
+A listing that passed is remembered for the life of the process (one check per run,
+not per call); a failed one is asked again, so a fix is seen at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from director_tui.engine.agents.collect import agent_env, find_binary
+from director_tui.engine.agents.first_start import first_start_turn
+from director_tui.engine.config import Config, split_tier
+from director_tui.engine.errors import UsageError
+
+LIST_TIMEOUT_SECS = 120.0  # a first start migrates OpenCode's database: seconds, not ms
+PROVIDERS_DOC = "docs/providers.md"
+
+
+class ModelStatus(StrEnum):
+    ok = "ok"
+    missing = "missing"  # the CLI listed its models and this one is not among them
+    unchecked = "unchecked"  # no way to ask, or the CLI could not answer
+
+
+@dataclass(frozen=True)
+class TierCheck:
+    tier: str
+    roles: tuple[str, ...]
+    status: ModelStatus
+    detail: str  # one line: what was found and, when missing, the fix
+
+    def line(self) -> str:
+        return f"tier {self.tier} (for {', '.join(self.roles)}): {self.detail}"
+
+
+@dataclass(frozen=True)
+class ModelListing:
+    models: frozenset[str]  # "provider/model" as the CLI spells them
+    error: str = ""  # why there is no listing
+
+
+_PASSED: set[tuple[str, ...]] = set()
+
+
+def _roles_by_tier(config: Config, roles: Iterable[str] | None) -> dict[str, tuple[str, ...]]:
+    tiers = config.tier_map() if roles is None else {r: config.tier_for(r) for r in roles}
+    by_tier: dict[str, list[str]] = {}
+    for role, tier in tiers.items():
+        by_tier.setdefault(tier, []).append(role)
+    return {tier: tuple(sorted(rs)) for tier, rs in sorted(by_tier.items())}
+
+
+def opencode_env() -> dict[str, str]:
+    """The environment an OpenCode agent gets, minus the role agents (which do not change
+    what models it has). A broken user ``OPENCODE_CONFIG_CONTENT`` raises ``UsageError``."""
+    from director_tui.engine.agents.opencode import UserConfigError, merged_agents_config
+
+    try:
+        content = merged_agents_config({}, os.environ.get("OPENCODE_CONFIG_CONTENT"))
+    except UserConfigError as exc:
+        raise UsageError(str(exc), hint="fix or unset OPENCODE_CONFIG_CONTENT") from exc
+    return agent_env({"OPENCODE_CONFIG_CONTENT": content})
+
+
+async def list_opencode_models(binary: str, repo: Path, env: dict[str, str]) -> ModelListing:
+    """``opencode models`` run in ``repo`` with ``env``: the models it can call."""
+    from director_tui.engine.agents.opencode import OpenCodeProvider
+
+    state_dir = OpenCodeProvider().state_dir(env)
+    release = await first_start_turn(state_dir) if state_dir else None
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            binary,
+            "models",
+            cwd=str(repo),
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        if release:
+            release(False)
+        return ModelListing(frozenset(), f"`{binary} models` did not start: {exc}")
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), LIST_TIMEOUT_SECS)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, 9)
+        await proc.wait()
+        if release:
+            release(False)
+        return ModelListing(
+            frozenset(), f"`opencode models` gave no answer in {LIST_TIMEOUT_SECS:g}s"
+        )
+    models = frozenset(
+        line.strip()
+        for line in out.decode("utf-8", "replace").splitlines()
+        if "/" in line and " " not in line.strip()
+    )
+    if release:
+        release(bool(models))
+    if proc.returncode != 0 or not models:
+        said = (err or out).decode("utf-8", "replace").strip().splitlines()
+        last = said[-1][:200] if said else "no output"
+        return ModelListing(
+            frozenset(), f"`opencode models` listed no models (exit {proc.returncode}: {last})"
+        )
+    return ModelListing(models)
+
+
+def _opencode_verdict(ref: str, listing: ModelListing) -> tuple[ModelStatus, str]:
+    if listing.error:
+        return ModelStatus.unchecked, f"not checked — {listing.error}"
+    if ref in listing.models:
+        return ModelStatus.ok, "OpenCode has this model"
+    provider = ref.split("/", 1)[0]
+    same_provider = sorted(m for m in listing.models if m.startswith(provider + "/"))
+    if not same_provider:
+        return ModelStatus.missing, (
+            f"OpenCode has no provider {provider!r} (no credentials, or not in its config) — "
+            f"`opencode auth login` for a hosted provider, or add it to opencode.json or "
+            f"OPENCODE_CONFIG_CONTENT ({PROVIDERS_DOC}); `opencode models` lists what it has"
+        )
+    shown = ", ".join(same_provider[:8]) + (", …" if len(same_provider) > 8 else "")
+    return ModelStatus.missing, (
+        f"OpenCode's provider {provider!r} has no model {ref.split('/', 1)[1]!r} — pick one "
+        f"it has ({shown}) in [tiers] of .director/config.toml, or add the model to that "
+        f"provider's config ({PROVIDERS_DOC})"
+    )
+
+
+async def check_tiers(
+    config: Config, repo: Path, roles: Iterable[str] | None = None
+) -> list[TierCheck]:
+    """One check per tier that ``roles`` (default: every role) use."""
+    checks: list[TierCheck] = []
+    listing: ModelListing | None = None
+    for tier, tier_roles in _roles_by_tier(config, roles).items():
+        provider, ref = split_tier(tier)
+        if provider == "scripted":
+            checks.append(TierCheck(tier, tier_roles, ModelStatus.ok, "scripted (no model)"))
+            continue
+        if provider != "opencode":
+            cli = "Claude Code" if provider == "claude-code" else "Codex"
+            checks.append(
+                TierCheck(
+                    tier,
+                    tier_roles,
+                    ModelStatus.unchecked,
+                    f"model not checked — {cli} has no command that lists its models; "
+                    "its first call says if the model or the login is wrong",
+                )
+            )
+            continue
+        binary = find_binary("DIRECTOR_OPENCODE_BIN", "opencode")
+        if binary is None:
+            detail = "not checked — opencode is not installed"
+            checks.append(TierCheck(tier, tier_roles, ModelStatus.unchecked, detail))
+            continue
+        env = opencode_env()
+        key = (binary, str(repo), tier, *(env.get(k, "") for k in _ENV_KEYS))
+        if key in _PASSED:
+            checks.append(TierCheck(tier, tier_roles, ModelStatus.ok, "OpenCode has this model"))
+            continue
+        if listing is None:
+            listing = await list_opencode_models(binary, repo, env)
+        status, detail = _opencode_verdict(ref, listing)
+        if status == ModelStatus.ok:
+            _PASSED.add(key)
+        checks.append(TierCheck(tier, tier_roles, status, detail))
+    return checks
+
+
+# What decides OpenCode's answer besides its own files: a change re-checks.
+_ENV_KEYS = ("HOME", "OPENCODE_CONFIG_CONTENT", "OPENCODE_CONFIG", "XDG_CONFIG_HOME")
+
+
+async def require_models(config: Config, repo: Path, roles: Iterable[str], doing: str) -> None:
+    """``UsageError`` (exit 2, nothing written yet) naming each tier whose model the agent
+    CLI says it does not have. A CLI that cannot be asked does not stop the command."""
+    missing = [c for c in await check_tiers(config, repo, roles) if c.status == ModelStatus.missing]
+    if missing:
+        raise UsageError(
+            f"{doing} would call a model the agent CLI does not have:\n"
+            + "\n".join(f"  - {c.line()}" for c in missing),
+            hint="`director doctor` checks every tier",
+        )
