@@ -13,9 +13,20 @@ from pathlib import Path
 import pytest
 
 from director_tui.engine import git, jobs
-from director_tui.engine.events import GateResult
+from director_tui.engine.events import GateResult, NodeMerged, NodeStateChanged
+from director_tui.engine.models import RunState
 from tests.conftest import run_git
-from tests.run_fixture import Recorder, build_job, job_file, run, sample_nodes
+from tests.run_fixture import (
+    JOB_ID,
+    NodeSpec,
+    Recorder,
+    build_job,
+    job_file,
+    run,
+    sample_nodes,
+    solve,
+    write_script,
+)
 
 
 def _sparse_modern(repo: Path) -> None:
@@ -57,3 +68,29 @@ def test_a_node_outside_the_users_sparse_cone_merges_its_work(
     assert _users_setup(store.repo) == setup
     assert not (store.repo / add.impl_path).exists()
     assert git.dirty_files(store.repo) == []
+
+
+def test_an_attempt_that_changes_nothing_is_never_shown_as_merged_work(tmp_path: Path) -> None:
+    """mul2's tests are mul's: once mul merged they pass on the job branch, and mul2's
+    agent changes nothing. mul2 is done and says there was nothing to merge: no merge
+    commit under its name, no NodeMerged."""
+    mul = sample_nodes()[1]
+    mul2 = NodeSpec(
+        "mul2", "calc/mul2.py", mul.test_body, "", depends_on=["mul"], stub="# unused\n"
+    )
+    store = build_job(tmp_path, [mul, mul2])
+    write_script(store, [solve(mul), {**solve(mul2), "steps": [{"run": mul2.test_cmd}]}])
+    rec = Recorder()
+    outcome = run(store, rec)
+
+    assert outcome.success, outcome.message
+    assert outcome.done == ["mul", "mul2"]
+    assert [m.node_id for m in rec.of(NodeMerged)] == ["mul"]
+    state = store.read_model(store.state, RunState)
+    assert state is not None and state.nodes["mul2"].merge_commit == ""
+    said = [
+        e.message for e in rec.of(NodeStateChanged) if e.node_id == "mul2" and e.status == "done"
+    ]
+    assert said and said[0].startswith("nothing to merge"), said
+    subjects = run_git(store.repo, "log", "--format=%s", jobs.job_branch(JOB_ID))
+    assert "merge node mul2" not in subjects

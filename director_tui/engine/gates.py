@@ -60,6 +60,7 @@ class GateOutcome:
     flaky: bool = False
     test_runs: int = 0
     test_secs: float = 0.0
+    commit: str = ""  # the attempt's commit the tests passed on: exactly what may merge
 
     def feedback(self) -> str:
         """What the next attempt is told about this one."""
@@ -352,11 +353,14 @@ async def node_gate(
     touched = outcome.changed_files
     committed = commit_message is not None
     # What the commit leaves out, named when the tests fail without it.
-    left_out = await asyncio.to_thread(uncommitted_leftovers, worktree) if committed else []
+    after = await asyncio.to_thread(after_commit, worktree) if committed else None
+    left_out = after.left_out if after else []
     runs, secs = 0, 0.0
     while True:
-        if committed:
-            await asyncio.to_thread(checkout_commit_only, worktree)
+        if after is not None:
+            # The first run cleans only what differs from the commit; a re-run starts
+            # from a full clean checkout (the run before may have left anything).
+            await asyncio.to_thread(checkout_commit_only, worktree, after if runs == 0 else None)
         result = await run_command(node.test_cmd, worktree, timeout=timeout, on_line=on_line)
         runs += 1
         secs += result.duration_secs
@@ -383,46 +387,76 @@ async def node_gate(
                 test_secs=secs,
             )
         # A test run must not have touched the frozen tests (e.g. a fixture rewriting them).
-        after = await asyncio.to_thread(check_hashes, node, worktree, base)
-        if after:
-            return GateOutcome(False, "hashes", after, changed_files=touched, test_runs=runs)
+        broken = await asyncio.to_thread(check_hashes, node, worktree, base)
+        if broken:
+            return GateOutcome(False, "hashes", broken, changed_files=touched, test_runs=runs)
         if runs >= max(1, flake_runs):
             return GateOutcome(
-                True, "passed", changed_files=touched, test_runs=runs, test_secs=secs
+                True,
+                "passed",
+                changed_files=touched,
+                test_runs=runs,
+                test_secs=secs,
+                commit=after.commit if after else "",
             )
 
 
 SHOWN_LEFTOVERS = 12
 
 
-def uncommitted_leftovers(worktree: Path) -> list[str]:
-    """After the attempt's commit, what the commit leaves out: ``.gitignore`` files that
-    differ from the committed ones (new, changed, ignoring themselves) first, then every
-    untracked or ignored path (a folder git does not descend into shown once)."""
+@dataclass(frozen=True)
+class AfterCommit:
+    """The attempt's worktree right after its commit, from one ``git status``."""
+
+    commit: str  # HEAD: the commit the tests judge
+    # What the commit leaves out: ``.gitignore`` files that differ from the committed
+    # ones (new, changed, ignoring themselves) first, then every untracked or ignored
+    # path (a folder git does not descend into shown once).
+    left_out: list[str]
+    tracked_differs: bool  # a tracked file differs from the commit (a byproduct taken out)
+
+
+def after_commit(worktree: Path) -> AfterCommit:
     text = git.git(
-        ["status", "--porcelain=v1", "-z", "--untracked-files=normal", "--ignored=matching"],
+        [
+            "status",
+            "--porcelain=v2",
+            "--branch",
+            "-z",
+            "--untracked-files=normal",
+            "--ignored=matching",
+        ],
         worktree,
     ).stdout
+    commit = ""
     rules: list[str] = []
     others: list[str] = []
-    for entry in text.split("\0"):
-        if len(entry) < 4:
-            continue
-        path = git.shown(entry[3:])
-        if posixpath.basename(path.rstrip("/")) == ".gitignore":
-            rules.append(path + " (an ignore rule)")
-        elif entry[:2] in ("??", "!!"):
-            others.append(path)
-    return rules + others
+    tracked_differs = False
+    for record in text.split("\0"):
+        if record.startswith("# branch.oid "):
+            commit = record.removeprefix("# branch.oid ")
+        elif record[:2] in ("? ", "! "):
+            path = git.shown(record[2:])
+            if posixpath.basename(path.rstrip("/")) == ".gitignore":
+                rules.append(path + " (an ignore rule)")
+            else:
+                others.append(path)
+        elif record[:2] in ("1 ", "2 ", "u "):
+            tracked_differs = True
+    return AfterCommit(commit, rules + others, tracked_differs)
 
 
-def checkout_commit_only(worktree: Path) -> None:
+def checkout_commit_only(worktree: Path, known: AfterCommit | None = None) -> None:
     """The worktree as a fresh checkout of its HEAD commit: tracked files reset, every
     untracked and ignored file removed (``-ff``: nested repositories too), no index mark
-    left that would keep a file from being reset."""
-    git.clear_index_marks(worktree)
-    git.git(["reset", "-q", "--hard", "HEAD"], worktree)
-    git.git(["clean", "-q", "-ffdx"], worktree)
+    left that would keep a file from being reset. With ``known`` (the state just after
+    the commit, whose staging cleared the marks) only what differs is cleaned."""
+    if known is None:
+        git.clear_index_marks(worktree)
+    if known is None or known.tracked_differs:
+        git.git(["reset", "-q", "--hard", "HEAD"], worktree)
+    if known is None or known.left_out:
+        git.git(["clean", "-q", "-ffdx"], worktree)
 
 
 def _listed(paths: Sequence[str]) -> str:

@@ -54,8 +54,9 @@ kept beside as ``*.director-rejected``, a ref put back by compare-and-swap): a r
 test command, a planted hook, a ``git replace`` or an agent's ``git stash`` must not
 outlive the attempt.
 
-Not covered: another node's worktree (a write there looks like that node's own work; its
-gate's allowlist and hashes judge it), the rest of ``.director/`` (runtime state director
+Not covered here: another node's worktree (while both agents run, a write there looks
+like that node's own work — ``sibling_watch`` attributes it from the agents' tool calls,
+and the merge queue merges only the commit a node's gate judged), the rest of ``.director/`` (runtime state director
 rewrites itself), files git ignores in the user's checkout (build output, caches and the
 user's own tools rewrite them all the time: watching them would blame agents for the
 user's editor) and anything outside the repository.

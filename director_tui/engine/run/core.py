@@ -15,6 +15,7 @@ from director_tui.engine.context import EngineContext
 from director_tui.engine.events import CostUpdate, NodeStateChanged, Notice
 from director_tui.engine.models import NodeState, NodeStatus, Plan, RunState
 from director_tui.engine.run.state_writer import StateWriter
+from director_tui.engine.sibling_watch import SiblingWatch
 
 T = TypeVar("T")
 
@@ -50,6 +51,10 @@ class RunCore:
         self.cleanups: list[asyncio.Future[None]] = []
         # The job head as of the last merge (kept in memory: one git call less per node).
         self.job_head = ""
+        # Agents' writes into other nodes' worktrees (an event-bus sink while the run goes).
+        self.siblings = SiblingWatch(self.store.worktrees, plan.ids)
+        # Per node, the commit its last passed gate judged: what the merge queue merges.
+        self.judged: dict[str, str] = {}
         self.writer = StateWriter(self.store.state, self.state)
         # Git work of the nodes runs on threads of its own, sized to the parallelism, so
         # worktree clean-ups never queue a starting node behind them.

@@ -111,6 +111,8 @@ class AttemptReport(BaseModel):
     gate: GateVerdict | None = None  # None: the agent did not finish, no gate ran
     # Changes outside the worktree while the attempt ran (a local executor's watch).
     outside: list[sandbox_watch.Incident] = Field(default_factory=list)
+    # Writes the agent's own tool calls made into other nodes' worktrees (sibling_watch).
+    sibling_writes: list[str] = Field(default_factory=list)
 
 
 class AttemptSink(Protocol):
@@ -145,6 +147,7 @@ class LocalAttemptExecutor:
         await core.io(
             jobs.prepare_node_worktree, core.store, worktree, spec.branch, spec.base_commit
         )
+        core.siblings.begin_attempt(nid)
         prompt = await core.io(
             executor_prompt, node, worktree, feedback=spec.feedback, attempt=spec.attempt
         )
@@ -172,7 +175,9 @@ class LocalAttemptExecutor:
             transcript_path=result.transcript_path,
             watch_it_fail=watch_it_fail(result.tool_calls, node),
         )
-        if not result.ok:
+        core.siblings.note_calls(nid, result.tool_calls)
+        report.sibling_writes = core.siblings.take_offences(nid)
+        if not result.ok or report.sibling_writes:
             report.outside = await self.windows.close(nid)
             return report
         return await self._gate(spec, sink, worktree, report)
@@ -214,5 +219,5 @@ class LocalAttemptExecutor:
         report.outside = await self.windows.close(nid)
         report.gate = GateVerdict.of(outcome)
         if outcome.passed:
-            report.commit = await core.io(git.rev, worktree, "HEAD")
+            report.commit = outcome.commit
         return report

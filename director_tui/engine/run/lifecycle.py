@@ -147,6 +147,8 @@ class NodeLifecycle:
         st.watch_it_fail = report.watch_it_fail
         if report.outside:
             return self.windows.reject(nid, st, report.outside)
+        if report.sibling_writes:
+            return self.windows.reject_sibling_writes(nid, st, report.sibling_writes)
         if report.gate is None:
             reason = (
                 "idle — no output for too long"
@@ -166,7 +168,10 @@ class NodeLifecycle:
         while self._judge(nid, st, report.gate):
             if not rebased and not await self._review(node, st, worktree, base):
                 return False
-            merged = await self.merges.merge(node, st, worktree, base, rebased=rebased)
+            assert report.commit is not None  # a passed gate names the commit it judged
+            merged = await self.merges.merge(
+                node, st, worktree, base, rebased=rebased, commit=report.commit
+            )
             if merged.regate_onto is None:
                 return merged.merged
             # Rebased onto work merged meanwhile: the gate runs again on the new base (the

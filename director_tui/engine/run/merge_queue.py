@@ -1,6 +1,12 @@
 """The merge queue: nodes that passed their gates merge into the job branch one at a
 time; a conflict with work merged meanwhile rebases the node (to be re-gated) or, when
-the rebase conflicts too, sends it back to re-execute on the new head."""
+the rebase conflicts too, sends it back to re-execute on the new head.
+
+What merges is the commit the node's gate judged, never whatever its branch points to by
+then: a commit put on the branch after the gate (another agent's ``git update-ref``) is
+put back and never merged. A node whose worktree another agent wrote into during its
+attempt (``sibling_watch``) is not merged and runs again, uncharged. An attempt that
+changed nothing is done with "nothing to merge", never shown as merged work."""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
-from director_tui.engine import git, jobs
+from director_tui.engine import git, jobs, sibling_watch
 from director_tui.engine.budget import uncount_attempt
 from director_tui.engine.events import NodeMerged
 from director_tui.engine.models import Node, NodeState, NodeStatus
@@ -31,32 +37,40 @@ class MergeQueue:
         self.windows = windows
 
     async def merge(
-        self, node: Node, st: NodeState, worktree: Path, base: str, *, rebased: bool
+        self, node: Node, st: NodeState, worktree: Path, base: str, *, rebased: bool, commit: str
     ) -> MergeResult:
         core, nid = self.core, node.id
         core.set_status(nid, NodeStatus.merging, "waiting for the merge queue")
         core.merge_queue.add(nid)
         core.slot_freed.set()
         try:
-            return await self._merge_in_queue(node, st, worktree, base, rebased=rebased)
+            return await self._merge_in_queue(
+                node, st, worktree, base, rebased=rebased, commit=commit
+            )
         finally:
             # Back in a slot when it has to re-gate or re-run; gone when merged.
             core.merge_queue.discard(nid)
 
     async def _merge_in_queue(
-        self, node: Node, st: NodeState, worktree: Path, base: str, *, rebased: bool
+        self, node: Node, st: NodeState, worktree: Path, base: str, *, rebased: bool, commit: str
     ) -> MergeResult:
         core, nid = self.core, node.id
         repo, job_branch = core.store.repo, core.plan.job_branch
         async with core.merge_lock:
             node_branch = jobs.node_branch(core.plan.job_id, nid)
+            writers = core.siblings.writers_into(nid)
+            if writers:
+                return self._reject_written_into(nid, st, writers)
+            if not st.changed_files:
+                return self._done_without_change(nid, st, worktree)
+            await core.io(self._branch_at_judged_commit, nid, node_branch, commit)
             message = f"director: merge node {nid} — {node.title}".strip(" —")
             try:
                 merge_commit = await core.io(
                     git.merge_into_branch,
                     repo,
                     job_branch,
-                    node_branch,
+                    commit,
                     message,
                     expected_head=core.job_head,
                 )
@@ -64,7 +78,7 @@ class MergeQueue:
                 # Not by a merge of ours: attribute it (and put it back) before merging.
                 await self.windows.checkpoint()
                 merge_commit = await core.io(
-                    git.merge_into_branch, repo, job_branch, node_branch, message
+                    git.merge_into_branch, repo, job_branch, commit, message
                 )
             if merge_commit is not None:
                 core.job_head = merge_commit
@@ -109,3 +123,45 @@ class MergeQueue:
         )
         core.notice(f"node {nid}: {st.last_error}", "info", nid)
         return MergeResult(merged=False)
+
+    def _reject_written_into(self, nid: str, st: NodeState, writers: list[str]) -> MergeResult:
+        """Another agent wrote into this node's worktree while its attempt ran: not merged,
+        not charged, run again from a clean worktree (see sibling_watch)."""
+        message = sibling_watch.victim_message(writers)
+        self.windows.fail_outside(nid, st, message, sibling_watch.VICTIM_FEEDBACK, charged=False)
+        self.core.notice(f"node {nid}: {message}", "warning", nid)
+        return MergeResult(merged=False)
+
+    def _branch_at_judged_commit(self, nid: str, node_branch: str, judged: str) -> None:
+        """Put the node's branch back on the commit its gate judged when something moved
+        it since (compare-and-swap; the commit it was moved to is named)."""
+        repo = self.core.store.repo
+        ref = f"refs/heads/{node_branch}"
+        now = git.git(["rev-parse", "-q", "--verify", ref], repo, check=False).stdout.strip()
+        if now == judged:
+            return
+        git.git(["update-ref", ref, judged, *([now] if now else [])], repo, check=False)
+        self.core.notice(
+            f"node {nid}: its branch had been moved after its gate (to {now or 'nothing'}); "
+            f"put back on the judged commit {judged[:10]}, which is what merges",
+            "warning",
+            nid,
+        )
+
+    def _done_without_change(self, nid: str, st: NodeState, worktree: Path) -> MergeResult:
+        """The attempt changed no file and the node's tests passed on a clean checkout of
+        its base: the work is on the job branch already (a dependency did it). The node is
+        done, and says so; no empty merge commit is made to look like its work."""
+        core = self.core
+        st.last_error = ""
+        st.feedback = ""
+        message = (
+            "nothing to merge: the attempt changed no file, and the node's tests pass on "
+            "the job branch as it is"
+        )
+        core.set_status(nid, NodeStatus.done, message)
+        core.notice(f"node {nid}: {message}", "warning", nid)
+        core.cleanups.append(
+            asyncio.create_task(core.io(jobs.remove_node_worktree, core.store, worktree))
+        )
+        return MergeResult(merged=True)

@@ -4,6 +4,7 @@ remaining chain first; control requests, the cost ceiling and stops between them
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -85,10 +86,14 @@ class Runner:
         return out
 
     async def run(self) -> RunOutcome:
+        bus = self.core.ctx.bus
+        bus.subscribe(self.core.siblings)
         try:
             return await self._run()
         finally:
             self.windows.close_all()
+            with contextlib.suppress(ValueError):
+                bus.sinks.remove(self.core.siblings)
 
     async def _run(self) -> RunOutcome:
         core = self.core

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from director_tui.engine import sandbox_watch
+from director_tui.engine import sandbox_watch, sibling_watch
 from director_tui.engine.budget import uncount_attempt
 from director_tui.engine.events import GateResult
 from director_tui.engine.models import NodeState
@@ -166,6 +166,25 @@ class WatchedWindows:
         """Fail the attempt for changes outside its worktree (policy: sandbox_watch)."""
         core = self.core
         message = sandbox_watch.describe(nid, incidents, core.store.repo, core.job_worktree)
+        # When it may not have been this node, it is not charged and runs alone next.
+        ambiguous = all(incident.ambiguous for incident in incidents)
+        if ambiguous:
+            self._run_alone.add(nid)
+        feedback = sandbox_watch.agent_feedback(incidents)
+        return self.fail_outside(nid, st, message, feedback, charged=not ambiguous)
+
+    def reject_sibling_writes(self, nid: str, st: NodeState, offences: list[str]) -> bool:
+        """Fail the attempt whose agent wrote into other nodes' worktrees (its own tool
+        calls say so: charged; see sibling_watch)."""
+        message = sibling_watch.offence_message(nid, offences, self.core.store.worktrees)
+        return self.fail_outside(nid, st, message, sibling_watch.OFFENCE_FEEDBACK, charged=True)
+
+    def fail_outside(
+        self, nid: str, st: NodeState, message: str, feedback: str, *, charged: bool
+    ) -> bool:
+        """Record an ``outside_worktree`` rejection of the node's attempt (an uncharged
+        one is given back); False, for the caller to return."""
+        core = self.core
         core.ctx.bus.emit(
             GateResult(
                 node_id=nid,
@@ -176,10 +195,9 @@ class WatchedWindows:
             )
         )
         st.last_error = f"gate ({sandbox_watch.CHECK}): {message}"
-        st.feedback = sandbox_watch.agent_feedback(incidents)
-        if all(incident.ambiguous for incident in incidents):
-            uncount_attempt(st)  # it may not have been this node: not charged
-            self._run_alone.add(nid)
+        st.feedback = feedback
+        if not charged:
+            uncount_attempt(st)
         core.save(node_id=nid)
         return False
 
