@@ -20,8 +20,8 @@ branch points to later (``run/merge_queue``): a commit put on another node's bra
 after its gate never merges.
 
 Not seen here: a shell command that reaches a sibling without naming it (a script that
-``cd``s there). The OS sandbox (``[sandbox] mode = "bwrap"``) makes other worktrees
-read-only for agents; without it, this is detection by evidence.
+``cd``s there). An OS sandbox that makes other worktrees read-only for agents prevents
+it; without one, this is detection by evidence.
 """
 
 from __future__ import annotations

@@ -89,3 +89,39 @@ def test_a_git_stash_in_the_shared_repository_is_put_back(
     assert second.check == "passed"
     assert run_git(repo, "stash", "list", "--format=%H %gs") == stash_before
     assert (repo / ".git/logs/refs/stash").read_bytes() == log_before
+
+
+def test_a_write_into_another_nodes_worktree_fails_the_writer(
+    tmp_path: Path, opencode_env: OpenCodeEnv
+) -> None:
+    """OpenCode's write tool aims at the sibling node's worktree (``../mul/…``): the
+    attempt fails naming it, and mul merges only its own solution."""
+    add, mul = sample_nodes()[:2]
+    sibling_file = "{cwd}/../mul/" + mul.impl_path
+    ctx, rec, _setup = start(
+        tmp_path,
+        opencode_env,
+        {
+            "executor": [
+                {
+                    "tool_calls": [
+                        {
+                            "name": "write",
+                            "arguments": {"filePath": sibling_file, "content": "BACKDOOR = 1\n"},
+                        }
+                    ],
+                    "usage": {"input": 800, "output": 50},
+                },
+                {"text": "done", "usage": {"input": 900, "output": 5}},
+                *solve_turns(add),
+                *solve_turns(mul),
+            ]
+        },
+        nodes=[add, mul],
+    )
+    outcome = go(ctx)
+    assert outcome.success, outcome.message
+    first = rec.of(GateResult)[0]
+    assert (first.node_id, first.check) == ("add", "outside_worktree")
+    assert "node mul's" in first.message and mul.impl_path in first.message
+    assert job_file(ctx.store, mul.impl_path) == mul.solution
