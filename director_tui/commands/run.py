@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import inspect
 import sys
-from pathlib import Path
 
 from director_tui.commands.common import (
     HELP_FORMAT,
@@ -56,29 +54,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.set_defaults(handler=handle)
 
 
-def _open_run_board(args: argparse.Namespace, repo: Path) -> int | None:
-    """Run inside the TUI's run board when this build has one; None to run headless.
-
-    The board is used only when it can honour every flag given (``launch`` accepting
-    ``parallel``/``max_attempts``); otherwise the run goes headless rather than silently
-    dropping a flag."""
-    try:
-        from director_tui.tui import launch
-    except ImportError:
-        return None
-    params = inspect.signature(launch).parameters
-    if "start_run" not in params:
-        return None
-    extra: dict[str, int] = {}
-    for flag in ("parallel", "max_attempts"):
-        value = getattr(args, flag)
-        if value is not None:
-            if flag not in params:
-                return None
-            extra[flag] = value
-    return int(launch(repo, "run", start_run=True, **extra))
-
-
 def handle(args: argparse.Namespace) -> int:
     from director_tui.engine.run import check_run_flags
 
@@ -89,9 +64,15 @@ def handle(args: argparse.Namespace) -> int:
     config = load_config(store.repo)
     ctx = EngineContext.open(store, config)
     if want_tui(args):
-        code = _open_run_board(args, store.repo)
-        if code is not None:
-            return code
+        from director_tui.tui import launch  # Textual loads only on this branch
+
+        return launch(
+            store.repo,
+            "run",
+            start_run=True,
+            parallel=args.parallel,
+            max_attempts=args.max_attempts,
+        )
     from director_tui.engine.run import run_job
     from director_tui.views.run_view import RunPrinter
 

@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from textual import on, work
 from textual.app import App, SystemCommand
@@ -24,11 +24,14 @@ from textual.worker import Worker, WorkerState
 
 from director_tui.engine.errors import DirectorError
 from director_tui.engine.events import Event, PlanStageChanged, RunFinished
-from director_tui.engine.models import Plan, RunState
+from director_tui.engine.models import RunState
+from director_tui.engine.run import RunOutcome
 from director_tui.engine.store import atomic_write_text
 from director_tui.tui.board import BoardModel
-from director_tui.tui.engine_bridge import EngineBridge, EngineJob
+from director_tui.tui.engine_bridge import EngineBridge, EngineJob, EngineTask
 from director_tui.tui.feed import EventBuffer, EventTail
+from director_tui.tui.messages import EngineJobFinished, SendControl, StartEngineJob, StartRun
+from director_tui.tui.screens.base import DirectorScreen
 from director_tui.tui.screens.bench import BenchScreen
 from director_tui.tui.screens.home import HomeScreen
 from director_tui.tui.screens.plan_review import PlanReviewScreen
@@ -43,13 +46,13 @@ SCREEN_NAMES = ("home", "gate1", "gate2", "run", "bench")
 UI_SWITCH_INTERVAL = 0.001
 # Below this width the header's scripted-agents label takes its short form.
 WIDE_TITLE_COLUMNS = 100
+GATE_SCREENS = {"gate1": "gate1", "gate2": "gate2"}  # the screen of each stage a human decides
+T = TypeVar("T")
 
+if TYPE_CHECKING:
+    from textual.message_pump import MessagePump
 
-# Engine jobs of the plan pipeline (labels given to start_engine) and where each stage shows.
-PLAN_JOBS = frozenset(
-    {"planning", "decomposing the spec", "rewriting the spec", "critiquing the spec"}
-)
-GATE_SCREENS = {"gate1": "gate1", "gate2": "gate2"}
+    from director_tui.tui.screens.base import ScreenHost
 
 
 def prefer_ui_thread() -> None:
@@ -96,18 +99,17 @@ class DirectorApp(App[int]):
         max_attempts: int | None = None,
     ) -> None:
         super().__init__()
-        self.bridge = EngineBridge(repo)
+        self.bridge = EngineBridge(repo, parallel=parallel, max_attempts=max_attempts)
         self.start_screen = start if start in SCREEN_NAMES else "home"
         self.clock = clock
         self.tick = tick
         self.watch_files = watch
         self.start_run_on_mount = start_run
-        self.run_overrides = {"parallel": parallel, "max_attempts": max_attempts}
         self.buffer = EventBuffer()
         self.board = BoardModel()
         self.tail = EventTail(self.bridge.store.events)
-        self.engine_busy = ""  # a label while the in-process engine works
-        self.engine_listeners: list[Callable[[str, bool, Any], None]] = []
+        self.engine_busy: EngineTask | None = None  # while the in-process engine works
+        self.engine_requester: MessagePump | None = None  # hears EngineJobFinished
         self.pending_controls: dict[str, tuple[str, str | None]] = {}
         self.errors_seen: set[str] = set()
         self.scripted_label = ""
@@ -173,9 +175,8 @@ class DirectorApp(App[int]):
         self.buffer.drain()  # anything queued belongs to the replaced file
         self.board = board
         for screen in self.screen_stack:
-            reset = getattr(screen, "board_replaced", None)
-            if reset is not None:
-                reset()
+            if isinstance(screen, DirectorScreen):
+                screen.board_replaced()
         self.refresh_active(stage_changed=True)
 
     # -- the event path -----------------------------------------------------------------
@@ -231,33 +232,27 @@ class DirectorApp(App[int]):
                 severity="information" if outcome == "success" else "warning",
             )
 
-    def ready_screen(self) -> Screen[Any] | None:
-        """The visible screen once it has composed; None while screens are swapped or the
-        app is shutting down (the flush timer can fire after the last screen is popped)."""
+    def ready_screen(self) -> DirectorScreen | None:
+        """The visible screen once it has composed; None while a modal is up, while screens
+        are swapped or the app is shutting down (the flush timer can fire after the last
+        screen is popped)."""
         if not self.screen_stack:
             return None
         screen = self.screen
-        return screen if getattr(screen, "ready", False) else None
+        return screen if isinstance(screen, DirectorScreen) and screen.ready else None
 
     def refresh_clock(self) -> None:
         screen = self.ready_screen()
-        if screen is None:
-            return
-        refresh = getattr(screen, "refresh_clock", None)
-        if refresh is not None:
-            refresh()
+        if screen is not None:
+            screen.refresh_clock()
 
     def refresh_active(self, *, stage_changed: bool = False) -> None:
         screen = self.ready_screen()
         if screen is None:
             return
-        refresh = getattr(screen, "refresh_from_board", None)
-        if refresh is not None:
-            refresh()
+        screen.refresh_from_board()
         if stage_changed:
-            reload = getattr(screen, "reload", None)
-            if reload is not None:
-                reload()
+            screen.reload()
 
     def confirm_controls(self) -> None:
         """Every control request is confirmed by the engine's ControlApplied event."""
@@ -291,8 +286,14 @@ class DirectorApp(App[int]):
                 self.notify(message, severity=severity)  # type: ignore[arg-type]
 
     # -- the engine worker --------------------------------------------------------------
-    def start_engine(self, label: str, job: EngineJob) -> bool:
+    @on(StartEngineJob)
+    def engine_job_asked(self, message: StartEngineJob) -> None:
+        if self.start_engine(message.job, requester=message.requester) and message.started:
+            self.notify(message.started)
+
+    def start_engine(self, job: EngineJob, *, requester: MessagePump | None = None) -> bool:
         """Run one engine job off the UI thread; False if one is already running."""
+        label = job.task.value
         if self.engine_busy:
             self.notify(
                 f"The engine is busy ({self.engine_busy}); wait for it to finish.",
@@ -317,17 +318,18 @@ class DirectorApp(App[int]):
             if already_shown:
                 self.notify(f"Not started ({label}): {exc.message}", severity="error")
             return False
-        self.engine_busy = label
+        self.engine_busy = job.task
+        self.engine_requester = requester
         self.refresh_active()
-        self._engine_worker(label, job)
+        self._engine_worker(job)
         return True
 
     @work(thread=True, exclusive=True, group="engine", exit_on_error=False)
-    def _engine_worker(self, label: str, job: EngineJob) -> Any:
+    def _engine_worker(self, job: EngineJob) -> object:
         ctx = self.bridge.context(self.buffer.push)
 
-        async def main() -> Any:
-            return await job(ctx)
+        async def main() -> object:
+            return await job.call(ctx)
 
         return asyncio.run(main())
 
@@ -346,24 +348,24 @@ class DirectorApp(App[int]):
             WorkerState.CANCELLED,
         ):
             return
-        label = self.engine_busy
-        self.engine_busy = ""
+        task, requester = self.engine_busy, self.engine_requester
+        self.engine_busy, self.engine_requester = None, None
         # Everything the engine wrote was delivered by its bus: skip those bytes on disk.
         self.tail.skip_to_end()
         ok = event.state == WorkerState.SUCCESS
         if event.state == WorkerState.ERROR and worker.error is not None:
-            self.show_error(f"{label or 'The engine'} stopped", worker.error)
-        if self.detaching and label == "running":
-            if getattr(worker.result, "outcome", None) == "cancelled":
+            self.show_error(f"{task or 'The engine'} stopped", worker.error)
+        if self.detaching and task == EngineTask.RUN:
+            if isinstance(worker.result, RunOutcome) and worker.result.outcome == "cancelled":
                 self.hand_over_run()
             else:  # it ended on its own before the stop arrived: nothing left to hand over
                 self.flush_events()
                 self.exit(self.exit_code(), return_code=self.exit_code())
             return
-        for listener in list(self.engine_listeners):
-            listener(label, ok, worker.result if ok else None)
+        if requester is not None and task is not None:
+            requester.post_message(EngineJobFinished(task, ok, worker.result if ok else None))
         self.refresh_active(stage_changed=True)
-        if ok and label in PLAN_JOBS:
+        if ok and task is not None and task.ends_at_a_gate:
             self.call_later(self.open_current_gate)
 
     async def open_current_gate(self) -> None:
@@ -402,7 +404,7 @@ class DirectorApp(App[int]):
             )
         )
 
-    def guard(self, title: str, fn: Callable[[], Any]) -> Any:
+    def guard(self, title: str, fn: Callable[[], T]) -> T | None:
         """Run ``fn``; an expected error becomes a modal with the next step, not a crash."""
         try:
             return fn()
@@ -421,18 +423,23 @@ class DirectorApp(App[int]):
     async def action_open(self, name: str) -> None:
         if name not in SCREEN_NAMES or self.current_mode == name:
             return
-        leave = getattr(self.screen, "check_leave", None)
-        if leave is not None and getattr(self.screen, "dirty", False):
-            leave(name)  # asks about unsaved changes, then comes back here
+        screen = self.screen
+        if isinstance(screen, DirectorScreen) and screen.dirty:
+            screen.check_leave(name)  # asks about unsaved changes, then comes back here
             return
         await self.switch_mode(name)
 
+    @on(StartRun)
     async def start_run(self) -> None:
         """Start (or resume) the run in this app's engine worker and show the board."""
-        job = self.guard("Cannot start the run", lambda: self.bridge.run_job(**self.run_overrides))
+        job = self.guard("Cannot start the run", self.bridge.run_job)
         await self.action_open("run")
-        if job is not None and self.start_engine("running", job):
+        if job is not None and self.start_engine(job):
             self.notify("Run started.")
+
+    @on(SendControl)
+    def control_asked(self, message: SendControl) -> None:
+        self.send_control(message.action, message.node_id)
 
     def send_control(self, action: str, node_id: str | None) -> None:
         """A control request: to the live engine as a file (confirmed by its ControlApplied
@@ -462,7 +469,7 @@ class DirectorApp(App[int]):
         self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
 
     async def action_quit(self) -> None:
-        if getattr(self.screen, "dirty", False):
+        if isinstance(self.screen, DirectorScreen) and self.screen.dirty:
 
             def discard(yes: bool | None) -> None:
                 if yes:
@@ -473,7 +480,7 @@ class DirectorApp(App[int]):
                 discard,
             )
             return
-        if self.engine_busy == "running":
+        if self.engine_busy == EngineTask.RUN:
             self.push_screen(
                 QuitDuringRunModal(
                     "A run is going in this app. Detach: it goes on in the background "
@@ -515,11 +522,8 @@ class DirectorApp(App[int]):
 
     def hand_over_run(self) -> None:
         """The app's engine has stopped: resume the run in a background process and leave."""
-        overrides = self.run_overrides
         try:
-            pid, log = self.bridge.spawn_headless_run(
-                parallel=overrides["parallel"], max_attempts=overrides["max_attempts"]
-            )
+            pid, log = self.bridge.spawn_headless_run()
         except OSError as exc:
             self.detaching = False
             self.show_error("Could not start the background run", exc)
@@ -538,10 +542,6 @@ class DirectorApp(App[int]):
             return 0
         return 0 if self.board.outcome == "success" else 1
 
-    def load_plan(self) -> Plan | None:
-        result: Plan | None = self.guard("Cannot read plan.json", self.bridge.plan)
-        return result
-
     # -- the command palette: one entry per binding of the app and the current screen ----
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -559,3 +559,9 @@ class DirectorApp(App[int]):
                     f"{binding.tooltip or binding.description} ({key})",
                     partial(owner.run_action, binding.action),
                 )
+
+
+if TYPE_CHECKING:
+
+    def _keeps_the_screen_contract(app: DirectorApp) -> ScreenHost:
+        return app  # mypy checks here that the app offers everything screens are promised

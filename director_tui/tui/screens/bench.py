@@ -18,6 +18,7 @@ from director_tui.engine.bench.model import BenchSummary
 from director_tui.engine.bench.stats import BASELINE, CUT_TARGET_PCT
 from director_tui.engine.errors import DirectorError
 from director_tui.engine.events import BenchProgress
+from director_tui.tui.engine_bridge import EngineTask
 from director_tui.tui.feed import EventTail
 from director_tui.tui.screens.base import DirectorScreen
 from director_tui.tui.widgets.chart import Point, scatter
@@ -64,6 +65,7 @@ class BenchScreen(DirectorScreen):
         self.progress = ""
         self.points: list[Point] = []
         self.tail: EventTail | None = None
+        self.bench_asked = False  # until the app has said whether it started the bench
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
@@ -110,9 +112,8 @@ class BenchScreen(DirectorScreen):
             job = self.director.guard(
                 "Cannot start the bench", lambda: bridge.run_bench(stage.task, profiles)
             )
-            if job is not None and self.director.start_engine("bench", job):
-                self.progress = "▶ planning once under the plan profile…"
-                self.reload()
+            self.start_engine_job(job, "")
+            self.bench_asked = job is not None
 
         self.app.push_screen(
             ConfirmModal(
@@ -239,6 +240,11 @@ class BenchScreen(DirectorScreen):
             self.reload()
 
     def refresh_from_board(self) -> None:
+        # The app refreshes the screen as soon as it has started a job it was asked for.
+        if self.bench_asked and self.director.engine_busy == EngineTask.BENCH:
+            self.progress = "▶ planning once under the plan profile…"
+            self.reload()
+        self.bench_asked = False
         self.refresh_clock()
 
 

@@ -136,8 +136,7 @@ class HomeScreen(DirectorScreen):
             job = self.director.guard(
                 "Cannot start planning", lambda: self.director.bridge.start_plan(task)
             )
-            if job is not None and self.director.start_engine("planning", job):
-                self.notify("Planning started: recon, then the spec (Gate 1).")
+            self.start_engine_job(job, "Planning started: recon, then the spec (Gate 1).")
 
         title = "New plan: describe the task"
         current = self.director.guard(

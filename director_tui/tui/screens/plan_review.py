@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Group
 from rich.syntax import Syntax
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -14,6 +15,8 @@ from director_tui.engine import dag, git
 from director_tui.engine.errors import DirectorError
 from director_tui.engine.jobs import job_worktree
 from director_tui.engine.models import Node, Plan, Stage
+from director_tui.tui.engine_bridge import EngineTask
+from director_tui.tui.messages import EngineJobFinished
 from director_tui.tui.screens.base import DirectorScreen
 from director_tui.tui.widgets.dag_view import DagView
 from director_tui.tui.widgets.modals import ConfirmModal, NodeEditModal
@@ -312,22 +315,19 @@ class PlanReviewScreen(DirectorScreen):
             self.notify(f"Gate 2 is not open (stage: {where}).", severity="warning")
             return
         job = self.director.guard("Cannot approve", self.director.bridge.approve_gate2)
-        if job is None:
-            return
-        if self.director.start_engine("approving Gate 2", job):
-            self.director.engine_listeners.append(self._approved)
+        self.start_engine_job(job, "")
 
-    def _approved(self, label: str, ok: bool, _result: object) -> None:
-        if label != "approving Gate 2":
+    @on(EngineJobFinished)
+    def approved(self, message: EngineJobFinished) -> None:
+        if message.task != EngineTask.APPROVE_GATE2:
             return
-        self.director.engine_listeners.remove(self._approved)
         self.update_status()
-        if not ok:
+        if not message.ok:
             return
 
         def decided(start: bool | None) -> None:
             if start:
-                self.app.call_later(self.director.start_run)
+                self.start_run()
 
         self.app.push_screen(
             ConfirmModal("Plan approved and frozen. Start the run now?", yes="Run", no="Later"),

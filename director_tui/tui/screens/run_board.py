@@ -205,13 +205,13 @@ class RunBoardScreen(DirectorScreen):
         if node_id is None:
             self.notify("No node selected.", severity="warning")
             return
-        self.director.send_control(action, node_id)
+        self.send_control(action, node_id)
 
     def action_pause(self) -> None:
-        self.director.send_control("resume" if self.director.board.paused else "pause", None)
+        self.send_control("resume" if self.director.board.paused else "pause")
 
-    async def action_start_run(self) -> None:
-        await self.director.start_run()
+    def action_start_run(self) -> None:
+        self.start_run()
 
     def action_details(self) -> None:
         if self.selected is None:

@@ -170,12 +170,8 @@ class SpecScreen(DirectorScreen):
             return
         if self.dirty and not self.action_save():
             return
-        job = self.director.guard(
-            "Cannot approve", lambda: self.director.bridge.continue_plan("human")
-        )
-        if job is not None and self.director.start_engine("decomposing the spec", job):
-            self.notify("Gate 1 approved: decomposing into a DAG and writing red tests…")
-            self.update_status()
+        job = self.director.guard("Cannot approve", self.director.bridge.approve_spec)
+        self.start_engine_job(job, "Gate 1 approved: decomposing into a DAG and writing red tests…")
 
     def action_reject(self) -> None:
         if not self._at_gate1():
@@ -187,8 +183,7 @@ class SpecScreen(DirectorScreen):
             job = self.director.guard(
                 "Cannot reject", lambda: self.director.bridge.reject_spec(comment)
             )
-            if job is not None and self.director.start_engine("rewriting the spec", job):
-                self.notify("Sent back to the brainstorm agent with your comment.")
+            self.start_engine_job(job, "Sent back to the brainstorm agent with your comment.")
 
         self.app.push_screen(
             TextPromptModal("Reject the spec: what should change?", "Your comment"), submitted
@@ -200,8 +195,7 @@ class SpecScreen(DirectorScreen):
         if self.dirty and not self.action_save():
             return
         job = self.director.guard("Cannot ask for a critique", self.director.bridge.critique)
-        if job is not None and self.director.start_engine("critiquing the spec", job):
-            self.notify("The critic is re-reading the spec against the task…")
+        self.start_engine_job(job, "The critic is re-reading the spec against the task…")
 
     def action_edit(self) -> None:
         switcher = self.query_one("#spec-switcher", ContentSwitcher)
@@ -265,7 +259,7 @@ class SpecScreen(DirectorScreen):
     def check_leave(self, then: str) -> None:
         """Unsaved-changes guard before switching away."""
         if not self.dirty:
-            self.app.call_later(self.director.action_open, then)
+            super().check_leave(then)
             return
 
         def decided(save: bool | None) -> None:
