@@ -53,7 +53,8 @@ from director_tui.engine.events import (  # noqa: E402
 from director_tui.engine.store import Store, read_jsonl  # noqa: E402
 from director_tui.tui.app import DirectorApp, prefer_ui_thread  # noqa: E402
 from director_tui.tui.board import BoardModel  # noqa: E402
-from director_tui.tui.fixtures import big_plan, init_sample_repo, write_sample  # noqa: E402
+from director_tui.tui.engine_bridge import EngineTask  # noqa: E402
+from tests.support.sample_job import big_plan, init_sample_repo, write_sample  # noqa: E402
 
 ACTIVITY_PER_ATTEMPT = 50
 PARALLEL = 16
@@ -241,7 +242,7 @@ async def main(nodes: int, rate: float, seconds: float, attach: bool, activity: 
                     scripted=True,
                 )
             )
-            app.engine_busy = "load bench"  # as while the engine worker runs
+            app.engine_busy = EngineTask.RUN  # as while the engine worker runs
             producer = Producer(bus, all_events(plan.ids, 100.0, activity), rate, seconds)
             producer.start()
 
@@ -273,7 +274,7 @@ async def main(nodes: int, rate: float, seconds: float, attach: bool, activity: 
         while app.board.applied < sent and time.perf_counter() < deadline:
             await pilot.pause(0.1)
         await pilot.pause(0.3)
-        app.engine_busy = ""
+        app.engine_busy = None
         board = app.board
         records = read_jsonl(store.events)
         replay = BoardModel()

@@ -22,7 +22,7 @@ from textual.pilot import Pilot  # noqa: E402
 from textual.widgets import DataTable, Input, TextArea  # noqa: E402
 
 from director_tui.tui.app import DirectorApp  # noqa: E402
-from director_tui.tui.fixtures import (  # noqa: E402
+from tests.support.sample_job import (  # noqa: E402
     FIXED_NOW,
     big_plan,
     init_sample_repo,

@@ -84,3 +84,11 @@ def test_installed_wheel_runs_without_the_source_tree(wheel: Path, tmp_path: Pat
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().startswith(str(target))  # from the wheel, not the checkout
+
+
+def test_wheel_ships_no_test_support(wheel: Path) -> None:
+    """Sample jobs for snapshots, screenshots and benches live in tests/support/, not in
+    the package a user installs."""
+    names = zipfile.ZipFile(wheel).namelist()
+    assert not [n for n in names if "fixtures" in n or n.startswith("tests/")], names
+    assert "director_tui/tui/app.py" in names  # the check looks at a real listing

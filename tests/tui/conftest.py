@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from director_tui.tui.fixtures import write_sample
 from tests.gitrepo import make_repo
+from tests.support.sample_job import write_sample
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ from textual.message import Message
 from textual.notifications import Notify
 
 from director_tui.tui.app import DirectorApp
-from director_tui.tui.fixtures import FIXED_NOW, write_bench_summary, write_sample
 from tests.gitrepo import make_repo
+from tests.support.sample_job import FIXED_NOW, write_bench_summary, write_sample
 
 FIXED_ROOT = Path(tempfile.gettempdir()) / "director-tui-snapshots"
 

@@ -10,8 +10,8 @@ from textual.widgets import DataTable, Static
 
 from director_tui.engine.events import BenchProgress, EventBus
 from director_tui.engine.store import Store
-from director_tui.tui.fixtures import write_bench_summary
 from director_tui.tui.screens.bench import BENCH_COLUMNS
+from tests.support.sample_job import write_bench_summary
 from tests.tui.helpers import frozen_app, wait_until
 
 

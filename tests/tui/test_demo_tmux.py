@@ -10,10 +10,13 @@ import sys
 import uuid
 from pathlib import Path
 
+import pytest
+
 from director_tui.engine.models import NodeStatus, PlanStage, RunState, Stage
 from director_tui.engine.store import Store
 from tests.tui.test_tmux import ROOT, Tmux
 
+pytestmark = pytest.mark.tmux
 # The header says it; below 100 columns in the shorter form.
 LABEL = "scripted agents"
 

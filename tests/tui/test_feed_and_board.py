@@ -21,7 +21,7 @@ from director_tui.engine.models import Node, Plan
 from director_tui.tui.board import PANE_LINES, BoardModel
 from director_tui.tui.dag_layout import layout, node_layers
 from director_tui.tui.feed import EventBuffer, EventTail
-from director_tui.tui.fixtures import big_plan
+from tests.support.sample_job import big_plan
 
 
 def test_tail_reads_only_appended_bytes_and_waits_for_a_torn_line(tmp_path: Path) -> None:

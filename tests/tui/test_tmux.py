@@ -17,6 +17,7 @@ from director_tui.engine.models import PlanStage, RunState, Stage
 from director_tui.engine.store import Store
 from tests.run_fixture import build_job
 
+pytestmark = pytest.mark.tmux
 ROOT = Path(__file__).resolve().parents[2]
 
 

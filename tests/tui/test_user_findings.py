@@ -13,12 +13,12 @@ from director_tui.engine.events import NodeStateChanged
 from director_tui.engine.models import Node, Plan
 from director_tui.engine.store import Store
 from director_tui.tui.board import BoardModel
-from director_tui.tui.fixtures import write_bench_summary
 from director_tui.tui.screens.home import HomeScreen
 from director_tui.tui.screens.plan_review import PlanReviewScreen
 from director_tui.tui.screens.run_board import RunBoardScreen
 from director_tui.tui.screens.spec import SpecScreen
 from director_tui.tui.widgets.modals import ConfirmModal, ErrorModal
+from tests.support.sample_job import write_bench_summary
 from tests.tui.helpers import Recorder, frozen_app, wait_until
 
 

@@ -2,6 +2,8 @@
 
 Built from the engine's own pydantic models and events, so they are exactly what the
 engine writes. Every timestamp derives from ``FIXED_NOW`` so pictures never change.
+Test support only: it is not part of the package (``make screenshots`` and
+``bench/tui_load.py`` import it from the source tree).
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Test support shared by the tests, the screenshot script and the bench scripts (never shipped)."""
