@@ -4,7 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo lint typecheck unit screenshots clean
+.PHONY: test check static demo lint typecheck unit screenshots clean
+
+# Tests of the fast lane: no real agent CLI (marker e2e: OpenCode, Claude Code, Codex from
+# npm) and no real terminal (marker tmux).
+FAST_TESTS := -m "not e2e and not tmux"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -13,12 +17,16 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 ## test: set up .venv, then lint (ruff), type-check (mypy), import layering, and the whole pytest suite
-test: $(STAMP)
-	$(BIN)/ruff check director_tui tests bench
-	$(BIN)/ruff format --check director_tui tests bench
-	$(BIN)/mypy
-	$(BIN)/lint-imports
+test: static
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
+
+## check: the fast lane while working — the same static checks, and every test that needs
+## no real agent CLI and no tmux (`make test` stays the whole suite, the one CI runs)
+check: static
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile $(FAST_TESTS)
+
+static: lint typecheck
+	$(BIN)/lint-imports
 
 ## demo: set up .venv, then walk the whole flow on a sample repo with scripted agents (no keys)
 demo: $(STAMP)

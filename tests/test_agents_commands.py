@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.cli import director_on as director
+from tests.cli import director_here_on as director
 
 
 def test_sync_agents_writes_agents_and_seeds_config_once(git_repo: Path) -> None:

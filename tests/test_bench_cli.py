@@ -12,19 +12,12 @@ import pytest
 
 from director_tui.engine.bench import RunResult, build_summary
 from director_tui.engine.store import Store, append_jsonl, atomic_write_json
+from tests.cli import director_here_on
 from tests.test_bench import sample, user_view
 
 
 def director(repo: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "director_tui", "bench", *args, "--repo", str(repo)],
-        capture_output=True,
-        text=True,
-        input=stdin,
-        timeout=300,
-        env={**os.environ, "COLUMNS": "100"},
-        check=False,
-    )
+    return director_here_on(repo, "bench", *args, stdin=stdin, env={"COLUMNS": "100"})
 
 
 def test_cli_bench_runs_prints_the_table_and_reports_again(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from director_tui.engine.models import PlanStage, Stage
 from director_tui.engine.store import Store
-from tests.cli import director_on as director
+from tests.cli import director_here_on as director
 from tests.plan_helpers import (
     DIV,
     MUL,

@@ -236,8 +236,8 @@ class DirectorApp(App[int]):
         """The visible screen once it has composed; None while a modal is up, while screens
         are swapped or the app is shutting down (the flush timer can fire after the last
         screen is popped)."""
-        if not self.screen_stack:
-            return None
+        if not self.is_running or not self.screen_stack:
+            return None  # shutting down: the screens' widgets are being removed
         screen = self.screen
         return screen if isinstance(screen, DirectorScreen) and screen.ready else None
 
