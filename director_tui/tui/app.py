@@ -10,14 +10,12 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-import traceback
 from collections.abc import Callable, Iterable
-from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from textual import on, work
-from textual.app import App, SystemCommand
+from textual.app import SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
@@ -26,18 +24,18 @@ from director_tui.engine.errors import DirectorError
 from director_tui.engine.events import Event, PlanStageChanged, RunFinished
 from director_tui.engine.models import RunState
 from director_tui.engine.run import RunOutcome
-from director_tui.engine.store import atomic_write_text
+from director_tui.tui.app_base import AppBase
 from director_tui.tui.board import BoardModel
 from director_tui.tui.engine_bridge import EngineBridge, EngineJob, EngineTask
 from director_tui.tui.feed import EventBuffer, EventTail
 from director_tui.tui.messages import EngineJobFinished, SendControl, StartEngineJob, StartRun
+from director_tui.tui.palette import binding_commands
 from director_tui.tui.screens.base import DirectorScreen
 from director_tui.tui.screens.bench import BenchScreen
 from director_tui.tui.screens.home import HomeScreen
 from director_tui.tui.screens.plan_review import PlanReviewScreen
 from director_tui.tui.screens.run_board import RunBoardScreen
 from director_tui.tui.screens.spec import SpecScreen
-from director_tui.tui.widgets.modals import ConfirmModal, ErrorModal, QuitDuringRunModal
 
 SCREEN_NAMES = ("home", "gate1", "gate2", "run", "bench")
 # How often Python may hand the GIL to another thread (default 5 ms). The engine runs in a
@@ -47,7 +45,6 @@ UI_SWITCH_INTERVAL = 0.001
 # Below this width the header's scripted-agents label takes its short form.
 WIDE_TITLE_COLUMNS = 100
 GATE_SCREENS = {"gate1": "gate1", "gate2": "gate2"}  # the screen of each stage a human decides
-T = TypeVar("T")
 
 if TYPE_CHECKING:
     from textual.message_pump import MessagePump
@@ -59,7 +56,7 @@ def prefer_ui_thread() -> None:
     sys.setswitchinterval(UI_SWITCH_INTERVAL)
 
 
-class DirectorApp(App[int]):
+class DirectorApp(AppBase):
     TITLE = "director"
     CSS_PATH = ["global.tcss"]
     MODES = {
@@ -98,24 +95,17 @@ class DirectorApp(App[int]):
         parallel: int | None = None,
         max_attempts: int | None = None,
     ) -> None:
-        super().__init__()
-        self.bridge = EngineBridge(repo, parallel=parallel, max_attempts=max_attempts)
+        bridge = EngineBridge(repo, parallel=parallel, max_attempts=max_attempts)
+        super().__init__(bridge, start_run=start_run)
         self.start_screen = start if start in SCREEN_NAMES else "home"
         self.clock = clock
         self.tick = tick
         self.watch_files = watch
-        self.start_run_on_mount = start_run
         self.buffer = EventBuffer()
-        self.board = BoardModel()
         self.tail = EventTail(self.bridge.store.events)
-        self.engine_busy: EngineTask | None = None  # while the in-process engine works
         self.engine_requester: MessagePump | None = None  # hears EngineJobFinished
         self.pending_controls: dict[str, tuple[str, str | None]] = {}
-        self.errors_seen: set[str] = set()
         self.scripted_label = ""
-        self.detaching = False  # the user chose detach; the run moves once the engine stops
-        self.farewell = ""  # printed on the terminal after the app has left it
-        self.detached_pid = 0
 
     # -- start-up -----------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -147,7 +137,6 @@ class DirectorApp(App[int]):
 
     def rebuild_board(self) -> None:
         """Replay the store into a fresh board: what re-attaching after a disconnect shows."""
-        board = BoardModel()
         try:
             plan = self.bridge.plan()
             state = self.bridge.store.read_model(self.bridge.store.state, RunState)
@@ -155,25 +144,13 @@ class DirectorApp(App[int]):
             # shown once the first screen is up (a modal now would sit on the wrong mode)
             self.call_after_refresh(self.show_error, "Cannot read the job", exc)
             plan, state = None, None
-        board.seed(plan, None)
         self.tail = EventTail(self.bridge.store.events)
-        result = self.tail.read_new()
-        board.apply_all(result.events)
-        if state is not None and not result.events:
-            board.seed(None, state)
-        board.notices.clear()
-        board.controls.clear()
-        self.board = board
+        self.board = BoardModel.replayed(plan, self.tail.read_new().events, state)
 
     def reset_board(self, events: list[Event]) -> None:
-        board = BoardModel()
         plan = self.guard("Cannot read plan.json", self.bridge.plan)
-        board.seed(plan)
-        board.apply_all(events)
-        board.notices.clear()
-        board.controls.clear()
         self.buffer.drain()  # anything queued belongs to the replaced file
-        self.board = board
+        self.board = BoardModel.replayed(plan, events)
         for screen in self.screen_stack:
             if isinstance(screen, DirectorScreen):
                 screen.board_replaced()
@@ -257,33 +234,15 @@ class DirectorApp(App[int]):
     def confirm_controls(self) -> None:
         """Every control request is confirmed by the engine's ControlApplied event."""
         for outcome in self.board.controls:
-            key = outcome.request_id
-            if key not in self.pending_controls:
-                key = next(
-                    (
-                        rid
-                        for rid, (action, node) in self.pending_controls.items()
-                        if action == outcome.action and node == outcome.node_id
-                    ),
-                    "",
-                )
-            self.pending_controls.pop(key, None)
-            target = f" {outcome.node_id}" if outcome.node_id else ""
-            verdict = "applied" if outcome.ok else "refused"
-            message = f"{outcome.action}{target}: {verdict}"
-            if outcome.message:
-                message += f" — {outcome.message}"
-            self.notify(message, severity="information" if outcome.ok else "warning")
+            self.pending_controls.pop(outcome.answered_request(self.pending_controls), None)
+            self.notify(outcome.note(), severity="information" if outcome.ok else "warning")
         self.board.controls.clear()
 
     def notify_notices(self) -> None:
         while self.board.notices:
             level, message = self.board.notices.popleft()
-            severity = {"info": "information", "warning": "warning", "error": "error"}[
-                level if level in ("info", "warning", "error") else "info"
-            ]
-            if level != "info":
-                self.notify(message, severity=severity)  # type: ignore[arg-type]
+            if level in ("warning", "error"):  # info notices are on the screens already
+                self.notify(message, severity="warning" if level == "warning" else "error")
 
     # -- the engine worker --------------------------------------------------------------
     @on(StartEngineJob)
@@ -360,7 +319,7 @@ class DirectorApp(App[int]):
                 self.hand_over_run()
             else:  # it ended on its own before the stop arrived: nothing left to hand over
                 self.flush_events()
-                self.exit(self.exit_code(), return_code=self.exit_code())
+                self.leave()
             return
         if requester is not None and task is not None:
             requester.post_message(EngineJobFinished(task, ok, worker.result if ok else None))
@@ -376,43 +335,6 @@ class DirectorApp(App[int]):
             return
         self.notify(f"{target.replace('gate', 'Gate ')} is open: your review, please.")
         await self.action_open(target)
-
-    # -- errors -------------------------------------------------------------------------
-    def show_error(self, title: str, error: BaseException) -> None:
-        # The same problem, found by several screens or on every screen resume, is shown
-        # once per session; the user has read it and the status lines still tell.
-        key = f"{type(error).__name__}:{error}"
-        if key in self.errors_seen:
-            return
-        self.errors_seen.add(key)
-
-        if isinstance(error, DirectorError):
-            self.push_screen(ErrorModal(title, error.message, error.hint))
-            return
-        log = self.bridge.store.logs / "tui-errors.log"
-        try:
-            text = "".join(traceback.format_exception(error))
-            existing = log.read_text(encoding="utf-8") if log.exists() else ""
-            atomic_write_text(log, existing + f"\n--- {time.ctime()} {title}\n{text}")
-        except OSError:
-            pass
-        self.push_screen(
-            ErrorModal(
-                title,
-                f"{type(error).__name__}: {error}",
-                f"details were written to {log}; the app keeps running",
-            )
-        )
-
-    def guard(self, title: str, fn: Callable[[], T]) -> T | None:
-        """Run ``fn``; an expected error becomes a modal with the next step, not a crash."""
-        try:
-            return fn()
-        except DirectorError as exc:
-            self.show_error(title, exc)
-        except OSError as exc:
-            self.show_error(title, exc)
-        return None
 
     # -- actions ------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -468,97 +390,10 @@ class DirectorApp(App[int]):
     def action_toggle_theme(self) -> None:
         self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
 
-    async def action_quit(self) -> None:
-        if isinstance(self.screen, DirectorScreen) and self.screen.dirty:
-
-            def discard(yes: bool | None) -> None:
-                if yes:
-                    self.exit(self.exit_code(), return_code=self.exit_code())
-
-            self.push_screen(
-                ConfirmModal("You have unsaved changes. Quit anyway?", yes="Quit", no="Stay"),
-                discard,
-            )
-            return
-        if self.engine_busy == EngineTask.RUN:
-            self.push_screen(
-                QuitDuringRunModal(
-                    "A run is going in this app. Detach: it goes on in the background "
-                    "(running agent calls restart there) and `director tui` follows it "
-                    "again. Stop: merged work is kept and `director run` resumes the rest."
-                ),
-                self.quit_during_run,
-            )
-            return
-        if self.engine_busy:
-
-            def decided(stop: bool | None) -> None:
-                if stop:
-                    self.bridge.send_control("cancel_run")
-                    self.exit(self.exit_code(), return_code=self.exit_code())
-
-            self.push_screen(
-                ConfirmModal(
-                    f"The engine is working in this app ({self.engine_busy}). Quit and stop "
-                    "it? Merged work is kept; `director run` resumes the rest.",
-                    yes="Stop and quit",
-                    no="Stay",
-                ),
-                decided,
-            )
-            return
-        self.exit(self.exit_code(), return_code=self.exit_code())
-
-    def quit_during_run(self, choice: str | None) -> None:
-        if choice == "stop":
-            self.bridge.send_control("cancel_run")
-            self.exit(self.exit_code(), return_code=self.exit_code())
-        elif choice == "detach":
-            # The run moves to its own process: this engine stops its calls first (they
-            # hold the run lock and the worktrees), then worker_state_changed hands over.
-            self.detaching = True
-            self.bridge.send_control("cancel_run")
-            self.notify("Detaching: stopping the calls running here, then handing over…")
-
-    def hand_over_run(self) -> None:
-        """The app's engine has stopped: resume the run in a background process and leave."""
-        try:
-            pid, log = self.bridge.spawn_headless_run()
-        except OSError as exc:
-            self.detaching = False
-            self.show_error("Could not start the background run", exc)
-            return
-        self.detached_pid = pid
-        self.farewell = (
-            f"The run goes on in the background (pid {pid}); its progress lines go to "
-            f"{log}.\n`director tui --repo {self.bridge.repo}` follows it live; "
-            "`director status` summarises it."
-        )
-        self.exit(0, return_code=0)
-
-    def exit_code(self) -> int:
-        """What `director run` on a terminal returns: 0 only when the run succeeded."""
-        if not self.start_run_on_mount:
-            return 0
-        return 0 if self.board.outcome == "success" else 1
-
     # -- the command palette: one entry per binding of the app and the current screen ----
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        seen: set[str] = set()
-        for owner in (screen, self):
-            for binding in getattr(owner, "BINDINGS", []):
-                if not isinstance(binding, Binding) or not binding.description:
-                    continue
-                if binding.action in seen or binding.action == "quit":
-                    continue
-                seen.add(binding.action)
-                key = binding.key.split(",")[0]
-                yield SystemCommand(
-                    binding.description,
-                    f"{binding.tooltip or binding.description} ({key})",
-                    partial(owner.run_action, binding.action),
-                )
+        yield from binding_commands(screen, self)
 
 
 if TYPE_CHECKING:

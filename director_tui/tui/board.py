@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from director_tui.engine.events import (
@@ -130,6 +131,21 @@ class ControlOutcome:
     message: str
     request_id: str
 
+    def answered_request(self, pending: Mapping[str, tuple[str, str | None]]) -> str:
+        """Which pending request this answers: its id, else the first for the same action
+        and node (an answer without an id); '' when none."""
+        if self.request_id in pending:
+            return self.request_id
+        return next(
+            (rid for rid, request in pending.items() if request == (self.action, self.node_id)),
+            "",
+        )
+
+    def note(self) -> str:
+        target = f" {self.node_id}" if self.node_id else ""
+        verdict = "applied" if self.ok else "refused"
+        return f"{self.action}{target}: {verdict}" + (f" — {self.message}" if self.message else "")
+
 
 class BoardModel:
     """Rows keyed by node id, a header, and the outcome of control requests."""
@@ -155,6 +171,21 @@ class BoardModel:
         self.order_changed = False
         self.plan_progress = ""  # the plan pipeline's latest step, for the gate screens
         self._call_nodes: dict[str, str] = {}
+
+    @classmethod
+    def replayed(
+        cls, plan: Plan | None, events: list[Event], state: RunState | None = None
+    ) -> BoardModel:
+        """A board rebuilt from the store: the plan's rows, then its events (state.json
+        only when there are none). Notices and control answers replayed are not news."""
+        board = cls()
+        board.seed(plan)
+        board.apply_all(events)
+        if state is not None and not events:
+            board.seed(None, state)
+        board.notices.clear()
+        board.controls.clear()
+        return board
 
     # -- seeding ------------------------------------------------------------------------
     def seed(self, plan: Plan | None, state: RunState | None = None) -> None:
@@ -210,52 +241,13 @@ class BoardModel:
             case NodeStateChanged():
                 self._node_state(event)
             case AgentStarted():
-                if not event.node_id or event.role in PLAN_ROLES:
-                    where = f" on {event.node_id}" if event.node_id else ""
-                    self.plan_progress = f"{event.role} working{where} ({event.tier})"
-                else:
-                    self._call_nodes[event.call_id] = event.node_id
-                    row = self._row(event.node_id)
-                    row.tier = event.tier
-                    row.calls.append(event.call_id)
-                    row.last_event = f"{event.role} started"
-                    row.changed = True
-                    self._line(event.node_id, f"▶ {event.role} on {event.tier}")
+                self._agent_started(event)
             case AgentFinished():
-                self._call_nodes.pop(event.call_id, None)
-                if event.node_id and event.role not in PLAN_ROLES:
-                    row = self._row(event.node_id)
-                    row.tokens += event.input_tokens + event.output_tokens
-                    row.cost_usd += event.cost_usd
-                    row.last_event = f"{event.role} {event.exit_reason}"
-                    row.changed = True
-                    self._line(
-                        event.node_id,
-                        f"■ {event.role} {event.exit_reason} "
-                        f"({event.duration_secs:.1f}s, ${event.cost_usd:.4f})",
-                    )
+                self._agent_finished(event)
             case GateResult():
-                row = self._row(event.node_id)
-                verdict = "passed" if event.passed else "FAILED"
-                row.last_event = f"gate {event.check} {verdict}"
-                if event.attempt != row.gate_attempt:
-                    row.gate_previous = row.gate_output or row.gate_previous
-                    row.gate_output, row.gate_attempt = "", event.attempt
-                line = f"attempt {event.attempt} · {event.check} {verdict}"
-                if not event.passed:
-                    line += f": {event.message}\n{event.output_tail}".rstrip()
-                row.gate_output += line + "\n"
-                row.changed = True
-                self._line(event.node_id, f"◆ gate {event.check} {verdict} {event.message}")
+                self._gate(event)
             case ReviewResult():
-                row = self._row(event.node_id)
-                row.review = event.summary + "".join(
-                    f"\n- [{f.get('severity', '?')}] {f.get('file', '')} {f.get('summary', '')}"
-                    for f in event.findings
-                )
-                row.last_event = f"review {event.stage}: {event.verdict}"
-                row.changed = True
-                self._line(event.node_id, f"◇ review {event.stage}: {event.verdict}")
+                self._review(event)
             case NodeMerged():
                 row = self._row(event.node_id)
                 row.last_event = f"merged {event.commit[:8]}"
@@ -265,15 +257,7 @@ class BoardModel:
                 self.cost_usd = event.total_usd
                 self.ceiling_usd = event.ceiling_usd or self.ceiling_usd
             case RunStarted():
-                self.job_id = event.job_id
-                self.parallel = event.parallel
-                self.ceiling_usd = event.ceiling_usd
-                self.scripted = event.scripted
-                self.started_at = event.ts
-                self.finished_at = None
-                self.outcome = ""
-                for node_id in event.node_ids:
-                    self._row(node_id)
+                self._run_started(event)
             case RunFinished():
                 self.finished_at = event.ts
                 self.outcome = event.outcome
@@ -285,19 +269,7 @@ class BoardModel:
                     ("info" if event.passed else "error", f"integration {self.integration}")
                 )
             case ControlApplied():
-                if event.action in ("pause", "resume") and event.ok:
-                    self.paused = event.action == "pause"
-                self.controls.append(
-                    ControlOutcome(
-                        event.action, event.node_id, event.ok, event.message, event.request_id
-                    )
-                )
-                if event.node_id and event.ok:
-                    # A refusal changes nothing about the node: it is answered on screen as
-                    # a notification, and the row keeps what it last did ('merged …').
-                    row = self._row(event.node_id)
-                    row.last_event = f"{event.action} applied"
-                    row.changed = True
+                self._control(event)
             case PlanStageChanged():
                 self.plan_progress = f"{event.stage}" + (
                     f": {event.message}" if event.message else ""
@@ -310,6 +282,82 @@ class BoardModel:
                     self._line(event.node_id, f"! {event.message}")
             case _:
                 pass
+
+    def _agent_started(self, event: AgentStarted) -> None:
+        if not event.node_id or event.role in PLAN_ROLES:
+            where = f" on {event.node_id}" if event.node_id else ""
+            self.plan_progress = f"{event.role} working{where} ({event.tier})"
+            return
+        self._call_nodes[event.call_id] = event.node_id
+        row = self._row(event.node_id)
+        row.tier = event.tier
+        row.calls.append(event.call_id)
+        row.last_event = f"{event.role} started"
+        row.changed = True
+        self._line(event.node_id, f"▶ {event.role} on {event.tier}")
+
+    def _agent_finished(self, event: AgentFinished) -> None:
+        self._call_nodes.pop(event.call_id, None)
+        if not event.node_id or event.role in PLAN_ROLES:
+            return
+        row = self._row(event.node_id)
+        row.tokens += event.input_tokens + event.output_tokens
+        row.cost_usd += event.cost_usd
+        row.last_event = f"{event.role} {event.exit_reason}"
+        row.changed = True
+        self._line(
+            event.node_id,
+            f"■ {event.role} {event.exit_reason} "
+            f"({event.duration_secs:.1f}s, ${event.cost_usd:.4f})",
+        )
+
+    def _gate(self, event: GateResult) -> None:
+        row = self._row(event.node_id)
+        verdict = "passed" if event.passed else "FAILED"
+        row.last_event = f"gate {event.check} {verdict}"
+        if event.attempt != row.gate_attempt:
+            row.gate_previous = row.gate_output or row.gate_previous
+            row.gate_output, row.gate_attempt = "", event.attempt
+        line = f"attempt {event.attempt} · {event.check} {verdict}"
+        if not event.passed:
+            line += f": {event.message}\n{event.output_tail}".rstrip()
+        row.gate_output += line + "\n"
+        row.changed = True
+        self._line(event.node_id, f"◆ gate {event.check} {verdict} {event.message}")
+
+    def _review(self, event: ReviewResult) -> None:
+        row = self._row(event.node_id)
+        row.review = event.summary + "".join(
+            f"\n- [{f.get('severity', '?')}] {f.get('file', '')} {f.get('summary', '')}"
+            for f in event.findings
+        )
+        row.last_event = f"review {event.stage}: {event.verdict}"
+        row.changed = True
+        self._line(event.node_id, f"◇ review {event.stage}: {event.verdict}")
+
+    def _run_started(self, event: RunStarted) -> None:
+        self.job_id = event.job_id
+        self.parallel = event.parallel
+        self.ceiling_usd = event.ceiling_usd
+        self.scripted = event.scripted
+        self.started_at = event.ts
+        self.finished_at = None
+        self.outcome = ""
+        for node_id in event.node_ids:
+            self._row(node_id)
+
+    def _control(self, event: ControlApplied) -> None:
+        if event.action in ("pause", "resume") and event.ok:
+            self.paused = event.action == "pause"
+        self.controls.append(
+            ControlOutcome(event.action, event.node_id, event.ok, event.message, event.request_id)
+        )
+        if event.node_id and event.ok:
+            # A refusal changes nothing about the node: it is answered on screen as a
+            # notification, and the row keeps what it last did ('merged …').
+            row = self._row(event.node_id)
+            row.last_event = f"{event.action} applied"
+            row.changed = True
 
     def _node_state(self, event: NodeStateChanged) -> None:
         row = self._row(event.node_id)
