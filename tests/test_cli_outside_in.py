@@ -84,12 +84,18 @@ def test_control_still_reaches_a_live_run_when_the_config_broke_meanwhile(
         [
             sys.executable,
             "-c",
-            "import sys, time\n"
+            # The lock and the control socket of a live run (a stand-in: no plan to run).
+            "import asyncio, sys\n"
             "from pathlib import Path\n"
+            "from director_tui.engine.control_channel import ControlServer\n"
             "from director_tui.engine.store import Store\n"
-            "with Store(Path(sys.argv[1])).run_lock('run'):\n"
-            "    print('locked', flush=True)\n"
-            "    sys.stdin.read()\n",
+            "async def live(store):\n"
+            "    async with ControlServer(store, lambda pid: ('', None)):\n"
+            "        print('locked', flush=True)\n"
+            "        await asyncio.to_thread(sys.stdin.read)\n"
+            "store = Store(Path(sys.argv[1]))\n"
+            "with store.run_lock('run'):\n"
+            "    asyncio.run(live(store))\n",
             str(git_repo),
         ],
         stdin=subprocess.PIPE,

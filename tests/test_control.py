@@ -12,6 +12,7 @@ import pytest
 
 from director_tui.cli import main
 from director_tui.engine.control import send_control, take_requests
+from director_tui.engine.control_channel import take_deliveries
 from director_tui.engine.errors import UsageError
 from director_tui.engine.events import ControlApplied, EventBase, NodeStateChanged
 from director_tui.engine.models import NodeStatus, RunState
@@ -58,12 +59,13 @@ def test_send_control_validates_and_queues_in_order(tmp_path: Path) -> None:
         send_control(store, "explode", "a")
     first = send_control(store, "pause")
     second = send_control(store, "cancel_run")
-    taken = take_requests(store)
+    # Queued in this process for its run (no file: a live run refuses request files).
+    taken = take_deliveries(store)
     assert [(r.action, r.node_id, r.request_id) for r in taken] == [
         ("pause", None, first),
         ("cancel", None, second),
     ]
-    assert take_requests(store) == []
+    assert take_deliveries(store) == [] and take_requests(store) == []
 
 
 async def test_pause_then_resume(tmp_path: Path) -> None:

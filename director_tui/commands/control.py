@@ -1,8 +1,8 @@
 """``director retry|escalate|skip|pause|resume|cancel``: control requests to a run.
 
 With a run live (in this shell's TUI, another shell, anywhere on this machine), the
-request is queued in ``.director/control/`` and we wait a few seconds for the engine's
-answer. With no run live, retry/escalate/skip/resume and ``cancel <node>`` are written
+request goes to it over its socket (which refuses a request sent from inside an attempt)
+and we wait a few seconds for the engine's answer. With no run live, retry/escalate/skip/resume and ``cancel <node>`` are written
 straight into ``state.json`` for the next ``director run`` (an approved plan that has not
 run yet included); pause and a whole-run cancel need a live run.
 """
@@ -21,6 +21,7 @@ from director_tui.commands.common import (
     resolve_repo,
 )
 from director_tui.engine import control
+from director_tui.engine.control_channel import NoLiveRun
 from director_tui.engine.errors import ConfigError, LockHeldError
 from director_tui.engine.store import Store
 
@@ -117,7 +118,9 @@ def handle(action: str, args: argparse.Namespace) -> int:
         if record is not None:
             print(("" if record.ok else "refused: ") + record.message)
             return 0 if record.ok else 1
-    request_id = control.send_control(store, action, args.node)
+    request_id = _send(store, action, args.node)
+    if request_id is None:
+        return 1
     if args.no_wait:
         print(f"queued {action} (request {request_id})")
         return 0
@@ -130,3 +133,32 @@ def handle(action: str, args: argparse.Namespace) -> int:
         time.sleep(0.1)
     print(f"queued {action} (request {request_id}); the run has not answered yet")
     return 0
+
+
+def _send(store: Store, action: str, node: str | None) -> str | None:
+    """The request handed to the live run over its socket, or None after saying why not.
+    A run that just took the lock opens its socket a moment later: try for a few seconds."""
+    deadline = time.monotonic() + ANSWER_WAIT_SECS
+    while True:
+        try:
+            return control.send_control(store, action, node, in_process=False)
+        except control.ControlRefused as exc:
+            print(f"refused: {exc.message}")
+            return None
+        except NoLiveRun:
+            holder = store.lock_holder()
+            if holder is None or time.monotonic() >= deadline:
+                doing = (
+                    f"{holder.get('purpose', 'run')} (pid {holder.get('pid')})" if holder else ""
+                )
+                print(
+                    "refused: "
+                    + (
+                        f"the process holding the repository, {doing}, takes no control "
+                        "requests (a run takes them while it goes)"
+                        if holder
+                        else "the run ended meanwhile: try again"
+                    )
+                )
+                return None
+            time.sleep(0.2)

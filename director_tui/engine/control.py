@@ -1,12 +1,14 @@
 """Control requests to a run: retry / escalate / skip / pause / resume / cancel.
 
-One mechanism for every sender — the TUI in the engine's own process, ``director retry``
-from another shell, a script: :func:`send_control` drops a small JSON file into
-``.director/control/`` (atomically, so a reader never sees half a request). A live engine
-takes the files at its next safe point (its scheduler loop polls a few times a second),
-applies each, deletes it and answers with a ``ControlApplied`` event carrying the same
+:func:`send_control` hands a request to the live run: in the run's own process (the app)
+through a queue, from any other process (``director retry`` in another shell, an app
+attached to a headless run) over the run's unix socket, which checks that the sender is
+not one of the attempt's processes (``control_channel``: agents must not steer the run).
+The run applies requests at its next safe point (its scheduler loop polls a few times a
+second) and answers each with a ``ControlApplied`` event carrying the same
 ``request_id``; the answer is also kept in ``state.json`` (``controls``) so ``director
-status`` shows it.
+status`` shows it. A request file dropped into ``.director/control/`` is refused, with
+an answer: nothing proves who wrote it.
 
 When no run is live, :func:`apply_offline` edits ``state.json`` under the run lock
 instead, for the actions that make sense then (retry, escalate, skip, resume, cancel of a
@@ -43,8 +45,9 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from director_tui.engine import control_channel
 from director_tui.engine.budget import decide
-from director_tui.engine.errors import UsageError
+from director_tui.engine.errors import DirectorError, UsageError
 from director_tui.engine.models import (
     ControlRecord,
     NodeState,
@@ -53,7 +56,7 @@ from director_tui.engine.models import (
     RunState,
     Stage,
 )
-from director_tui.engine.store import Store, atomic_write_json
+from director_tui.engine.store import Store
 
 ACTIONS = ("retry", "escalate", "skip", "pause", "resume", "cancel")
 NODE_ACTIONS = frozenset({"retry", "escalate", "skip"})
@@ -87,18 +90,32 @@ def check_request(action: str, node_id: str | None) -> None:
         raise UsageError(f"`director {action}` applies to the whole run; it takes no node id")
 
 
-def send_control(store: Store, action: str, node_id: str | None = None) -> str:
-    """Queue a request for the live engine; returns its ``request_id``."""
+class ControlRefused(DirectorError):
+    """The live run refused the request because of who sent it (exit 1)."""
+
+
+def send_control(
+    store: Store, action: str, node_id: str | None = None, *, in_process: bool = True
+) -> str:
+    """Hand a request to the live run; returns its ``request_id``.
+
+    A run in this process (or, with ``in_process``, one this process is about to start)
+    gets it through its queue; a run in another process over its socket, which may
+    refuse it (:class:`ControlRefused`) or not be listening (``NoLiveRun``)."""
     action, node_id = normalise(action, node_id)
     check_request(action, node_id)
     request_id = uuid.uuid4().hex[:12]
     at = time.time()
-    # The name sorts by time, so requests are applied in the order they were sent.
-    name = f"{int(at * 1e6):017d}-{request_id}.json"
-    atomic_write_json(
-        store.control / name,
-        {"action": action, "node_id": node_id, "request_id": request_id, "at": at},
+    if control_channel.live_here(store) or (in_process and store.lock_holder() is None):
+        control_channel.deliver_local(
+            store, control_channel.Delivery(action, node_id, request_id, at)
+        )
+        return request_id
+    answer = control_channel.send_over_socket(
+        store, {"action": action, "node_id": node_id, "request_id": request_id, "at": at}
     )
+    if answer.get("refused"):
+        raise ControlRefused(f"the run refused it: {answer['refused']}")
     return request_id
 
 
@@ -107,7 +124,8 @@ request = send_control
 
 
 def take_requests(store: Store) -> list[ControlRequest]:
-    """Every queued request, oldest first, removed from the queue as it is read."""
+    """Every request file in ``.director/control/``, oldest first, removed as it is read
+    (a live run refuses them: see the module docstring)."""
     folder = store.control
     if not folder.is_dir():
         return []

@@ -168,6 +168,9 @@ class NodeState(BaseModel):
     stage_two: bool = False
     review: Verdict | None = None
     review_error: str = ""
+    # Control requests refused because an attempt's processes sent them (or a request
+    # file nobody can vouch for named this node): "refused `skip b`: …".
+    refused_controls: list[str] = Field(default_factory=list)
     watch_it_fail: WatchItFail = "unknown"
     last_error: str = ""
     feedback: str = ""

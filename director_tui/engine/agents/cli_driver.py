@@ -20,6 +20,7 @@ from director_tui.engine.agents.collect import (
 )
 from director_tui.engine.agents.first_start import Release, first_start_turn
 from director_tui.engine.agents.stream import StreamOutcome, run_streaming
+from director_tui.engine.control_channel import agent_marker
 
 # Linux refuses a single argv string over 128 KiB: longer prompts go through stdin.
 MAX_ARGV_PROMPT_BYTES = 100_000
@@ -109,7 +110,7 @@ class CliDriver:
                 f"{self.install_hint}",
             )
         try:
-            env = agent_env(self.extra_env(call))
+            env = agent_env({**self.extra_env(call), **agent_marker(call.call_id, call.node_id)})
         except DriverSetupError as exc:
             return early(ExitReason.crashed, str(exc))
         prompt = self.prompt_text(call)

@@ -35,6 +35,7 @@ from director_tui.engine.agents.base import (
     TokenUsage,
     ToolCall,
 )
+from director_tui.engine.control_channel import agent_marker
 from director_tui.engine.events import AgentActivity
 from director_tui.engine.proc import run_command
 from director_tui.engine.prompts import READ_ONLY_ROLES
@@ -257,7 +258,12 @@ class ScriptedProvider:
                     )
                     emit("tool", "bash", "error", step.run)
                     continue
-                outcome = await run_command(step.run, call.cwd, timeout=call.timeout_secs)
+                outcome = await run_command(
+                    step.run,
+                    call.cwd,
+                    timeout=call.timeout_secs,
+                    env=agent_marker(call.call_id, call.node_id),
+                )
                 tool_calls.append(
                     ToolCall(
                         tool="bash",

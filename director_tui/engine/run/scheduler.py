@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import time
 from collections.abc import Callable
@@ -12,7 +13,7 @@ from typing import NoReturn
 
 import psutil
 
-from director_tui.engine import dag, git, jobs, sandbox_watch
+from director_tui.engine import control_channel, dag, git, jobs, sandbox_watch
 from director_tui.engine.context import EngineContext
 from director_tui.engine.errors import DirectorError
 from director_tui.engine.events import RunStarted
@@ -123,8 +124,12 @@ class Runner:
         )
         for note in notes:
             core.notice("recovered: " + note, "warning")
+        judge = functools.partial(
+            control_channel.judge_sender, engine_pid=os.getpid(), worktrees=core.store.worktrees
+        )
         try:
-            await self._loop()
+            async with control_channel.ControlServer(core.store, judge):
+                await self._loop()
         except asyncio.CancelledError:
             # Interrupted from outside (Ctrl-C, the app closing): leave a resumable state.
             core.run_cancelled = True
