@@ -19,6 +19,8 @@ COMMANDS = (
     "init",
     "plan",
     "run",
+    "land",
+    "clean",
     "auto",
     "status",
     "control",
