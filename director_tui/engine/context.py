@@ -3,16 +3,20 @@ the one way to call an agent, so every call is streamed, timed, priced and recor
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from director_tui.engine import cost
 from director_tui.engine.agents import provider_for
-from director_tui.engine.agents.base import AgentCall, AgentResult
+from director_tui.engine.agents.base import AgentCall, AgentResult, ExitReason
 from director_tui.engine.config import Config, split_tier
 from director_tui.engine.cost import CostRecord
 from director_tui.engine.events import AgentActivity, AgentFinished, AgentStarted, EventBus
 from director_tui.engine.store import Store
+from director_tui.engine.usage import TokenUsage
 
 
 @dataclass
@@ -44,7 +48,10 @@ class EngineContext:
         attempt: int = 0,
         tier: str | None = None,
         title: str = "",
+        on_cancelled: Callable[[AgentResult, CostRecord], None] | None = None,
     ) -> tuple[AgentResult, CostRecord]:
+        """Run one agent call; its cost is recorded whether it ends or is cancelled
+        (``on_cancelled`` then gets what was charged, before the cancel goes on)."""
         tier = tier or self.config.tier_for(role)
         provider = provider_for(tier, self.config, self.repo)
         limits = self.config.limits
@@ -74,16 +81,33 @@ class EngineContext:
             )
         )
 
+        finished = _FinishedSteps()
+
         def on_activity(activity: AgentActivity) -> None:
+            finished.add(activity)
             self.bus.emit(activity)
 
-        result = await provider.run(call, on_activity)
+        started = time.monotonic()
+        try:
+            result = await provider.run(call, on_activity)
+        except asyncio.CancelledError:
+            # Stopped mid-call (a control request, the ceiling, Ctrl-C): the steps the
+            # model finished were billed all the same, so they are charged and reported.
+            partial = finished.result(call, time.monotonic() - started, scripted=scripted)
+            entry = self._record(partial, node_id, attempt)
+            if on_cancelled is not None:
+                on_cancelled(partial, entry)
+            raise
+        return result, self._record(result, node_id, attempt)
+
+    def _record(self, result: AgentResult, node_id: str | None, attempt: int) -> CostRecord:
+        """Price the call, append it to ``costs.jsonl`` and say it ended."""
         entry = cost.record(self.store.costs, result, self.config, node_id=node_id, attempt=attempt)
         self.bus.emit(
             AgentFinished(
-                call_id=call.call_id,
-                role=role,
-                tier=tier,
+                call_id=result.call_id,
+                role=result.role,
+                tier=result.tier,
                 node_id=node_id,
                 exit_reason=result.exit_reason.value,
                 message=result.message,
@@ -94,4 +118,33 @@ class EngineContext:
                 duration_secs=result.duration_secs,
             )
         )
-        return result, entry
+        return entry
+
+
+@dataclass
+class _FinishedSteps:
+    """The usage of the steps a call finished, as its activity reported them."""
+
+    tokens: TokenUsage = field(default_factory=TokenUsage)
+    cost_usd: float = 0.0
+    cost_reported: bool = False
+
+    def add(self, activity: AgentActivity) -> None:
+        if activity.kind == "step" and activity.status == "finish" and activity.usage:
+            self.tokens.add(activity.usage)
+            self.cost_usd += activity.cost_usd
+            self.cost_reported = self.cost_reported or activity.cost_usd > 0
+
+    def result(self, call: AgentCall, duration: float, *, scripted: bool) -> AgentResult:
+        return AgentResult(
+            call_id=call.call_id,
+            role=call.role,
+            tier=call.tier,
+            exit_reason=ExitReason.cancelled,
+            message="cancelled: the steps it finished are charged",
+            tokens=self.tokens,
+            # No cost reported: [pricing] prices the tokens (or they stay unpriced).
+            cost_usd=self.cost_usd if self.cost_reported else None,
+            duration_secs=duration,
+            scripted=scripted,
+        )

@@ -18,6 +18,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from director_tui.engine.store import append_jsonl
+from director_tui.engine.usage import TokenUsage
 
 
 class EventBase(BaseModel):
@@ -98,6 +99,9 @@ class AgentActivity(EventBase):
     summary: str = ""
     tokens: int = 0
     cost_usd: float = 0.0
+    # A finished step's token counts (kind "step", status "finish"): the run board moves
+    # with them, and a call cancelled mid-way is charged the steps it finished.
+    usage: TokenUsage | None = None
 
 
 class AgentFinished(EventBase):

@@ -171,6 +171,9 @@ class BoardModel:
         self.order_changed = False
         self.plan_progress = ""  # the plan pipeline's latest step, for the gate screens
         self._call_nodes: dict[str, str] = {}
+        # Tokens and cost of the steps a running call finished, shown live until the
+        # call's AgentFinished brings its final numbers.
+        self._live_usage: dict[str, tuple[int, float]] = {}
 
     @classmethod
     def replayed(
@@ -254,7 +257,7 @@ class BoardModel:
                 row.changed = True
                 self._line(event.node_id, f"⇢ merged {event.commit[:8]}")
             case CostUpdate():
-                self.cost_usd = event.total_usd
+                self.cost_usd = event.total_usd + sum(c for _t, c in self._live_usage.values())
                 self.ceiling_usd = event.ceiling_usd or self.ceiling_usd
             case RunStarted():
                 self._run_started(event)
@@ -298,11 +301,14 @@ class BoardModel:
 
     def _agent_finished(self, event: AgentFinished) -> None:
         self._call_nodes.pop(event.call_id, None)
+        live_tokens, live_cost = self._live_usage.pop(event.call_id, (0, 0.0))
         if not event.node_id or event.role in PLAN_ROLES:
             return
         row = self._row(event.node_id)
-        row.tokens += event.input_tokens + event.output_tokens
-        row.cost_usd += event.cost_usd
+        # The final numbers replace what its steps showed while it ran.
+        row.tokens += event.input_tokens + event.output_tokens - live_tokens
+        row.cost_usd += event.cost_usd - live_cost
+        self.cost_usd -= live_cost  # the CostUpdate that follows has the call in its total
         row.last_event = f"{event.role} {event.exit_reason}"
         row.changed = True
         self._line(
@@ -391,6 +397,15 @@ class BoardModel:
         if not node_id:
             return
         row = self._row(node_id)
+        if event.kind == "step" and event.status == "finish" and event.usage is not None:
+            # A step the model finished: the row's tokens and cost (and the run's) move now.
+            tokens = event.usage.input_tokens + event.usage.output_tokens
+            before_tokens, before_cost = self._live_usage.get(event.call_id, (0, 0.0))
+            self._live_usage[event.call_id] = (before_tokens + tokens, before_cost + event.cost_usd)
+            row.tokens += tokens
+            row.cost_usd += event.cost_usd
+            self.cost_usd += event.cost_usd
+            row.changed = True
         if event.kind == "tool":
             text = f"⚒ {event.tool} {event.summary}".rstrip()
         elif event.kind == "text":

@@ -163,6 +163,7 @@ class Collector:
         summary: str = "",
         tokens: int = 0,
         cost_usd: float = 0.0,
+        usage: TokenUsage | None = None,
     ) -> None:
         self.on_activity(
             AgentActivity(
@@ -175,6 +176,7 @@ class Collector:
                 summary=one_line(summary),
                 tokens=tokens,
                 cost_usd=cost_usd,
+                usage=usage,
             )
         )
 
@@ -226,6 +228,7 @@ class Collector:
             summary=f"{tokens.input_tokens} in / {tokens.output_tokens} out",
             tokens=tokens.total,
             cost_usd=cost or 0.0,
+            usage=tokens,
         )
 
     def add_error(self, message: str) -> None:

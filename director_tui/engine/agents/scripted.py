@@ -7,6 +7,7 @@ produces as scripted. A script is JSON::
     {"calls": [
       {"role": "executor", "node": "parse", "attempt": 1, "model": "cheap",
        "steps": [{"run": "pytest -q tests/test_parse.py"},
+                 {"step_usage": {"input": 800, "output": 90}, "step_cost": 0.002},
                  {"write": "src/parse.py", "content": "..."},
                  {"sleep": 0.5}, {"text": "thinking out loud"}],
        "text": "final answer", "tokens": {"input": 1200, "output": 300},
@@ -51,6 +52,9 @@ class ScriptStep(BaseModel):
     read: str | None = None
     text: str | None = None
     sleep: float | None = None
+    # A model step that finished, billed: {"step_usage": {"input": 100}, "step_cost": 0.01}.
+    step_usage: TokenUsage | None = None
+    step_cost: float = 0.0
 
 
 class ScriptEntry(BaseModel):
@@ -117,8 +121,20 @@ class ScriptedProvider:
         call.log_dir.mkdir(parents=True, exist_ok=True)
         transcript = call.log_dir / f"{call.call_id}.jsonl"
         records: list[dict[str, Any]] = []
+        finished = TokenUsage()  # what the steps reported: a call that times out owes it
+        finished_cost: list[float] = []
 
-        def emit(kind: str, tool: str = "", status: str = "", summary: str = "") -> None:
+        def emit(
+            kind: str,
+            tool: str = "",
+            status: str = "",
+            summary: str = "",
+            usage: TokenUsage | None = None,
+            cost_usd: float = 0.0,
+        ) -> None:
+            if usage is not None:
+                finished.add(usage)
+                finished_cost.append(cost_usd)
             records.append(
                 {
                     "type": kind,
@@ -138,6 +154,9 @@ class ScriptedProvider:
                     tool=tool,
                     status=status,
                     summary=summary,
+                    tokens=usage.total if usage else 0,
+                    cost_usd=cost_usd,
+                    usage=usage,
                 )
             )
 
@@ -180,6 +199,8 @@ class ScriptedProvider:
                 else ExitReason.timeout,
                 tool_calls=tool_calls,
                 message="scripted agent hung",
+                tokens=finished,
+                cost_usd=sum(finished_cost) if finished_cost else None,
             )
         if entry.exit != ExitReason.ok:
             emit("error", summary=entry.message or entry.exit.value)
@@ -208,6 +229,14 @@ class ScriptedProvider:
         for step in entry.steps:
             if step.sleep is not None:
                 await asyncio.sleep(step.sleep)
+            if step.step_usage is not None:
+                emit(
+                    "step",
+                    status="finish",
+                    summary=f"{step.step_usage.total} tokens",
+                    usage=step.step_usage,
+                    cost_usd=step.step_cost,
+                )
             if step.text is not None:
                 emit("text", summary=step.text[:200])
             if step.read is not None:

@@ -155,7 +155,16 @@ class LocalAttemptExecutor:
         await self.windows.open(nid)
         called_at = time.time()
         result, entry = await core.ctx.call_agent(
-            "executor", prompt, worktree, node_id=nid, attempt=spec.attempt, tier=spec.tier
+            "executor",
+            prompt,
+            worktree,
+            node_id=nid,
+            attempt=spec.attempt,
+            tier=spec.tier,
+            # Cancelled mid-call: what its finished steps cost still counts (ceiling too).
+            on_cancelled=lambda partial, charged: sink.call_finished(
+                spec.usage_role, partial, charged
+            ),
         )
         sink.call_finished(spec.usage_role, result, entry)
         # An agent can start daemons (`nohup …&`, `setsid …`) that outlive its CLI's process

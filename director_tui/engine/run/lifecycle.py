@@ -294,7 +294,13 @@ class NodeLifecycle:
     ) -> AgentResult:
         """A reviewer's call of a node: timed, its tokens and cost booked on the node."""
         result, entry = await self.core.ctx.call_agent(
-            role, prompt, cwd, node_id=nid, attempt=attempt, tier=tier
+            role,
+            prompt,
+            cwd,
+            node_id=nid,
+            attempt=attempt,
+            tier=tier,
+            on_cancelled=lambda partial, charged: self.book(nid, st, usage_role, partial, charged),
         )
         self.book(nid, st, usage_role, result, entry)
         return result
