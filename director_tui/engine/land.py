@@ -243,3 +243,49 @@ def clean_branches(store: Store) -> CleanResult:
                 git.git(["branch", "-D", branch], repo)
                 result.removed.append(f"{branch} (merged into {into})")
     return result
+
+
+# -- where the work is --------------------------------------------------------------------
+@dataclass(frozen=True)
+class WorkWhere:
+    """The current job's result as a user needs it after a run."""
+
+    job_id: str
+    job_branch: str
+    state: Literal["finished", "landed", "partial"]
+    user_branch: str | None
+
+    def line(self) -> str:
+        onto = self.user_branch or "your branch"
+        if self.state == "landed":
+            return f"Job {self.job_id} is landed: {self.job_branch} is merged into {onto}."
+        if self.state == "finished":
+            return (
+                f"Job {self.job_id} is finished: the work is on branch {self.job_branch}. "
+                f"`director land` merges it into {onto} (your gates run on it first)."
+            )
+        return (
+            f"Job {self.job_id}: what merged so far is on branch {self.job_branch}; "
+            "`director run` resumes the rest."
+        )
+
+
+def where_the_work_is(store: Store) -> WorkWhere | None:
+    """None before the current job has run; else where its work is and what comes next."""
+    try:
+        stage = store.read_model(store.plan_stage, PlanStage)
+        state = store.read_model(store.state, RunState)
+    except DirectorError:
+        return None
+    if stage is None or state is None or state.job_id != stage.job_id:
+        return None
+    repo = store.repo
+    user_branch = git.current_branch(repo)
+    if unfinished_reason(stage, state):
+        return WorkWhere(stage.job_id, stage.job_branch, "partial", user_branch)
+    landed = git.branch_exists(repo, stage.job_branch) and _is_ancestor(
+        repo, stage.job_branch, "HEAD"
+    )
+    return WorkWhere(
+        stage.job_id, stage.job_branch, "landed" if landed else "finished", user_branch
+    )

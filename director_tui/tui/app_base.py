@@ -149,4 +149,10 @@ class AppBase(App[int]):
         return 0 if self.board.outcome == "success" else 1
 
     def leave(self) -> None:
+        if not self.farewell:
+            # After a run: where the work is and how to land it, left on the terminal.
+            from director_tui.engine.land import where_the_work_is
+
+            work = where_the_work_is(self.bridge.store)
+            self.farewell = work.line() if work is not None else ""
         self.exit(self.exit_code(), return_code=self.exit_code())

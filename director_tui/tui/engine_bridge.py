@@ -37,6 +37,7 @@ class EngineTask(StrEnum):
     CRITIQUE = "critiquing the spec"
     APPROVE_GATE2 = "approving Gate 2"
     RUN = "running"
+    LAND = "landing"
     BENCH = "bench"
 
     @property
@@ -151,6 +152,12 @@ class EngineBridge:
             EngineTask.RUN,
             lambda ctx: run.run_job(ctx, parallel=self.parallel, max_attempts=self.max_attempts),
         )
+
+    def land_job(self) -> EngineJob:
+        """`director land`: the finished job merged into the user's branch, gated first."""
+        from director_tui.engine.land import land
+
+        return EngineJob(EngineTask.LAND, lambda ctx: land(ctx.store, ctx.config))
 
     def run_bench(self, task: str, profiles: list[str]) -> EngineJob:
         """A bench keeps its own stores under .director/bench/ (the job's are untouched);

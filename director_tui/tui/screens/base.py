@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar, cast
 
-from textual import events
+from textual import events, on
 from textual.screen import Screen
 
 from director_tui.tui.board import BoardModel
 from director_tui.tui.engine_bridge import EngineBridge, EngineJob, EngineTask
-from director_tui.tui.messages import SendControl, StartEngineJob, StartRun
+from director_tui.tui.messages import EngineJobFinished, SendControl, StartEngineJob, StartRun
 
 T = TypeVar("T")
 
@@ -99,6 +99,24 @@ class DirectorScreen(Screen[Any]):
 
     def send_control(self, action: str, node_id: str | None = None) -> None:
         self.post_message(SendControl(action, node_id))
+
+    def action_land(self) -> None:
+        """`director land` from the app: the finished job merged into the user's branch."""
+        job = self.director.guard("Cannot land", self.director.bridge.land_job)
+        self.start_engine_job(job, "Landing: your gates run on the merged result first…")
+
+    @on(EngineJobFinished)
+    def landed(self, message: EngineJobFinished) -> None:
+        if message.task != EngineTask.LAND or not message.ok:
+            return  # a refusal is shown by the app's error modal, with the reason
+        from director_tui.engine.land import LandResult
+
+        result = message.result
+        if isinstance(result, LandResult):
+            self.notify(
+                f"Landed {result.job_branch} on {result.branch} ({result.how}); {result.gates}."
+            )
+        self.reload()
 
     # -- shared event handlers -------------------------------------------------------------
     def on_screen_resume(self) -> None:

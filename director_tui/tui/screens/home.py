@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from director_tui.engine import git, jobs
 from director_tui.engine.errors import DirectorError
 from director_tui.engine.jobs import list_jobs
+from director_tui.engine.land import where_the_work_is
 from director_tui.engine.models import Stage
 from director_tui.tui.screens.base import DirectorScreen
 from director_tui.tui.widgets.modals import TextPromptModal
@@ -30,6 +31,9 @@ class HomeScreen(DirectorScreen):
         Binding("n", "new_plan", "New plan", id="home.new_plan", tooltip="Plan a new task"),
         Binding("g", "open_gate", "Open gate", id="home.open_gate", tooltip="The current gate"),
         Binding("r", "open_run", "Run", id="home.run", tooltip="Run the approved plan"),
+        Binding(
+            "l", "land", "Land", id="home.land", tooltip="Merge the finished job into your branch"
+        ),
         Binding("b", "app.open('bench')", "Bench", id="home.bench", tooltip="Bench results"),
         Binding("ctrl+r", "reload", "Reload", id="home.reload", tooltip="Re-read .director/"),
     ]
@@ -78,8 +82,14 @@ class HomeScreen(DirectorScreen):
         if stage is not None:
             repo_text.append("current job ", style="dim")
             repo_text.append(f"{stage.job_id}\n")
+            work = where_the_work_is(bridge.store)
             repo_text.append("stage ", style="dim")
-            repo_text.append(f"{stage.stage.value}\n", style="bold")
+            repo_text.append(f"{work.state if work else stage.stage.value}\n", style="bold")
+            repo_text.append("job branch ", style="dim")
+            repo_text.append(f"{stage.job_branch}\n")
+            if work is not None:
+                hint = " — press l to land it" if work.state == "finished" else ""
+                repo_text.append(work.line() + hint + "\n", style="green")
         else:
             repo_text.append("no job yet — press n to plan a task\n", style="italic")
         self.query_one("#repo-panel", Static).update(repo_text)

@@ -10,6 +10,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Log, Static
 
 from director_tui.engine.errors import DirectorError
+from director_tui.engine.land import WorkWhere, where_the_work_is
 from director_tui.engine.models import RunState
 from director_tui.tui.board import COLUMNS, NodeRow
 from director_tui.tui.screens.base import DirectorScreen
@@ -41,6 +42,9 @@ class RunBoardScreen(DirectorScreen):
         ),
         Binding("g", "start_run", "Start", id="run.start", tooltip="Start or resume the run"),
         Binding("f", "follow", "Follow", id="run.follow", tooltip="Follow the live pane's end"),
+        Binding(
+            "l", "land", "Land", id="run.land", tooltip="Merge the finished job into your branch"
+        ),
     ]
 
     def __init__(self) -> None:
@@ -53,6 +57,7 @@ class RunBoardScreen(DirectorScreen):
         self.lines_shown: dict[str, str] = {}
         self.pane_timer: Timer | None = None
         self.unseen = 0  # lines that arrived while the pane was not following
+        self.work_for: tuple[str, WorkWhere | None] | None = None
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
@@ -72,7 +77,14 @@ class RunBoardScreen(DirectorScreen):
         self.ready = True
 
     def reload(self) -> None:
+        self.work_for = None  # after a land: ask git again
         self.refresh_from_board()
+
+    def work_where(self, outcome: str) -> WorkWhere | None:
+        """Where the ended run's work is: read once per outcome, not at every tick."""
+        if self.work_for is None or self.work_for[0] != outcome:
+            self.work_for = (outcome, where_the_work_is(self.director.bridge.store))
+        return self.work_for[1]
 
     def board_replaced(self) -> None:
         """A new board (a new job's events): every row is drawn again from it."""
@@ -141,6 +153,12 @@ class RunBoardScreen(DirectorScreen):
         pending = len(self.director.pending_controls)
         if pending:
             text.append(f"  {pending} request(s) waiting for the engine", style="yellow")
+        if board.outcome and not self.director.engine_busy:
+            work = self.work_where(board.outcome)
+            if work is not None:
+                text.append("\n" + work.line(), style="green")
+                if work.state == "finished":
+                    text.append(" Press l to land it.", style="bold green")
         if not board.rows:
             text = Text("No run yet: approve a plan at Gate 2, then press g to start.")
         self._set_line("#run-header", text)
