@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test check static demo lint typecheck unit screenshots clean
+.PHONY: test check static demo lint typecheck unit screenshots clean sandbox-tool
 
 # Tests of the fast lane: no real agent CLI (marker e2e: OpenCode, Claude Code, Codex from
 # npm) and no real terminal (marker tmux).
@@ -16,13 +16,24 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
+## sandbox-tool: bubblewrap (the OS sandbox for agents), installed with apt when missing and
+## we are root; otherwise a note (the sandbox tests then skip, or fail under CI=1)
+sandbox-tool:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing bubblewrap (the agents' sandbox) with apt-get"; \
+	    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; \
+	  else \
+	    echo "note: bwrap is not installed (apt install bubblewrap): the sandbox tests skip"; \
+	  fi; }
+
 ## test: set up .venv, then lint (ruff), type-check (mypy), import layering, and the whole pytest suite
-test: static
+test: static sandbox-tool
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
 
 ## check: the fast lane while working — the same static checks, and every test that needs
 ## no real agent CLI and no tmux (`make test` stays the whole suite, the one CI runs)
-check: static
+check: static sandbox-tool
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile $(FAST_TESTS)
 
 static: lint typecheck

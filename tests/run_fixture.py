@@ -77,6 +77,11 @@ def sample_nodes() -> list[NodeSpec]:
     ]
 
 
+# The config line for a test of what happens without the OS sandbox (the detection and
+# clean-up layers beneath it).
+SANDBOX_OFF = '[sandbox]\nmode = "off"\n'
+
+
 def build_job(
     root: Path,
     nodes: list[NodeSpec] | None = None,

@@ -1,7 +1,9 @@
 """An executor that changes files outside its worktree is noticed (engine/sandbox_watch).
 
 Scripted agents whose ``run`` steps write into the user's checkout or the job worktree
-with real shell commands; the engine's fingerprints of both places catch it."""
+with real shell commands; the engine's fingerprints of both places catch it. These run
+with the OS sandbox off: detection is the layer beneath it, and what protects a user
+without bubblewrap (tests/test_sandbox.py has the same writes prevented)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from director_tui.engine.models import NodeStatus, RunState
 from tests.conftest import run_git
 from tests.run_fixture import (
     JOB_ID,
+    SANDBOX_OFF,
     Recorder,
     build_job,
     job_file,
@@ -59,7 +62,7 @@ def test_a_write_into_the_users_checkout_fails_the_attempt_and_is_never_reverted
     tmp_path: Path,
 ) -> None:
     nodes = sample_nodes()[:1]
-    store = build_job(tmp_path, nodes)
+    store = build_job(tmp_path, nodes, config=SANDBOX_OFF)
     add = nodes[0]
     # The user is in the middle of their own work: an uncommitted edit.
     (store.repo / "README.md").write_text("# calc\nmy own edit\n")
@@ -83,7 +86,7 @@ def test_a_write_into_the_job_worktree_is_cleaned_back_before_the_next_merge(
     tmp_path: Path,
 ) -> None:
     nodes = sample_nodes()[:1]
-    store = build_job(tmp_path, nodes)
+    store = build_job(tmp_path, nodes, config=SANDBOX_OFF)
     add = nodes[0]
     job_wt = jobs.job_worktree(store)
     sneaky = "echo 'def add(a, b): return 0' > ../_job/calc/add.py && echo junk > ../_job/junk.txt"
@@ -107,7 +110,7 @@ def test_a_write_into_the_job_worktree_is_cleaned_back_before_the_next_merge(
 def test_a_commit_onto_the_job_branch_during_a_call_is_put_back(tmp_path: Path) -> None:
     """An agent that commits in the job worktree would otherwise merge around every gate."""
     nodes = sample_nodes()[:1]
-    store = build_job(tmp_path, nodes)
+    store = build_job(tmp_path, nodes, config=SANDBOX_OFF)
     add = nodes[0]
     branch = jobs.job_branch(JOB_ID)
     before = run_git(store.repo, "rev-parse", branch)
@@ -131,7 +134,7 @@ def test_a_commit_onto_the_job_branch_during_a_call_is_put_back(tmp_path: Path) 
 
 def test_a_job_branch_deleted_during_a_call_is_re_created(tmp_path: Path) -> None:
     nodes = sample_nodes()[:1]
-    store = build_job(tmp_path, nodes)
+    store = build_job(tmp_path, nodes, config=SANDBOX_OFF)
     add = nodes[0]
     branch = jobs.job_branch(JOB_ID)
     sneaky = f"git update-ref -d refs/heads/{branch}"
@@ -152,7 +155,7 @@ async def test_an_honest_node_running_beside_the_culprit_still_merges(tmp_path: 
     without losing an attempt and retried alone; the honest one merges, the culprit is
     then caught on its own and fails."""
     add, mul = sample_nodes()[:2]
-    store = build_job(tmp_path, [add, mul], limits={"max_attempts": 2})
+    store = build_job(tmp_path, [add, mul], limits={"max_attempts": 2}, config=SANDBOX_OFF)
     barrier = tmp_path / "barrier"
     barrier.mkdir()
     wait = "i=0; while [ ! -f {f} ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done"
@@ -190,7 +193,7 @@ def test_a_merge_of_ours_is_not_a_change_but_an_edit_in_the_job_worktree_is(
     moves while its index and files lag behind. The fingerprint compares the branch with
     the head the engine expects, and the files with the index, so only a foreign edit
     shows."""
-    store = build_job(tmp_path, sample_nodes()[:1])
+    store = build_job(tmp_path, sample_nodes()[:1], config=SANDBOX_OFF)
     branch = jobs.job_branch(JOB_ID)
     job_wt = jobs.ensure_job_worktree(store, branch)
     printer = sandbox_watch.Fingerprinter(store.repo, job_wt, branch)
@@ -235,7 +238,7 @@ def test_a_rewritten_plan_a_planted_hook_and_git_config_are_rejected_and_undone(
     command, a hook the user's next commit would run and core.hooksPath must not outlive
     the attempt (found by outside-in QA with real OpenCode)."""
     nodes = sample_nodes()[:1]
-    store = build_job(tmp_path, nodes)
+    store = build_job(tmp_path, nodes, config=SANDBOX_OFF)
     add = nodes[0]
     plan_before = store.plan.read_bytes()
     hooks = store.repo / ".git" / "hooks"

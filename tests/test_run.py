@@ -15,6 +15,7 @@ from director_tui.engine.store import read_jsonl
 from tests.conftest import run_git
 from tests.run_fixture import (
     JOB_ID,
+    SANDBOX_OFF,
     Recorder,
     build_job,
     job_file,
@@ -169,9 +170,10 @@ def test_an_agent_deleting_its_worktrees_git_link_never_reaches_the_users_checko
     tmp_path: Path,
 ) -> None:
     """With .git gone, git in the worktree finds the user's repo: committing the attempt
-    (or resetting the worktree for the next one) would land on the user's branch."""
+    (or resetting the worktree for the next one) would land on the user's branch. Sandbox
+    off: inside it the .git file is read-only (tests/test_sandbox.py)."""
     nodes = sample_nodes()[:1]
-    store = build_job(tmp_path, nodes)
+    store = build_job(tmp_path, nodes, config=SANDBOX_OFF)
     add = nodes[0]
     (store.repo / "README.md").write_text("# staged by the user\n")
     run_git(store.repo, "add", "README.md")
@@ -351,8 +353,10 @@ def test_status_of_a_plan_not_run_yet_shows_every_node_pending(tmp_path: Path) -
 def test_processes_an_agent_leaves_running_are_stopped_after_its_call(tmp_path: Path) -> None:
     import psutil
 
+    # Sandbox off: inside it the daemon dies with the sandbox's PID namespace before
+    # director has anything to stop (tests/test_sandbox.py).
     nodes = sample_nodes()[:1]
-    store = build_job(tmp_path, nodes)
+    store = build_job(tmp_path, nodes, config=SANDBOX_OFF)
     add = nodes[0]
     entry = solve(add, attempt=1)
     marker = f"sleep 3{abs(hash(str(tmp_path))) % 1000:03d}"

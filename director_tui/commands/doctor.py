@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from director_tui.commands.common import add_repo_arg
+from director_tui.engine import sandbox
 from director_tui.engine.agents import claude_code, codex, opencode
 from director_tui.engine.agents.collect import binary_version, find_binary, version_text
 from director_tui.engine.agents.model_check import ModelStatus, check_tiers
@@ -22,6 +23,7 @@ from director_tui.engine.config import (
     user_config_path,
 )
 from director_tui.engine.errors import DirectorError
+from director_tui.engine.sandbox import SandboxMode
 
 # provider → (binary env override, binary name, minimum version, pinned version, hint)
 CLIS = {
@@ -78,6 +80,7 @@ def handle(args: argparse.Namespace) -> int:
         _report_config_files(repo, report)
     except DirectorError as exc:
         report(False, f"config: {exc}")
+    _check_sandbox(config.sandbox.mode if config is not None else "auto", report)
     if config is not None:
         installed: set[str] = set()
         for provider in sorted(config.providers_used()):
@@ -126,6 +129,23 @@ def _check_models(
             report(check.status == ModelStatus.ok, check.line())
 
 
+def _check_sandbox(mode: SandboxMode, report: Callable[[bool, str], None]) -> None:
+    """Whether agents will run in the OS sandbox here, and why not."""
+    availability = sandbox.probe()
+    if mode == "off":
+        works = f"bwrap works here ({availability.binary})" if availability.ok else ""
+        print(f'note sandbox: off ([sandbox] mode = "off"){"; " + works if works else ""}')
+    elif availability.ok:
+        report(True, f"sandbox: on — agents and gate tests run in bwrap ({availability.binary})")
+    elif mode == "bwrap":
+        report(False, f'sandbox: [sandbox] mode = "bwrap" but {availability.reason}')
+    else:
+        print(
+            f"note sandbox: off — {availability.reason}; agents run unsandboxed (writes "
+            "outside their worktree are detected, not prevented)"
+        )
+
+
 def _check_repository(repo: Path, report: Callable[[bool, str], None]) -> None:
     """What planning will refuse or trip over, said before a plan is started."""
     from director_tui.engine import git
@@ -148,8 +168,9 @@ def _check_repository(repo: Path, report: Callable[[bool, str], None]) -> None:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "doctor",
-        help="check git, the config, the agent CLIs and each tier's model; say what to fix",
-        description="Check git, the repository, the config, each provider's binary and "
+        help="check git, the config, the sandbox, the agent CLIs and each tier's model; say what to fix",
+        description="Check git, the repository, the config, whether the OS sandbox (bwrap) "
+        "works here, each provider's binary and "
         "version, and each tier's model (OpenCode: asked with `opencode models`, with the "
         "environment director gives its agents), and say what to fix. Exit 0 when all is well, 1 when something needs "
         "fixing. Run it first on a new machine or repository.",

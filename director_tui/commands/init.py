@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from director_tui.commands.common import HELP_FORMAT, add_repo_arg, help_epilog, resolve_repo
 from director_tui.engine import config as cfg
-from director_tui.engine import git
+from director_tui.engine import git, sandbox
 from director_tui.engine.errors import ConfigError
 from director_tui.engine.store import RUNTIME_IGNORES, Store, atomic_write_text
 
@@ -55,6 +55,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="NAME=CMD",
         help="an integration gate command (repeatable, run in the order given)",
     )
+    parser.add_argument(
+        "--sandbox",
+        choices=("auto", "bwrap", "off"),
+        help="[sandbox] mode: run agents and gate tests in bubblewrap — auto (where it "
+        "works, the default), bwrap (insist), off",
+    )
     parser.add_argument("--force", action="store_true", help="overwrite an existing config.toml")
     parser.add_argument(
         "--profiles",
@@ -79,6 +85,8 @@ def handle(args: argparse.Namespace) -> int:
             print(f"director init: --gate wants NAME=CMD, got {spec!r}", file=sys.stderr)
             return 2
         values[f"gates.{name.strip()}"] = command
+    if args.sandbox:
+        values["sandbox.mode"] = args.sandbox
     interactive = sys.stdin.isatty() and sys.stdout.isatty() and not args.no_input
     if store.config.exists() and not args.force:
         if values:
@@ -143,4 +151,13 @@ def _ask(defaults: cfg.Tiers) -> dict[str, object]:
     gate = input("  integration test command [python -m pytest -q]: ").strip()
     if gate:
         values["gates.test"] = gate
+    available = sandbox.probe()
+    if available.ok:
+        answer = input(
+            "  run agents and tests in the bubblewrap sandbox (worktree writable, home "
+            "hidden)? [Y/n]: "
+        )
+        values["sandbox.mode"] = "off" if answer.strip().lower().startswith("n") else "bwrap"
+    else:
+        print(f"  sandbox: off — {available.reason}")
     return values

@@ -98,6 +98,15 @@ class Scripted(_Strict):
     script: str = ".director/script.json"
 
 
+class Sandbox(_Strict):
+    """The OS sandbox for agent processes and gate tests (``engine/sandbox.py``): "auto"
+    uses bubblewrap where it works and says why not elsewhere; "bwrap" insists (exit 2
+    when unavailable); "off" runs them unsandboxed (writes outside the worktree are then
+    only detected)."""
+
+    mode: Literal["auto", "bwrap", "off"] = "auto"
+
+
 class Config(_Strict):
     tiers: Tiers = Field(default_factory=Tiers)
     sampling: dict[str, Sampling] = Field(default_factory=dict)
@@ -107,6 +116,7 @@ class Config(_Strict):
     limits: Limits = Field(default_factory=Limits)
     review: Review = Field(default_factory=Review)
     scripted: Scripted = Field(default_factory=Scripted)
+    sandbox: Sandbox = Field(default_factory=Sandbox)
 
     @field_validator("sampling")
     @classmethod

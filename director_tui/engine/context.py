@@ -4,17 +4,26 @@ the one way to call an agent, so every call is streamed, timed, priced and recor
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from director_tui.engine import cost
+from director_tui.engine import cost, git, sandbox
 from director_tui.engine.agents import provider_for
 from director_tui.engine.agents.base import AgentCall, AgentResult, ExitReason
 from director_tui.engine.config import Config, split_tier
 from director_tui.engine.cost import CostRecord
-from director_tui.engine.events import AgentActivity, AgentFinished, AgentStarted, EventBus
+from director_tui.engine.events import (
+    AgentActivity,
+    AgentFinished,
+    AgentStarted,
+    EventBus,
+    Notice,
+)
+from director_tui.engine.prompts import READ_ONLY_ROLES, normalize_role
+from director_tui.engine.sandbox import SandboxSpec
 from director_tui.engine.store import Store
 from director_tui.engine.usage import TokenUsage
 
@@ -24,6 +33,7 @@ class EngineContext:
     store: Store
     config: Config
     bus: EventBus = field(default_factory=EventBus)
+    _sandbox: sandbox.Decision | None = field(default=None, repr=False)
 
     @property
     def repo(self) -> Path:
@@ -37,6 +47,40 @@ class EngineContext:
     @property
     def scripted(self) -> bool:
         return "scripted" in self.config.providers_used()
+
+    @property
+    def sandbox(self) -> sandbox.Decision:
+        """Whether agents and gate tests run sandboxed (probed once per process); raises
+        ``SandboxUnavailableError`` (exit 2) when ``mode = "bwrap"`` cannot be honoured."""
+        if self._sandbox is None:
+            self._sandbox = sandbox.decide(self.config.sandbox.mode, sandbox.probe())
+        return self._sandbox
+
+    def require_sandbox(self) -> None:
+        """Before a command starts agents: exit 2 when the configured sandbox cannot be
+        had, and one line saying so when ``auto`` finds none (never a silent fallback)."""
+        decision = self.sandbox
+        if not decision.enabled and decision.mode == "auto":
+            self.bus.emit(Notice(level="warning", message=decision.line()))
+
+    def sandbox_spec(self, cwd: Path, *, writable: bool = True) -> SandboxSpec | None:
+        """The sandbox for a process working in ``cwd`` (a worktree director made; read-only
+        unless ``writable``), or None when the sandbox is off."""
+        if not self.sandbox.enabled:
+            return None
+        hide = [Path.home(), self.repo / ".director"]
+        agent_home = os.environ.get("DIRECTOR_AGENT_HOME")
+        if agent_home:
+            hide.append(Path(agent_home).expanduser())
+        common = git.common_git_dir(self.repo)
+        protect = sandbox.git_paths(cwd, common, git.registered_admin_dir(self.repo, cwd))
+        return SandboxSpec(
+            cwd=cwd,
+            hide=tuple(hide),
+            tools=tuple(sandbox.tool_folders(None, os.environ.get("PATH", ""), hide)),
+            protect=tuple(protect),
+            cwd_writable=writable,
+        )
 
     async def call_agent(
         self,
@@ -68,6 +112,7 @@ class EngineContext:
             attempt=attempt,
             sampling=self.config.sampling_for(role),
             repo=self.repo,
+            sandbox=self.sandbox_spec(cwd, writable=normalize_role(role) not in READ_ONLY_ROLES),
         )
         scripted = split_tier(tier)[0] == "scripted"
         self.bus.emit(

@@ -45,6 +45,7 @@ from director_tui.engine import git
 from director_tui.engine.dag import normalise_path
 from director_tui.engine.models import Node
 from director_tui.engine.proc import CommandResult, run_command
+from director_tui.engine.sandbox import SandboxSpec
 
 OUTPUT_TAIL_LINES = 40
 
@@ -321,12 +322,14 @@ async def node_gate(
     on_line: Callable[[str], None] | None = None,
     commit_message: str | None = None,
     branch: str | None = None,
+    sandbox: SandboxSpec | None = None,
 ) -> GateOutcome:
     """The whole deterministic gate of one attempt (see the module docstring).
 
     With ``commit_message`` the attempt is first committed on the node branch
     (:func:`commit_attempt`; ``branch`` names it) and that commit is what is judged;
-    without it the worktree's uncommitted state is judged and nothing is written."""
+    without it the worktree's uncommitted state is judged and nothing is written. The
+    test command runs inside ``sandbox`` when given (the tests are the agent's code too)."""
 
     def structure() -> GateOutcome:
         if commit_message is None:
@@ -361,7 +364,9 @@ async def node_gate(
             # The first run cleans only what differs from the commit; a re-run starts
             # from a full clean checkout (the run before may have left anything).
             await asyncio.to_thread(checkout_commit_only, worktree, after if runs == 0 else None)
-        result = await run_command(node.test_cmd, worktree, timeout=timeout, on_line=on_line)
+        result = await run_command(
+            node.test_cmd, worktree, timeout=timeout, on_line=on_line, sandbox=sandbox
+        )
         runs += 1
         secs += result.duration_secs
         if not result.ok and runs == 1:
@@ -535,10 +540,13 @@ async def integration_gate(
     *,
     timeout: float,
     on_line: Callable[[str], None] | None = None,
+    sandbox: SandboxSpec | None = None,
 ) -> IntegrationOutcome:
     ran: list[str] = []
     for name, command in commands:
-        result = await run_command(command, worktree, timeout=timeout, on_line=on_line)
+        result = await run_command(
+            command, worktree, timeout=timeout, on_line=on_line, sandbox=sandbox
+        )
         ran.append(name)
         if not result.ok:
             tail = result.tail(OUTPUT_TAIL_LINES)

@@ -53,14 +53,25 @@ def git(
     return proc
 
 
+# Config git would otherwise run through the shell, switched off on every command: a hook
+# or an fsmonitor planted in the shared git directory (or a config the agent pointed its
+# worktree at) must never run as director. The repo's checks run as the gates, on purpose.
+_SAFE_CONFIG = (
+    "core.hooksPath=/dev/null",
+    "core.fsmonitor=false",
+    "core.pager=cat",
+    "core.editor=true",
+    "commit.gpgsign=false",  # a signing prompt must not fail a node's merge
+)
+_SAFE_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_PAGER": "cat", "GIT_EDITOR": "true"}
+
+
 def _run_git(
     args: list[str], cwd: Path, env: dict[str, str] | None, input_text: str | None
 ) -> subprocess.CompletedProcess[str]:
+    config = [part for item in _SAFE_CONFIG for part in ("-c", item)]
     return subprocess.run(
-        # Director's own commits, merges and worktrees run none of the user's hooks and
-        # sign nothing: a pre-commit hook or commit.gpgsign must not fail a node's merge
-        # (the repo's checks run as the gates, on purpose, with their output kept).
-        ["git", "-c", "core.hooksPath=/dev/null", "-c", "commit.gpgsign=false", *args],
+        ["git", *config, *_explicit_git_dir(cwd), *args],
         cwd=str(cwd),
         capture_output=True,
         text=True,
@@ -69,10 +80,61 @@ def _run_git(
         # which both accept surrogate-escaped str (os.fsencode).
         encoding="utf-8",
         errors="surrogateescape",
-        env={**os.environ, **_IDENTITY, "GIT_TERMINAL_PROMPT": "0", **(env or {})},
+        env={**os.environ, **_IDENTITY, **_SAFE_ENV, **(env or {})},
         input=input_text,
         check=False,
     )
+
+
+def _explicit_git_dir(cwd: Path) -> list[str]:
+    """``--git-dir``/``--work-tree`` for a command in a worktree director made (anything
+    under a repository's ``.director/``), from git's own records in the shared git
+    directory, never from the worktree's ``.git`` file: an agent can rewrite that file to
+    point at a git directory it made, whose config (``core.fsmonitor``, filters) git would
+    run. A folder there that git's records do not know fails closed: git discovering a
+    repository upwards from it would reach the user's checkout."""
+    here = _real_folder(cwd)
+    parts = here.parts
+    if ".director" not in parts:
+        return []
+    repo = Path(*parts[: parts.index(".director")])
+    if not (repo / ".git").exists():
+        return []
+    known = _registered_worktrees(repo)
+    for folder in (here, *here.parents):
+        if folder == repo:
+            break
+        admin = known.get(folder)
+        if admin is not None:
+            return [f"--git-dir={admin}", f"--work-tree={folder}"]
+    return [f"--git-dir={here / '.not-a-director-worktree'}"]
+
+
+def _registered_worktrees(repo: Path) -> dict[Path, Path]:
+    """worktree folder → its admin folder, read from ``<common>/worktrees/*/gitdir``."""
+    try:
+        admins = list((common_git_dir(repo) / "worktrees").iterdir())
+    except (OSError, GitError):
+        return {}
+    known: dict[Path, Path] = {}
+    for admin in admins:
+        try:
+            link = Path((admin / "gitdir").read_text(encoding="utf-8").strip())
+        except (OSError, UnicodeDecodeError):
+            continue
+        if link.name == ".git" and link.is_absolute():
+            known[_real_folder(link.parent)] = admin
+    return known
+
+
+def _real_folder(path: Path) -> Path:
+    return Path(os.path.realpath(path))
+
+
+def registered_admin_dir(repo: Path, worktree: Path) -> Path | None:
+    """The admin folder git's records tie to ``worktree`` (None: not a worktree git
+    knows), found without reading the worktree's own ``.git`` file."""
+    return _registered_worktrees(repo).get(_real_folder(worktree))
 
 
 def shown(path: str) -> str:

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import os
 import posixpath
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+
+from director_tui.engine import git
+from director_tui.engine.errors import UsageError
 
 GUIDANCE_NAMES = ("AGENTS.md", "CLAUDE.md")
 # A guidance file larger than this is cut: it goes into every prompt of the role.
@@ -33,17 +35,16 @@ class GuidanceFile:
 
 
 def _listed_files(root: Path) -> list[str]:
+    # Through git.py's runner: in a worktree an agent worked in, git must name the git
+    # directory itself and run nothing the agent planted (fsmonitor, hooks).
     try:
-        proc = subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            cwd=root,
-            capture_output=True,
-            check=False,
+        proc = git.git(
+            ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], root, check=False
         )
-    except OSError:
+    except UsageError:  # no git
         proc = None
     if proc is not None and proc.returncode == 0:
-        return [p for p in proc.stdout.decode("utf-8", "replace").split("\0") if p]
+        return [p for p in proc.stdout.split("\0") if p]
     found: list[str] = []
     for folder, dirs, files in os.walk(root):
         dirs[:] = [d for d in dirs if d not in _SKIP_DIRS]

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import psutil
 
+from director_tui.engine.sandbox import SandboxSpec
+
 KILL_GRACE_SECS = 3.0
 
 
@@ -91,11 +93,16 @@ async def run_command(
     env: Mapping[str, str] | None = None,
     on_line: Callable[[str], None] | None = None,
     tail_lines: int = 400,
+    sandbox: SandboxSpec | None = None,
 ) -> CommandResult:
-    """Run a shell command (the repo's own test/lint commands are shell strings)."""
+    """Run a shell command (the repo's own test/lint commands are shell strings), inside
+    ``sandbox`` when given (then nothing it starts outlives it)."""
     started = time.monotonic()
-    proc = await asyncio.create_subprocess_shell(
-        command,
+    argv = ["/bin/sh", "-c", command]
+    if sandbox is not None:
+        argv = sandbox.wrap(argv)
+    proc = await asyncio.create_subprocess_exec(
+        *argv,
         cwd=str(cwd),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from director_tui.engine.config import Sampling
 from director_tui.engine.events import AgentActivity
+from director_tui.engine.sandbox import SandboxSpec
 from director_tui.engine.usage import TokenUsage
 
 
@@ -61,6 +62,9 @@ class AgentCall(BaseModel):
     # Repo root: where the scripted provider resolves its script, and where providers
     # may read user config. Never written to.
     repo: Path | None = None
+    # Set when the OS sandbox is on: the driver runs its CLI (the scripted provider its
+    # commands) inside it, and refuses its own writes outside ``cwd``.
+    sandbox: SandboxSpec | None = None
 
     def model_post_init(self, _context: object) -> None:
         if not self.call_id:

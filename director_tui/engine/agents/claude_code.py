@@ -10,6 +10,8 @@ fake Anthropic-Messages server (``ANTHROPIC_BASE_URL``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from director_tui.engine.agents.base import (
@@ -185,3 +187,14 @@ class ClaudeCodeProvider(CliDriver):
 
     def build_argv(self, binary: str, call: AgentCall, *, prompt_in_argv: bool) -> list[str]:
         return build_argv(binary, call, prompt_in_argv=prompt_in_argv)
+
+    def sandbox_writable_dirs(self, env: Mapping[str, str]) -> list[Path]:
+        config = env.get("CLAUDE_CONFIG_DIR")
+        return [Path(config) if config else _home(env) / ".claude"]
+
+    def sandbox_writable_files(self, env: Mapping[str, str]) -> list[Path]:
+        return [] if env.get("CLAUDE_CONFIG_DIR") else [_home(env) / ".claude.json"]
+
+
+def _home(env: Mapping[str, str]) -> Path:
+    return Path(env.get("HOME", "~")).expanduser()

@@ -7,6 +7,7 @@ environment it needs, and how to read its output."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar, Protocol
 
@@ -21,6 +22,7 @@ from director_tui.engine.agents.collect import (
 from director_tui.engine.agents.first_start import Release, first_start_turn
 from director_tui.engine.agents.stream import StreamOutcome, run_streaming
 from director_tui.engine.control_channel import agent_marker
+from director_tui.engine.sandbox import tool_folders
 
 # Linux refuses a single argv string over 128 KiB: longer prompts go through stdin.
 MAX_ARGV_PROMPT_BYTES = 100_000
@@ -69,6 +71,32 @@ class CliDriver:
     def harness_crash(self, outcome: StreamOutcome, result: AgentResult) -> bool:
         """A crash of the CLI's own machinery (not of the agent's work): not charged."""
         return False
+
+    def sandbox_writable_dirs(self, env: Mapping[str, str]) -> list[Path]:
+        """The CLI's own config, data and cache folders under its HOME: kept writable
+        inside the sandbox, which hides the rest of the home."""
+        return []
+
+    def sandbox_writable_files(self, env: Mapping[str, str]) -> list[Path]:
+        """Single files of its state beside those folders (bound only when they exist)."""
+        return []
+
+    def sandboxed(
+        self, argv: list[str], call: AgentCall, binary: str, env: Mapping[str, str]
+    ) -> list[str]:
+        """``argv`` wrapped in the call's sandbox (when on): the binary's install folder
+        bound back read-only, its state writable (folders made first: bwrap binds only
+        what exists)."""
+        if call.sandbox is None:
+            return argv
+        folders = self.sandbox_writable_dirs(env)
+        for folder in folders:
+            folder.mkdir(parents=True, exist_ok=True)
+        spec = call.sandbox.plus(
+            tools=tool_folders(binary, env.get("PATH", ""), call.sandbox.hide),
+            writable=[*folders, *self.sandbox_writable_files(env)],
+        )
+        return spec.wrap(argv)
 
     # -- the shared run ----------------------------------------------------------------
     async def run(self, call: AgentCall, on_activity: OnActivity) -> AgentResult:
@@ -128,8 +156,9 @@ class CliDriver:
             parser.feed(line, cut)
 
         try:
+            argv = self.build_argv(binary, call, prompt_in_argv=prompt_in_argv)
             outcome = await run_streaming(
-                self.build_argv(binary, call, prompt_in_argv=prompt_in_argv),
+                self.sandboxed(argv, call, binary, env),
                 cwd=call.cwd,
                 env=env,
                 transcript_path=transcript,

@@ -21,6 +21,8 @@ refuses produces no item at all (only the model sees the refusal).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from director_tui.engine.agents.base import (
@@ -74,6 +76,18 @@ def config_overrides(role: str, perms: RolePermissions) -> list[str]:
     return argv
 
 
+def codex_sandbox(call: AgentCall) -> str:
+    """Codex's own sandbox (bubblewrap on Linux) cannot start inside director's: a
+    nested bwrap gets 'Creating new namespace failed: Operation not permitted' there
+    (probed; ours drops every capability). So inside ours Codex runs its commands
+    unsandboxed, and ours does the confining: the worktree writable (read-only for a
+    read-only role), everything else read-only or hidden. Without ours, Codex's own."""
+    writer = permissions_for(call.role).edit or permissions_for(call.role).bash
+    if call.sandbox is not None:
+        return "danger-full-access"
+    return "workspace-write" if writer else "read-only"
+
+
 def build_argv(binary: str, call: AgentCall, *, prompt_in_argv: bool) -> list[str]:
     perms = permissions_for(call.role)
     argv = [
@@ -87,7 +101,7 @@ def build_argv(binary: str, call: AgentCall, *, prompt_in_argv: bool) -> list[st
         str(call.cwd),
         "--skip-git-repo-check",
         "--sandbox",
-        "workspace-write" if perms.edit or perms.bash else "read-only",
+        codex_sandbox(call),
         *config_overrides(call.role, perms),
     ]
     argv += ["--", call.prompt] if prompt_in_argv else ["-"]  # "-": read stdin
@@ -193,3 +207,9 @@ class CodexProvider(CliDriver):
 
     def build_argv(self, binary: str, call: AgentCall, *, prompt_in_argv: bool) -> list[str]:
         return build_argv(binary, call, prompt_in_argv=prompt_in_argv)
+
+    def sandbox_writable_dirs(self, env: Mapping[str, str]) -> list[Path]:
+        configured = env.get("CODEX_HOME")
+        return [
+            Path(configured) if configured else Path(env.get("HOME", "~")).expanduser() / ".codex"
+        ]

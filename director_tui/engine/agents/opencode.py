@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -302,3 +303,14 @@ class OpenCodeProvider(CliDriver):
             and outcome.lines == 0
             and bool(_DATABASE_FAILURE.search(outcome.stderr_tail))
         )
+
+    def sandbox_writable_dirs(self, env: Mapping[str, str]) -> list[Path]:
+        """The four folders OpenCode makes on first start (XDG, under its HOME)."""
+        home = Path(env.get("HOME", "~")).expanduser()
+        xdg = {
+            "XDG_CONFIG_HOME": home / ".config",
+            "XDG_DATA_HOME": home / ".local" / "share",
+            "XDG_STATE_HOME": home / ".local" / "state",
+            "XDG_CACHE_HOME": home / ".cache",
+        }
+        return [Path(env.get(key) or default) / "opencode" for key, default in xdg.items()]

@@ -253,7 +253,7 @@ class ScriptedProvider:
                 emit("tool", "read", "completed" if ok else "error", step.read)
             if step.write is not None:
                 target = call.cwd / step.write
-                if read_only:
+                if read_only or _sandbox_refuses(call, target):
                     status = "error"
                 else:
                     target.parent.mkdir(parents=True, exist_ok=True)
@@ -266,8 +266,9 @@ class ScriptedProvider:
                 )
                 emit("tool", "write", status, step.write)
             if step.delete is not None:
-                status = "error" if read_only else "completed"
-                if not read_only:
+                refused = read_only or _sandbox_refuses(call, call.cwd / step.delete)
+                status = "error" if refused else "completed"
+                if not refused:
                     (call.cwd / step.delete).unlink(missing_ok=True)
                 tool_calls.append(
                     ToolCall(
@@ -292,6 +293,7 @@ class ScriptedProvider:
                     call.cwd,
                     timeout=call.timeout_secs,
                     env=agent_marker(call.call_id, call.node_id),
+                    sandbox=call.sandbox,
                 )
                 tool_calls.append(
                     ToolCall(
@@ -305,3 +307,10 @@ class ScriptedProvider:
                 emit("tool", "bash", "completed", f"{step.run} → exit {outcome.exit_code}")
         if entry.hang:
             await asyncio.sleep(min(call.idle_timeout_secs, call.timeout_secs) + 3600)
+
+
+def _sandbox_refuses(call: AgentCall, target: Path) -> bool:
+    """A write or delete director does in-process for the script bypasses bwrap: with the
+    sandbox on it is refused where a sandboxed process could not write (outside the
+    worktree, its ``.git``), so scripted tests mean what real agents' do."""
+    return call.sandbox is not None and not call.sandbox.allows_write(target)

@@ -104,6 +104,7 @@ async def start_plan(
     base_branch, base_commit = check_checkout(ctx.repo)
     require_binaries(ctx.config, PLAN_ROLES, "planning")
     await require_models(ctx.config, ctx.repo, PLAN_ROLES, "planning")
+    ctx.require_sandbox()
     with store.run_lock(LOCK_PURPOSE) as took_over:
         if took_over:
             notice(ctx, took_over, "warning")
@@ -155,6 +156,7 @@ async def continue_plan(ctx: EngineContext, *, approver: Approver = "human") -> 
             return stage
         require_binaries(ctx.config, PLAN_ROLES, "planning")
         await require_models(ctx.config, ctx.repo, PLAN_ROLES, "planning")
+        ctx.require_sandbox()
         worktree = _job_worktree(ctx, stage)
         if stage.stage == Stage.gate1:
             stage = _approve_spec(ctx, stage, approver)

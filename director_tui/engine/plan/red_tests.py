@@ -79,6 +79,7 @@ async def red_check(
         worktree,
         timeout=ctx.config.limits.gate_timeout_secs,
         on_line=on_line,
+        sandbox=ctx.sandbox_spec(worktree),  # the tests are the test author's code
     )
     verdict = classify_red(node.test_cmd, result)
     ctx.bus.emit(

@@ -113,6 +113,7 @@ async def run_job(
     plan = load_approved_plan(ctx)
     require_binaries(ctx.config, run_roles(ctx.config), "the run")
     await require_models(ctx.config, ctx.repo, run_roles(ctx.config), "the run")
+    ctx.require_sandbox()
     with ctx.store.run_lock("run") as note:
         if note:
             ctx.bus.emit(Notice(level="warning", message=note))

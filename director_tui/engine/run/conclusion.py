@@ -93,6 +93,7 @@ async def conclude(core: RunCore) -> RunOutcome:
         [(nid, state.nodes[nid].changed_files) for nid in merged],
         timeout=core.config.limits.gate_timeout_secs,
         on_line=lambda line: core.ctx.bus.emit(TestOutput(node_id=INTEGRATION_OUTPUT, line=line)),
+        sandbox=core.ctx.sandbox_spec(core.job_worktree),
     )
     state.integration = "passed" if result.passed else "failed"
     state.integration_report = result.report()

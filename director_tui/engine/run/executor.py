@@ -224,6 +224,7 @@ class LocalAttemptExecutor:
             on_line=sink.test_line,
             commit_message=f"director: node {nid} — {node.title}".strip(" —"),
             branch=spec.branch,
+            sandbox=core.ctx.sandbox_spec(worktree),
         )
         report.outside = await self.windows.close(nid)
         report.gate = GateVerdict.of(outcome)

@@ -1,0 +1,250 @@
+"""The OS sandbox (engine/sandbox.py): what a sandboxed executor cannot do, through the
+engine with real processes (scripted provider ``run`` steps are real shell commands), and
+director's own git that an agent cannot make run its code (sandbox off)."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+
+import psutil
+import pytest
+
+from director_tui.engine import git, sandbox
+from director_tui.engine.config import ROLES
+from director_tui.engine.errors import UsageError
+from director_tui.engine.events import GateResult
+from director_tui.engine.models import RunState
+from director_tui.engine.sandbox import Availability, SandboxSpec, decide
+from tests.cli import director_on
+from tests.conftest import make_repo, run_git
+from tests.run_fixture import (
+    SANDBOX_OFF,
+    Recorder,
+    build_job,
+    job_file,
+    run,
+    sample_nodes,
+    solve,
+    write_script,
+)
+
+TO_CHECKOUT = "../../.."  # from .director/worktrees/<node> up to the user's checkout
+
+
+@pytest.fixture
+def bwrap() -> None:
+    """The sandbox tests need a working bwrap. ``make test`` installs it (as root, with
+    apt); a skip is allowed only where it could not (not root, not CI), never silently
+    in CI."""
+    available = sandbox.probe()
+    if available.ok:
+        return
+    if os.environ.get("CI") or os.geteuid() == 0:
+        pytest.fail(f"the sandbox tests need bwrap: {available.reason}")
+    pytest.skip(f"bwrap unavailable: {available.reason}")
+
+
+# -- the pure parts ---------------------------------------------------------------------
+def test_auto_uses_the_sandbox_where_it_works_and_says_why_not_elsewhere() -> None:
+    works, missing = Availability(True, "", "/usr/bin/bwrap"), Availability(False, "no bwrap")
+    assert decide("auto", works).enabled
+    off = decide("auto", missing)
+    assert not off.enabled and off.line() == "sandbox: off — no bwrap"
+    assert not decide("off", works).enabled
+    with pytest.raises(UsageError) as raised:
+        decide("bwrap", missing)
+    assert raised.value.exit_code == 2 and "no bwrap" in raised.value.message
+
+
+def test_the_argv_hides_then_binds_writable_then_protects(tmp_path: Path) -> None:
+    home, wt, state, tool = (tmp_path / n for n in ("home", "wt", "state", "tool"))
+    for folder in (home, wt, state, tool):
+        folder.mkdir()
+    (wt / ".git").write_text("gitdir: x\n")
+    spec = SandboxSpec(
+        cwd=wt, hide=(home,), tools=(tool,), writable=(state,), protect=(wt / ".git",)
+    )
+    argv = spec.wrap(["echo", "hi"])
+    assert argv[:3] == ["bwrap", "--ro-bind", "/"]
+    order = [argv.index(x) for x in (str(home), str(tool), str(wt), str(state), str(wt / ".git"))]
+    assert order == sorted(order)
+    assert argv[argv.index(str(wt)) - 1] == "--bind"
+    assert argv[argv.index(str(wt / ".git")) - 1] == "--ro-bind"
+    for flag in ("--cap-drop", "--unshare-pid", "--die-with-parent", "--new-session"):
+        assert flag in argv
+    assert argv[-3:] == ["--", "echo", "hi"]
+    assert spec.allows_write(wt / "src" / "x.py")
+    assert not spec.allows_write(wt / ".git")
+    assert not spec.allows_write(wt / ".." / "outside.txt")
+    read_only = SandboxSpec(cwd=wt, cwd_writable=False).wrap(["true"])
+    assert read_only[read_only.index(str(wt)) - 1] == "--ro-bind"
+
+
+def test_tool_folders_bring_back_an_agent_installed_under_a_hidden_home(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    npm = home / ".cache" / "cli" / "node_modules" / ".bin"
+    assert sandbox.tool_folders(str(npm / "opencode"), f"{home}/.local/bin:/usr/bin", [home]) == [
+        home / ".cache" / "cli",
+        home / ".local",
+    ]
+
+
+# -- a hostile executor, sandbox on --------------------------------------------------------
+def test_a_sandboxed_executors_writes_outside_and_daemons_vanish_and_the_retry_merges(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bwrap: None
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    nodes = sample_nodes()[:1]
+    store = build_job(tmp_path, nodes)
+    add = nodes[0]
+    etc_probe = Path("/etc") / f"director-sandbox-{uuid.uuid4().hex[:8]}"
+    daemon = f"sleep 6{uuid.uuid4().int % 100:02d}"
+    request = json.dumps({"action": "skip", "node": "add"})
+    hostile = [
+        "echo x > ~/outside.txt",
+        f"touch {etc_probe}",
+        f"echo x > {TO_CHECKOUT}/leak.txt",
+        f"echo '{request}' > ../../control/evil.json",
+        "echo 'gitdir: /tmp/elsewhere' > .git",
+        f"nohup {daemon} > /dev/null 2>&1 &",
+    ]
+    first = {
+        "role": "executor",
+        "node": add.id,
+        "attempt": 1,
+        "steps": [
+            *({"run": command} for command in hostile),
+            {"write": f"{TO_CHECKOUT}/written-in-process.txt", "content": "x"},
+        ],
+    }
+    write_script(store, [first, solve(add)])
+    rec = Recorder()
+    try:
+        outcome = run(store, rec)
+        survivors = [
+            p
+            for p in psutil.process_iter(["cmdline"])
+            if " ".join(p.info["cmdline"] or []) == daemon
+        ]
+    finally:
+        etc_probe.unlink(missing_ok=True)
+    assert outcome.success, outcome.message
+    assert not (home / "outside.txt").exists()
+    assert not etc_probe.exists()
+    assert not (store.repo / "leak.txt").exists()
+    assert not (store.repo / "written-in-process.txt").exists()
+    assert list(store.control.iterdir()) == []
+    assert survivors == []
+    assert run_git(store.repo, "status", "--porcelain", "--", ".", ":!.director") == ""
+    state = store.read_model(store.state, RunState)
+    assert state is not None and state.nodes["add"].attempts == 2
+    gates = [(g.attempt, g.check) for g in rec.of(GateResult) if g.node_id == "add"]
+    assert gates[-1] == (2, "passed") and (1, "passed") not in gates
+    assert job_file(store, add.impl_path) == add.solution
+    transcript = "".join(p.read_text() for p in store.logs.glob("executor-*.jsonl"))
+    assert '"tool": "write", "status": "error"' in transcript  # the refused in-process write
+
+
+# -- director's own git, sandbox off ---------------------------------------------------------
+def test_an_agent_cannot_make_directors_git_run_its_code(tmp_path: Path) -> None:
+    """A planted fsmonitor and hooks in the shared git dir, and the worktree's .git file
+    pointed at a git dir the agent made with an fsmonitor and a clean filter of its own:
+    director's git runs none of them (hooks and fsmonitor off, the git dir named from
+    git's records, never from the worktree's .git file)."""
+    nodes = sample_nodes()[:1]
+    store = build_job(tmp_path, nodes, config=SANDBOX_OFF)
+    add = nodes[0]
+    marker = tmp_path / "agent-code-ran"
+    hook = tmp_path / "payload.sh"
+    hook.write_text(f"#!/bin/sh\ntouch {marker}\nexit 0\n")
+    hook.chmod(0o755)
+    planted = " && ".join(
+        [
+            f"git config core.fsmonitor {hook}",
+            "H=$(git rev-parse --git-common-dir)/hooks && mkdir -p $H",
+            *(f"cp {hook} $H/{name}" for name in ("pre-commit", "post-commit", "post-merge")),
+            *(f"cp {hook} $H/{name}" for name in ("reference-transaction", "post-checkout")),
+            f"git init -q --bare {tmp_path}/agent-git",
+            f"git --git-dir={tmp_path}/agent-git config core.fsmonitor {hook}",
+            # A clean filter of its own git dir: no -c switches that one off.
+            f"git --git-dir={tmp_path}/agent-git config filter.evil.clean {hook}",
+            f"mkdir -p {tmp_path}/agent-git/info",
+            f"echo '* filter=evil' > {tmp_path}/agent-git/info/attributes",
+            f"echo 'gitdir: {tmp_path}/agent-git' > .git",
+        ]
+    )
+    first = solve(add, attempt=1)
+    first["steps"] = [*first["steps"], {"run": planted}]
+    write_script(store, [first, solve(add)])
+    outcome = run(store, Recorder())
+    assert not marker.exists(), "director's git ran code the agent planted"
+    assert outcome.success, outcome.message
+    assert job_file(store, add.impl_path) == add.solution
+
+
+# -- the commands ----------------------------------------------------------------------------
+def _path_without_bwrap(tmp_path: Path) -> str:
+    """A PATH holding git and sh but no bwrap."""
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    for tool in ("git", "sh"):
+        found = next(
+            Path(d) / tool for d in os.environ["PATH"].split(":") if (Path(d) / tool).exists()
+        )
+        (folder / tool).symlink_to(found)
+    return str(folder)
+
+
+def test_doctor_and_plan_say_when_the_sandbox_is_missing(git_repo: Path, tmp_path: Path) -> None:
+    path = _path_without_bwrap(tmp_path)
+    doctor = director_on(git_repo, "doctor", env={"PATH": path})
+    assert "note sandbox: off — bwrap not installed (apt install bubblewrap)" in doctor.stdout
+    config = git_repo / ".director" / "config.toml"
+    config.parent.mkdir()
+    tiers = "".join(f'{role} = "scripted/m"\n' for role in ROLES)
+    config.write_text(f'[tiers]\n{tiers}[sandbox]\nmode = "bwrap"\n')
+    doctor = director_on(git_repo, "doctor", env={"PATH": path})
+    assert doctor.returncode == 1, doctor.stdout
+    assert 'FIX  sandbox: [sandbox] mode = "bwrap" but bwrap not installed' in doctor.stdout
+    plan = director_on(git_repo, "plan", "add a feature", env={"PATH": path})
+    assert plan.returncode == 2, plan.stdout + plan.stderr
+    assert 'mode = "bwrap" but the sandbox is unavailable' in plan.stderr
+
+
+def test_doctor_says_the_sandbox_is_on_where_bwrap_works(git_repo: Path, bwrap: None) -> None:
+    doctor = director_on(git_repo, "doctor")
+    assert "ok   sandbox: on — agents and gate tests run in bwrap" in doctor.stdout
+
+
+def test_directors_git_names_the_worktrees_git_dir_from_gits_records(tmp_path: Path) -> None:
+    """A worktree's .git file rewritten to a git dir with a clean filter of the agent's:
+    director's git still works on the worktree git made (and runs no filter); a folder
+    under .director/ that git does not know as a worktree fails closed instead of
+    reaching the user's checkout."""
+    repo = make_repo(tmp_path / "repo", {"a.txt": "a\n"})
+    worktree = repo / ".director" / "worktrees" / "n"
+    git.add_worktree(repo, worktree, "director/n", start="HEAD")
+    admin = git.registered_admin_dir(repo, worktree)
+    assert admin is not None and admin.parent.name == "worktrees"
+    marker = tmp_path / "filter-ran"
+    agent_git = tmp_path / "agent-git"
+    run_git(tmp_path, "init", "-q", "--bare", str(agent_git))
+    run_git(
+        tmp_path, f"--git-dir={agent_git}", "config", "filter.evil.clean", f"touch {marker}; cat"
+    )
+    (agent_git / "info").mkdir(exist_ok=True)
+    (agent_git / "info" / "attributes").write_text("* filter=evil\n")
+    (worktree / ".git").write_text(f"gitdir: {agent_git}\n")
+    (worktree / "b.txt").write_text("b\n")
+    assert git.out(["rev-parse", "--absolute-git-dir"], worktree) == str(admin)
+    git.git(["add", "-A"], worktree)
+    assert not marker.exists()
+    assert git.out(["diff", "--cached", "--name-only"], worktree) == "b.txt"
+    stray = repo / ".director" / "stray"
+    stray.mkdir()
+    assert git.git(["status"], stray, check=False).returncode != 0
