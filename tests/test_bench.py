@@ -173,7 +173,8 @@ def sample(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         tmp_path / "repo",
         {"README.md": "# calc\n", "calc/__init__.py": "", "calc/ops.py": "# helpers\n"},
     )
-    fix = tmp_path / "add_fix.py"
+    # In the shared git dir: a sandboxed agent's command reads it there, unlike tmp_path.
+    fix = repo / ".git" / "add_fix.py"
     fix.write_text(ADD_OK)
     script_path = tmp_path / "script.json"
     script_path.write_text(json.dumps(script(fix)))

@@ -19,7 +19,7 @@ import pytest
 
 from tests.cli import director
 from tests.gitrepo import run_git
-from tests.run_fixture import JOB_ID, NodeSpec, build_job, sample_nodes
+from tests.run_fixture import JOB_ID, SANDBOX_OFF, NodeSpec, build_job, sample_nodes
 
 # -- a broken config.toml stops every command, not only the ones that call an agent -----
 # (except bench, which reads only its profiles: tests/test_bench.py pins that)
@@ -326,7 +326,8 @@ def test_director_folder_deleted_during_a_run_is_said_with_the_next_step(tmp_pat
     from tests.run_fixture import solve, write_script
 
     spec = _one_node()
-    store = build_job(tmp_path, [spec])
+    # Sandbox off: inside it .director/ is hidden and the rm cannot reach it.
+    store = build_job(tmp_path, [spec], config=SANDBOX_OFF)
     # The executor runs in .director/worktrees/<node>: three levels up is the repo.
     write_script(store, [solve(spec, steps=[{"run": "rm -rf ../../../.director"}])])
     out = director("run", "--no-tui", cwd=store.repo)
@@ -422,7 +423,8 @@ def test_a_signal_mid_run_saves_state_stops_the_agent_and_run_resumes(
     spec = _one_node()
     store = build_job(tmp_path, [spec])
     marker = f"qa-agent-{uuid.uuid4().hex}"
-    go_on = tmp_path / "go-on"
+    # In the shared git dir: the sandboxed agent sees it (read-only), unlike tmp_path.
+    go_on = store.repo / ".git" / "go-on"
     stall = {"run": f"test -e {go_on} || sleep 600 # {marker}"}
     write_script(store, [solve(spec, steps=[stall, *solve(spec)["steps"]])])
     run = subprocess.Popen(

@@ -100,7 +100,8 @@ def test_an_executor_leaving_a_large_file_fails_the_allowlist_without_growing_gi
     store = build_job(tmp_path, nodes)
     add = nodes[0]
     # Random bytes (a blob of them does not compress away), made outside the repository.
-    original = tmp_path / "dump.bin"
+    # (in the shared git dir, where a sandboxed command can read it, unlike tmp_path)
+    original = store.repo / ".git" / "dump.bin"
     subprocess.run(f"head -c {BIG_BYTES} /dev/urandom > {original}", shell=True, check=True)
     first = solve(add, attempt=1)
     first["steps"] = [*first["steps"], {"run": f"cp {original} data-dump.bin"}]

@@ -281,6 +281,9 @@ async def test_test_author_deleting_the_job_worktrees_git_link_is_stopped(
         steps=[{"write": "tests/test_mul.py", "content": RED_MUL}, {"run": "rm .git"}],
     )
     repo, script = make_sample(tmp_path, [*base_entries(), breaker])
+    # Sandbox off: inside it the .git file is read-only and `rm .git` fails.
+    with (repo / ".director" / "config.toml").open("a") as config:
+        config.write('[sandbox]\nmode = "off"\n')
     before = user_view(repo)
     with pytest.raises(AgentFailedError, match=r"\.git link"):
         await start_plan(context(repo), "add mul and div", auto=True, critique=False)

@@ -268,7 +268,9 @@ def test_flaky_tests_are_caught_and_recorded(tmp_path: Path) -> None:
         "assert add(2, 3) == 5\n"
         "assert n != 2, 'second run fails'\n"
     )
-    store = build_job(tmp_path, [flaky], limits={"flake_runs": 2})
+    # Sandbox off: the test's run counter lives outside the worktree, where a sandboxed
+    # test command cannot write.
+    store = build_job(tmp_path, [flaky], limits={"flake_runs": 2}, config=SANDBOX_OFF)
     rec = Recorder()
     outcome = run(store, rec)
     assert outcome.success, outcome.message

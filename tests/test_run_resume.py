@@ -17,6 +17,7 @@ from director_tui.engine.models import NodeState, NodeStatus, RunState
 from director_tui.engine.store import read_jsonl
 from tests.run_fixture import (
     JOB_ID,
+    SANDBOX_OFF,
     Recorder,
     build_job,
     job_file,
@@ -92,7 +93,9 @@ def test_after_the_ceiling_with_finish_no_reviewer_session_starts(tmp_path: Path
 
 
 def test_kill_9_mid_run_then_run_again_recovers(tmp_path: Path) -> None:
-    store = build_job(tmp_path)
+    # Sandbox off: the agent outliving a kill -9 of director is what the next run must
+    # recover from; in the sandbox it dies with director (--die-with-parent).
+    store = build_job(tmp_path, config=SANDBOX_OFF)
     add, mul, power = sample_nodes()
     stuck = solve(mul)
     stuck["steps"] = [{"run": "sleep 120"}, *stuck["steps"]]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psutil
 
-from tests.run_fixture import build_job, job_file, sample_nodes, solve, write_script
+from tests.run_fixture import SANDBOX_OFF, build_job, job_file, sample_nodes, solve, write_script
 
 WAIT_SECS = 120  # generous: other test workers share the two cores
 
@@ -36,7 +36,8 @@ def _alive(pid: int) -> bool:
 
 def test_deleting_the_store_mid_run_stops_the_run_and_its_agent(tmp_path: Path) -> None:
     mul, power = sample_nodes()[1:]  # power depends on mul: mul merges first
-    store = build_job(tmp_path, [mul, power])
+    # Sandbox off: the agent writes its pid outside the worktree for the test to find.
+    store = build_job(tmp_path, [mul, power], config=SANDBOX_OFF)
     agent_pid_file = tmp_path / "agent.pid"  # outside the repository: no watched change
     slow = solve(power)
     slow["steps"] = [{"run": f"echo $$ > {agent_pid_file} && exec sleep 300"}, *slow["steps"]]

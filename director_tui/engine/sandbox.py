@@ -167,7 +167,8 @@ class SandboxSpec:
         """``argv`` as the command line that runs it inside this sandbox."""
         out = [bwrap, *_BASE_MOUNTS]
         for path in _existing(self.hide, directories=True):
-            out += ["--tmpfs", str(path)]
+            if path != Path("/"):  # HOME=/ in some containers: hiding it would hide all
+                out += ["--tmpfs", str(path)]
         for path in _existing(self.tools):
             out += ["--ro-bind", str(path), str(path)]
         writable = (self.cwd, *self.writable) if self.cwd_writable else self.writable
@@ -198,17 +199,37 @@ def _existing(paths: Iterable[Path], *, directories: bool = False) -> list[Path]
 def tool_folders(binary: str | None, path_env: str, hidden: Iterable[Path]) -> list[Path]:
     """Folders under a hidden path (the home, ``/tmp``) that hold the tools a sandboxed
     command runs, to bind back read-only: the agent CLI's install (npm's prefix or
-    package folder, ``~/.opencode``) and the prefix of each ``PATH`` entry there
-    (``~/.local``, ``~/.cargo``, a version manager's folder)."""
-    hidden = [Path(os.path.abspath(h)) for h in (*ALWAYS_HIDDEN, *hidden)]
+    package folder, ``~/.opencode``), and for each ``PATH`` entry there its top folder
+    below the home (``~/.local``, ``~/.cargo``, ``~/.pyenv`` whose shims run
+    ``~/.pyenv/libexec``, ``~/.nvm``) — never a folder that holds secrets."""
+    roots = [Path(os.path.abspath(h)) for h in (*ALWAYS_HIDDEN, *hidden)]
+    roots = [r for r in roots if r != Path("/")]
     candidates: list[Path] = []
     if binary:
         for path in {Path(os.path.abspath(binary)), Path(os.path.realpath(binary))}:
             candidates.append(_install_root(path.parent))
     for entry in path_env.split(os.pathsep):
-        if entry and os.path.isabs(entry):
-            candidates.append(_install_root(Path(entry)))
-    return [c for c in candidates if any(c != h and c.is_relative_to(h) for h in hidden)]
+        if not entry or not os.path.isabs(entry):
+            continue
+        folder = Path(os.path.abspath(entry))
+        inside = [r for r in roots if folder != r and folder.is_relative_to(r)]
+        if not inside:
+            continue
+        root = max(inside, key=lambda r: len(r.parts))  # the home, not a /tmp it is in
+        top = root / folder.relative_to(root).parts[0]
+        whole_top = root not in ALWAYS_HIDDEN and top.name not in SECRET_FOLDERS
+        candidates.append(top if whole_top else _install_root(folder))
+    found: list[Path] = []
+    for c in candidates:
+        if c not in found and any(c != r and c.is_relative_to(r) for r in roots):
+            found.append(c)
+    return found
+
+
+# Folders of a home never bound back whole, even when a PATH entry lies inside one.
+SECRET_FOLDERS = frozenset(
+    {".ssh", ".aws", ".azure", ".gcloud", ".gnupg", ".kube", ".docker", ".config", ".netrc"}
+)
 
 
 def _install_root(folder: Path) -> Path:
