@@ -18,14 +18,24 @@ from director_tui.engine.models import NodeStatus, RunState
 from director_tui.engine.run.requests import FILE_DROP_REFUSAL
 from director_tui.engine.store import Store
 from tests.cli import director_on
-from tests.run_fixture import Recorder, build_job, run, sample_nodes, solve, write_script
+from tests.run_fixture import (
+    SANDBOX_OFF,
+    Recorder,
+    build_job,
+    run,
+    sample_nodes,
+    solve,
+    write_script,
+)
 
 PY = sys.executable
 
 
 def _two_nodes(tmp_path: Path) -> tuple[Store, list[dict[str, object]]]:
     add, mul, _ = sample_nodes()
-    store = build_job(tmp_path, [add, mul])
+    # Sandbox off: these are the control channel's own refusals; in the OS sandbox the
+    # request file vanishes and .director/ is out of reach (tests/test_sandbox.py).
+    store = build_job(tmp_path, [add, mul], config=SANDBOX_OFF)
     slow_mul = solve(mul)
     slow_mul["steps"] = [{"sleep": 1.0}, *slow_mul["steps"]]  # type: ignore[list-item]
     return store, [solve(add), slow_mul]
