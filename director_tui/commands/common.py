@@ -104,3 +104,19 @@ def stop_like_ctrl_c() -> Iterator[None]:
     finally:
         for stop, handler in previous.items():
             signal.signal(stop, handler)
+
+
+def still_at_gate(store: Store, code: int) -> int:
+    """The app's exit code, or 3 when the user quit it while the job still waits at a gate
+    — what `director plan` returns at a gate without the app."""
+    from director_tui.engine.errors import DirectorError, GateStop
+    from director_tui.engine.models import PlanStage, Stage
+
+    if code != 0:
+        return code
+    try:
+        stage = store.read_model(store.plan_stage, PlanStage)
+    except DirectorError:
+        return code
+    at_gate = stage is not None and stage.stage in (Stage.gate1, Stage.gate2)
+    return GateStop.exit_code if at_gate else code

@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from director_tui.commands.common import add_tui_arg, want_tui
+from director_tui.commands.common import add_tui_arg, still_at_gate, want_tui
 from director_tui.engine.config import load_config
 from director_tui.engine.context import EngineContext
 from director_tui.engine.errors import UsageError
@@ -104,4 +104,4 @@ def _with_tui(ctx: EngineContext) -> int:
     ctx.bus.subscribe(printer)
     asyncio.run(start_plan(ctx, TASK, auto=False, critique=True))
     ctx.bus.sinks.remove(printer)
-    return launch(ctx.store.repo, "gate1")
+    return still_at_gate(ctx.store, launch(ctx.store.repo, "gate1"))

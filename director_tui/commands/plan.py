@@ -22,6 +22,7 @@ from director_tui.commands.common import (
     add_repo_arg,
     add_tui_arg,
     help_epilog,
+    still_at_gate,
     stop_like_ctrl_c,
     store_for,
     want_tui,
@@ -212,5 +213,7 @@ def handle(args: argparse.Namespace) -> int:
     if code == GateStop.exit_code and want_tui(args):
         from director_tui.tui import launch
 
-        return launch(store.repo, "gate1" if stage.stage == Stage.gate1 else "gate2")
+        return still_at_gate(
+            store, launch(store.repo, "gate1" if stage.stage == Stage.gate1 else "gate2")
+        )
     return code

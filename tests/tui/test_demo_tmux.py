@@ -72,3 +72,25 @@ def test_demo_in_tmux_from_gate1_to_a_green_run(tmp_path: Path) -> None:
     assert summary["status"] == "finished"
     assert {row["profile"] for row in summary["rows"]} == {"all-frontier", "cheap-cloud"}
     assert all(row["done"] == row["n_nodes"] == 5 for row in summary["rows"])
+
+
+def test_quitting_the_demo_at_gate_1_exits_3_as_the_readme_says(tmp_path: Path) -> None:
+    """Quitting the app while the job waits at a gate is "stopped at a gate": exit 3, as
+    `director plan` without the app returns (it was 0)."""
+    target = tmp_path / "demo"
+    session = Tmux(f"director-demo-{uuid.uuid4().hex[:8]}")
+    command = (
+        f"cd {tmp_path} && TERM=xterm-256color {sys.executable} -m director_tui demo "
+        f"--dir {target}; echo DEMO-EXITED-$?; sleep 30"
+    )
+    subprocess.run(
+        ["tmux", "new-session", "-d", "-s", session.name, "-x", "120", "-y", "40", command],
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        session.wait_for("Gate 1 — the spec", timeout=90)
+        session.keys("C-q")
+        session.wait_for("DEMO-EXITED-3", timeout=30)
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session.name], check=False)
