@@ -78,6 +78,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             + " Exit 1 when the request is refused (the answer says why).",
             epilog=help_epilog(*CONTROL_EXAMPLES[action], exit_codes=False),
             formatter_class=HELP_FORMAT,
+            # argparse would print the node as "[node]": it is optional to argparse only.
+            usage=f"director {action} [-h] [--repo PATH] [--no-wait] <node>"
+            if takes == "required"
+            else None,
         )
         add_repo_arg(parser)
         if takes:
