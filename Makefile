@@ -10,9 +10,16 @@ STAMP := $(VENV)/.installed
 # npm) and no real terminal (marker tmux).
 FAST_TESTS := -m "not e2e and not tmux"
 
-$(STAMP): pyproject.toml
+RUNTIME := $(VENV)/.runtime
+
+# What the program needs to run (the demo): no test toolchain.
+$(RUNTIME): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e .
+	touch $(RUNTIME)
+
+$(STAMP): $(RUNTIME)
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
@@ -39,8 +46,9 @@ check: static sandbox-tool
 static: lint typecheck
 	$(BIN)/lint-imports
 
-## demo: set up .venv, then walk the whole flow on a sample repo with scripted agents (no keys)
-demo: $(STAMP)
+## demo: set up .venv (the program only, not the test tools), then walk the whole flow on a
+## sample repo with scripted agents (no keys)
+demo: $(RUNTIME)
 	$(BIN)/director demo --dir "$$(mktemp -d)/director-demo"
 
 lint: $(STAMP)

@@ -92,3 +92,27 @@ def test_wheel_ships_no_test_support(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert not [n for n in names if "fixtures" in n or n.startswith("tests/")], names
     assert "director_tui/tui/app.py" in names  # the check looks at a real listing
+
+
+def test_license_is_an_spdx_string_so_setuptools_does_not_warn() -> None:
+    """`license = { text = "MIT" }` made every install print setuptools' deprecation
+    warning about project.license; the SPDX string needs setuptools 77+."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert project["project"]["license"] == "MIT"
+    assert "setuptools>=77" in project["build-system"]["requires"]
+
+
+def test_make_demo_installs_the_program_without_the_test_toolchain(tmp_path: Path) -> None:
+    """`make demo` is a new user's first command: the runtime only, not mypy, ruff,
+    hypothesis… (the `[test]` extra), which took a minute before the first screen."""
+    plan = subprocess.run(
+        ["make", "-n", "-C", str(ROOT), "demo", f"VENV={tmp_path / 'venv'}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "pip install -q -e .\n" in plan
+    assert "[test]" not in plan
+    assert "director demo" in plan
