@@ -21,10 +21,11 @@ pytestmark = pytest.mark.tmux
 LABEL = "scripted agents"
 
 
-def test_demo_in_tmux_from_gate1_to_a_green_run(tmp_path: Path) -> None:
+def start_demo(tmp_path: Path) -> tuple[Tmux, Path]:
+    """What `make demo` runs, in a tmux session, with a folder we can inspect afterwards;
+    the shell then prints DEMO-EXITED-<exit code>."""
     target = tmp_path / "demo"
     session = Tmux(f"director-demo-{uuid.uuid4().hex[:8]}")
-    # What `make demo` runs, with a folder we can inspect afterwards.
     command = (
         f"cd {tmp_path} && TERM=xterm-256color {sys.executable} -m director_tui demo "
         f"--dir {target}; echo DEMO-EXITED-$?; sleep 30"
@@ -34,6 +35,11 @@ def test_demo_in_tmux_from_gate1_to_a_green_run(tmp_path: Path) -> None:
         check=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
+    return session, target
+
+
+def test_demo_in_tmux_from_gate1_to_a_green_run(tmp_path: Path) -> None:
+    session, target = start_demo(tmp_path)
     try:
         screen = session.wait_for("Gate 1 — the spec", timeout=90)
         assert LABEL in screen
@@ -77,17 +83,7 @@ def test_demo_in_tmux_from_gate1_to_a_green_run(tmp_path: Path) -> None:
 def test_quitting_the_demo_at_gate_1_exits_3_as_the_readme_says(tmp_path: Path) -> None:
     """Quitting the app while the job waits at a gate is "stopped at a gate": exit 3, as
     `director plan` without the app returns (it was 0)."""
-    target = tmp_path / "demo"
-    session = Tmux(f"director-demo-{uuid.uuid4().hex[:8]}")
-    command = (
-        f"cd {tmp_path} && TERM=xterm-256color {sys.executable} -m director_tui demo "
-        f"--dir {target}; echo DEMO-EXITED-$?; sleep 30"
-    )
-    subprocess.run(
-        ["tmux", "new-session", "-d", "-s", session.name, "-x", "120", "-y", "40", command],
-        check=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    session, _ = start_demo(tmp_path)
     try:
         session.wait_for("Gate 1 — the spec", timeout=90)
         session.keys("C-q")
