@@ -17,10 +17,12 @@ import sys
 
 from director_tui.commands.common import (
     HELP_FORMAT,
+    add_parallel_arg,
     add_repo_arg,
     help_epilog,
     stop_like_ctrl_c,
     store_for,
+    with_parallel,
 )
 from director_tui.commands.plan import PlanPrinter, read_task
 from director_tui.engine import jobs
@@ -40,6 +42,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             'director auto "Add a --json flag to the list command" --max-cost 5',
             "director auto                  # resume the interrupted job",
             'director auto "…" --force      # archive the unfinished job, start this one',
+            'director auto "…" --parallel 4 # 4 nodes at once: tests at plan time, then the run',
         ),
         formatter_class=HELP_FORMAT,
     )
@@ -61,6 +64,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="archive an unfinished job and start a new one instead of resuming it",
     )
+    add_parallel_arg(parser, "nodes (their tests when planning, then their work)")
     add_repo_arg(parser)
     parser.set_defaults(handler=handle)
 
@@ -113,7 +117,7 @@ def handle(args: argparse.Namespace) -> int:
     task = read_task(args.task, args.input, "auto") if given else None
     store = store_for(args)
     store.check_free()  # exit 4 "busy" before any check that would misread a busy repo
-    config = _with_ceiling(load_config(store.repo), args.max_cost)
+    config = with_parallel(_with_ceiling(load_config(store.repo), args.max_cost), args.parallel)
     ctx = EngineContext.open(store, config)
     printer = PlanPrinter()
     ctx.bus.subscribe(printer)

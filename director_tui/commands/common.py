@@ -46,6 +46,28 @@ def add_tui_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_parallel_arg(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--parallel",
+        type=int,
+        metavar="N",
+        help=f"{what} at once (default: [limits] parallel)",
+    )
+
+
+def with_parallel(config: Config, parallel: int | None) -> Config:
+    """``config`` with ``--parallel`` as its ``[limits] parallel`` (exit 2 below 1): the
+    tests stage of planning and the run both read it there."""
+    if parallel is None:
+        return config
+    if parallel < 1:
+        from director_tui.engine.errors import UsageError
+
+        raise UsageError("--parallel must be at least 1")
+    limits = config.limits.model_copy(update={"parallel": parallel})
+    return config.model_copy(update={"limits": limits})
+
+
 def resolve_repo(args: argparse.Namespace) -> Path:
     return git.repo_root(Path(args.repo).expanduser().resolve())
 

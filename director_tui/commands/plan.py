@@ -19,6 +19,7 @@ from pathlib import Path
 
 from director_tui.commands.common import (
     HELP_FORMAT,
+    add_parallel_arg,
     add_repo_arg,
     add_tui_arg,
     help_epilog,
@@ -26,6 +27,7 @@ from director_tui.commands.common import (
     stop_like_ctrl_c,
     store_for,
     want_tui,
+    with_parallel,
 )
 from director_tui.engine import jobs
 from director_tui.engine.config import load_config
@@ -36,6 +38,7 @@ from director_tui.engine.events import (
     AgentStarted,
     EventBase,
     GateResult,
+    NodeTestsProgress,
     Notice,
     PlanStageChanged,
 )
@@ -56,6 +59,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "director plan --input task.md            # a longer task from a file ('-': stdin)",
             "$EDITOR .director/spec.md && director plan --continue   # edit, then approve Gate 1",
             'director plan "…" --auto --no-tui        # critic-approved gates, progress lines',
+            "director plan --continue --parallel 4    # write 4 nodes' tests at once",
         ),
         formatter_class=HELP_FORMAT,
     )
@@ -85,6 +89,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="archive an unfinished job (at a gate, or approved and not run to its end) and "
         "plan this task",
     )
+    add_parallel_arg(parser, "nodes whose tests are written")
     add_tui_arg(parser)
     add_repo_arg(parser)
     parser.set_defaults(handler=handle)
@@ -132,6 +137,15 @@ def read_task(task: str | None, input_path: str | None, command: str = "plan") -
     return text.strip()
 
 
+# What the tests stage's per-node progress prints (an agent start already says "authoring",
+# a notice "committed and hashed").
+_TESTS_PHASE_LINES = {
+    "red_check": "red check running",
+    "red": "red for the right reason; committed in plan order",
+    "failed": "[red]failed[/]",
+}
+
+
 class PlanPrinter:
     """Progress lines for a headless plan, from the engine's events."""
 
@@ -162,10 +176,14 @@ class PlanPrinter:
             ok = event.exit_reason == "ok"
             mark = "[green]✓[/]" if ok else "[red]✗[/]"
             why = "" if ok else f" {event.exit_reason}: {escape(event.message)}"
+            where = f" {event.node_id}" if event.node_id else ""  # nodes run side by side
             self.line(
-                f"  {mark} {event.role} {event.duration_secs:.1f}s "
+                f"  {mark} {event.role}{where} {event.duration_secs:.1f}s "
                 f"{event.input_tokens}+{event.output_tokens} tok {cost}{why}"
             )
+        elif isinstance(event, NodeTestsProgress) and event.phase in _TESTS_PHASE_LINES:
+            why = f": {escape(event.message)}" if event.message else ""
+            self.line(f"  ◦ tests of {event.node_id}: {_TESTS_PHASE_LINES[event.phase]}{why}")
         elif isinstance(event, GateResult) and event.check == "red":
             mark = "[green]red ✓[/]" if event.passed else "[yellow]not red[/]"
             self.line(f"  {mark} {event.node_id}: {escape(event.message)}")
@@ -198,7 +216,7 @@ def handle(args: argparse.Namespace) -> int:
     store.check_free()  # exit 4 "busy" before any check that would misread a busy repo
     if not args.resume and not args.force:
         refuse_to_archive(store, "plan")
-    ctx = EngineContext.open(store, load_config(store.repo))
+    ctx = EngineContext.open(store, with_parallel(load_config(store.repo), args.parallel))
     printer = PlanPrinter()
     ctx.bus.subscribe(printer)
     with stop_like_ctrl_c():

@@ -140,6 +140,23 @@ class TestOutput(EventBase):
     line: str
 
 
+TestsPhase = Literal["waiting", "authoring", "red_check", "red", "frozen", "failed"]
+
+
+class NodeTestsProgress(EventBase):
+    """Where a node's tests are in the plan's tests stage (authored in parallel, each in its
+    own scratch worktree): ``waiting`` for a slot, ``authoring`` (the test author's
+    ``attempt``), ``red_check`` (its tests run), ``red`` (red for the right reason, waiting
+    for the nodes before it in plan order), ``frozen`` (committed to the job branch and
+    hashed), ``failed`` (out of tries, or stopped; ``message`` says why)."""
+
+    type: Literal["node_tests"] = "node_tests"
+    node_id: str
+    phase: TestsPhase
+    attempt: int = 0
+    message: str = ""
+
+
 class ReviewResult(EventBase):
     type: Literal["review_result"] = "review_result"
     node_id: str
@@ -213,6 +230,7 @@ Event = Annotated[
     | AgentFinished
     | GateResult
     | TestOutput
+    | NodeTestsProgress
     | ReviewResult
     | NodeMerged
     | CostUpdate

@@ -25,6 +25,7 @@ from director_tui.engine.events import (
     IntegrationResult,
     NodeMerged,
     NodeStateChanged,
+    NodeTestsProgress,
     Notice,
     PlanStageChanged,
     ReviewResult,
@@ -170,6 +171,7 @@ class BoardModel:
         self.controls: list[ControlOutcome] = []
         self.order_changed = False
         self.plan_progress = ""  # the plan pipeline's latest step, for the gate screens
+        self.tests_phase: dict[str, str] = {}  # node → where its tests are (tests stage)
         self._call_nodes: dict[str, str] = {}
         # Tokens and cost of the steps a running call finished, shown live until the
         # call's AgentFinished brings its final numbers.
@@ -273,6 +275,8 @@ class BoardModel:
                 )
             case ControlApplied():
                 self._control(event)
+            case NodeTestsProgress():
+                self._tests_progress(event)
             case PlanStageChanged():
                 self.plan_progress = f"{event.stage}" + (
                     f": {event.message}" if event.message else ""
@@ -285,6 +289,15 @@ class BoardModel:
                     self._line(event.node_id, f"! {event.message}")
             case _:
                 pass
+
+    def _tests_progress(self, event: NodeTestsProgress) -> None:
+        attempt = f" {event.attempt}" if event.phase == "authoring" else ""
+        self.tests_phase[event.node_id] = event.phase.replace("_", " ") + attempt
+        counts: dict[str, int] = {}
+        for phase in self.tests_phase.values():
+            word = phase.split(" ")[0]
+            counts[word] = counts.get(word, 0) + 1
+        self.plan_progress = "tests: " + ", ".join(f"{n} {p}" for p, n in counts.items())
 
     def _agent_started(self, event: AgentStarted) -> None:
         if not event.node_id or event.role in PLAN_ROLES:

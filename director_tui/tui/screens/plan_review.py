@@ -115,6 +115,7 @@ class PlanReviewScreen(DirectorScreen):
             return
         self.errors = dag.validate(plan)
         invalid = _invalid_nodes(plan, self.errors)
+        tests_column = self.ensure_tests_column()
         for node in plan.nodes:
             marker = Text("! ", style="bold red") if node.id in invalid else Text("  ")
             table.add_row(
@@ -123,6 +124,7 @@ class PlanReviewScreen(DirectorScreen):
                 ", ".join(node.depends_on),
                 ", ".join(node.files),
                 node.title,
+                *([self.tests_cell(node)] if tests_column else []),
                 key=node.id,
             )
         if plan.nodes:
@@ -177,6 +179,30 @@ class PlanReviewScreen(DirectorScreen):
 
     def refresh_from_board(self) -> None:
         self.update_status()
+        if self.plan is None or not self.director.board.tests_phase:
+            return
+        table = self.query_one("#nodes", DataTable)
+        if "tests" not in table.columns:
+            self.refresh_plan()  # adds the column and its cells
+            return
+        for node in self.plan.nodes:  # the tests stage's progress per node, live
+            if node.id in table.rows:
+                table.update_cell(node.id, "tests", self.tests_cell(node))
+
+    def ensure_tests_column(self) -> bool:
+        """The tests column, once the tests stage reported progress (this session)."""
+        table = self.query_one("#nodes", DataTable)
+        if "tests" not in table.columns and self.director.board.tests_phase:
+            table.add_column("tests", key="tests")
+        return "tests" in table.columns
+
+    def tests_cell(self, node: Node) -> Text:
+        """Frozen when plan.json has its hashes, else what the tests stage last said."""
+        phase = self.director.board.tests_phase.get(node.id, "")
+        if node.test_hashes and set(node.test_hashes) == set(node.tests):
+            phase = "frozen"
+        style = {"frozen": "green", "failed": "red", "red": "yellow"}.get(phase.split(" ")[0], "")
+        return Text(phase or "—", style=style or "dim")
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.row_key.value is None or self.plan is None:
