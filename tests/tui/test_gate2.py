@@ -120,3 +120,32 @@ async def test_broken_plan_json_shows_an_error_not_a_traceback(
         await pilot.pause()
         assert isinstance(app.screen, PlanReviewScreen)
     assert app.return_code in (0, None)
+
+
+async def test_the_tests_stage_shows_each_nodes_progress_live(
+    sample_repo: Callable[[str], Path],
+) -> None:
+    """NodeTestsProgress events reach the plan review: a tests column appears with where
+    each node's tests are; nodes it has not heard of show frozen from plan.json's hashes."""
+    from director_tui.engine.events import NodeTestsProgress
+
+    repo = sample_repo("gate2")
+    plan = Store(repo).read_model(Store(repo).plan, Plan)
+    assert plan is not None and len(plan.nodes) >= 2
+    first, second = plan.nodes[0], plan.nodes[1]
+    app = frozen_app(repo, "gate2")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        table = app.screen.query_one("#nodes", DataTable)
+        assert "tests" not in table.columns  # no tests stage seen: the table as it was
+
+        def cell(node_id: str) -> str:
+            return str(table.get_cell(node_id, "tests")) if "tests" in table.columns else ""
+
+        app.buffer.push(NodeTestsProgress(node_id=second.id, phase="authoring", attempt=2))
+        assert await wait_until(pilot, lambda: cell(second.id) == "authoring 2")
+        frozen = "frozen" if first.test_hashes else "—"
+        assert cell(first.id) == frozen
+        app.buffer.push(NodeTestsProgress(node_id=second.id, phase="failed", message="x"))
+        assert await wait_until(pilot, lambda: cell(second.id) == "failed")
+        assert "tests: 1 failed" in app.board.plan_progress

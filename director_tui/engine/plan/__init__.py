@@ -18,13 +18,16 @@ process works on the repo); the stage is left where it was, so ``continue_plan``
 
 Every state change is written to ``.director/plan_stage.json`` and emitted on
 ``ctx.bus`` as ``PlanStageChanged`` (plus ``Notice`` for retries and warnings,
-``GateResult``/``TestOutput`` for red checks). Every agent call goes through
+``GateResult``/``TestOutput`` for red checks, ``NodeTestsProgress`` per node in the
+tests stage). Every agent call goes through
 ``ctx.call_agent``, which records its cost and streams its activity.
 
 Safety: the user's checkout is never touched. Planning refuses a dirty tree (ignoring
 ``.director/``) or a detached HEAD, creates ``director/job-<id>`` from the current commit
 without checking it out, and does all job-branch work in ``jobs.ensure_job_worktree``.
-Only test files are ever committed to the job branch. An earlier job is archived under
+Only test files are ever committed to the job branch; the test author writes them in a
+scratch worktree per node (``.director/worktrees/_tests/<node>``), up to ``[limits]
+parallel`` nodes at once, and they are committed in plan order. An earlier job is archived under
 ``.director/jobs/<id>/`` before a new one starts, never wiped.
 
 Files: ``task.md``, ``recon.md``, ``spec.generated.md`` (as the agent wrote it) beside
@@ -41,9 +44,10 @@ another one — the ``lint-imports`` contract in pyproject.toml says so):
 - ``checkout`` — what the user's checkout must be before planning writes anything
 - ``spec`` — reconnaissance, the spec, its rewrite or critique
 - ``decompose`` — the planner's plan.json, asked again until it validates
-- ``test_authoring`` — the tests stage: each node's tests written until red
+- ``test_authoring`` — the tests stage: each node's tests written until red, side by side
 - ``gate2_edits`` — plan and test edits at Gate 2, the critic's plan merged
-- ``red_tests``, ``plan_file``, ``common``, ``prompts`` — what the stages share
+- ``test_worktrees``, ``red_tests``, ``plan_file``, ``common``, ``prompts`` — what the
+  stages share
 """
 
 from __future__ import annotations

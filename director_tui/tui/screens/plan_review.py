@@ -197,9 +197,10 @@ class PlanReviewScreen(DirectorScreen):
         return "tests" in table.columns
 
     def tests_cell(self, node: Node) -> Text:
-        """Frozen when plan.json has its hashes, else what the tests stage last said."""
+        """What the tests stage last said of the node, else frozen when plan.json has its
+        hashes."""
         phase = self.director.board.tests_phase.get(node.id, "")
-        if node.test_hashes and set(node.test_hashes) == set(node.tests):
+        if not phase and node.test_hashes and set(node.test_hashes) == set(node.tests):
             phase = "frozen"
         style = {"frozen": "green", "failed": "red", "red": "yellow"}.get(phase.split(" ")[0], "")
         return Text(phase or "—", style=style or "dim")
