@@ -81,11 +81,14 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path: Path) -> None:
         ["plan", "--continue", "x"],
         ["plan", "--input", str(tmp_path / "missing.md")],
         ["plan", "--continue"],  # nothing to continue
+        ["plan", "x", "--parallel", "0"],
     ):
         result = director(repo, *args, "--no-tui")
         assert result.returncode == 2, (args, result.stderr)
         assert "Traceback" not in result.stderr
         assert result.stderr.startswith("director: ")
+    auto = director(repo, "auto", "x", "--parallel", "0")
+    assert auto.returncode == 2 and "--parallel must be at least 1" in auto.stderr
     assert not (repo / ".director" / "plan_stage.json").exists()
 
 

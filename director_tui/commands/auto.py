@@ -22,6 +22,7 @@ from director_tui.commands.common import (
     help_epilog,
     stop_like_ctrl_c,
     store_for,
+    with_limits,
     with_parallel,
 )
 from director_tui.commands.plan import PlanPrinter, read_task
@@ -70,12 +71,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _with_ceiling(config: Config, ceiling: float | None) -> Config:
-    if ceiling is None:
-        return config
-    if ceiling < 0:
+    if ceiling is not None and ceiling < 0:
         raise UsageError("--max-cost must be zero or more")
-    limits = config.limits.model_copy(update={"cost_ceiling_usd": ceiling})
-    return config.model_copy(update={"limits": limits})
+    return with_limits(config, cost_ceiling_usd=ceiling)
 
 
 async def _plan(

@@ -58,14 +58,19 @@ def add_parallel_arg(parser: argparse.ArgumentParser, what: str) -> None:
 def with_parallel(config: Config, parallel: int | None) -> Config:
     """``config`` with ``--parallel`` as its ``[limits] parallel`` (exit 2 below 1): the
     tests stage of planning and the run both read it there."""
-    if parallel is None:
-        return config
-    if parallel < 1:
+    if parallel is not None and parallel < 1:
         from director_tui.engine.errors import UsageError
 
         raise UsageError("--parallel must be at least 1")
-    limits = config.limits.model_copy(update={"parallel": parallel})
-    return config.model_copy(update={"limits": limits})
+    return with_limits(config, parallel=parallel)
+
+
+def with_limits(config: Config, **flags: object) -> Config:
+    """``config`` with the ``[limits]`` a command's flags give (None: the flag was not)."""
+    given = {key: value for key, value in flags.items() if value is not None}
+    if not given:
+        return config
+    return config.model_copy(update={"limits": config.limits.model_copy(update=given)})
 
 
 def resolve_repo(args: argparse.Namespace) -> Path:
