@@ -105,6 +105,47 @@ class Sandbox(_Strict):
     only detected)."""
 
     mode: Literal["auto", "bwrap", "off"] = "auto"
+class Cluster(_Strict):
+    """Where node attempts run: here (``local``) or as tasks on a Ray cluster (``ray``;
+    ``pip install 'director-tui[ray]'``, see docs/cluster.md)."""
+
+    engine: Literal["local", "ray"] = "local"
+    # The Ray cluster to join ("ray://host:10001", "host:6379", "auto"); empty: the
+    # RAY_ADDRESS environment variable, else a Ray started on this machine for the run.
+    address: str = ""
+    # Per role, the Ray resources one attempt asks for: {"executor" = {"local-llm" = 1}}
+    # puts executor attempts only on nodes started with that custom resource. "CPU" is
+    # the CPUs an attempt holds (default 1).
+    resources: dict[str, dict[str, float]] = Field(default_factory=dict)
+    max_in_flight: int = Field(default=8, ge=1)  # attempts submitted at once
+    # The head runs each returned commit's test_cmd itself before merging (a worker is
+    # never trusted); false leaves the tests to the worker for heavy suites (hashes,
+    # allowlist, symlinks and the commit's parent are always checked on the head).
+    verify_tests: bool = True
+
+    @field_validator("resources")
+    @classmethod
+    def _role_resources(cls, value: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        for role, wanted in value.items():
+            if role not in ("executor", "escalation"):
+                raise ValueError(
+                    f"[cluster.resources] {role}: only executor and escalation attempts run "
+                    "on the cluster"
+                )
+            for name, amount in wanted.items():
+                if amount < 0:
+                    raise ValueError(f"[cluster.resources] {role}.{name}: must be >= 0")
+        return value
+
+    def resources_for(self, role: str) -> dict[str, float]:
+        """An attempt's Ray resources; escalation borrows the executor's when unset."""
+        return dict(self.resources.get(role) or self.resources.get("executor") or {})
+
+
+# The run's flags (`director run --cluster ray --address …`) reach the app's engine worker
+# through these, like RAY_ADDRESS reaches Ray.
+CLUSTER_ENGINE_ENV = "DIRECTOR_CLUSTER_ENGINE"
+CLUSTER_ADDRESS_ENV = "DIRECTOR_CLUSTER_ADDRESS"
 
 
 class Config(_Strict):
@@ -117,6 +158,7 @@ class Config(_Strict):
     review: Review = Field(default_factory=Review)
     scripted: Scripted = Field(default_factory=Scripted)
     sandbox: Sandbox = Field(default_factory=Sandbox)
+    cluster: Cluster = Field(default_factory=Cluster)
 
     @field_validator("sampling")
     @classmethod
@@ -272,7 +314,25 @@ def load_config(repo: Path, *, user_path: Path | None = None) -> Config:
     user.pop("gates", None)
     repo_path = repo_config_path(repo)
     repo_data = validate_file(repo_path) if repo_path.is_file() else {}
-    return validate(deep_merge(user, repo_data), f"{user_path} + {repo_path}")
+    config = validate(deep_merge(user, repo_data), f"{user_path} + {repo_path}")
+    return with_cluster_flags(config)
+
+
+def with_cluster_flags(config: Config) -> Config:
+    """``config`` with ``director run --cluster/--address`` applied (they travel as
+    ``DIRECTOR_CLUSTER_ENGINE``/``DIRECTOR_CLUSTER_ADDRESS`` to whichever thread runs)."""
+    engine = os.environ.get(CLUSTER_ENGINE_ENV, "").strip()
+    address = os.environ.get(CLUSTER_ADDRESS_ENV, "").strip()
+    if not engine and not address:
+        return config
+    update: dict[str, Any] = {}
+    if engine:
+        if engine not in ("local", "ray"):
+            raise ConfigError(f"{CLUSTER_ENGINE_ENV}={engine!r}: the engine is local or ray")
+        update["engine"] = engine
+    if address:
+        update["address"] = address
+    return config.model_copy(update={"cluster": config.cluster.model_copy(update=update)})
 
 
 def profile_path(repo: Path, name: str) -> Path:

@@ -83,6 +83,8 @@ class AgentStarted(EventBase):
     node_id: str | None = None
     attempt: int = 0
     scripted: bool = False
+    # The cluster worker the call runs on ("host/node"); empty: this machine.
+    worker: str = ""
 
 
 class AgentActivity(EventBase):
@@ -219,6 +221,17 @@ class BenchProgress(EventBase):
     cost_usd: float = 0.0
 
 
+class ClusterStatus(EventBase):
+    """The Ray cluster a run's attempts go to (``[cluster] engine = "ray"``): its live
+    nodes, their CPUs and the attempts in flight; sent when one of them changes."""
+
+    durable: ClassVar[bool] = False
+    type: Literal["cluster"] = "cluster"
+    workers: int
+    cpus: float = 0.0
+    in_flight: int = 0
+
+
 Event = Annotated[
     Notice
     | PlanStageChanged
@@ -236,7 +249,8 @@ Event = Annotated[
     | CostUpdate
     | IntegrationResult
     | ControlApplied
-    | BenchProgress,
+    | BenchProgress
+    | ClusterStatus,
     Field(discriminator="type"),
 ]
 

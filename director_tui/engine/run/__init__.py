@@ -37,7 +37,9 @@ Node lifecycle, up to ``parallel`` nodes at once, in dependency order:
 6. After all nodes merged: the ``[gates]`` commands as the integration gate.
 
 Steps 1–3 up to the gate are one attempt behind ``run/executor.py``'s seam (spec in,
-report out); ``LocalAttemptExecutor`` runs it here.
+report out); ``LocalAttemptExecutor`` runs it here, or with ``[cluster] engine = "ray"``
+``engine/cluster``'s ``RayAttemptExecutor`` on a Ray cluster (the head re-checks each
+returned commit before the merge queue sees it; docs/cluster.md).
 
 Limits: ``[limits] cost_ceiling_usd`` (0 disables it) stops scheduling once the run has
 spent that much; ``on_ceiling = "finish"`` lets running calls finish but starts no new
@@ -111,6 +113,10 @@ async def run_job(
     parallel = limits.parallel if parallel is None else parallel
     max_attempts = limits.max_attempts if max_attempts is None else max_attempts
     plan = load_approved_plan(ctx)
+    if executor is None and ctx.config.cluster.engine == "ray":
+        from director_tui.engine.cluster import executor_factory  # Ray loads only here
+
+        executor = executor_factory(ctx.config.cluster)
     require_binaries(ctx.config, run_roles(ctx.config), "the run")
     await require_models(ctx.config, ctx.repo, run_roles(ctx.config), "the run")
     ctx.require_sandbox()
@@ -125,6 +131,9 @@ async def run_job(
         finally:
             ctx.bus.background_fsync = previous
             ctx.bus.sync()
+            close = getattr(executor, "close", None)  # a cluster session ends with the run
+            if close is not None:
+                close()
 
 
 def run_job_blocking(
