@@ -105,6 +105,8 @@ class Sandbox(_Strict):
     only detected)."""
 
     mode: Literal["auto", "bwrap", "off"] = "auto"
+
+
 class Cluster(_Strict):
     """Where node attempts run: here (``local``) or as tasks on a Ray cluster (``ray``;
     ``pip install 'director-tui[ray]'``, see docs/cluster.md)."""

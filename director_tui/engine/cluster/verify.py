@@ -84,6 +84,7 @@ async def adopt(
                 flake_runs=1,
                 timeout=spec.limits.gate_timeout_secs,
                 on_line=sink.test_line,
+                sandbox=core.ctx.sandbox_spec(worktree),  # the head's own sandbox
             )
         else:
             outcome = await core.io(gates.structural_check, node, worktree, spec.base_commit, [])
