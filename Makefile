@@ -7,8 +7,8 @@ STAMP := $(VENV)/.installed
 .PHONY: test check static demo lint typecheck unit screenshots clean sandbox-tool
 
 # Tests of the fast lane: no real agent CLI (marker e2e: OpenCode, Claude Code, Codex from
-# npm) and no real terminal (marker tmux).
-FAST_TESTS := -m "not e2e and not tmux"
+# npm), no real terminal (marker tmux) and no multi-node Ray cluster (marker cluster).
+FAST_TESTS := -m "not e2e and not tmux and not cluster"
 
 RUNTIME := $(VENV)/.runtime
 

@@ -4,15 +4,38 @@ merged before the head checked it."""
 
 from __future__ import annotations
 
+import asyncio
+import tempfile
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from director_tui.engine.events import AgentStarted, ClusterStatus, GateResult, NodeMerged
-from tests.cluster_fixture import ray_cluster  # noqa: F401  (the fixture)
-from tests.run_fixture import Recorder, build_job, job_file, run, sample_nodes, solve, write_script
+from director_tui.engine.cluster import packs
+from director_tui.engine.cluster.wire import AttemptTicket, WorkerReply
+from director_tui.engine.events import AgentStarted, ClusterStatus, GateResult, NodeMerged, Notice
+from director_tui.engine.models import RunState
+from director_tui.engine.run import AttemptSink, RunOutcome, run_job
+from director_tui.engine.store import Store
+from tests import cluster_fixture
+from tests.gitrepo import run_git
+from tests.run_fixture import (
+    Recorder,
+    build_job,
+    context,
+    job_file,
+    run,
+    sample_nodes,
+    solve,
+    write_script,
+)
 
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ray_cluster")]
+ray = pytest.importorskip("ray")
+from director_tui.engine.cluster.ray_backend import RayAttemptExecutor  # noqa: E402
+
+ray_cluster = cluster_fixture.ray_cluster  # the module's cluster (a fixture)
+pytestmark = [pytest.mark.slow, pytest.mark.cluster, pytest.mark.usefixtures("ray_cluster")]
 
 RAY_CONFIG = '\n[cluster]\nengine = "ray"\nmax_in_flight = 3\n'
 
@@ -39,3 +62,114 @@ def test_a_plan_runs_to_green_with_attempts_spread_over_the_workers(tmp_path: Pa
     assert len(ledger) == 3
     finished = [e for e in recorder.events if e.type == "run_finished"]
     assert round(finished[-1].cost_usd, 4) == 0.03  # type: ignore[attr-defined]
+
+
+def run_with_sinks(store: Store, sinks: list[Any], **kw: Any) -> RunOutcome:
+    ctx = context(store)
+    for sink in sinks:
+        ctx.bus.subscribe(sink)
+    return asyncio.run(run_job(ctx, **kw))
+
+
+class TamperingWorker(RayAttemptExecutor):
+    """A hostile worker, for the test: its first attempt's commit (honestly gated on the
+    worker) is swapped on the way back for one that does what ``mode`` says."""
+
+    mode = "test_file"
+
+    async def _execute(self, ticket: AttemptTicket, sink: AttemptSink) -> Any:
+        reply, pack = await super()._execute(ticket, sink)
+        if not isinstance(reply, WorkerReply) or reply.report.commit is None:
+            return reply, pack
+        if ticket.spec.attempt > 1:
+            return reply, pack
+        base = ticket.spec.base_commit
+        scratch = Path(tempfile.mkdtemp(prefix="hostile-"))
+        repo = self.core.store.repo
+        run_git(scratch, "clone", "-q", "--shared", "--no-checkout", str(repo), "w")
+        work = scratch / "w"
+        packs.apply_pack(work, pack)
+        run_git(work, "checkout", "-q", "--detach", reply.report.commit)
+        node = ticket.spec.node
+        if self.mode == "test_file":
+            (work / node.tests[0]).write_text("print('tests? what tests')\n")
+        else:  # outside the allowlist, and a second commit below it for "history"
+            (work / "README.md").write_text("# owned by the worker\n")
+        run_git(work, "add", "-A")
+        run_git(work, "commit", "-q", "-m", "tampered")
+        commit = run_git(work, "rev-parse", "HEAD")
+        if self.mode != "history":
+            commit = packs.squash_onto(work, commit, base, "looks honest")
+        reply.report.commit = commit
+        return reply, packs.make_pack(work, commit, [base])
+
+
+def tampering(mode: str) -> Any:
+    def factory(core: Any, windows: Any) -> TamperingWorker:
+        from director_tui.engine.cluster.ray_backend import RaySession
+
+        cluster = core.config.cluster
+        executor = TamperingWorker(core, windows, RaySession(cluster, core))
+        executor.mode = mode
+        return executor
+
+    return factory
+
+
+@pytest.mark.parametrize(
+    ("mode", "check"),
+    [("test_file", "hashes"), ("outside", "allowlist"), ("history", "history")],
+)
+def test_the_head_refuses_a_worker_commit_that_breaks_the_rules(
+    tmp_path: Path, mode: str, check: str
+) -> None:
+    add = sample_nodes()[0]
+    store = build_job(tmp_path, [add], config=RAY_CONFIG)
+    frozen = job_file(store, add.test_path)
+    recorder = Recorder()
+    outcome = run(store, recorder, parallel=1, executor=tampering(mode))
+    assert outcome.success, outcome.message  # the second, honest attempt merged
+    gates = recorder.of(GateResult)
+    refused = [g for g in gates if g.attempt == 1]
+    assert refused and not refused[0].passed and refused[0].check == check, gates
+    assert "the head refused the worker's commit" in refused[0].message
+    assert [g.passed for g in gates if g.attempt == 2] == [True]
+    # Nothing of the tampered commit reached the job branch.
+    assert job_file(store, add.test_path) == frozen
+    assert job_file(store, "README.md") == "# calc\n"
+    assert job_file(store, add.impl_path) == add.solution
+    assert len(recorder.of(NodeMerged)) == 1
+
+
+def test_a_worker_node_killed_mid_attempt_is_retried_elsewhere_uncharged_and_merged_once(
+    tmp_path: Path, ray_cluster: Any
+) -> None:
+    add = sample_nodes()[0]
+    store = build_job(tmp_path, [add], config=RAY_CONFIG)
+    # The attempt sleeps first: long enough for its worker node to be killed under it.
+    write_script(store, [solve(add, steps=[{"sleep": 4}, *solve(add)["steps"]])])
+    killed: list[str] = []
+
+    def kill_its_node(event: Any) -> None:
+        if not isinstance(event, AgentStarted) or killed or not event.worker:
+            return
+        prefix = event.worker.split("/")[-1]
+        node = next(n for n in ray_cluster.worker_nodes if n.node_id.startswith(prefix))
+        killed.append(event.worker)
+        # SIGKILL of the node's processes (raylet, its workers), from another thread.
+        threading.Thread(target=ray_cluster.remove_node, args=(node, False)).start()
+
+    recorder = Recorder()
+    try:
+        outcome = run_with_sinks(store, [recorder, kill_its_node], parallel=1)
+    finally:
+        ray_cluster.add_node(num_cpus=1)  # the next test has three workers again
+        ray_cluster.wait_for_nodes()
+    assert outcome.success, outcome.message
+    started = recorder.of(AgentStarted)
+    assert len(started) == 2 and started[1].worker not in ("", killed[0]), started
+    assert any("lost mid-attempt" in n.message for n in recorder.of(Notice))
+    assert [m.node_id for m in recorder.of(NodeMerged)] == ["add"]
+    state = store.read_model(store.state, RunState)
+    assert state is not None and state.nodes["add"].attempts == 1  # the lost one not counted
+    assert job_file(store, add.impl_path) == add.solution
