@@ -399,6 +399,7 @@ async def node_gate(
             return GateOutcome(
                 True,
                 "passed",
+                output_tail=result.tail(OUTPUT_TAIL_LINES),  # a pass shows its output too
                 changed_files=touched,
                 test_runs=runs,
                 test_secs=secs,

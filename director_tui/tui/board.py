@@ -148,6 +148,15 @@ class ControlOutcome:
         return f"{self.action}{target}: {verdict}" + (f" — {self.message}" if self.message else "")
 
 
+def gate_words(check: str, passed: bool) -> str:
+    """A gate's verdict in plain words. The engine names a node's passing gate "passed"
+    and the test author's check "red", which read as "passed passed" and "red passed"."""
+    if check == "red":
+        return "tests fail before the work, as they should" if passed else "red check failed"
+    name = "tests" if check == "passed" else check
+    return f"{name} passed" if passed else f"{name} FAILED"
+
+
 class BoardModel:
     """Rows keyed by node id, a header, and the outcome of control requests."""
 
@@ -332,17 +341,18 @@ class BoardModel:
 
     def _gate(self, event: GateResult) -> None:
         row = self._row(event.node_id)
-        verdict = "passed" if event.passed else "FAILED"
-        row.last_event = f"gate {event.check} {verdict}"
+        said = gate_words(event.check, event.passed)
+        row.last_event = said
         if event.attempt != row.gate_attempt:
             row.gate_previous = row.gate_output or row.gate_previous
             row.gate_output, row.gate_attempt = "", event.attempt
-        line = f"attempt {event.attempt} · {event.check} {verdict}"
+        line = f"attempt {event.attempt} · {said}"
         if not event.passed:
-            line += f": {event.message}\n{event.output_tail}".rstrip()
-        row.gate_output += line + "\n"
+            line += f": {event.message}"
+        row.gate_output += f"{line}\n{event.output_tail}".rstrip() + "\n"
         row.changed = True
-        self._line(event.node_id, f"◆ gate {event.check} {verdict} {event.message}")
+        detail = f": {event.message}" if event.message else ""
+        self._line(event.node_id, f"◆ {said}{detail}")
 
     def _review(self, event: ReviewResult) -> None:
         row = self._row(event.node_id)

@@ -196,3 +196,31 @@ def test_the_escalation_attempt_after_every_executor_attempt_reads_k_of_k_plus_o
         NodeStateChanged(node_id="a", status="running", attempt=3, max_attempts=2, escalated=True)
     )
     assert board.rows["a"].cells(0.0)[2] == "2/2+↑"  # not '3/2 ↑'
+
+
+def test_gate_wording_says_what_happened_once() -> None:
+    """Found by a new user: "attempt 3 · passed passed", "◆ gate passed passed", "gate red
+    passed pytest ran the tests and they failed"; and a pass showed no test output."""
+    board = BoardModel()
+    board.apply(
+        GateResult(
+            node_id="a", attempt=3, passed=True, check="passed", output_tail="3 passed", seq=1
+        )
+    )
+    row = board.rows["a"]
+    assert row.gate_output == "attempt 3 · tests passed\n3 passed\n"
+    assert row.last_event == "tests passed"
+    assert "passed passed" not in "\n".join(row.lines)
+    board.apply(
+        GateResult(
+            node_id="t",
+            attempt=1,
+            passed=True,
+            check="red",
+            message="pytest ran the tests and they failed",
+            seq=2,
+        )
+    )
+    red = board.rows["t"]
+    assert red.last_event == "tests fail before the work, as they should"
+    assert "red passed" not in "\n".join(red.lines) + red.gate_output
