@@ -52,6 +52,14 @@ def price(result: AgentResult, config: Config) -> tuple[float, bool, str]:
     return 0.0, False, "unpriced"
 
 
+def cost_text(cost_usd: float, unpriced_calls: int = 0, digits: int = 4) -> str:
+    """A cost as every view shows it: calls nobody priced are never shown as $0."""
+    if unpriced_calls and cost_usd == 0:
+        return "unpriced"
+    text = f"${cost_usd:.{digits}f}"
+    return f"{text} + {unpriced_calls} unpriced" if unpriced_calls else text
+
+
 def record(
     ledger: Path, result: AgentResult, config: Config, *, node_id: str | None, attempt: int
 ) -> CostRecord:

@@ -146,6 +146,7 @@ def status_summary(store: Store) -> dict[str, Any]:
                     "flaky": st.flaky,
                     "watch_it_fail": st.watch_it_fail,
                     "cost_usd": round(st.cost_usd, 6),
+                    "unpriced_calls": sum(u.unpriced_calls for u in st.usage.values()),
                     "tokens": st.tokens,
                     "last_error": st.last_error,
                     "stage_two": st.stage_two,

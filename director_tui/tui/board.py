@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from director_tui.engine.cost import cost_text
 from director_tui.engine.events import (
     INTEGRATION_OUTPUT,
     AgentActivity,
@@ -64,6 +65,7 @@ class NodeRow:
     finished_at: float | None = None
     tokens: int = 0
     cost_usd: float = 0.0
+    unpriced_calls: int = 0  # calls with no price: the cost is not "$0"
     last_event: str = ""
     lines: deque[str] = field(default_factory=lambda: deque(maxlen=PANE_LINES))
     # lines appended since the pane last showed this node (the pane asks for them)
@@ -99,7 +101,7 @@ class NodeRow:
             attempt,
             format_secs(self.elapsed(now)) if self.started_at else "",
             format_tokens(self.tokens),
-            f"${self.cost_usd:.3f}",
+            cost_text(self.cost_usd, self.unpriced_calls, digits=3),
             self.last_event,
         )
 
@@ -166,6 +168,7 @@ class BoardModel:
         self.parallel = 0
         self.ceiling_usd = 0.0
         self.cost_usd = 0.0
+        self.unpriced_calls = 0
         self.started_at: float | None = None
         self.finished_at: float | None = None
         self.outcome = ""
@@ -212,6 +215,9 @@ class BoardModel:
         if state is not None:
             self.paused = state.paused
             self.cost_usd = max(self.cost_usd, state.cost_usd)
+            self.unpriced_calls = sum(
+                u.unpriced_calls for st in state.nodes.values() for u in st.usage.values()
+            )
             self.integration = state.integration
             for node_id, st in state.nodes.items():
                 row = self._row(node_id)
@@ -221,6 +227,7 @@ class BoardModel:
                 row.escalated = st.escalated
                 row.tokens = st.tokens
                 row.cost_usd = st.cost_usd
+                row.unpriced_calls = sum(u.unpriced_calls for u in st.usage.values())
                 row.started_at = st.started_at
                 row.finished_at = st.finished_at
                 row.last_event = st.last_error[:80] if st.last_error else row.last_event
@@ -269,6 +276,7 @@ class BoardModel:
                 self._line(event.node_id, f"⇢ merged {event.commit[:8]}")
             case CostUpdate():
                 self.cost_usd = event.total_usd + sum(c for _t, c in self._live_usage.values())
+                self.unpriced_calls = event.unpriced_calls
                 self.ceiling_usd = event.ceiling_usd or self.ceiling_usd
             case RunStarted():
                 self._run_started(event)
@@ -331,12 +339,14 @@ class BoardModel:
         row.tokens += event.input_tokens + event.output_tokens - live_tokens
         row.cost_usd += event.cost_usd - live_cost
         self.cost_usd -= live_cost  # the CostUpdate that follows has the call in its total
+        row.unpriced_calls += not event.priced
         row.last_event = f"{event.role} {event.exit_reason}"
         row.changed = True
         self._line(
             event.node_id,
             f"■ {event.role} {event.exit_reason} "
-            f"({event.duration_secs:.1f}s, ${event.cost_usd:.4f})",
+            f"({event.duration_secs:.1f}s, "
+            f"{cost_text(event.cost_usd) if event.priced else 'unpriced'})",
         )
 
     def _gate(self, event: GateResult) -> None:
@@ -475,7 +485,7 @@ class BoardModel:
             f"{failed} failed" if failed else "",
             f"{blocked} blocked" if blocked else "",
             f"{skipped} skipped" if skipped else "",
-            f"cost ${self.cost_usd:.3f}{ceiling}",
+            f"cost {cost_text(self.cost_usd, self.unpriced_calls, digits=3)}{ceiling}",
             f"wall {wall}" if wall else "",
             f"slots {self.active()}/{self.parallel}" if self.parallel else "",
             "PAUSED" if self.paused else "",

@@ -8,7 +8,9 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from director_tui.engine.cost import cost_text
 from director_tui.engine.events import (
+    AgentFinished,
     ControlApplied,
     GateResult,
     IntegrationResult,
@@ -31,12 +33,15 @@ class RunPrinter:
     def __init__(self, console: Console | None = None) -> None:
         self.console = console or ProgressConsole(highlight=False, soft_wrap=True)
         self.started = time.monotonic()
+        self.unpriced_calls = 0  # calls no price covers: the totals never say $0 for them
 
     def _line(self, text: str) -> None:
         secs = time.monotonic() - self.started
         self.console.print(f"[dim]{secs:7.1f}s[/] {text}")
 
     def __call__(self, event: Any) -> None:
+        if isinstance(event, AgentFinished):
+            self.unpriced_calls += not event.priced
         if isinstance(event, RunStarted):
             scripted = scripted_note(event.tiers) if event.tiers else ""
             if event.scripted and not scripted:
@@ -85,7 +90,7 @@ class RunPrinter:
             style = "green" if event.outcome == "success" else "red"
             self._line(
                 f"[{style}]run {event.outcome}[/]: {escape(event.message)} "
-                f"(cost ${event.cost_usd:.4f})"
+                f"(cost {cost_text(event.cost_usd, self.unpriced_calls)})"
             )
 
     def summary(self, outcome: Any) -> None:
@@ -95,7 +100,7 @@ class RunPrinter:
             if ids:
                 parts.append(f"{label}: {', '.join(ids)}")
         parts.append(f"executor-tier completion {outcome.executor_tier_pct:.0f}%")
-        parts.append(f"cost ${outcome.cost_total:.4f}")
+        parts.append(f"cost {cost_text(outcome.cost_total, self.unpriced_calls)}")
         self.console.print("[bold]summary[/] " + " · ".join(parts))
         if outcome.integration_report and outcome.integration == "failed":
             self.console.print(escape(outcome.integration_report))

@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from director_tui.engine.cost import cost_text
 from director_tui.views.console import table_console
 
 STATUS_STYLE = {
@@ -86,7 +87,7 @@ def print_status(summary: dict[str, Any], console: Console | None = None) -> Non
                 str(n["attempts"]),
                 escape(n["tier"] or "-") + (" ↑" if n["escalated"] else ""),
                 str(n["tokens"]),
-                f"${n['cost_usd']:.4f}",
+                cost_text(n["cost_usd"], n.get("unpriced_calls", 0)),
                 f"{n.get('wall_secs', 0.0):.1f}s",
                 n["watch_it_fail"],
                 verdict,
@@ -119,8 +120,8 @@ def print_status(summary: dict[str, Any], console: Console | None = None) -> Non
                 f"[dim]control {c['action']}{target}: {mark}{escape(c.get('message', ''))}[/]"
             )
     cost = summary["cost"]
-    unpriced = f" ({cost['unpriced_calls']} unpriced)" if cost["unpriced_calls"] else ""
-    console.print(f"[bold]cost[/] ${cost['total_usd']:.4f} over {cost['calls']} calls{unpriced}")
+    total = cost_text(cost["total_usd"], cost["unpriced_calls"])
+    console.print(f"[bold]cost[/] {total} over {cost['calls']} calls")
     m = summary.get("metrics")
     if m:
         console.print(
