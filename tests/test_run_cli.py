@@ -26,7 +26,7 @@ def test_run_headless_exit_0_and_status_shows_it(
     assert summary["run"]["cost_usd"] == pytest.approx(0.03)
     assert main(["status", "--repo", str(store.repo)]) == 0
     text = capsys.readouterr().out
-    assert "executor-tier completion 100%" in text
+    assert "done by the executor's tier 100%" in text  # plain words (issue 14)
 
 
 def test_run_exit_1_when_a_node_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -50,6 +50,7 @@ def node_record(job_id: str, node_id: str, st: NodeState) -> dict[str, Any]:
         "agent_secs": round(st.agent_secs, 3),
         "test_secs": round(st.test_secs, 3),
         "watch_it_fail": st.watch_it_fail,
+        "watch_it_fail_attempts": st.watch_it_fail_attempts,
         "flake": st.flake,
         "flaky": st.flaky,
         "conflicts": st.conflicts,
@@ -145,6 +146,7 @@ def status_summary(store: Store) -> dict[str, Any]:
                     "escalated": st.escalated,
                     "flaky": st.flaky,
                     "watch_it_fail": st.watch_it_fail,
+                    "watch_it_fail_attempts": st.watch_it_fail_attempts,
                     "cost_usd": round(st.cost_usd, 6),
                     "unpriced_calls": sum(u.unpriced_calls for u in st.usage.values()),
                     "tokens": st.tokens,
@@ -177,6 +179,7 @@ def status_summary(store: Store) -> dict[str, Any]:
             "finished": state.finished_at is not None,
             "cost_usd": round(state.cost_usd, 6),
             "controls": [c.model_dump(mode="json") for c in state.controls[-20:]],
+            "started_at": state.started_at,  # the latest (re)start: older controls are history
         }
         if state
         else None,

@@ -171,7 +171,10 @@ class NodeState(BaseModel):
     # Control requests refused because an attempt's processes sent them (or a request
     # file nobody can vouch for named this node): "refused `skip b`: …".
     refused_controls: list[str] = Field(default_factory=list)
+    # Whether the executor ran the node's tests and saw them fail before editing: per
+    # attempt, in order, and for the node (observed when any attempt did).
     watch_it_fail: WatchItFail = "unknown"
+    watch_it_fail_attempts: list[WatchItFail] = Field(default_factory=list)
     last_error: str = ""
     feedback: str = ""
     branch: str = ""

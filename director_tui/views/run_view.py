@@ -99,7 +99,7 @@ class RunPrinter:
             ids = getattr(outcome, label)
             if ids:
                 parts.append(f"{label}: {', '.join(ids)}")
-        parts.append(f"executor-tier completion {outcome.executor_tier_pct:.0f}%")
+        parts.append(f"done by the executor's tier {outcome.executor_tier_pct:.0f}%")
         parts.append(f"cost {cost_text(outcome.cost_total, self.unpriced_calls)}")
         self.console.print("[bold]summary[/] " + " · ".join(parts))
         if outcome.integration_report and outcome.integration == "failed":

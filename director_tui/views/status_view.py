@@ -53,46 +53,7 @@ def print_status(summary: dict[str, Any], console: Console | None = None) -> Non
         )
     nodes = summary.get("nodes") or []
     if nodes:
-        table = Table(show_edge=False, header_style="bold")
-        for col in (
-            "",
-            "node",
-            "status",
-            "tries",
-            "tier",
-            "tokens",
-            "cost",
-            "wall",
-            "watch-it-fail",
-            "review",
-        ):
-            table.add_column(col)
-        for n in nodes:
-            style = STATUS_STYLE.get(n["status"], "")
-            review = n.get("review") or {}
-            if review:
-                verdict = (
-                    "[red]blocked[/]"
-                    if any(f.get("severity") == "critical" for f in review.get("findings", []))
-                    else review.get("verdict", "")
-                )
-            elif n.get("review_error"):
-                verdict = "[yellow]error[/]"
-            else:
-                verdict = "-"
-            table.add_row(
-                GLYPH.get(n["status"], "?"),
-                escape(n["id"]),
-                f"[{style}]{n['status']}[/]" + (" (flaky)" if n["flaky"] else ""),
-                str(n["attempts"]),
-                escape(n["tier"] or "-") + (" ↑" if n["escalated"] else ""),
-                str(n["tokens"]),
-                cost_text(n["cost_usd"], n.get("unpriced_calls", 0)),
-                f"{n.get('wall_secs', 0.0):.1f}s",
-                n["watch_it_fail"],
-                verdict,
-            )
-        console.print(table)
+        console.print(node_table(nodes, console))
         for n in nodes:
             if n["status"] in ("failed", "blocked", "cancelled") and n.get("last_error"):
                 where = (
@@ -113,7 +74,12 @@ def print_status(summary: dict[str, Any], console: Console | None = None) -> Non
             console.print(f"[yellow]recovered: {escape(note)}[/]")
         if run.get("paused"):
             console.print("[yellow]paused: no new node starts until `director resume`[/]")
-        for c in (run.get("controls") or [])[-5:]:
+        controls = run.get("controls") or []
+        if run.get("finished") and run.get("started_at"):
+            # A run that went on to its end: requests made before its last start (the
+            # cancel of an earlier detach) are history, not its state.
+            controls = [c for c in controls if c.get("at", 0) >= run["started_at"]]
+        for c in controls[-5:]:
             target = f" {c['node_id']}" if c.get("node_id") else ""
             mark = "" if c.get("ok", True) else "[yellow]refused[/] "
             console.print(
@@ -125,10 +91,11 @@ def print_status(summary: dict[str, Any], console: Console | None = None) -> Non
     m = summary.get("metrics")
     if m:
         console.print(
-            f"[bold]metrics[/] executor-tier completion {m.get('executor_tier_completion_rate', 0):.0%}"
-            f" (target > 70%) · escalation {m.get('escalation_rate', 0):.0%}"
-            f" · stage-two trigger {m.get('stage_two_trigger_rate', 0):.0%}"
-            f" · watch-it-fail observed {m.get('watch_it_fail_observed', 0)}"
+            f"[bold]metrics[/] done by the executor's tier "
+            f"{m.get('executor_tier_completion_rate', 0):.0%} (target > 70%)"
+            f" · needed the escalation tier {m.get('escalation_rate', 0):.0%}"
+            f" · sent to code review {m.get('stage_two_trigger_rate', 0):.0%}"
+            f" · saw their tests fail first {m.get('watch_it_fail_observed', 0)}"
         )
     jobs = [j for j in summary.get("jobs", []) if j["archived"]]
     if jobs:
@@ -137,3 +104,71 @@ def print_status(summary: dict[str, Any], console: Console | None = None) -> Non
             console.print(
                 f"  {escape(j['job_id'])}  {j['stage']:<9} {j['run']:<20} {escape(j['task'])}"
             )
+
+
+# The node table's columns, and the order they are dropped in when the terminal is too
+# narrow for all of them: a whole column goes, never the end of every word in it.
+NODE_COLUMNS = ("", "node", "status", "tries", "tier", "tokens", "cost", "wall", "saw fail",
+                "review")  # fmt: skip
+DROP_ORDER = ("wall", "tokens", "saw fail", "review", "tries", "tier")
+
+
+def _node_cells(n: dict[str, Any]) -> dict[str, str]:
+    style = STATUS_STYLE.get(n["status"], "")
+    review = n.get("review") or {}
+    if review:
+        verdict = (
+            "[red]blocked[/]"
+            if any(f.get("severity") == "critical" for f in review.get("findings", []))
+            else review.get("verdict", "")
+        )
+    elif n.get("review_error"):
+        verdict = "[yellow]error[/]"
+    else:
+        verdict = "-"
+    return {
+        "": GLYPH.get(n["status"], "?"),
+        "node": escape(n["id"]),
+        "status": f"[{style}]{n['status']}[/]" + (" (flaky)" if n["flaky"] else ""),
+        "tries": str(n["attempts"]),
+        "tier": escape(n["tier"] or "-") + (" ↑" if n["escalated"] else ""),
+        "tokens": str(n["tokens"]),
+        "cost": cost_text(n["cost_usd"], n.get("unpriced_calls", 0)),
+        "wall": f"{n.get('wall_secs', 0.0):.1f}s",
+        "saw fail": saw_fail(n["watch_it_fail"], n.get("watch_it_fail_attempts") or []),
+        "review": verdict,
+    }
+
+
+def node_table(nodes: list[dict[str, Any]], console: Console) -> Table:
+    """The nodes, with as many columns as the console fits whole."""
+    rows = [_node_cells(n) for n in nodes]
+    columns = list(NODE_COLUMNS)
+
+    def build() -> Table:
+        table = Table(show_edge=False, header_style="bold")
+        for col in columns:
+            table.add_column(col, no_wrap=True)
+        for cells in rows:
+            table.add_row(*(cells[col] for col in columns))
+        return table
+
+    table = build()
+    for col in DROP_ORDER:
+        if table.__rich_measure__(console, console.options).maximum <= console.width:
+            break
+        columns.remove(col)
+        table = build()
+    return table
+
+
+SAW_FAIL = {"observed": "yes", "not_observed": "no", "unknown": "-"}
+
+
+def saw_fail(node: str, attempts: list[str]) -> str:
+    """Did the executor run the node's tests and see them fail before its edits? For the
+    node (yes when any attempt did), then per attempt when there were several."""
+    text = SAW_FAIL.get(node, node)
+    if len(attempts) > 1:
+        text += " (" + "/".join(SAW_FAIL.get(a, a) for a in attempts) + ")"
+    return text

@@ -28,6 +28,7 @@ from director_tui.engine.run.executor import (
     GateVerdict,
 )
 from director_tui.engine.run.merge_queue import MergeQueue
+from director_tui.engine.run.prompt import node_watch_it_fail
 from director_tui.engine.run.windows import WatchedWindows
 
 MAX_HARNESS_CRASHES = 2
@@ -144,7 +145,8 @@ class NodeLifecycle:
         spec = self._spec(node, st, tier, base)
         sink = _NodeSink(self, nid, st)
         report = await self.executor.run(spec, sink)
-        st.watch_it_fail = report.watch_it_fail
+        st.watch_it_fail_attempts.append(report.watch_it_fail)
+        st.watch_it_fail = node_watch_it_fail(st.watch_it_fail_attempts)
         if report.outside:
             return self.windows.reject(nid, st, report.outside)
         if report.sibling_writes:

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 from director_tui.engine.agents.base import ToolCall
 from director_tui.engine.guidance import guidance_prompt
-from director_tui.engine.models import Node
+from director_tui.engine.models import Node, WatchItFail
 
 FILE_CHARS = 40_000  # per allowlisted/test file shown to the executor
 EDIT_TOOLS = frozenset({"write", "edit", "multiedit", "patch", "apply_patch", "str_replace"})
 
 
-def watch_it_fail(
-    tool_calls: list[ToolCall], node: Node
-) -> Literal["observed", "not_observed", "unknown"]:
+def watch_it_fail(tool_calls: list[ToolCall], node: Node) -> WatchItFail:
     """Did the executor run the node's tests before its first edit?"""
     if not tool_calls:
         return "unknown"
@@ -93,3 +90,13 @@ def executor_prompt(node: Node, worktree: Path, *, feedback: str, attempt: int) 
         "until it passes.",
     ]
     return "\n".join(parts)
+
+
+def node_watch_it_fail(
+    attempts: list[WatchItFail],
+) -> WatchItFail:
+    """The node's summary of its attempts: observed when any attempt watched its tests
+    fail (a later attempt that knows they fail need not run them first again)."""
+    if "observed" in attempts:
+        return "observed"
+    return "not_observed" if "not_observed" in attempts else "unknown"
