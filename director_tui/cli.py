@@ -29,6 +29,7 @@ COMMANDS = (
     "demo",
     "sync_agents",
     "doctor",
+    "cluster",
 )
 
 EPILOG = """\

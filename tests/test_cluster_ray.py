@@ -5,6 +5,7 @@ merged before the head checked it."""
 from __future__ import annotations
 
 import asyncio
+import json
 import tempfile
 import threading
 from pathlib import Path
@@ -14,11 +15,19 @@ import pytest
 
 from director_tui.engine.cluster import packs
 from director_tui.engine.cluster.wire import AttemptTicket, WorkerReply
-from director_tui.engine.events import AgentStarted, ClusterStatus, GateResult, NodeMerged, Notice
+from director_tui.engine.events import (
+    AgentStarted,
+    ClusterStatus,
+    GateResult,
+    NodeMerged,
+    Notice,
+    parse_event,
+)
 from director_tui.engine.models import RunState
 from director_tui.engine.run import AttemptSink, RunOutcome, run_job
-from director_tui.engine.store import Store
+from director_tui.engine.store import Store, read_jsonl
 from tests import cluster_fixture
+from tests.cli import director_here_on
 from tests.gitrepo import run_git
 from tests.run_fixture import (
     Recorder,
@@ -173,3 +182,20 @@ def test_a_worker_node_killed_mid_attempt_is_retried_elsewhere_uncharged_and_mer
     state = store.read_model(store.state, RunState)
     assert state is not None and state.nodes["add"].attempts == 1  # the lost one not counted
     assert job_file(store, add.impl_path) == add.solution
+
+
+def test_director_run_cluster_ray_and_cluster_status(tmp_path: Path, ray_cluster: Any) -> None:
+    store = build_job(tmp_path, sample_nodes()[:1])  # [cluster] engine stays "local"
+    address = ray_cluster.address
+    ran = director_here_on(store.repo, "run", "--no-tui", "--cluster", "ray", "--address", address)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    events = [parse_event(r) for r in read_jsonl(store.events)]
+    started = [e for e in events if isinstance(e, AgentStarted)]
+    assert started and started[0].worker, "the flag sent the attempt to the cluster"
+    shown = director_here_on(store.repo, "cluster", "status", "--address", address, "--json")
+    assert shown.returncode == 0, shown.stderr
+    report = json.loads(shown.stdout)
+    assert sum(n["alive"] for n in report["nodes"]) == 4
+    assert report["in_flight"] == []
+    text = director_here_on(store.repo, "cluster", "status", "--address", address)
+    assert "4 node(s) alive" in text.stdout and "attempts in flight: 0" in text.stdout

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 
 from director_tui.commands.common import (
@@ -20,7 +21,7 @@ from director_tui.commands.common import (
     store_for,
     want_tui,
 )
-from director_tui.engine.config import load_config
+from director_tui.engine.config import CLUSTER_ADDRESS_ENV, CLUSTER_ENGINE_ENV, load_config
 from director_tui.engine.context import EngineContext
 from director_tui.engine.models import PlanStage
 
@@ -37,6 +38,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "director run --no-tui --parallel 3  # headless; attach later with `director tui`",
             "director retry <node> / director pause / director cancel   # from another shell",
             "director run                        # again after Ctrl-C, kill or a failure: resumes",
+            "director run --cluster ray --address head:6379   # attempts on a Ray cluster",
         ),
         formatter_class=HELP_FORMAT,
     )
@@ -50,8 +52,27 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="K",
         help="executor attempts per node before one escalation (default: [limits] max_attempts)",
     )
+    parser.add_argument(
+        "--cluster",
+        choices=("local", "ray"),
+        help="where node attempts run (default: [cluster] engine; ray: docs/cluster.md)",
+    )
+    parser.add_argument(
+        "--address",
+        metavar="ADDR",
+        help="the Ray cluster to join (default: [cluster] address, else $RAY_ADDRESS, "
+        "else a Ray started here for the run)",
+    )
     add_tui_arg(parser)
     parser.set_defaults(handler=handle)
+
+
+def apply_cluster_flags(args: argparse.Namespace) -> None:
+    """``--cluster``/``--address`` for this process, whichever thread runs the engine."""
+    if args.cluster:
+        os.environ[CLUSTER_ENGINE_ENV] = args.cluster
+    if args.address:
+        os.environ[CLUSTER_ADDRESS_ENV] = args.address
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -61,7 +82,12 @@ def handle(args: argparse.Namespace) -> int:
     check_run_flags(args.parallel, args.max_attempts)
     store = store_for(args)
     store.check_free()  # exit 4 "busy" before any check that would misread a busy repo
+    apply_cluster_flags(args)
     config = load_config(store.repo)
+    if config.cluster.engine == "ray":
+        from director_tui.engine.cluster import require_ray
+
+        require_ray()  # exit 2 naming the extra, before the app opens
     ctx = EngineContext.open(store, config)
     if want_tui(args):
         from director_tui.tui import launch  # Textual loads only on this branch

@@ -14,6 +14,8 @@ from director_tui.engine.errors import UsageError
 
 if TYPE_CHECKING:
     from director_tui.engine.cluster.ray_backend import RayExecutorFactory
+    from director_tui.engine.cluster.status import ClusterReport
+    from director_tui.engine.store import Store
 
 RAY_MISSING_HINT = (
     "install it with `pip install 'director-tui[ray]'`, or set [cluster] engine = \"local\""
@@ -36,3 +38,14 @@ def executor_factory(cluster: Cluster) -> RayExecutorFactory:
     from director_tui.engine.cluster.ray_backend import RayExecutorFactory
 
     return RayExecutorFactory(cluster)
+
+
+def cluster_status(store: Store, address: str) -> ClusterReport:
+    """The cluster at ``address`` (else ``RAY_ADDRESS``, else the one running here) and the
+    job's attempts in flight; a ``UsageError`` when there is no cluster to ask."""
+    require_ray()
+    from director_tui.engine.cluster.ray_backend import cluster_nodes
+    from director_tui.engine.cluster.status import ClusterReport, in_flight
+
+    where, nodes = cluster_nodes(address)
+    return ClusterReport(address=where, nodes=nodes, in_flight=in_flight(store))

@@ -29,9 +29,11 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from director_tui.engine.agents.base import AgentResult, ExitReason
 from director_tui.engine.cluster import packs, verify, worker
+from director_tui.engine.cluster.status import WorkerNode
 from director_tui.engine.cluster.wire import AttemptTicket, Progress, ProgressKind, WorkerReply
 from director_tui.engine.config import Cluster
 from director_tui.engine.cost import CostRecord, director_cli_fields
+from director_tui.engine.errors import UsageError
 from director_tui.engine.events import AgentStarted, ClusterStatus, parse_event
 from director_tui.engine.run.core import RunCore
 from director_tui.engine.run.executor import (
@@ -118,7 +120,7 @@ def _attempt_task(ticket_json: str, channel: Any, repo_server: Any) -> tuple[str
     ticket = AttemptTicket.model_validate_json(ticket_json)
     outbox = _Outbox(channel, ticket.token)
     node_id = ray.get_runtime_context().get_node_id()
-    name = f"{socket.gethostname()}/{node_id[:8]}"
+    name = f"{socket.gethostname()}/{node_id[:8]}"  # as cluster_nodes names it
     outbox.push("placed", {"node_id": node_id})
 
     def fetch(commit: str, haves: list[str]) -> bytes:
@@ -257,6 +259,38 @@ class RaySession:
 
 def alive_nodes() -> list[dict[str, Any]]:
     return [n for n in ray.nodes() if n.get("Alive")]
+
+
+def cluster_nodes(address: str) -> tuple[str, list[WorkerNode]]:
+    """(the address joined, the cluster's nodes): joins as a driver for the question."""
+    where = address or os.environ.get("RAY_ADDRESS") or "auto"
+    joined_here = not ray.is_initialized()
+    if joined_here:
+        try:
+            ray.init(address=where, log_to_driver=False, configure_logging=False)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise UsageError(
+                f"no Ray cluster to ask at {where!r}: {exc}",
+                hint="start one (`ray start --head`), or name it: [cluster] address, "
+                "RAY_ADDRESS or --address",
+            ) from exc
+    try:
+        nodes = [
+            WorkerNode(
+                name=f"{n.get('NodeManagerHostname', '?')}/{n['NodeID'][:8]}",
+                alive=bool(n.get("Alive")),
+                resources={
+                    k: float(v)
+                    for k, v in n.get("Resources", {}).items()
+                    if not k.startswith("node:")
+                },
+            )
+            for n in ray.nodes()
+        ]
+    finally:
+        if joined_here:
+            ray.shutdown()
+    return where, nodes
 
 
 class _Lost(Exception):

@@ -110,6 +110,8 @@ async def run_job(
     what runs each attempt (``run/executor.py``; in-process by default)."""
     check_run_flags(parallel, max_attempts)
     limits = ctx.config.limits
+    if parallel is None and ctx.config.cluster.engine == "ray":
+        parallel = ctx.config.cluster.max_in_flight  # the cluster's slots, not this machine's
     parallel = limits.parallel if parallel is None else parallel
     max_attempts = limits.max_attempts if max_attempts is None else max_attempts
     plan = load_approved_plan(ctx)
