@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from director_tui.commands.common import HELP_FORMAT, add_repo_arg, help_epilog, resolve_repo
 from director_tui.engine import config as cfg
-from director_tui.engine import git, sandbox
+from director_tui.engine import git, sandbox, stack
 from director_tui.engine.errors import ConfigError
 from director_tui.engine.store import RUNTIME_IGNORES, Store, atomic_write_text
 
@@ -103,8 +103,14 @@ def handle(args: argparse.Namespace) -> int:
                 ) from exc
             print(f"{store.config} already exists (use --force to start over)")
     else:
+        guess = stack.detect(repo)
         if interactive and not values:
-            values = _ask(cfg.Tiers())
+            values = _ask(cfg.Tiers(), guess)
+        detected_gates = None
+        if not any(k.startswith("gates.") for k in values) and guess.gates:
+            detected_gates = guess.gates
+        if guess.ignore:
+            values["repository.ignore"] = guess.ignore
         text = cfg.example_config_text()
         target = store.config
         tmp = target.with_name(".config.toml.new")
@@ -112,11 +118,13 @@ def handle(args: argparse.Namespace) -> int:
         try:
             if values:
                 cfg.set_values(tmp, values)
+            cfg.prune_starter_config(tmp, gates=detected_gates)
             cfg.validate(cfg.read_toml(tmp), str(target))
             tmp.replace(target)
         finally:
             tmp.unlink(missing_ok=True)
         print(f"wrote {target}")
+        _say_detected(guess, detected_gates)
     if args.profiles:
         from director_tui.engine.profiles import write_starter_profiles
 
@@ -130,7 +138,21 @@ def handle(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ask(defaults: cfg.Tiers) -> dict[str, object]:
+def _say_detected(guess: stack.StackGuess, gates: dict[str, str] | None) -> None:
+    if not guess.names:
+        print(
+            "  no stack detected (package.json, pyproject.toml, go.mod, Cargo.toml, a "
+            "Makefile's test target): check [gates] and [repository] ignore in it"
+        )
+        return
+    print(f"  detected: {', '.join(guess.names)}")
+    if gates:
+        print("  gates: " + " · ".join(f"{k} = {v!r}" for k, v in gates.items()))
+    if guess.ignore:
+        print(f"  ignored build files: {', '.join(guess.ignore)}")
+
+
+def _ask(defaults: cfg.Tiers, guess: stack.StackGuess) -> dict[str, object]:
     print("Bind each role to a tier '<provider>/<model>' (enter keeps the default).")
     print(f"Providers: {', '.join(cfg.PROVIDERS)}")
     values: dict[str, object] = {}
@@ -148,7 +170,8 @@ def _ask(defaults: cfg.Tiers) -> dict[str, object]:
                 continue
             values[f"tiers.{role}"] = answer
             break
-    gate = input("  integration test command [python -m pytest -q]: ").strip()
+    suggested = guess.gates.get("test", "python -m pytest -q")
+    gate = input(f"  integration test command [{suggested}]: ").strip()
     if gate:
         values["gates.test"] = gate
     available = sandbox.probe()

@@ -358,6 +358,30 @@ def example_config_text() -> str:
     return files("director_tui").joinpath("config.example.toml").read_text(encoding="utf-8")
 
 
+def prune_starter_config(path: Path, *, gates: dict[str, str] | None) -> None:
+    """A config written from the example, fitted to the repository: ``gates`` (when given)
+    replaces the example's [gates] table, and [pricing] keeps only the tiers in use."""
+    import tomlkit
+
+    from director_tui.engine.store import atomic_write_text
+
+    doc = tomlkit.parse(path.read_text(encoding="utf-8"))
+    if gates is not None and "gates" in doc:
+        table: Any = doc["gates"]
+        for key in list(table):
+            del table[key]
+        for key, command in gates.items():
+            table[key] = command
+    used = set(validate(tomllib.loads(tomlkit.dumps(doc)), str(path)).tier_map().values())
+    pricing: Any = doc.get("pricing")
+    if pricing is not None:
+        for tier in [t for t in pricing if t not in used]:
+            del pricing[tier]
+    text = tomlkit.dumps(doc)
+    validate(tomllib.loads(text), str(path))
+    atomic_write_text(path, text)
+
+
 def set_values(path: Path, values: dict[str, Any]) -> None:
     """Set dotted keys (``"tiers.executor"``) in a TOML file, keeping comments and layout."""
     import tomlkit
