@@ -19,6 +19,7 @@ from director_tui.engine.events import (
     AgentActivity,
     AgentFinished,
     AgentStarted,
+    ClusterStatus,
     ControlApplied,
     CostUpdate,
     Event,
@@ -183,6 +184,7 @@ class BoardModel:
         self.controls: list[ControlOutcome] = []
         self.order_changed = False
         self.plan_progress = ""  # the plan pipeline's latest step, for the gate screens
+        self.cluster = ""  # the Ray cluster the attempts run on, when they do
         self.tests_phase: dict[str, str] = {}  # node → where its tests are (tests stage)
         self._call_nodes: dict[str, str] = {}
         # Tokens and cost of the steps a running call finished, shown live until the
@@ -294,6 +296,10 @@ class BoardModel:
                 self._control(event)
             case NodeTestsProgress():
                 self._tests_progress(event)
+            case ClusterStatus():
+                self.cluster = (
+                    f"ray {event.workers} nodes, {event.cpus:g} CPU, {event.in_flight} in flight"
+                )
             case PlanStageChanged():
                 self.plan_progress = f"{event.stage}" + (
                     f": {event.message}" if event.message else ""
@@ -325,9 +331,10 @@ class BoardModel:
         row = self._row(event.node_id)
         row.tier = event.tier
         row.calls.append(event.call_id)
-        row.last_event = f"{event.role} started"
+        on = f" @ {event.worker}" if event.worker else ""  # a cluster worker's name
+        row.last_event = f"{event.role} started{on}"
         row.changed = True
-        self._line(event.node_id, f"▶ {event.role} on {event.tier}")
+        self._line(event.node_id, f"▶ {event.role} on {event.tier}{on}")
 
     def _agent_finished(self, event: AgentFinished) -> None:
         self._call_nodes.pop(event.call_id, None)
@@ -488,6 +495,7 @@ class BoardModel:
             f"cost {cost_text(self.cost_usd, self.unpriced_calls, digits=3)}{ceiling}",
             f"wall {wall}" if wall else "",
             f"slots {self.active()}/{self.parallel}" if self.parallel else "",
+            self.cluster,
             "PAUSED" if self.paused else "",
             f"run {self.outcome}" if self.outcome else "",
             f"integration {self.integration}" if self.integration not in ("", "pending") else "",

@@ -12,6 +12,7 @@ from director_tui.engine.events import (
     AgentActivity,
     AgentFinished,
     AgentStarted,
+    ClusterStatus,
     ControlApplied,
     EventBus,
     GateResult,
@@ -224,3 +225,19 @@ def test_gate_wording_says_what_happened_once() -> None:
     red = board.rows["t"]
     assert red.last_event == "tests fail before the work, as they should"
     assert "red passed" not in "\n".join(red.lines) + red.gate_output
+
+
+def test_the_board_shows_the_cluster_and_each_attempts_worker() -> None:
+    board = BoardModel()
+    board.apply(NodeStateChanged(node_id="a", status="running", seq=1))
+    assert "ray" not in board.header()  # a local run has no cluster line
+    board.apply(ClusterStatus(workers=4, cpus=3, in_flight=1, seq=2))
+    board.apply(
+        AgentStarted(
+            call_id="c1", role="executor", tier="t/m", node_id="a", worker="gpu-2/ab12", seq=3
+        )
+    )
+    assert "ray 4 nodes, 3 CPU, 1 in flight" in board.header()
+    row = board.rows["a"]
+    assert row.last_event == "executor started @ gpu-2/ab12"
+    assert row.lines[-1].endswith("@ gpu-2/ab12")
