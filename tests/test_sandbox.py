@@ -221,6 +221,24 @@ def test_doctor_says_the_sandbox_is_on_where_bwrap_works(git_repo: Path, bwrap: 
     assert "ok   sandbox: on — agents and gate tests run in bwrap" in doctor.stdout
 
 
+def test_a_headless_run_says_whether_its_agents_are_sandboxed(tmp_path: Path, bwrap: None) -> None:
+    """The run's first lines name the sandbox state, on and off: a user who reads the
+    output knows whether writes outside the worktree are prevented or only detected."""
+    add = sample_nodes()[0]
+    on = build_job(tmp_path / "on", [add])
+    write_script(on, [solve(add)])
+    done = director_on(on.repo, "run", "--no-tui")
+    assert done.returncode == 0, done.stdout + done.stderr
+    header = done.stdout.splitlines()[:3]
+    assert any("sandbox: on (bwrap)" in line for line in header), done.stdout
+    off = build_job(tmp_path / "off", [add], config=SANDBOX_OFF)
+    write_script(off, [solve(add)])
+    done = director_on(off.repo, "run", "--no-tui")
+    assert done.returncode == 0, done.stdout + done.stderr
+    header = done.stdout.splitlines()[:3]
+    assert any('sandbox: off — [sandbox] mode = "off" in the config' in line for line in header)
+
+
 def test_directors_git_names_the_worktrees_git_dir_from_gits_records(tmp_path: Path) -> None:
     """A worktree's .git file rewritten to a git dir with a clean filter of the agent's:
     director's git still works on the worktree git made (and runs no filter); a folder

@@ -52,6 +52,8 @@ class RunStarted(EventBase):
     tiers: dict[str, str] = Field(default_factory=dict)
     scripted: bool = False
     pid: int = 0
+    # "sandbox: on (bwrap)" or "sandbox: off — <why>": the user sees it as the run starts.
+    sandbox: str = ""
 
 
 class RunFinished(EventBase):

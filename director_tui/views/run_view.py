@@ -50,6 +50,8 @@ class RunPrinter:
                 f"[bold]run[/] job {event.job_id}: {len(event.node_ids)} nodes, "
                 f"parallel {event.parallel}, ceiling ${event.ceiling_usd:.2f}{scripted}"
             )
+            if event.sandbox:
+                self._line(escape(event.sandbox))
         elif isinstance(event, NodeStateChanged):
             style = STATUS_STYLE.get(event.status, "")
             glyph = GLYPH.get(event.status, "?")

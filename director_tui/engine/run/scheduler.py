@@ -120,6 +120,7 @@ class Runner:
                 tiers=core.config.tier_map(),
                 scripted=core.ctx.scripted,
                 pid=os.getpid(),
+                sandbox=core.ctx.sandbox.line(),
             )
         )
         for note in notes:
