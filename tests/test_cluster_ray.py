@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from director_tui.engine.cluster import packs
@@ -30,6 +31,7 @@ from tests import cluster_fixture
 from tests.cli import director_here_on
 from tests.gitrepo import run_git
 from tests.run_fixture import (
+    JOB_ID,
     Recorder,
     build_job,
     context,
@@ -41,7 +43,8 @@ from tests.run_fixture import (
 )
 
 ray = pytest.importorskip("ray")
-from director_tui.engine.cluster.ray_backend import RayAttemptExecutor  # noqa: E402
+from director_tui.engine.cluster.ray_backend import RayAttemptExecutor, work_root  # noqa: E402
+from director_tui.engine.cluster.worker import job_dir  # noqa: E402
 
 ray_cluster = cluster_fixture.ray_cluster  # the module's cluster (a fixture)
 pytestmark = [pytest.mark.slow, pytest.mark.cluster, pytest.mark.usefixtures("ray_cluster")]
@@ -199,3 +202,35 @@ def test_director_run_cluster_ray_and_cluster_status(tmp_path: Path, ray_cluster
     assert report["in_flight"] == []
     text = director_here_on(store.repo, "cluster", "status", "--address", address)
     assert "4 node(s) alive" in text.stdout and "attempts in flight: 0" in text.stdout
+
+
+def test_a_cancelled_attempt_is_cancelled_on_ray_and_its_agent_processes_killed_there(
+    tmp_path: Path,
+) -> None:
+    add = sample_nodes()[0]
+    store = build_job(tmp_path, [add], config=RAY_CONFIG)
+    write_script(store, [solve(add, steps=[{"run": "sleep 987"}, *solve(add)["steps"]])])
+
+    def agent_sleep() -> psutil.Process | None:
+        for proc in psutil.process_iter(["cmdline"]):
+            if proc.info["cmdline"] == ["sleep", "987"]:
+                return proc
+        return None
+
+    async def cancel_while_the_agent_runs() -> psutil.Process:
+        running = asyncio.create_task(run_job(context(store), parallel=1))
+        while (found := agent_sleep()) is None:
+            assert not running.done(), "the run ended before its agent started"
+            await asyncio.sleep(0.2)
+        running.cancel()  # as Ctrl-C does: the node's attempt is cancelled
+        with pytest.raises(asyncio.CancelledError):
+            await running
+        return found
+
+    sleeper = asyncio.run(cancel_while_the_agent_runs())
+    # run_job ended the session, which waited for the reap on the worker's node.
+    assert not sleeper.is_running() or sleeper.status() == psutil.STATUS_ZOMBIE
+    attempts = job_dir(work_root(), JOB_ID) / "attempts"
+    assert not list(attempts.glob("add--*")), "the attempt's folder was reaped"
+    state = store.read_model(store.state, RunState)
+    assert state is not None and state.nodes["add"].status == "pending"  # resumable
