@@ -97,6 +97,11 @@ class Decision:
     cancel_run: bool = False
 
 
+# How an offline answer says when it takes effect (the app, which starts the run at
+# once after a retry, says "now" instead).
+NEXT_RUN = " at the next `director run`"
+
+
 def decide(
     action: str,
     node_id: str | None,
@@ -111,7 +116,7 @@ def decide(
     if node_id is None:
         return _decide_for_run(action, state, live=live)
     st = state.nodes.setdefault(node_id, NodeState())
-    later = "" if live else " at the next `director run`"
+    later = "" if live else NEXT_RUN
     if st.status == NodeStatus.done:
         return Decision(False, f"node {node_id} is already merged")
     if st.status == NodeStatus.merging and live:

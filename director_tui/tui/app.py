@@ -26,7 +26,7 @@ from director_tui.engine.models import RunState
 from director_tui.engine.run import RunOutcome
 from director_tui.tui.app_base import AppBase
 from director_tui.tui.board import BoardModel
-from director_tui.tui.engine_bridge import EngineBridge, EngineJob, EngineTask
+from director_tui.tui.engine_bridge import STARTS_THE_RUN, EngineBridge, EngineJob, EngineTask
 from director_tui.tui.feed import EventBuffer, EventTail
 from director_tui.tui.messages import EngineJobFinished, SendControl, StartEngineJob, StartRun
 from director_tui.tui.palette import binding_commands
@@ -375,7 +375,7 @@ class DirectorApp(AppBase):
             if result is None:
                 return
             ok, _message = result  # the ControlApplied event in the buffer says it on screen
-            if ok and action in ("retry", "escalate"):
+            if ok and action in STARTS_THE_RUN:
                 self.call_later(self.start_run)
             return
         request_id = self.guard(

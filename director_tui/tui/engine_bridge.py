@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from director_tui.engine import bench, control, dag, plan, run
+from director_tui.engine.budget import NEXT_RUN
 from director_tui.engine.config import Config, load_config
 from director_tui.engine.context import EngineContext
 from director_tui.engine.errors import PlanInvalidError, UsageError
@@ -26,6 +27,8 @@ from director_tui.engine.models import Plan, PlanStage
 from director_tui.engine.store import Store, atomic_write_text
 
 EventSink = Callable[[EventBase], None]
+# Offline requests after which the app starts the run at once.
+STARTS_THE_RUN = ("retry", "escalate")
 
 
 class EngineTask(StrEnum):
@@ -195,6 +198,9 @@ class EngineBridge:
         answer it with the same ControlApplied event a live engine would append."""
         with self.store.run_lock("control"):
             record = control.apply_offline(self.store, action, node_id)
+            if record.ok and action in STARTS_THE_RUN:
+                # the app starts the run right after (DirectorApp.send_control)
+                record.message = record.message.replace(NEXT_RUN, " now: the app starts the run")
             bus = EventBus(self.store.events, [sink] if sink else None)
             bus.emit(
                 ControlApplied(

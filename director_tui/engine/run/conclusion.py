@@ -78,8 +78,7 @@ async def conclude(core: RunCore) -> RunOutcome:
     if not all(s == NodeStatus.done for s in statuses.values()):
         state.integration = "skipped"
         core.save()
-        bad = [nid for nid, s in statuses.items() if s != NodeStatus.done]
-        return finish(core, "failed", f"not merged: {', '.join(bad)}")
+        return finish(core, "failed", not_merged_message(statuses))
     commands = core.config.gate_commands()
     if not commands:
         state.integration = "skipped"
@@ -111,6 +110,31 @@ async def conclude(core: RunCore) -> RunOutcome:
     if result.passed:
         return finish(core, "success", "all nodes merged; " + result.report())
     return finish(core, "failed", result.report())
+
+
+# Why a node did not merge, in the user's words: a cancel is the user's, not a failure.
+NOT_MERGED = {
+    NodeStatus.cancelled: "cancelled by request",
+    NodeStatus.failed: "failed",
+    NodeStatus.blocked: "blocked by a node that did not merge",
+    NodeStatus.skipped: "skipped by request",
+}
+
+
+def not_merged_message(statuses: dict[str, NodeStatus]) -> str:
+    """The run ended with nodes unmerged: which, and why, then what resumes them."""
+    parts = []
+    for status, why in NOT_MERGED.items():
+        ids = [nid for nid, s in statuses.items() if s == status]
+        if ids:
+            parts.append(f"{why}: {', '.join(ids)}")
+    rest = [nid for nid, s in statuses.items() if s != NodeStatus.done and s not in NOT_MERGED]
+    if rest:
+        parts.append(f"not merged: {', '.join(rest)}")
+    return (
+        "; ".join(parts) + " — the other nodes' work is merged on the job branch; "
+        "`director retry <node>` then `director run` finishes the rest"
+    )
 
 
 def finish(core: RunCore, outcome: Outcome, message: str) -> RunOutcome:
