@@ -95,6 +95,10 @@ async def test_r_on_a_failed_node_starts_a_new_attempt(tmp_path: Path) -> None:
     assert any(isinstance(e, AgentStarted) and e.node_id == "mul" for e in after)
     final = store.read_model(store.state, RunState)
     assert final is not None and final.nodes["mul"].status == NodeStatus.done
+    # the app starts the run at once: the answer says "now", not "at the next director run"
+    answer = next(e for e in after if isinstance(e, ControlApplied) and e.action == "retry")
+    assert "now: the app starts the run" in answer.message
+    assert "next `director run`" not in answer.message
 
 
 def _slow_job(tmp_path: Path, secs: float) -> Store:
