@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -234,3 +237,33 @@ def test_a_cancelled_attempt_is_cancelled_on_ray_and_its_agent_processes_killed_
     assert not list(attempts.glob("add--*")), "the attempt's folder was reaped"
     state = store.read_model(store.state, RunState)
     assert state is not None and state.nodes["add"].status == "pending"  # resumable
+
+
+def test_a_head_killed_mid_attempt_resumes_and_submits_the_attempt_again(
+    tmp_path: Path, ray_cluster: Any
+) -> None:
+    add = sample_nodes()[0]
+    store = build_job(tmp_path, [add], config=RAY_CONFIG)
+    write_script(store, [solve(add, steps=[{"sleep": 3}, *solve(add)["steps"]])])
+    argv = [sys.executable, "-m", "director_tui", "run", "--no-tui", "--repo", str(store.repo)]
+    argv += ["--address", ray_cluster.address]
+    head = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        placed = False
+        while not placed:  # until the attempt's agent started on a worker
+            assert head.poll() is None, "the run ended before its attempt started"
+            time.sleep(0.2)
+            records = read_jsonl(store.events) if store.events.is_file() else []
+            placed = any(r.get("type") == "agent_started" and r.get("worker") for r in records)
+    finally:
+        head.kill()  # SIGKILL: no clean-up of any kind
+        head.wait()
+    again = director_here_on(store.repo, "run", "--no-tui", "--address", ray_cluster.address)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert job_file(store, add.impl_path) == add.solution
+    events = [parse_event(r) for r in read_jsonl(store.events)]
+    assert [e.node_id for e in events if isinstance(e, NodeMerged)] == ["add"]
+    assert any(isinstance(e, Notice) and e.message.startswith("recovered") for e in events)
+    assert len([e for e in events if isinstance(e, AgentStarted)]) == 2
+    state = store.read_model(store.state, RunState)
+    assert state is not None and state.nodes["add"].attempts == 1  # the killed one uncounted
