@@ -20,7 +20,6 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -434,6 +433,3 @@ class RayExecutorFactory:
     def close(self) -> None:
         if self.session is not None:
             self.session.close()
-
-
-ExecutorMaker = Callable[[RunCore, WatchedWindows], RayAttemptExecutor]
