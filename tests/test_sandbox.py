@@ -239,6 +239,35 @@ def test_a_headless_run_says_whether_its_agents_are_sandboxed(tmp_path: Path, bw
     assert any('sandbox: off — [sandbox] mode = "off" in the config' in line for line in header)
 
 
+def test_land_runs_the_gates_on_the_agents_code_in_the_sandbox(tmp_path: Path, bwrap: None) -> None:
+    """`director land` re-runs [gates] on the job's code, which an agent wrote: sandboxed
+    like every earlier run of it, or code that behaved in the run's sandbox reaches the
+    user's home at the last step (found by QA: the land gate ran unsandboxed)."""
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_rsa").write_text("SECRET\n")
+    payload = (
+        "import os\n"
+        "try:\n"
+        "    key = open(os.path.expanduser('~/.ssh/id_rsa')).read()\n"
+        "except OSError:\n"
+        "    key = 'hidden'\n"
+        "open(os.path.expanduser('~/landed.txt'), 'a').write(key)\n\n\n"
+    )
+    add = sample_nodes()[0]
+    add.solution = payload + add.solution
+    store = build_job(tmp_path, [add], gates={"test": add.test_cmd})
+    write_script(store, [solve(add)])
+    env = {"HOME": str(home)}
+    ran = director_on(store.repo, "run", "--no-tui", env=env)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert not (home / "landed.txt").exists()  # the run's gates were sandboxed
+    landed = director_on(store.repo, "land", env=env)
+    assert landed.returncode == 0, landed.stdout + landed.stderr
+    assert "integration gate passed (test)" in landed.stdout
+    assert not (home / "landed.txt").exists()
+
+
 def test_directors_git_names_the_worktrees_git_dir_from_gits_records(tmp_path: Path) -> None:
     """A worktree's .git file rewritten to a git dir with a clean filter of the agent's:
     director's git still works on the worktree git made (and runs no filter); a folder

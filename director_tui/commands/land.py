@@ -12,13 +12,18 @@ from director_tui.commands.common import (
     help_epilog,
     store_for,
 )
+from director_tui.engine.context import EngineContext
+from director_tui.engine.events import EventBus, Notice
 from director_tui.engine.land import land
 
 
 def handle_land(args: argparse.Namespace) -> int:
     store = store_for(args)
     config = checked_config(store.repo)
-    result = asyncio.run(land(store, config, squash=args.squash))
+    # Not EngineContext.open: a refused land ("nothing to land") writes nothing.
+    ctx = EngineContext(store=store, config=config, bus=EventBus(store.events))
+    ctx.bus.subscribe(_print_notice)  # "sandbox: off — <why>" when auto finds none
+    result = asyncio.run(land(ctx, squash=args.squash))
     if result.how == "already landed":
         print(f"{result.job_branch} is already in {result.branch}: nothing to land")
         return 0
@@ -28,6 +33,11 @@ def handle_land(args: argparse.Namespace) -> int:
     )
     print("`director clean` removes director's branches whose work is now merged")
     return 0
+
+
+def _print_notice(event: object) -> None:
+    if isinstance(event, Notice):
+        print(event.message)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -5,8 +5,10 @@
 the job is not finished, the checkout is not on a branch, has uncommitted changes or an
 operation under way. It builds the result — the job branch itself when the user's branch
 can fast-forward to it, else a merge commit (or with ``squash`` one commit) on top of the
-user's HEAD — in a temporary worktree, runs the repository's ``[gates]`` there, and only
-then moves the user's branch with ``git merge --ff-only`` to that commit: the same
+user's HEAD — in a temporary worktree, runs the repository's ``[gates]`` there (in the
+OS sandbox, like every gate: they run the agents' code, which must not get the user's home
+or checkout at the last step when every earlier run of it was sandboxed), and only then
+moves the user's branch with ``git merge --ff-only`` to that commit: the same
 fast-forward a user would run, which git refuses rather than overwrite a file. A conflict
 or a failed gate refuses with exit 1 and the user's branch as it was.
 
@@ -25,7 +27,7 @@ from pathlib import Path
 from typing import Literal
 
 from director_tui.engine import gates, git
-from director_tui.engine.config import Config
+from director_tui.engine.context import EngineContext
 from director_tui.engine.errors import DirectorError, UsageError
 from director_tui.engine.models import NodeStatus, PlanStage, RunState
 from director_tui.engine.store import Store
@@ -103,12 +105,12 @@ def _conflicted(worktree: Path) -> list[str]:
 
 
 async def land(
-    store: Store,
-    config: Config,
+    ctx: EngineContext,
     *,
     squash: bool = False,
     on_line: Callable[[str], None] | None = None,
 ) -> LandResult:
+    store = ctx.store
     repo = store.repo
     stage = store.read_model(store.plan_stage, PlanStage)
     state = store.read_model(store.state, RunState)
@@ -120,13 +122,14 @@ async def land(
     if not git.branch_exists(repo, job_branch):
         raise UsageError(f"the job branch {job_branch} is gone", hint="nothing to land")
     branch = _check_checkout(repo)
+    ctx.require_sandbox()
     with store.run_lock("land"):
         head = git.rev(repo)
         job_tip = git.rev(repo, job_branch)
         if _is_ancestor(repo, job_tip, head):
             return LandResult(branch, job_branch, "already landed", head, "not run")
         result, how, report = await _build_and_gate(
-            store, config, head, job_branch, job_tip, stage, squash, on_line
+            ctx, head, job_branch, job_tip, stage, squash, on_line
         )
         # Compare-and-swap on the user's checkout: still this branch, this HEAD, clean.
         if git.current_branch(repo) != branch or git.rev(repo) != head or git.dirty_files(repo):
@@ -144,8 +147,7 @@ async def land(
 
 
 async def _build_and_gate(
-    store: Store,
-    config: Config,
+    ctx: EngineContext,
     head: str,
     job_branch: str,
     job_tip: str,
@@ -154,6 +156,7 @@ async def _build_and_gate(
     on_line: Callable[[str], None] | None,
 ) -> tuple[str, Literal["fast-forward", "merge commit", "squash commit"], str]:
     """The commit the user's branch will move to, gated, built in a throw-away worktree."""
+    store, config = ctx.store, ctx.config
     repo = store.repo
     where = store.worktrees / LAND_WORKTREE
     if where.exists():
@@ -195,7 +198,12 @@ async def _build_and_gate(
             report = "no [gates] configured: nothing re-run"
         else:
             outcome = await gates.integration_gate(
-                commands, where, [], timeout=config.limits.gate_timeout_secs, on_line=on_line
+                commands,
+                where,
+                [],
+                timeout=config.limits.gate_timeout_secs,
+                on_line=on_line,
+                sandbox=ctx.sandbox_spec(where),
             )
             report = outcome.report()
             if not outcome.passed:

@@ -160,7 +160,7 @@ class EngineBridge:
         """`director land`: the finished job merged into the user's branch, gated first."""
         from director_tui.engine.land import land
 
-        return EngineJob(EngineTask.LAND, lambda ctx: land(ctx.store, ctx.config))
+        return EngineJob(EngineTask.LAND, lambda ctx: land(ctx))
 
     def run_bench(self, task: str, profiles: list[str]) -> EngineJob:
         """A bench keeps its own stores under .director/bench/ (the job's are untouched);
