@@ -1,6 +1,7 @@
 """The OS sandbox with the REAL OpenCode binary: a bash tool call that writes outside the
-worktree (the user's checkout, the agent's home, /etc) is prevented, not just detected,
-and the honest second attempt merges."""
+worktree (the user's checkout, the agent's home, /etc, .director/control) — with its
+paths hidden from OpenCode's own permission check — is prevented, not just detected, and
+the honest second attempt merges."""
 
 from __future__ import annotations
 
@@ -29,9 +30,12 @@ def test_a_real_opencode_bash_call_cannot_write_outside_its_worktree(
     add = sample_nodes()[0]
     store = build_job(tmp_path, [add])
     etc_probe = Path("/etc") / f"director-e2e-{uuid.uuid4().hex[:8]}"
+    # Paths built at run time: OpenCode's own external_directory permission refuses a
+    # command that names a path outside the worktree, but cannot see through variables.
     escape = (
-        "echo leak > {cwd}/../../../leak.txt; echo x > $HOME/outside.txt; "
-        f"touch {etc_probe}; echo x > {{cwd}}/../../control/evil.json; echo tried"
+        'R="${PWD%/.director/*}"; echo leak > "$R/leak.txt"; echo x > "$HOME/outside.txt"; '
+        f'E=/et; touch "${{E}}c/{etc_probe.name}"; '
+        'echo x > "$R/.director/control/evil.json"; echo tried'
     )
     setup = opencode_env(
         {
