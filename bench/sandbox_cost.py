@@ -80,7 +80,7 @@ def opencode_cost(binary: str, spec: SandboxSpec, home: Path, n: int) -> tuple[l
         "OPENCODE_DISABLE_MODELS_FETCH": "1",
     }
     provider = OpenCodeProvider(binary)
-    folders = provider.state_dirs(env)
+    folders = provider.sandbox_writable_dirs(env)
     for folder in folders:
         folder.mkdir(parents=True, exist_ok=True)
     boxed = spec.plus(
