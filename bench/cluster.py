@@ -47,7 +47,7 @@ def cpu_secs() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def one(workers: int, nodes: int, secs: float) -> dict[str, float]:
+def one(workers: int, nodes: int, secs: float, verify_tests: bool) -> dict[str, float]:
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
     for _ in range(workers):
         cluster.add_node(num_cpus=1)
@@ -56,7 +56,10 @@ def one(workers: int, nodes: int, secs: float) -> dict[str, float]:
     try:
         with tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmp:
             deps: dict[str, list[str]] = {f"n{i:03d}": [] for i in range(nodes)}
-            config = f'[cluster]\nengine = "ray"\nmax_in_flight = {workers}\n'
+            config = (
+                f'[cluster]\nengine = "ray"\nmax_in_flight = {workers}\n'
+                f"verify_tests = {str(verify_tests).lower()}\n"
+            )
             store = build(Path(tmp), deps, dict.fromkeys(deps, secs), extra_config=config)
             ctx = EngineContext.open(store, load_config(store.repo))
             factory = RayExecutorFactory(ctx.config.cluster)
@@ -68,7 +71,8 @@ def one(workers: int, nodes: int, secs: float) -> dict[str, float]:
             return {
                 "wall": wall,
                 "throughput": nodes / wall,
-                "overhead": factory.session.overhead_secs / nodes,
+                "overhead": sum(factory.session.overhead.values()) / nodes,
+                **{k: v / nodes for k, v in factory.session.overhead.items()},
                 "cpu": cpu / nodes,
                 "ideal": nodes * secs / workers,
             }
@@ -82,17 +86,24 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=64)
     parser.add_argument("--secs", type=float, default=3.0)
     parser.add_argument("--workers", default="1,4,8")
+    parser.add_argument(
+        "--no-verify-tests",
+        action="store_true",
+        help="[cluster] verify_tests = false: the head does not run the tests again",
+    )
     args = parser.parse_args()
     counts = [int(w) for w in args.workers.split(",")]
     print(f"{args.nodes} attempts of {args.secs:g} s each; load before {os.getloadavg()}")
     rows = {}
     for workers in counts:
-        rows[workers] = one(workers, args.nodes, args.secs)
+        rows[workers] = one(workers, args.nodes, args.secs, not args.no_verify_tests)
         row = rows[workers]
         print(
             f"{workers} worker(s): wall {row['wall']:.1f} s (floor {row['ideal']:.1f} s), "
             f"{row['throughput']:.2f} attempts/s, head overhead {row['overhead']:.3f} s/attempt, "
-            f"head CPU {row['cpu']:.3f} s/attempt; load {os.getloadavg()}",
+            f"(submit {row['submit']:.3f}, receive {row['receive']:.3f}, "
+            f"verify {row['verify']:.3f}), head CPU {row['cpu']:.3f} s/attempt; "
+            f"load {os.getloadavg()}",
             flush=True,
         )
     first = rows[counts[0]]["throughput"]

@@ -61,6 +61,7 @@ def test_a_commit_crosses_as_a_pack_of_only_what_the_other_side_lacks(tmp_path: 
     assert len(thin) < 1000  # the big file is not shipped again
     packs.apply_pack(worker, thin)
     assert packs.parents(worker, tip) == [base]
+    assert packs.parents(worker, "0" * 40) is None
     # A worker's result: one commit on the base with the tip's tree.
     squashed = packs.squash_onto(worker, tip, base, "result")
     assert packs.parents(worker, squashed) == [base]

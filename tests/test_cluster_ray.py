@@ -132,14 +132,21 @@ def tampering(mode: str) -> Any:
 
 
 @pytest.mark.parametrize(
-    ("mode", "check"),
-    [("test_file", "hashes"), ("outside", "allowlist"), ("history", "history")],
+    ("mode", "check", "verify_tests"),
+    [
+        ("test_file", "hashes", True),
+        ("test_file", "hashes", False),  # the structural checks need no test run
+        ("outside", "allowlist", True),
+        ("outside", "allowlist", False),
+        ("history", "history", True),
+    ],
 )
 def test_the_head_refuses_a_worker_commit_that_breaks_the_rules(
-    tmp_path: Path, mode: str, check: str
+    tmp_path: Path, mode: str, check: str, verify_tests: bool
 ) -> None:
     add = sample_nodes()[0]
-    store = build_job(tmp_path, [add], config=RAY_CONFIG)
+    config = RAY_CONFIG + f"verify_tests = {str(verify_tests).lower()}\n"
+    store = build_job(tmp_path, [add], config=config)
     frozen = job_file(store, add.test_path)
     recorder = Recorder()
     outcome = run(store, recorder, parallel=1, executor=tampering(mode))

@@ -60,9 +60,14 @@ def apply_pack(repo: Path, pack: bytes) -> None:
         raise GitError(f"git index-pack: {done.stderr.decode(errors='replace').strip()}")
 
 
-def parents(repo: Path, commit: str) -> list[str]:
-    out = git.git(["rev-list", "--parents", "-n", "1", commit], repo).stdout.split()
-    return out[1:]
+def parents(repo: Path, commit: str) -> list[str] | None:
+    """The commit's parents; None when ``repo`` has no such commit."""
+    listed = git.git(
+        ["rev-list", "--parents", "-n", "1", f"{commit}^{{commit}}", "--"], repo, check=False
+    )
+    if listed.returncode != 0:
+        return None
+    return listed.stdout.split()[1:]
 
 
 def squash_onto(repo: Path, commit: str, base: str, message: str) -> str:

@@ -199,7 +199,8 @@ class RaySession:
         self.poller: asyncio.Task[None] | None = None
         self.last_status: tuple[int, int] | None = None
         self.status_at = 0.0
-        self.overhead_secs = 0.0  # the head's own time per attempt (bench/cluster.py)
+        # The head's own time on attempts, by phase (submit, receive, verify): bench/cluster.py.
+        self.overhead: dict[str, float] = {"submit": 0.0, "receive": 0.0, "verify": 0.0}
 
     def ensure_poller(self) -> None:
         if self.poller is None or self.poller.done():
@@ -335,7 +336,7 @@ class RayAttemptExecutor:
                     sink,
                     verify_tests=self.session.cluster.verify_tests,
                 )
-                session.overhead_secs += time.monotonic() - began
+                session.overhead["verify"] += time.monotonic() - began
                 return report
         return AttemptReport(
             exit_reason=ExitReason.crashed,
@@ -365,7 +366,7 @@ class RayAttemptExecutor:
         ref = _attempt_task.options(
             name=ticket.task_name, num_cpus=cpus, resources=resources
         ).remote(ticket.model_dump_json(), session.channel, session.repo_server)
-        session.overhead_secs += time.monotonic() - began
+        session.overhead["submit"] += time.monotonic() - began
         try:
             reply_json, pack = await asyncio.wait_for(
                 asyncio.wrap_future(ref.future()), timeout=self._deadline(spec)
@@ -398,7 +399,7 @@ class RayAttemptExecutor:
         reply = WorkerReply.model_validate_json(reply_json)
         if reply.token != ticket.token:
             reply.report.commit = None  # not this execution's: never merged
-        session.overhead_secs += time.monotonic() - began
+        session.overhead["receive"] += time.monotonic() - began
         return reply, pack
 
     def _stop(self, ref: Any, listener: _Listener) -> None:

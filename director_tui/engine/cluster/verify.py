@@ -73,9 +73,10 @@ async def adopt(
     node, nid = spec.node, spec.node.id
     worktree = jobs.node_worktree(core.store, nid)
     sink.gating()
-    await windows.open(nid)
-    try:
-        if verify_tests:
+    if verify_tests:
+        # The tests run here: inside a watched window, as a local gate's.
+        await windows.open(nid)
+        try:
             outcome = await gates.node_gate(
                 node,
                 worktree,
@@ -86,10 +87,14 @@ async def adopt(
                 on_line=sink.test_line,
                 sandbox=core.ctx.sandbox_spec(worktree),  # the head's own sandbox
             )
-        else:
-            outcome = await core.io(gates.structural_check, node, worktree, spec.base_commit, [])
-    finally:
-        report.outside = [*report.outside, *await windows.close(nid)]
+        finally:
+            report.outside = [*report.outside, *await windows.close(nid)]
+    else:
+        # No command runs here: the commit's own diff, no scan of the worktree.
+        changes = await core.io(git.changes_between, worktree, spec.base_commit, report.commit)
+        outcome = await core.io(
+            gates.structural_check, node, worktree, spec.base_commit, [], changes
+        )
     if not outcome.passed:
         verdict = GateVerdict.of(outcome)
         verdict.message = f"the head refused the worker's commit: {verdict.message}"
@@ -109,17 +114,16 @@ def _adopt_commit(
         packs.apply_pack(repo, pack)
     except GitError as exc:
         return REFUSED, f"its objects do not load: {exc}"
-    if not packs.has_commit(repo, commit):
-        return REFUSED, f"the commit {commit[:12]} is not in what it sent"
     parents = packs.parents(repo, commit)
+    if parents is None:
+        return REFUSED, f"the commit {commit[:12]} is not in what it sent"
     if parents != [base]:
         return (
             "history",
             f"the commit {commit[:12]} is not one commit on the base {base[:12]} "
             f"(its parents: {', '.join(p[:12] for p in parents) or 'none'})",
         )
+    # The node branch at the commit, checked out clean: what is checked is what merges.
     worktree = jobs.node_worktree(core.store, spec.node.id)
-    jobs.prepare_node_worktree(core.store, worktree, spec.branch, base)
-    git.git(["reset", "-q", "--hard", commit], worktree)
-    git.git(["clean", "-q", "-ffdx"], worktree)
+    jobs.prepare_node_worktree(core.store, worktree, spec.branch, commit)
     return None
