@@ -132,3 +132,22 @@ def test_request_files_left_before_a_run_are_refused_too(tmp_path: Path) -> None
     )
     outcome = run(store)
     assert outcome.success and outcome.done == ["add", "mul"]
+
+
+def test_a_refusal_reads_once_in_the_run_lines_and_in_status(tmp_path: Path) -> None:
+    """The run's progress lines and `director status` say 'refused `skip mul`: …', not
+    'refused refused `skip mul`' (the refusal's message already begins with the word)."""
+    add, mul, _ = sample_nodes()
+    store = build_job(tmp_path, [add, mul])
+    write_script(store, [solve(add), solve(mul)])
+    store.control.mkdir(parents=True, exist_ok=True)
+    (store.control / "0-left.json").write_text(
+        json.dumps({"action": "skip", "node_id": "mul", "request_id": "left"})
+    )
+    ran = director_on(store.repo, "run", "--no-tui")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    status = director_on(store.repo, "status")
+    for out in (ran.stdout, status.stdout):
+        flat = " ".join(out.split())  # rich wraps long lines
+        assert "control skip mul: refused `skip mul`: it was a file dropped" in flat, out
+        assert "refused refused" not in flat

@@ -22,7 +22,7 @@ from director_tui.engine.events import (
     RunStarted,
 )
 from director_tui.views.console import ProgressConsole
-from director_tui.views.status_view import GLYPH, STATUS_STYLE
+from director_tui.views.status_view import GLYPH, STATUS_STYLE, control_answer
 
 NOTICE_STYLE = {"info": "dim", "warning": "yellow", "error": "red"}
 
@@ -82,9 +82,9 @@ class RunPrinter:
                     f"{suspects}"
                 )
         elif isinstance(event, ControlApplied):
-            ok = "[green]ok[/]" if event.ok else "[yellow]refused[/]"
             target = f" {event.node_id}" if event.node_id else ""
-            self._line(f"control {event.action}{target}: {ok} {escape(event.message)}")
+            answer = control_answer(event.ok, event.message)
+            self._line(f"control {event.action}{target}: {answer}")
         elif isinstance(event, Notice):
             style = NOTICE_STYLE.get(event.level, "")
             self._line(f"[{style}]{escape(event.message)}[/]")

@@ -81,10 +81,8 @@ def print_status(summary: dict[str, Any], console: Console | None = None) -> Non
             controls = [c for c in controls if c.get("at", 0) >= run["started_at"]]
         for c in controls[-5:]:
             target = f" {c['node_id']}" if c.get("node_id") else ""
-            mark = "" if c.get("ok", True) else "[yellow]refused[/] "
-            console.print(
-                f"[dim]control {c['action']}{target}: {mark}{escape(c.get('message', ''))}[/]"
-            )
+            answer = control_answer(c.get("ok", True), c.get("message", ""), ok_mark="")
+            console.print(f"[dim]control {c['action']}{target}: {answer}[/]")
     cost = summary["cost"]
     total = cost_text(cost["total_usd"], cost["unpriced_calls"])
     console.print(f"[bold]cost[/] {total} over {cost['calls']} calls")
@@ -104,6 +102,14 @@ def print_status(summary: dict[str, Any], console: Console | None = None) -> Non
             console.print(
                 f"  {escape(j['job_id'])}  {j['stage']:<9} {j['run']:<20} {escape(j['task'])}"
             )
+
+
+def control_answer(ok: bool, message: str, *, ok_mark: str = "[green]ok[/] ") -> str:
+    """How a control request was answered, the word 'refused' said once: a refusal's
+    message already begins with it ("refused `skip mul`: …")."""
+    if ok:
+        return ok_mark + escape(message)
+    return "[yellow]refused[/] " + escape(message.removeprefix("refused "))
 
 
 # The node table's columns, and the order they are dropped in when the terminal is too
