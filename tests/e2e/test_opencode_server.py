@@ -107,7 +107,7 @@ async def test_a_session_edits_the_worktree_with_the_cli_drivers_tokens_cost_and
         ("bash", "completed"),
     ]
     assert result.text == "Done: hello.py prints hello."
-    assert (result.tokens.input, result.tokens.output) == (4500, 170)
+    assert (result.tokens.input_tokens, result.tokens.output_tokens) == (4500, 170)
     assert result.cost_usd == pytest.approx(4500 * 3.0 / 1e6 + 170 * 15.0 / 1e6, rel=1e-9)
     steps = [a for a in activity if a.kind == "step" and a.status == "finish"]
     assert len(steps) == 3
@@ -128,7 +128,8 @@ async def test_a_session_edits_the_worktree_with_the_cli_drivers_tokens_cost_and
     # A second call is a new session on the same, still running server.
     again = await provider.run(make_call("executor", git_repo, tmp_path), lambda _a: None)
     assert again.exit_reason == ExitReason.ok, again.message
-    assert again.text == "again" and (again.tokens.input, again.tokens.output) == (7, 3)
+    assert again.text == "again"
+    assert (again.tokens.input_tokens, again.tokens.output_tokens) == (7, 3)
     assert server.starts == 1
 
 
