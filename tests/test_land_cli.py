@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from director_tui.engine import jobs
 from director_tui.engine.store import Store
 from tests.cli import director_on
@@ -132,3 +134,52 @@ def test_a_conflict_is_refused_with_the_files_and_the_branch_untouched(tmp_path:
     )
     assert head(repo) == before and "# mine" in (repo / "calc" / "add.py").read_text()
     assert run_git(repo, "status", "--porcelain", "--untracked-files=no") == ""
+
+
+def _author_and_committer(repo: Path) -> str:
+    return run_git(repo, "log", "-1", "--format=%an <%ae> / %cn <%ce>")
+
+
+def test_a_merge_commit_on_the_users_branch_is_made_as_the_user(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = finished_job(tmp_path)
+    repo = store.repo
+    for key in ("NAME", "EMAIL"):  # the identity git takes is the repository's config
+        monkeypatch.delenv(f"GIT_AUTHOR_{key}")
+        monkeypatch.delenv(f"GIT_COMMITTER_{key}")
+    run_git(repo, "config", "user.name", "Ada Lovelace")
+    run_git(repo, "config", "user.email", "ada@example.org")
+    (repo / "NOTES.md").write_text("mine\n")
+    run_git(repo, "add", "NOTES.md")
+    run_git(repo, "commit", "-q", "-m", "my own work")
+    landed = director_on(repo, "land")
+    assert landed.returncode == 0, landed.stdout + landed.stderr
+    assert "(merge commit" in landed.stdout and "note:" not in landed.stdout
+    assert _author_and_committer(repo) == (
+        "Ada Lovelace <ada@example.org> / Ada Lovelace <ada@example.org>"
+    )
+
+
+def test_without_a_git_identity_the_squash_commit_is_directors_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = finished_job(tmp_path)
+    repo = store.repo
+    for key in ("NAME", "EMAIL"):
+        monkeypatch.delenv(f"GIT_AUTHOR_{key}")
+        monkeypatch.delenv(f"GIT_COMMITTER_{key}")
+    run_git(repo, "config", "--unset", "user.name")
+    run_git(repo, "config", "--unset", "user.email")
+    home = tmp_path / "empty-home"  # no ~/.gitconfig, no system config
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    landed = director_on(repo, "land", "--squash")
+    assert landed.returncode == 0, landed.stdout + landed.stderr
+    assert "note: your git config has no user.name/user.email" in landed.stdout
+    assert "squash commit on main was made as director" in landed.stdout
+    assert _author_and_committer(repo) == (
+        "director <director@localhost> / director <director@localhost>"
+    )

@@ -31,6 +31,8 @@ def handle_land(args: argparse.Namespace) -> int:
         f"landed {result.job_branch} on {result.branch} ({result.how}, now at "
         f"{result.commit[:12]}); {result.gates}"
     )
+    if result.note:
+        print(f"note: {result.note}")
     print("`director clean` removes director's branches whose work is now merged")
     return 0
 

@@ -5,10 +5,11 @@
 the job is not finished, the checkout is not on a branch, has uncommitted changes or an
 operation under way. It builds the result — the job branch itself when the user's branch
 can fast-forward to it, else a merge commit (or with ``squash`` one commit) on top of the
-user's HEAD — in a temporary worktree, runs the repository's ``[gates]`` there (in the
-OS sandbox, like every gate: they run the agents' code, which must not get the user's home
-or checkout at the last step when every earlier run of it was sandboxed), and only then
-moves the user's branch with ``git merge --ff-only`` to that commit: the same
+user's HEAD, made as the user (their git identity; director's only when they have none,
+said in ``LandResult.note``) — in a temporary worktree, runs the repository's ``[gates]``
+there (in the OS sandbox, like every gate: they run the agents' code, which must not get
+the user's home or checkout at the last step when every earlier run of it was sandboxed),
+and only then moves the user's branch with ``git merge --ff-only`` to that commit: the same
 fast-forward a user would run, which git refuses rather than overwrite a file. A conflict
 or a failed gate refuses with exit 1 and the user's branch as it was.
 
@@ -20,6 +21,7 @@ or with commits found nowhere else, is kept and said so.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -50,6 +52,36 @@ class LandResult:
     how: Literal["fast-forward", "merge commit", "squash commit", "already landed"]
     commit: str
     gates: str  # what the gates said on the result
+    note: str = ""  # e.g. that the commit could not carry the user's identity
+
+
+# Said when the user has no git identity: the commit on their branch is director's then.
+NO_IDENTITY_NOTE = (
+    "your git config has no user.name/user.email, so the {how} on {branch} was made as "
+    "director <director@localhost>; set them (`git config --global user.name 'Your Name'`, "
+    "`git config --global user.email you@example.com`) and `git commit --amend --reset-author` "
+    "if you want it to be yours"
+)
+
+
+def user_identity(repo: Path) -> dict[str, str]:
+    """The user's identity for a commit land makes on their own branch, as git itself would
+    take it: GIT_AUTHOR_*/GIT_COMMITTER_* from the environment, else user.name/user.email
+    of the repository's config. Empty when they have none (director's identity then)."""
+
+    def config(key: str) -> str:
+        return git.git(["config", "--get", key], repo, check=False).stdout.strip()
+
+    name, email = config("user.name"), config("user.email")
+    identity: dict[str, str] = {}
+    for role in ("AUTHOR", "COMMITTER"):
+        role_name = os.environ.get(f"GIT_{role}_NAME") or name
+        role_email = os.environ.get(f"GIT_{role}_EMAIL") or email
+        if not role_name or not role_email:
+            return {}
+        identity[f"GIT_{role}_NAME"] = role_name
+        identity[f"GIT_{role}_EMAIL"] = role_email
+    return identity
 
 
 def unfinished_reason(stage: PlanStage | None, state: RunState | None) -> str:
@@ -128,8 +160,9 @@ async def land(
         job_tip = git.rev(repo, job_branch)
         if _is_ancestor(repo, job_tip, head):
             return LandResult(branch, job_branch, "already landed", head, "not run")
+        identity = user_identity(repo)
         result, how, report = await _build_and_gate(
-            ctx, head, job_branch, job_tip, stage, squash, on_line
+            ctx, head, job_branch, job_tip, stage, squash, on_line, identity
         )
         # Compare-and-swap on the user's checkout: still this branch, this HEAD, clean.
         if git.current_branch(repo) != branch or git.rev(repo) != head or git.dirty_files(repo):
@@ -143,7 +176,10 @@ async def land(
                 f"git refused to fast-forward {branch}: {moved.stderr.strip()}",
                 hint=f"nothing was changed; the result is commit {result[:12]}",
             )
-        return LandResult(branch, job_branch, how, result, report)
+        note = ""
+        if how != "fast-forward" and not identity:
+            note = NO_IDENTITY_NOTE.format(how=how, branch=branch)
+        return LandResult(branch, job_branch, how, result, report, note)
 
 
 async def _build_and_gate(
@@ -154,8 +190,10 @@ async def _build_and_gate(
     stage: PlanStage,
     squash: bool,
     on_line: Callable[[str], None] | None,
+    identity: dict[str, str],
 ) -> tuple[str, Literal["fast-forward", "merge commit", "squash commit"], str]:
-    """The commit the user's branch will move to, gated, built in a throw-away worktree."""
+    """The commit the user's branch will move to, gated, built in a throw-away worktree.
+    A merge or squash commit carries ``identity`` (the user's; director's when empty)."""
     store, config = ctx.store, ctx.config
     repo = store.repo
     where = store.worktrees / LAND_WORKTREE
@@ -174,6 +212,7 @@ async def _build_and_gate(
                     ["commit", "-q", "--allow-empty", "-m", f"{title}\n\n(director job "
                      f"{stage.job_id}, squashed from {job_branch})"],
                     where,
+                    env=identity,
                 )  # fmt: skip
         elif _is_ancestor(repo, head, job_tip):
             how = "fast-forward"
@@ -184,6 +223,7 @@ async def _build_and_gate(
                 ["merge", "-q", "--no-ff", "-m", f"Merge {job_branch}: {title}", job_branch],
                 where,
                 check=False,
+                env=identity,
             )
         if merged.returncode != 0:
             files = _conflicted(where)

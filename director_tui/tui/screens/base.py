@@ -115,6 +115,7 @@ class DirectorScreen(Screen[Any]):
         if isinstance(result, LandResult):
             self.notify(
                 f"Landed {result.job_branch} on {result.branch} ({result.how}); {result.gates}."
+                + (f" Note: {result.note}." if result.note else "")
             )
         self.reload()
 
