@@ -66,6 +66,15 @@ async def preview(pilot: Pilot[Any]) -> None:
     await settle(pilot)
 
 
+async def critique_edited_spec(pilot: Pilot[Any]) -> None:
+    await pilot.pause()
+    spec = pilot.app.bridge.store.spec  # type: ignore[attr-defined]
+    spec.write_text("NOTE: my edit\n" + spec.read_text())
+    pilot.app.screen.load_files()  # type: ignore[attr-defined]
+    await pilot.press("k")
+    await settle(pilot)
+
+
 async def edit_node(pilot: Pilot[Any]) -> None:
     await pilot.press("e")
     await settle(pilot)
@@ -104,6 +113,7 @@ SHOTS: list[tuple[str, str, str, Step, tuple[int, int], bool]] = [
     ("home", "gate2", "home", nothing, (120, 40), False),
     ("gate1-spec-editor", "gate1", "gate1", nothing, (120, 40), False),
     ("gate1-preview", "gate1", "gate1", preview, (120, 40), False),
+    ("gate1-critique-edited", "gate1", "gate1", critique_edited_spec, (120, 40), False),
     ("gate2-plan-review", "gate2", "gate2", nothing, (120, 40), False),
     ("gate2-edit-node", "gate2", "gate2", edit_node, (120, 40), False),
     ("gate2-blocked", "gate2", "gate2", overlap, (120, 40), False),

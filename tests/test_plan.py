@@ -16,6 +16,7 @@ from director_tui.engine.plan import (
     continue_plan,
     critique,
     reject_spec,
+    restore_edit,
     start_plan,
 )
 from director_tui.engine.store import read_jsonl
@@ -452,6 +453,119 @@ async def test_an_agent_rewriting_an_edited_spec_keeps_the_humans_version(
     assert (repo / ".director" / "spec.generated.md").read_text() == critiqued
     await reject_spec(context(repo), "shorter please")
     assert kept.read_text() == mine  # the critic's spec was not edited: nothing new to keep
+
+
+async def test_the_critic_revises_the_users_edited_spec_and_it_can_be_restored(
+    tmp_path: Path,
+) -> None:
+    mine = SPEC.replace("Nothing else.", "Also a sub function.")
+    critiqued = mine.replace("ints only", "ints and floats")
+    calls = [
+        # matched only when the prompt says the spec is the user's and carries their edit
+        entry("critic", critiqued, prompt_contains="The user edited this spec at the gate"),
+        *base_entries(),
+        *good_tests(),
+    ]
+    repo, script = make_sample(tmp_path, calls)
+    await start_plan(context(repo), "add mul and div")
+    assert _stage(repo).spec_by == "brainstorm"
+    spec, kept = repo / ".director" / "spec.md", repo / ".director" / "spec.edited.md"
+    spec.write_text(mine)
+    set_script(
+        script,
+        [
+            entry(
+                "critic",
+                critiqued,
+                prompt_contains="## Spec to review (edited by the user)\n\n" + mine.strip(),
+            ),
+            *base_entries(),
+            *good_tests(),
+        ],
+    )
+    stage = await critique(context(repo))
+    assert stage.spec_by == "critic" and _stage(repo).spec_by == "critic"
+    assert spec.read_text() == critiqued  # the critic's revision of the user's version
+    assert kept.read_text() == mine
+    events = read_jsonl(repo / ".director" / "events.jsonl")
+    said = [e["message"] for e in events if e.get("type") == "notice"]
+    assert any("your edited .director/spec.md" in m and "spec.edited.md" in m for m in said)
+
+    spec.write_text(critiqued + "a later edit of the user's\n")
+    with pytest.raises(UsageError, match="restoring would lose them"):
+        restore_edit(context(repo))  # never over an edit made after the critic's
+    spec.write_text(critiqued)
+    message = restore_edit(context(repo))
+    assert "spec.md" in message
+    assert spec.read_text() == mine  # the user's version is back...
+    assert (repo / ".director" / "spec.generated.md").read_text() == critiqued  # ...over this
+    stage = await continue_plan(context(repo))
+    assert stage.approvals[0].note == "spec.md edited at the gate"
+
+
+async def test_a_critique_of_an_unedited_spec_says_nothing_of_an_edit(tmp_path: Path) -> None:
+    critiqued = SPEC.replace("Nothing else.", "No CLI.")
+    calls = [entry("critic", critiqued), *base_entries(), *good_tests()]
+    repo, script = make_sample(tmp_path, calls)
+    await start_plan(context(repo), "add mul and div")
+    wrong = SPEC.replace("Nothing else.", "told of an edit that was never made")
+    set_script(
+        script,
+        [
+            entry("critic", wrong, prompt_contains="The user edited"),
+            entry("critic", critiqued, prompt_contains="## Spec to review\n"),
+        ],
+    )
+    await critique(context(repo))
+    assert (repo / ".director" / "spec.md").read_text() == critiqued
+    assert not (repo / ".director" / "spec.edited.md").exists()
+    with pytest.raises(UsageError, match="no edited spec to restore"):
+        restore_edit(context(repo))
+
+
+async def test_the_critic_revises_the_users_edited_plan_and_it_can_be_restored(
+    tmp_path: Path,
+) -> None:
+    repo, script = make_sample(tmp_path, [*base_entries(), *good_tests()])
+    await start_plan(context(repo), "add mul and div")
+    await continue_plan(context(repo))  # Gate 1 approved: at Gate 2
+    plan_path = repo / ".director" / "plan.json"
+    data = json.loads(plan_path.read_text())
+    data["nodes"][1]["title"] = "divide, mine"  # the user's edit at Gate 2
+    plan_path.write_text(json.dumps(data))
+    mine = plan_path.read_text()
+    critic_plan = json.loads(json.dumps(GOOD_PLAN))
+    critic_plan["nodes"][1]["title"] = "divide, mine"
+    critic_plan["nodes"][0]["title"] = "multiply"
+    set_script(
+        script,
+        [
+            entry(
+                "critic",
+                json.dumps(critic_plan),
+                prompt_contains="The user edited this plan at the gate",
+            )
+        ],
+    )
+    stage = await critique(context(repo))
+    assert stage.plan_by == "critic"
+    revised = _plan(repo)
+    assert revised.node("mul").title == "multiply" and revised.node("div").title == "divide, mine"
+    kept = repo / ".director" / "plan.edited.json"
+    assert kept.read_text() == mine
+    said = [
+        e["message"]
+        for e in read_jsonl(repo / ".director" / "events.jsonl")
+        if e.get("type") == "notice"
+    ]
+    assert any("plan.edited.json" in m and "--restore-edit" in m for m in said)
+
+    restore_edit(context(repo))
+    assert plan_path.read_text() == mine
+    stage = await continue_plan(context(repo))  # approving goes on from the user's plan
+    assert stage.stage == Stage.approved
+    assert _plan(repo).node("mul").title == MUL["title"]
+    assert stage.approvals[-1].note == "plan.json edited at the gate"
 
 
 async def test_continue_retries_a_failed_step(tmp_path: Path) -> None:

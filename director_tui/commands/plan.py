@@ -74,6 +74,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="resume where planning stopped (approves the gate artifact, edits included)",
     )
     parser.add_argument(
+        "--restore-edit",
+        action="store_true",
+        help="at a gate: put back your edited spec or plan that the critic revised "
+        "(kept in .director/spec.edited.md or plan.edited.json); no agent is called",
+    )
+    parser.add_argument(
         "--auto",
         action="store_true",
         help="do not stop at the gates: a critic revises each artifact once and approves it",
@@ -207,10 +213,18 @@ def finish(stage: PlanStage, printer: PlanPrinter) -> int:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from director_tui.engine.plan import continue_plan, start_plan
+    from director_tui.engine.plan import continue_plan, restore_edit, start_plan
 
     if args.resume and (args.task or args.input):
         raise UsageError("--continue resumes the current plan: give no task with it")
+    if args.restore_edit:
+        if args.task or args.input or args.resume or args.auto or args.no_critique:
+            raise UsageError("--restore-edit takes no task and no other mode")
+        store = store_for(args)
+        store.check_free()
+        ctx = EngineContext.open(store, load_config(store.repo))
+        print(restore_edit(ctx) + "; `director plan --continue` approves it")
+        return 0
     task = None if args.resume else read_task(args.task, args.input)
     store = store_for(args)
     store.check_free()  # exit 4 "busy" before any check that would misread a busy repo

@@ -24,6 +24,7 @@ JOB_FILES = (
     "plan_stage.json",
     "plan.json",
     "plan.generated.json",
+    "plan.edited.json",
     "state.json",
     "costs.jsonl",
     "metrics.jsonl",

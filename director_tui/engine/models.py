@@ -88,6 +88,10 @@ class PlanStage(BaseModel):
     critique: bool = True
     approvals: list[Approval] = Field(default_factory=list)
     rejection: str = ""
+    # Who wrote the gate artifacts last (the app says "revised by the critic", not "as
+    # generated"); a human's edit is seen by comparing with the *.generated copies.
+    spec_by: Literal["brainstorm", "critic"] = "brainstorm"
+    plan_by: Literal["planner", "critic"] = "planner"
     updated_at: float = Field(default_factory=now)
 
 

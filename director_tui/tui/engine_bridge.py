@@ -27,6 +27,15 @@ from director_tui.engine.models import Plan, PlanStage
 from director_tui.engine.store import Store, atomic_write_text
 
 EventSink = Callable[[EventBase], None]
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return ""
+
+
 # Offline requests after which the app starts the run at once.
 STARTS_THE_RUN = ("retry", "escalate")
 
@@ -38,6 +47,7 @@ class EngineTask(StrEnum):
     DECOMPOSE = "decomposing the spec"
     REWRITE_SPEC = "rewriting the spec"
     CRITIQUE = "critiquing the spec"
+    CRITIQUE_PLAN = "critiquing the plan"
     APPROVE_GATE2 = "approving Gate 2"
     RUN = "running"
     LAND = "landing"
@@ -51,6 +61,7 @@ class EngineTask(StrEnum):
             EngineTask.DECOMPOSE,
             EngineTask.REWRITE_SPEC,
             EngineTask.CRITIQUE,
+            EngineTask.CRITIQUE_PLAN,
         )
 
 
@@ -135,7 +146,31 @@ class EngineBridge:
         return EngineJob(EngineTask.REWRITE_SPEC, lambda ctx: plan.reject_spec(ctx, comment))
 
     def critique(self) -> EngineJob:
+        """The critic revises the spec at Gate 1 (the user's edited one, when they edited it)."""
         return EngineJob(EngineTask.CRITIQUE, plan.critique)
+
+    def critique_plan(self) -> EngineJob:
+        """The critic revises the plan at Gate 2 (the user's edited one, when they edited it)."""
+        return EngineJob(EngineTask.CRITIQUE_PLAN, plan.critique)
+
+    # -- the user's edits and the critic ------------------------------------------------
+    def spec_is_edited(self) -> bool:
+        return plan.spec_is_edited(self.store)
+
+    def plan_is_edited(self) -> bool:
+        return plan.plan_is_edited(self.store)
+
+    def kept_spec(self) -> str:
+        """The user's edited spec kept when an agent replaced it ('' when none)."""
+        return _read(self.store.spec_edited)
+
+    def kept_plan(self) -> str:
+        """The user's edited plan kept when the critic replaced it ('' when none)."""
+        return _read(self.store.root / plan.PLAN_EDITED)
+
+    def restore_edit(self) -> str:
+        """The user's kept version of the open gate's artifact put back (no agent)."""
+        return plan.restore_edit(self.context(None))
 
     def approve_gate2(self) -> EngineJob:
         """Approve the plan at Gate 2; a plan that does not validate is refused here."""

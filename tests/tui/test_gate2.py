@@ -149,3 +149,60 @@ async def test_the_tests_stage_shows_each_nodes_progress_live(
         app.buffer.push(NodeTestsProgress(node_id=second.id, phase="failed", message="x"))
         assert await wait_until(pilot, lambda: cell(second.id) == "failed")
         assert "tests: 1 failed" in app.board.plan_progress
+
+
+async def test_critique_of_an_edited_plan_asks_first_and_the_users_plan_can_be_restored(
+    sample_repo: Callable[[str], Path],
+) -> None:
+    import json
+
+    repo = sample_repo("gate2")
+    store = Store(repo)
+    plan = store.read_model(store.plan, Plan)
+    assert plan is not None
+    first, second = plan.nodes[0].id, plan.nodes[1].id
+    answer = json.loads(plan.model_dump_json(include={"nodes"}))
+    answer["nodes"][0]["title"] = "mine, kept by the critic"
+    answer["nodes"][1]["title"] = "the critic's title"
+    script = {
+        "calls": [
+            {
+                "role": "critic",
+                "prompt_contains": "The user edited this plan at the gate",
+                "text": json.dumps(answer),
+            }
+        ]
+    }
+    (repo / ".director" / "script.json").write_text(json.dumps(script))
+    app = frozen_app(repo, "gate2")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, PlanReviewScreen)
+        status = screen.query_one("#gate2-status", Static)
+        assert "as generated" in str(status.render())
+        screen.apply_edit(first, {"title": "mine, kept by the critic"})
+        await pilot.pause()
+        mine = store.plan.read_text()
+        assert "edited by you" in str(status.render())
+
+        await pilot.press("k")
+        assert await wait_until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        question = app.screen.question  # type: ignore[attr-defined]
+        assert "revise your edited plan" in question and "plan.edited.json" in question
+        await pilot.press("y")
+        await wait_engine(app, pilot)
+        assert (repo / ".director" / "plan.edited.json").read_text() == mine
+        revised = store.read_model(store.plan, Plan)
+        assert revised is not None and revised.node(second).title == "the critic's title"
+        # the screen shows the critic's plan and says so
+        assert screen.plan is not None and screen.plan.node(second).title == "the critic's title"
+        text = str(status.render())
+        assert "revised by the critic" in text and "u restores it" in text
+
+        await pilot.press("u")
+        await pilot.pause()
+        assert store.plan.read_text() == mine
+        assert screen.plan is not None and screen.plan.node(second).title != "the critic's title"
+        text = str(status.render())
+        assert "edited by you" in text and "u restores" not in text

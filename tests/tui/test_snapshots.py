@@ -102,3 +102,21 @@ def test_quit_during_a_run(snap_compare: Callable[..., bool]) -> None:
         await _settle(pilot)
 
     assert snap_compare(app, terminal_size=(120, 40), run_before=quit_while_running)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_gate1_critique_of_an_edited_spec_asks_first(
+    snap_compare: Callable[..., bool], size: tuple[int, int]
+) -> None:
+    repo = fixed_repo("gate1")
+    spec = repo / ".director" / "spec.md"
+    spec.write_text("NOTE: my edit\n" + spec.read_text())
+    app = frozen_app(repo, "gate1")
+
+    async def ask_the_critic(pilot: Pilot[Any]) -> None:
+        await pilot.pause()
+        await pilot.press("k")
+        await pilot.pause()
+        await _settle(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=ask_the_critic)

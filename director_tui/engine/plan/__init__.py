@@ -6,6 +6,7 @@ Public API (used by ``director plan``, ``director auto`` and the TUI; keep it st
     stage = await continue_plan(ctx, approver="human")                # resume / approve
     stage = await reject_spec(ctx, "comments")   # at Gate 1: brainstorm rewrites spec.md
     stage = await critique(ctx)                  # at a gate: the critic revises it once
+    text = restore_edit(ctx)                     # at a gate: the human's kept version back
     new_stage = approve_gate(stage, "human")     # pure: record an approval, advance
     text = next_step(stage)                      # what the user does next, in words
     stage = load_stage(store)                    # plan_stage.json, or None
@@ -31,11 +32,13 @@ parallel`` nodes at once, and they are committed in plan order. An earlier job i
 ``.director/jobs/<id>/`` before a new one starts, never wiped.
 
 Files: ``task.md``, ``recon.md``, ``spec.generated.md`` (as the agent wrote it) beside
-``spec.md`` (what the human approves, possibly edited; ``spec.edited.md`` keeps the human's
-version when a critic or a rewrite replaced an edited spec), ``plan.json`` (the DAG with
-``test_hashes`` and ``red_output``), ``plan.generated.json`` (the plan as director last
-produced it at Gate 2, to see human edits), ``plan_stage.json`` (the bookmark, with every
-approval: human, critic or auto).
+``spec.md`` (what the human approves, possibly edited; the critic revises the edited
+version, and ``spec.edited.md`` keeps the human's version when a critic or a rewrite
+replaced an edited spec), ``plan.json`` (the DAG with ``test_hashes`` and ``red_output``),
+``plan.generated.json`` (the plan as director last produced it at Gate 2, to see human
+edits), ``plan.edited.json`` (the human's edited plan, kept when the critic revised it),
+``plan_stage.json`` (the bookmark, with every approval: human, critic or auto, and who
+wrote the spec and the plan last: ``spec_by``, ``plan_by``).
 
 Modules, one stage each (only :mod:`.pipeline` imports the stages; a stage never imports
 another one — the ``lint-imports`` contract in pyproject.toml says so):
@@ -54,6 +57,7 @@ from __future__ import annotations
 
 from director_tui.engine.plan.checkout import check_checkout
 from director_tui.engine.plan.common import AgentFailedError
+from director_tui.engine.plan.gate2_edits import plan_is_edited
 from director_tui.engine.plan.pipeline import (
     LOCK_PURPOSE,
     Approver,
@@ -63,12 +67,15 @@ from director_tui.engine.plan.pipeline import (
     load_stage,
     next_step,
     reject_spec,
+    restore_edit,
     start_plan,
 )
-from director_tui.engine.plan.plan_file import PLAN_GENERATED, parse_plan
+from director_tui.engine.plan.plan_file import PLAN_EDITED, PLAN_GENERATED, parse_plan
+from director_tui.engine.plan.spec import spec_is_edited
 
 __all__ = [
     "LOCK_PURPOSE",
+    "PLAN_EDITED",
     "PLAN_GENERATED",
     "AgentFailedError",
     "Approver",
@@ -79,6 +86,9 @@ __all__ = [
     "load_stage",
     "next_step",
     "parse_plan",
+    "plan_is_edited",
     "reject_spec",
+    "restore_edit",
+    "spec_is_edited",
     "start_plan",
 ]

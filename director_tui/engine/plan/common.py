@@ -52,3 +52,7 @@ async def ask(
 
 def read_text(path: Path) -> str:
     return path.read_text(encoding="utf-8") if path.exists() else ""
+
+
+# How a human gets back their edited spec or plan after the critic revised it.
+RESTORE_HINT = "restore it with u in the app, or `director plan --restore-edit`"

@@ -33,6 +33,7 @@ async def decompose_spec(ctx: EngineContext, stage: PlanStage, worktree: Path) -
             plan.base_commit = stage.base_commit
             plan.task = stage.task
             store.write_model(store.plan, plan)
+            stage.plan_by = "planner"
             return
         left = attempts - attempt
         notice(

@@ -1,5 +1,7 @@
 """Gate 2 edits: plan.json and test files a human (or the critic) changed at the gate are
-re-validated, re-checked red and re-hashed; the critic's plan keeps existing nodes' frozen facts."""
+re-validated, re-checked red and re-hashed; the critic's plan keeps existing nodes' frozen facts.
+The critic revises the human's edited plan, which is kept in ``plan.edited.json`` and can be
+put back (``restore_edited_plan``)."""
 
 from __future__ import annotations
 
@@ -13,8 +15,8 @@ from director_tui.engine import dag, git
 from director_tui.engine.context import EngineContext
 from director_tui.engine.errors import PlanInvalidError, UsageError
 from director_tui.engine.models import Plan, PlanStage
-from director_tui.engine.plan.common import ask, notice, read_text
-from director_tui.engine.plan.plan_file import PLAN_GENERATED, parse_plan, read_plan
+from director_tui.engine.plan.common import RESTORE_HINT, ask, notice, read_text
+from director_tui.engine.plan.plan_file import PLAN_EDITED, PLAN_GENERATED, parse_plan, read_plan
 from director_tui.engine.plan.prompts import (
     critic_plan_prompt,
 )
@@ -25,7 +27,7 @@ from director_tui.engine.plan.red_tests import (
     revert_outside,
     tests_frozen,
 )
-from director_tui.engine.store import Store
+from director_tui.engine.store import Store, atomic_write_text
 
 
 async def reconcile_plan_edits(
@@ -105,10 +107,34 @@ async def reconcile_plan_edits(
     return needs_tests, retested
 
 
+def plan_is_edited(store: Store) -> bool:
+    """Whether plan.json carries a human's edits (it differs from director's last plan)."""
+    generated = store.root / PLAN_GENERATED
+    return generated.exists() and _plan_fingerprint(store.plan) != _plan_fingerprint(generated)
+
+
+def restore_edited_plan(store: Store) -> None:
+    """Put the human's kept plan back as plan.json. The critic's stays in
+    plan.generated.json, so going on from Gate 2 treats the human's plan as an edit: it is
+    re-validated and the tests it names are written, re-checked and re-hashed as needed."""
+    kept = read_text(store.root / PLAN_EDITED)
+    if not kept.strip():
+        raise UsageError(
+            "there is no edited plan to restore: .director/plan.edited.json is missing or empty",
+            hint="a copy is kept only when the critic revised a plan you edited",
+        )
+    if plan_is_edited(store) and read_text(store.plan) != kept:
+        raise UsageError(
+            ".director/plan.json has edits of yours made after the critic revised it; "
+            "restoring would lose them",
+            hint="copy .director/plan.edited.json over plan.json yourself if that is what you want",
+        )
+    atomic_write_text(store.plan, kept)
+
+
 def edit_note(store: Store, retested: list[str]) -> str:
     notes = []
-    generated = store.root / PLAN_GENERATED
-    if generated.exists() and _plan_fingerprint(store.plan) != _plan_fingerprint(generated):
+    if plan_is_edited(store):
         notes.append("plan.json edited at the gate")
     if retested:
         notes.append("tests edited at the gate: " + ", ".join(retested))
@@ -151,7 +177,8 @@ async def critique_plan(ctx: EngineContext, stage: PlanStage, worktree: Path) ->
     the tests stage before the plan is snapshotted)."""
     store = ctx.store
     current = read_plan(store)
-    prompt = critic_plan_prompt(stage.task, read_text(store.spec), current)
+    edited = plan_is_edited(store)
+    prompt = critic_plan_prompt(stage.task, read_text(store.spec), current, edited_by_user=edited)
     answer = await ask(ctx, "critic", prompt, worktree)
     revised, errors = parse_plan(answer)
     if revised is not None and not errors:
@@ -169,6 +196,15 @@ async def critique_plan(ctx: EngineContext, stage: PlanStage, worktree: Path) ->
     ):
         notice(ctx, "the critic left the plan unchanged")
         return None
+    if edited:  # the human's plan is never lost to the critic's
+        kept = store.root / PLAN_EDITED
+        atomic_write_text(kept, read_text(store.plan))
+        notice(
+            ctx,
+            f"the critic revised your edited plan; your version is kept in "
+            f"{kept.relative_to(store.repo)} ({RESTORE_HINT})",
+        )
+    stage.plan_by = "critic"
     store.write_model(store.plan, merged)
     needs_tests, _ = await reconcile_plan_edits(ctx, stage, worktree)
     return needs_tests

@@ -20,9 +20,20 @@ from director_tui.engine.models import Approval, PlanStage, Stage, now
 from director_tui.engine.plan.checkout import check_checkout
 from director_tui.engine.plan.common import notice, read_text
 from director_tui.engine.plan.decompose import decompose_spec
-from director_tui.engine.plan.gate2_edits import critique_plan, edit_note, reconcile_plan_edits
+from director_tui.engine.plan.gate2_edits import (
+    critique_plan,
+    edit_note,
+    reconcile_plan_edits,
+    restore_edited_plan,
+)
 from director_tui.engine.plan.plan_file import snapshot_plan
-from director_tui.engine.plan.spec import critique_spec, rewrite_spec, write_recon, write_spec
+from director_tui.engine.plan.spec import (
+    critique_spec,
+    restore_edited_spec,
+    rewrite_spec,
+    write_recon,
+    write_spec,
+)
 from director_tui.engine.plan.test_authoring import author_all_tests
 from director_tui.engine.store import Store, atomic_write_text
 
@@ -206,6 +217,27 @@ async def critique(ctx: EngineContext) -> PlanStage:
             )
         _save(ctx, stage, "the critic revised the gate artifact")
         return stage
+
+
+def restore_edit(ctx: EngineContext) -> str:
+    """At a gate: put back the human's version of the artifact the critic (or a rewrite)
+    replaced. No agent is called; approving goes on from the restored version. Returns
+    what was done."""
+    store = ctx.store
+    with store.run_lock(LOCK_PURPOSE):
+        stage = _require_stage(store)
+        if stage.stage == Stage.gate1:
+            restore_edited_spec(store)
+            message = "your edited spec is back in .director/spec.md"
+        elif stage.stage == Stage.gate2:
+            restore_edited_plan(store)
+            message = "your edited plan is back in .director/plan.json"
+        else:
+            raise UsageError(
+                f"nothing to restore: the plan is at {stage.stage.value!r}, not at a gate"
+            )
+        notice(ctx, message)
+        return message
 
 
 async def _critique_plan(ctx: EngineContext, stage: PlanStage, worktree: Path) -> None:

@@ -13,6 +13,8 @@ from director_tui.engine.plan.common import read_text
 from director_tui.engine.store import Store, atomic_write_text
 
 PLAN_GENERATED = "plan.generated.json"
+# The human's edited plan, kept when the critic revised it (put back by restore_edited_plan).
+PLAN_EDITED = "plan.edited.json"
 
 
 def parse_plan(text: str) -> tuple[Plan | None, list[str]]:

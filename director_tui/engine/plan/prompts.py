@@ -99,15 +99,26 @@ def decompose_prompt(
     return "\n".join(parts)
 
 
-def critic_spec_prompt(task: str, spec: str, recon: str) -> str:
+# Said to the critic when the artifact carries the user's saved edits: it is their version
+# now, so the critic revises on top of it instead of undoing it.
+USER_EDIT_NOTE = (
+    "The user edited this {what} at the gate: it is their version now. Revise it on top "
+    "of their edits; keep every change they made unless it contradicts the task."
+)
+
+
+def critic_spec_prompt(task: str, spec: str, recon: str, *, edited_by_user: bool = False) -> str:
     return "\n".join(
         [
             "Review this design spec against the task, as your instructions describe, and "
             "answer with the complete revised spec in Markdown only (or the same spec, "
             "unchanged, if it is already right).",
+            *([USER_EDIT_NOTE.format(what="spec")] if edited_by_user else []),
             "",
             _section("Task", task),
-            _section("Spec to review", spec),
+            _section(
+                "Spec to review (edited by the user)" if edited_by_user else "Spec to review", spec
+            ),
             _section("Repository notes (from reconnaissance)", _clip(recon, MAX_RECON_CHARS)),
         ]
     )
@@ -121,7 +132,7 @@ def plan_for_prompt(plan: Plan) -> str:
     return json.dumps({"nodes": nodes}, indent=2)
 
 
-def critic_plan_prompt(task: str, spec: str, plan: Plan) -> str:
+def critic_plan_prompt(task: str, spec: str, plan: Plan, *, edited_by_user: bool = False) -> str:
     return "\n".join(
         [
             "Review this plan against the task and the approved spec, as your instructions "
@@ -129,10 +140,14 @@ def critic_plan_prompt(task: str, spec: str, plan: Plan) -> str:
             "(or the same plan, unchanged, if it is already right). The tests of existing "
             "nodes are already written and frozen: keep each existing node's `tests` and "
             "`test_cmd` as they are.",
+            *([USER_EDIT_NOTE.format(what="plan")] if edited_by_user else []),
             "",
             _section("Task", task),
             _section("Approved spec", spec),
-            _section("Plan to review", "```json\n" + plan_for_prompt(plan) + "\n```"),
+            _section(
+                "Plan to review (edited by the user)" if edited_by_user else "Plan to review",
+                "```json\n" + plan_for_prompt(plan) + "\n```",
+            ),
         ]
     )
 

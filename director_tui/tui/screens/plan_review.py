@@ -17,7 +17,7 @@ from director_tui.engine.jobs import job_worktree
 from director_tui.engine.models import Node, Plan, Stage
 from director_tui.tui.engine_bridge import EngineTask
 from director_tui.tui.messages import EngineJobFinished
-from director_tui.tui.screens.base import DirectorScreen
+from director_tui.tui.screens.base import DirectorScreen, ScreenHost
 from director_tui.tui.widgets.dag_view import DagView
 from director_tui.tui.widgets.modals import ConfirmModal, NodeEditModal
 
@@ -32,12 +32,33 @@ def _invalid_nodes(plan: Plan, errors: list[str]) -> set[str]:
     return marked
 
 
+def _plan_text(director: ScreenHost) -> str:
+    try:
+        return director.bridge.store.plan.read_text(encoding="utf-8")
+    except OSError:
+        return ""
+
+
 class PlanReviewScreen(DirectorScreen):
     SUB_TITLE = "Gate 2 — plan review"
     CSS_PATH = "../plan_review.tcss"
     BINDINGS = [
         Binding("e", "edit_node", "Edit node", id="gate2.edit", tooltip="Edit the selected node"),
         Binding("a", "approve", "Approve", id="gate2.approve", tooltip="Approve Gate 2"),
+        Binding(
+            "k",
+            "critique",
+            "Critique",
+            id="gate2.critique",
+            tooltip="The critic revises the plan (yours, when you edited it)",
+        ),
+        Binding(
+            "u",
+            "restore_edit",
+            "Restore mine",
+            id="gate2.restore",
+            tooltip="Put back your edited plan, kept in plan.edited.json",
+        ),
         Binding("d", "focus_graph", "Graph", id="gate2.graph", tooltip="Scroll the DAG graph"),
         Binding("t", "focus_table", "Nodes", id="gate2.table", tooltip="The node table"),
         Binding("ctrl+r", "reload", "Reload", id="gate2.reload", tooltip="Re-read plan.json"),
@@ -49,6 +70,7 @@ class PlanReviewScreen(DirectorScreen):
         self.errors: list[str] = []
         self.selected: str | None = None
         self.load_error = ""  # why plan.json could not be read, shown until it can be
+        self.restorable = False  # a kept plan of the user's that is not plan.json now
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
@@ -76,6 +98,15 @@ class PlanReviewScreen(DirectorScreen):
         try:
             self.plan = self.director.bridge.plan()
             self.load_error = ""
+            # u undoes the critic's replacement: only while plan.json is the critic's (an
+            # edit made since would be lost to it)
+            kept = self.director.bridge.kept_plan()
+            self.restorable = (
+                bool(kept.strip())
+                and self.plan is not None
+                and kept != _plan_text(self.director)
+                and not self.director.bridge.plan_is_edited()
+            )
         except (DirectorError, OSError) as exc:
             # The modal says it once per session; the screen says it for as long as it
             # lasts, instead of "no plan yet · valid" over a file that is there but broken.
@@ -83,6 +114,7 @@ class PlanReviewScreen(DirectorScreen):
             self.load_error = str(exc)
             self.director.show_error("Cannot read plan.json", exc)
         self.refresh_plan()
+        self.refresh_bindings()
 
     def action_reload(self) -> None:
         self.reload()
@@ -170,6 +202,9 @@ class PlanReviewScreen(DirectorScreen):
             parts.append("no plan yet")
         else:
             parts.append(f"{count} problem{'s' if count != 1 else ''}" if count else "valid")
+            parts.append(self.authorship(stage.plan_by if stage else "planner"))
+        if self.restorable:
+            parts.append("your version kept in plan.edited.json (u restores it)")
         if self.director.engine_busy:
             progress = self.director.board.plan_progress
             parts.append(
@@ -282,7 +317,73 @@ class PlanReviewScreen(DirectorScreen):
         local = store.repo / path
         return local.read_text(encoding="utf-8", errors="replace") if local.is_file() else None
 
+    def authorship(self, plan_by: str) -> str:
+        """Edited by the user, revised by the critic, or as the planner wrote it."""
+        edited = self.director.guard("Cannot read plan.json", self.director.bridge.plan_is_edited)
+        if edited:
+            return "edited by you"
+        return "revised by the critic" if plan_by == "critic" else "as generated"
+
     # -- actions ------------------------------------------------------------------------
+    def _at_gate2(self) -> bool:
+        stage = self.director.guard("Cannot read plan_stage.json", self.director.bridge.plan_stage)
+        if stage is None or stage.stage != Stage.gate2:
+            where = stage.stage.value if stage else "no job"
+            self.notify(f"Gate 2 is not open (stage: {where}).", severity="warning")
+            return False
+        return True
+
+    def action_critique(self) -> None:
+        """The critic revises plan.json as the user left it. When that is their edit, say
+        first what will happen and how to get their version back, and ask."""
+        if not self._at_gate2():
+            return
+        if not self.director.guard("Cannot read plan.json", self.director.bridge.plan_is_edited):
+            self.ask_the_critic()
+            return
+
+        def decided(go: bool | None) -> None:
+            if go:
+                self.ask_the_critic()
+
+        self.app.push_screen(
+            ConfirmModal(
+                "The critic will revise your edited plan.\n\n"
+                "Your version is kept as .director/plan.edited.json — restore it with u "
+                "(palette: Restore mine, or `director plan --restore-edit`).",
+                yes="Ask the critic",
+                no="Cancel",
+            ),
+            decided,
+        )
+
+    def ask_the_critic(self) -> None:
+        job = self.director.guard("Cannot ask for a critique", self.director.bridge.critique_plan)
+        self.start_engine_job(job, "The critic is re-reading the plan against the spec…")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # u is in the footer only while there is a version of the user's to put back.
+        if action == "restore_edit":
+            return self.restorable
+        return True
+
+    def action_restore_edit(self) -> None:
+        """Put the user's kept plan back as plan.json; approving re-checks it as an edit."""
+        if not self._at_gate2():
+            return
+        if not self.restorable:
+            self.notify(
+                "Nothing to restore: no edited plan of yours was replaced.", severity="warning"
+            )
+            return
+        if self.director.engine_busy:
+            self.notify(f"Wait: the engine is {self.director.engine_busy}.", severity="warning")
+            return
+        message = self.director.guard("Cannot restore your plan", self.director.bridge.restore_edit)
+        if message:
+            self.reload()
+            self.notify(message[0].upper() + message[1:] + ".")
+
     def action_focus_graph(self) -> None:
         self.query_one("#dag", DagView).focus()
 
@@ -311,7 +412,9 @@ class PlanReviewScreen(DirectorScreen):
         self.plan.nodes = [node if n.id == node_id else n for n in self.plan.nodes]
         plan = self.plan
         self.director.guard("Cannot save plan.json", lambda: self.director.bridge.save_plan(plan))
+        self.restorable = False  # the user's plan now: u would lose this edit
         self.refresh_plan()
+        self.refresh_bindings()
         if self.errors:
             self.notify(
                 f"Saved, but the plan has {len(self.errors)} problem(s): approval is blocked.",

@@ -39,7 +39,20 @@ class SpecScreen(DirectorScreen):
         Binding("i,enter", "edit", "Edit", id="gate1.edit", tooltip="Edit spec.md here"),
         Binding("a", "approve", "Approve", id="gate1.approve", tooltip="Approve Gate 1"),
         Binding("x", "reject", "Reject", id="gate1.reject", tooltip="Reject with a comment"),
-        Binding("k", "critique", "Critique", id="gate1.critique", tooltip="Self-critique"),
+        Binding(
+            "k",
+            "critique",
+            "Critique",
+            id="gate1.critique",
+            tooltip="The critic revises the spec (yours, when you edited it)",
+        ),
+        Binding(
+            "u",
+            "restore_edit",
+            "Restore mine",
+            id="gate1.restore",
+            tooltip="Put back your edited spec, kept in spec.edited.md",
+        ),
         Binding("o", "external_editor", "$EDITOR", id="gate1.editor", tooltip="Edit in $EDITOR"),
         Binding("v", "toggle_preview", "Preview", id="gate1.preview", tooltip="Rendered preview"),
         Binding(
@@ -55,6 +68,8 @@ class SpecScreen(DirectorScreen):
         super().__init__()
         self.saved_text = ""
         self.generated_text = ""
+        self.kept_text = ""  # the user's version kept when an agent replaced it
+        self.spec_by = "brainstorm"  # who wrote spec.generated.md: brainstorm or critic
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
@@ -92,11 +107,19 @@ class SpecScreen(DirectorScreen):
         store = self.director.bridge.store
         self.generated_text = _read(store.spec_generated)
         self.saved_text = _read(store.spec)
+        self.kept_text = self.director.bridge.kept_spec()
         self.query_one("#task-text", Static).update(_read(store.task).strip() or "(no task yet)")
         self.query_one("#recon", Markdown).update(_read(store.recon) or "_no recon yet_")
         editor = self.query_one("#spec-editor", TextArea)
         editor.load_text(self.saved_text)
+        # The view shown follows the file: a preview or a diff of the old text would lie.
+        current = self.query_one("#spec-switcher", ContentSwitcher).current
+        if current == "spec-preview":
+            self.render_preview()
+        elif current == "spec-diff":
+            self.render_diff()
         self.update_status()
+        self.refresh_bindings()
 
     def reload(self) -> None:
         if not self.dirty:
@@ -115,9 +138,21 @@ class SpecScreen(DirectorScreen):
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
         self.update_status()
 
+    @property
+    def restorable(self) -> bool:
+        """A kept version of the user's spec to undo the agent's replacement with: only
+        while spec.md is the agent's (an edit saved since would be lost to it)."""
+        return (
+            bool(self.kept_text.strip())
+            and self.kept_text != self.saved_text
+            and self.saved_text == self.generated_text
+        )
+
     def update_status(self) -> None:
         stage = self.director.guard("Cannot read plan_stage.json", self.director.bridge.plan_stage)
         parts = [f"stage {stage.stage.value}" if stage else "no job"]
+        self.spec_by = stage.spec_by if stage else "brainstorm"
+        by_critic = self.spec_by == "critic"
         if self.generated_text:
             diff = [
                 line
@@ -126,9 +161,11 @@ class SpecScreen(DirectorScreen):
                 )
                 if line[:1] in "+-" and not line.startswith(("+++", "---"))
             ]
-            parts.append(
-                f"{len(diff)} lines changed vs the generated spec" if diff else "as generated"
-            )
+            base = "the critic's spec" if by_critic else "the generated spec"
+            unchanged = "revised by the critic" if by_critic else "as generated"
+            parts.append(f"edited: {len(diff)} lines changed vs {base}" if diff else unchanged)
+        if self.restorable:
+            parts.append("your version kept in spec.edited.md (u restores it)")
         if self.dirty:
             parts.append("unsaved changes (ctrl+s)")
         if self.director.engine_busy:
@@ -154,6 +191,7 @@ class SpecScreen(DirectorScreen):
             self.saved_text = text
             self.notify("spec.md saved")
             self.update_status()
+            self.refresh_bindings()
             return True
         return False
 
@@ -190,12 +228,67 @@ class SpecScreen(DirectorScreen):
         )
 
     def action_critique(self) -> None:
+        """The critic revises the spec as the user left it. When that is their edit, say
+        first what will happen and how to get their version back, and ask."""
         if not self._at_gate1():
             return
+        edited = self.dirty or self.director.guard(
+            "Cannot read spec.md", self.director.bridge.spec_is_edited
+        )
+        if not edited:
+            self.ask_the_critic()
+            return
+
+        def decided(go: bool | None) -> None:
+            if go:
+                self.ask_the_critic()
+
+        unsaved = " (your unsaved changes are saved first)" if self.dirty else ""
+        self.app.push_screen(
+            ConfirmModal(
+                f"The critic will revise your edited spec{unsaved}.\n\n"
+                "Your version is kept as .director/spec.edited.md — restore it with u "
+                "(palette: Restore mine, or `director plan --restore-edit`).",
+                yes="Ask the critic",
+                no="Cancel",
+            ),
+            decided,
+        )
+
+    def ask_the_critic(self) -> None:
         if self.dirty and not self.action_save():
             return
         job = self.director.guard("Cannot ask for a critique", self.director.bridge.critique)
         self.start_engine_job(job, "The critic is re-reading the spec against the task…")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # u is in the footer only while there is a version of the user's to put back.
+        if action == "restore_edit" and self.is_mounted:
+            return self.restorable
+        return True
+
+    def action_restore_edit(self) -> None:
+        """Put the user's kept version back as spec.md (the critic's stays the diff's base)."""
+        if not self._at_gate1():
+            return
+        if not self.restorable:
+            self.notify(
+                "Nothing to restore: no edited spec of yours was replaced.", severity="warning"
+            )
+            return
+        if self.director.engine_busy:
+            self.notify(f"Wait: the engine is {self.director.engine_busy}.", severity="warning")
+            return
+        if self.dirty:
+            self.notify(
+                "spec.md has unsaved changes: save them (ctrl+s) or undo them first.",
+                severity="warning",
+            )
+            return
+        message = self.director.guard("Cannot restore your spec", self.director.bridge.restore_edit)
+        if message:
+            self.load_files()
+            self.notify(message[0].upper() + message[1:] + ".")
 
     def action_edit(self) -> None:
         switcher = self.query_one("#spec-switcher", ContentSwitcher)
@@ -216,8 +309,11 @@ class SpecScreen(DirectorScreen):
         if switcher.current == "spec-preview":
             self.show_editor_view()
             return
-        self.query_one("#spec-markdown", Markdown).update(self.text)
+        self.render_preview()
         switcher.current = "spec-preview"
+
+    def render_preview(self) -> None:
+        self.query_one("#spec-markdown", Markdown).update(self.text)
 
     def action_toggle_diff(self) -> None:
         """What the human changed relative to the spec the agent wrote."""
@@ -225,22 +321,27 @@ class SpecScreen(DirectorScreen):
         if switcher.current == "spec-diff":
             self.show_editor_view()
             return
+        self.render_diff()
+        switcher.current = "spec-diff"
+
+    def render_diff(self) -> None:
+        by_critic = self.spec_by == "critic"
         diff = "\n".join(
             difflib.unified_diff(
                 self.generated_text.splitlines(),
                 self.text.splitlines(),
-                "spec.generated.md (the agent's)",
+                "spec.generated.md (the critic's)"
+                if by_critic
+                else "spec.generated.md (the agent's)",
                 "spec.md (yours)",
                 lineterm="",
             )
         )
+        same = "revised by the critic" if by_critic else "as generated"
         widget = self.query_one("#spec-diff-text", Static)
         widget.update(
-            Syntax(diff, "diff", word_wrap=True)
-            if diff
-            else "No changes: the spec is as generated."
+            Syntax(diff, "diff", word_wrap=True) if diff else f"No changes: the spec is {same}."
         )
-        switcher.current = "spec-diff"
 
     def action_external_editor(self) -> None:
         if self.dirty and not self.action_save():
