@@ -381,3 +381,34 @@ def test_processes_an_agent_leaves_running_are_stopped_after_its_call(tmp_path: 
     ]
     assert survivors == []
     assert any("stopped what the agent left running" in n.message for n in rec.of(Notice))
+
+
+def test_daemons_the_nodes_code_starts_in_its_gates_do_not_outlive_the_run(
+    tmp_path: Path,
+) -> None:
+    """Without the sandbox, code the agent wrote that starts a daemon when the tests
+    import it (found by QA: a detached `sleep` per gate run outlived the run) is stopped
+    after the node's gate and after the integration gate, as after the agent's call."""
+    import psutil
+
+    add = sample_nodes()[0]
+    marker = f"sleep 4{abs(hash(str(tmp_path))) % 1000:03d}"
+    add.solution = (
+        "import subprocess\n"
+        f"subprocess.Popen({marker.split()!r}, start_new_session=True,"
+        " stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n\n\n" + add.solution
+    )
+    store = build_job(tmp_path, [add], config=SANDBOX_OFF, gates={"test": add.test_cmd})
+    write_script(store, [solve(add)])
+    rec = Recorder()
+    outcome = run(store, rec)
+    assert outcome.success, outcome.message
+    survivors = [
+        p for p in psutil.process_iter(["cmdline"]) if " ".join(p.info["cmdline"] or []) == marker
+    ]
+    for process in survivors:  # never leave them behind, even when the test fails
+        process.kill()
+    assert survivors == []
+    messages = [n.message for n in rec.of(Notice)]
+    assert any("node add: stopped what its tests left running" in m for m in messages)
+    assert any("integration gate: stopped what it left running" in m for m in messages)

@@ -17,6 +17,7 @@ from director_tui.engine.events import (
 )
 from director_tui.engine.metrics import write_run_metrics
 from director_tui.engine.models import NodeStatus
+from director_tui.engine.proc import CREATE_TIME_SLACK_SECS, kill_orphans
 from director_tui.engine.run.core import RunCore
 
 Outcome = Literal["success", "failed", "stopped", "cancelled"]
@@ -86,6 +87,7 @@ async def conclude(core: RunCore) -> RunOutcome:
         core.save()
         return finish(core, "success", "all nodes merged; no [gates] configured")
     merged = sorted(core.plan.ids, key=lambda nid: state.nodes[nid].finished_at or 0.0)
+    gated_at = time.time()
     result = await gates.integration_gate(
         commands,
         core.job_worktree,
@@ -94,6 +96,12 @@ async def conclude(core: RunCore) -> RunOutcome:
         on_line=lambda line: core.ctx.bus.emit(TestOutput(node_id=INTEGRATION_OUTPUT, line=line)),
         sandbox=core.ctx.sandbox_spec(core.job_worktree),
     )
+    # What the merged code started and left running (without the sandbox) ends with it.
+    leftovers = await core.io(
+        kill_orphans, [core.job_worktree], started_after=gated_at - CREATE_TIME_SLACK_SECS
+    )
+    if leftovers:
+        core.notice(f"integration gate: stopped what it left running: {', '.join(leftovers)}")
     state.integration = "passed" if result.passed else "failed"
     state.integration_report = result.report()
     core.save()

@@ -214,6 +214,7 @@ class LocalAttemptExecutor:
                 ),
             )
             return report
+        gated_at = time.time()
         outcome = await gates.node_gate(
             node,
             worktree,
@@ -226,6 +227,14 @@ class LocalAttemptExecutor:
             branch=spec.branch,
             sandbox=core.ctx.sandbox_spec(worktree),
         )
+        # The tests run the agent's code, which can start daemons too (the sandbox's PID
+        # namespace ends them; without it they would outlive the run): stop them before
+        # the watched window closes, as after the agent's call.
+        leftovers = await core.io(
+            kill_orphans, [worktree], started_after=gated_at - CREATE_TIME_SLACK_SECS
+        )
+        if leftovers:
+            sink.notice(f"node {nid}: stopped what its tests left running: {', '.join(leftovers)}")
         report.outside = await self.windows.close(nid)
         report.gate = GateVerdict.of(outcome)
         if outcome.passed:
