@@ -202,6 +202,7 @@ def test_director_run_cluster_ray_and_cluster_status(tmp_path: Path, ray_cluster
     address = ray_cluster.address
     ran = director_here_on(store.repo, "run", "--no-tui", "--cluster", "ray", "--address", address)
     assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "add: executor on worker " in ran.stdout  # the headless progress says where
     events = [parse_event(r) for r in read_jsonl(store.events)]
     started = [e for e in events if isinstance(e, AgentStarted)]
     assert started and started[0].worker, "the flag sent the attempt to the cluster"

@@ -11,6 +11,7 @@ from rich.markup import escape
 from director_tui.engine.cost import cost_text
 from director_tui.engine.events import (
     AgentFinished,
+    AgentStarted,
     ControlApplied,
     GateResult,
     IntegrationResult,
@@ -60,6 +61,9 @@ class RunPrinter:
                 f"{glyph} [bold]{event.node_id}[/] [{style}]{event.status}[/]"
                 f" (attempt {event.attempt}){message}"
             )
+        elif isinstance(event, AgentStarted) and event.worker and event.node_id:
+            # A cluster run: where each attempt's agent runs (a local run says nothing).
+            self._line(f"  {event.node_id}: {event.role} on worker {escape(event.worker)}")
         elif isinstance(event, GateResult) and not event.passed:
             self._line(
                 f"  [red]gate {event.check}[/] {event.node_id}: {escape(event.message)[:300]}"
