@@ -14,7 +14,7 @@ import pytest
 
 from director_tui.engine.events import Notice
 from tests.conftest import run_git
-from tests.run_fixture import build_job, job_file, sample_nodes
+from tests.run_fixture import SANDBOX_OFF, build_job, job_file, sample_nodes
 from tests.test_outside_worktree import TO_CHECKOUT, _first_attempt_rejected
 
 SHARED = "$(git rev-parse --git-common-dir)"
@@ -42,7 +42,7 @@ def _git_state(repo: Path) -> dict[str, Any]:
 
 def _users_repo(tmp_path: Path) -> Any:
     """The sample job, and a user with a feature branch, a tag and a stash of their own."""
-    store = build_job(tmp_path, sample_nodes()[:1])
+    store = build_job(tmp_path, sample_nodes()[:1], config=SANDBOX_OFF)
     repo = store.repo
     run_git(repo, "branch", "feature")
     run_git(repo, "tag", "v1")

@@ -11,7 +11,7 @@ import pytest
 
 from director_tui.engine.models import NodeState, NodeStatus, RunState
 from director_tui.engine.store import Store
-from tests.run_fixture import build_job, job_file, run, sample_nodes
+from tests.run_fixture import SANDBOX_OFF, build_job, job_file, run, sample_nodes
 
 RACED_THEN_WORKS = """#!/bin/sh
 [ "$1" = --version ] && echo 1.18.33 && exit 0
@@ -41,7 +41,7 @@ def _node(store: Store) -> NodeState:
 
 
 def _job_on_fake_opencode(tmp_path: Path, script: str, monkeypatch: pytest.MonkeyPatch) -> Path:
-    store = build_job(tmp_path, [sample_nodes()[0]], limits={"max_attempts": 1})
+    store = build_job(tmp_path, [sample_nodes()[0]], config=SANDBOX_OFF, limits={"max_attempts": 1})
     config = store.config.read_text()
     for role in ("executor", "escalation"):
         config = config.replace(f'{role} = "scripted/', f'{role} = "opencode/fake/{role}-')

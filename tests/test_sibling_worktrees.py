@@ -18,6 +18,7 @@ from director_tui.engine.events import GateResult, Notice
 from director_tui.engine.models import RunState
 from tests.run_fixture import (
     JOB_ID,
+    SANDBOX_OFF,
     Recorder,
     build_job,
     job_file,
@@ -45,7 +46,7 @@ async def test_a_write_into_a_sibling_worktree_is_attributed_and_never_merged(
     tmp_path: Path,
 ) -> None:
     add, mul = sample_nodes()[:2]
-    store = build_job(tmp_path, [add, mul], limits={"max_attempts": 2})
+    store = build_job(tmp_path, [add, mul], config=SANDBOX_OFF, limits={"max_attempts": 2})
     barrier = tmp_path / "barrier"
     barrier.mkdir()
     victim_first = _with(
@@ -91,9 +92,11 @@ async def test_a_commit_put_on_a_siblings_branch_after_its_gate_never_merges(
 ) -> None:
     """add's agent waits for mul's gate commit, then points mul's branch at a commit with
     a backdoor (git objects and update-ref only: no path into mul's worktree). mul's
-    review takes a while; what merges is the commit mul's gate judged."""
+    review waits for that move; what merges is the commit mul's gate judged."""
     add, mul = sample_nodes()[:2]
-    store = build_job(tmp_path, [add, mul], config="[review]\nstage_two_file_threshold = 0\n")
+    store = build_job(
+        tmp_path, [add, mul], config=SANDBOX_OFF + "[review]\nstage_two_file_threshold = 0\n"
+    )
     branch = f"refs/heads/director/job-{JOB_ID}--{mul.id}"
     index = tmp_path / "evil-index"
     evil = tmp_path / "evil.py"
@@ -110,6 +113,11 @@ async def test_a_commit_put_on_a_siblings_branch_after_its_gate_never_merges(
         f"C=$(git commit-tree $T -p {branch} -m 'looks like mul') && "
         f"git update-ref {branch} $C"
     )
+    moved_wait = (
+        "i=0; until git log -1 --format=%s "
+        + branch
+        + " | grep -q 'looks like mul' || [ $i -gt 1200 ]; do sleep 0.05; i=$((i+1)); done"
+    )
     review = {"verdict": "pass", "summary": "fine", "findings": []}
     write_script(
         store,
@@ -119,7 +127,8 @@ async def test_a_commit_put_on_a_siblings_branch_after_its_gate_never_merges(
             {
                 "role": "reviewer",
                 "node": "mul",
-                "steps": [{"sleep": 5}],
+                # the review ends only once the branch was moved under it (no race)
+                "steps": [{"run": moved_wait}],
                 "text": json.dumps(review),
             },
             {"role": "reviewer", "node": "add", "text": json.dumps(review)},
