@@ -70,3 +70,16 @@ def test_a_commit_crosses_as_a_pack_of_only_what_the_other_side_lacks(tmp_path: 
     )
     with pytest.raises(Exception, match="index-pack"):
         packs.apply_pack(worker, b"PACK garbage")
+
+
+def test_a_ray_client_address_is_refused_with_exit_2(tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    from tests.cli import director_here_on
+    from tests.run_fixture import build_job, sample_nodes
+
+    store = build_job(tmp_path, sample_nodes()[:1])
+    ran = director_here_on(
+        store.repo, "run", "--no-tui", "--cluster", "ray", "--address", "ray://head:10001"
+    )
+    assert ran.returncode == 2, ran.stdout + ran.stderr
+    assert "a Ray client address" in ran.stderr and "Traceback" not in ran.stderr

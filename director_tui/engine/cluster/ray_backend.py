@@ -185,7 +185,21 @@ class RaySession:
         self.started_ray = False
         if not ray.is_initialized():
             address = cluster.address or os.environ.get("RAY_ADDRESS") or None
-            ray.init(address=address, log_to_driver=False, configure_logging=False)
+            if address and address.startswith("ray://"):
+                raise UsageError(
+                    f"{address}: a Ray client address; director's head must be a node of the "
+                    "cluster (it serves the job's commits from this repository)",
+                    hint="`ray start --address=<head>:6379` here, then use that address "
+                    "(docs/cluster.md)",
+                )
+            try:
+                ray.init(address=address, log_to_driver=False, configure_logging=False)
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                raise UsageError(
+                    f"cannot join the Ray cluster at {address!r}: {exc}",
+                    hint="check [cluster] address / RAY_ADDRESS / --address, or "
+                    "`ray status` on the head (docs/cluster.md)",
+                ) from exc
             self.started_ray = True
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
         self.channel = _Channel.options(scheduling_strategy=here).remote()  # type: ignore[attr-defined]
