@@ -29,6 +29,10 @@ for that model, in order. A turn is a dict (JSON-able, so a script can also be a
      "repeat_text": {"chunk": "x" * 1000, "count": 10000},  # huge output, made lazily
      "delay": 0.2}                                    # seconds between chunks
 
+Turns keyed ``"<model>|<needle>"`` are played only to a request of that model whose first
+user message (the call's prompt) contains ``needle``, before the model's plain queue: so
+parallel calls of one model (nodes running side by side) each get their own turns.
+
 ``{cwd}`` in any string argument is replaced by the working directory the client put in
 its system prompt (OpenCode: ``Working directory: <path>``, Claude Code: ``Primary working
 directory: <path>``, Codex: ``<cwd><path></cwd>`` in its environment context), so file
@@ -121,6 +125,17 @@ def _find_cwd(body: dict[str, Any]) -> str:
     return ""
 
 
+def _first_user_text(body: dict[str, Any]) -> str:
+    """The call's prompt: what a ``"<model>|<needle>"`` queue is matched against."""
+    for message in body.get("messages", []):
+        if isinstance(message, dict) and message.get("role") == "user":
+            return _content_text(message.get("content"))
+    for item in _input_items(body):
+        if item.get("role") == "user":
+            return _content_text(item.get("content"))
+    return ""
+
+
 def _substitute(value: Any, cwd: str) -> Any:
     if isinstance(value, str):
         return value.replace("{cwd}", cwd)
@@ -168,12 +183,16 @@ class FakeModelServer:
         with self._lock:
             return len(self._turns.get(model, []))
 
-    def _next_turn(self, model: str) -> Turn | None:
+    def _next_turn(self, model: str, prompt: str = "") -> Turn | None:
         with self._lock:
+            # Clients prefix models differently ("fake/m", "m"): match on the last part.
+            short = model.rsplit("/", 1)[-1]
+            for key, turns in self._turns.items():
+                name, sep, needle = key.partition("|")
+                if sep and name in (model, short) and needle in prompt and turns:
+                    return turns.pop(0)
             queue = self._turns.get(model)
             if queue is None:
-                # Clients prefix models differently ("fake/m", "m"): match on the last part.
-                short = model.rsplit("/", 1)[-1]
                 queue = self._turns.get(short)
             return queue.pop(0) if queue else None
 
@@ -250,7 +269,7 @@ class FakeModelServer:
                 cwd = _find_cwd(body)
                 with server._lock:
                     server.requests.append(RecordedRequest(path, model, body, cwd))
-                turn = server._next_turn(model)
+                turn = server._next_turn(model, _first_user_text(body))
                 if turn is None:
                     self._error(
                         400, f"fake server: no scripted turn left for model {model}", anthropic

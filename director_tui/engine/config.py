@@ -150,6 +150,15 @@ CLUSTER_ENGINE_ENV = "DIRECTOR_CLUSTER_ENGINE"
 CLUSTER_ADDRESS_ENV = "DIRECTOR_CLUSTER_ADDRESS"
 
 
+class OpenCode(_Strict):
+    """How runs drive OpenCode: ``server = true`` runs each parallel slot's agent calls as
+    sessions on one ``opencode serve`` of its own (no cold start per call); ``false``
+    starts a cold ``opencode run`` per call (the measured baseline, or an OpenCode
+    whose server misbehaves)."""
+
+    server: bool = True
+
+
 class Config(_Strict):
     tiers: Tiers = Field(default_factory=Tiers)
     sampling: dict[str, Sampling] = Field(default_factory=dict)
@@ -161,6 +170,7 @@ class Config(_Strict):
     scripted: Scripted = Field(default_factory=Scripted)
     sandbox: Sandbox = Field(default_factory=Sandbox)
     cluster: Cluster = Field(default_factory=Cluster)
+    opencode: OpenCode = Field(default_factory=OpenCode)
 
     @field_validator("sampling")
     @classmethod

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from director_tui.engine import cost, git, sandbox
 from director_tui.engine.agents import provider_for
-from director_tui.engine.agents.base import AgentCall, AgentResult, ExitReason
+from director_tui.engine.agents.base import AgentCall, AgentProvider, AgentResult, ExitReason
 from director_tui.engine.config import Config, split_tier
 from director_tui.engine.cost import CostRecord
 from director_tui.engine.events import (
@@ -93,11 +93,14 @@ class EngineContext:
         tier: str | None = None,
         title: str = "",
         on_cancelled: Callable[[AgentResult, CostRecord], None] | None = None,
+        provider: AgentProvider | None = None,
     ) -> tuple[AgentResult, CostRecord]:
         """Run one agent call; its cost is recorded whether it ends or is cancelled
-        (``on_cancelled`` then gets what was charged, before the cancel goes on)."""
+        (``on_cancelled`` then gets what was charged, before the cancel goes on).
+        ``provider``: who runs it instead of the tier's own per-call driver (a run slot's
+        OpenCode server)."""
         tier = tier or self.config.tier_for(role)
-        provider = provider_for(tier, self.config, self.repo)
+        provider = provider or provider_for(tier, self.config, self.repo)
         limits = self.config.limits
         call = AgentCall(
             role=role,

@@ -215,6 +215,57 @@ def prepare_node_worktree(store: Store, worktree: Path, branch: str, base: str) 
     git.add_worktree(repo, worktree, branch, start=base)
 
 
+SLOT_PREFIX = "_slot-"
+
+
+def slot_worktree(store: Store, index: int) -> Path:
+    """One of a run's fixed slot worktrees: each parallel slot's attempts run there, one
+    node after another, so the slot's agent server keeps working in a directory it knows."""
+    return store.worktrees / f"{SLOT_PREFIX}{index}"
+
+
+def point_slot_worktree(store: Store, worktree: Path, branch: str, base: str) -> None:
+    """The slot worktree re-pointed to ``branch`` at ``base`` and clean: nothing a previous
+    attempt (of this node or another) left in it survives — tracked changes, untracked
+    and ignored files, nested repositories. The folder itself stays (its agent server
+    keeps its instance for it); one whose git link an agent broke is made anew."""
+    from director_tui.engine import git
+
+    repo = store.repo
+    if worktree.exists() and not git.worktree_intact(repo, worktree):
+        shutil.rmtree(worktree, ignore_errors=True)
+        git.git(["worktree", "remove", "--force", str(worktree)], repo, check=False)
+        git.git(["worktree", "prune"], repo, check=False)
+    where = git.worktree_branches(repo).get(branch)
+    if where is not None and where.resolve() != worktree.resolve():
+        if not where.resolve().is_relative_to(store.worktrees.resolve()):
+            raise GitError(
+                f"the node's branch {branch} is checked out at {where}; director leaves that "
+                "checkout alone — switch it to another branch, then retry the node"
+            )
+        git.remove_worktree(repo, where)  # the node's own worktree of an earlier rebase
+    if not worktree.exists():
+        git.add_worktree(repo, worktree, branch, start=base)
+        return
+    git.git(["rebase", "--abort"], worktree, check=False)
+    git.git(["merge", "--abort"], worktree, check=False)
+    # -f: local changes and untracked files in the way are thrown away.
+    git.git(["checkout", "-q", "-f", "-B", branch, base], worktree)
+    git.reset_clean(worktree, base)
+    # -ff: a nested repository an agent made (`git init sub`) goes too.
+    git.git(["clean", "-q", "-ffdx", "-e", ".director"], worktree)
+
+
+def release_slot_worktree(store: Store, worktree: Path) -> None:
+    """The slot no longer holds its node's branch (detached where it is, files kept):
+    the branch is free for a rebase in the node's own worktree while the slot serves
+    the next node."""
+    from director_tui.engine import git
+
+    if worktree.exists() and git.worktree_intact(store.repo, worktree):
+        git.git(["checkout", "-q", "--detach"], worktree, check=False)
+
+
 def remove_node_worktree(store: Store, worktree: Path) -> None:
     """A merged node's worktree is no longer needed (its work is merged). No ``git
     worktree prune`` here: it could race a worktree another node is adding."""

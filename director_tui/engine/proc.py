@@ -8,7 +8,7 @@ import os
 import signal
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -165,29 +165,33 @@ def _process_cwd_under(proc: psutil.Process, roots: list[Path]) -> bool:
     return any(cwd == root or root in cwd.parents for root in roots)
 
 
-def kill_orphans(roots: list[Path], *, started_after: float) -> list[str]:
+def kill_orphans(
+    roots: list[Path], *, started_after: float, spare: Collection[int] = ()
+) -> list[str]:
     """Kill process groups left running in ``roots`` by a dead run or a finished agent.
 
     Only processes created after ``started_after`` (the dead run's or the call's start)
     qualify, so a pid the kernel recycled for something else, or a shell the user opened
-    in a worktree earlier, is left alone."""
+    in a worktree earlier, is left alone. ``spare`` names processes that must live on (a
+    slot's agent server, which works in that worktree too): they are never killed, and a
+    leftover in one of their process groups is killed alone, not with its group."""
     if not roots:
         return []
     resolved = [r.resolve() for r in roots if r.exists()]
     me = os.getpid()
-    own_group = os.getpgrp()
+    protected_groups = {os.getpgrp(), *(_pgid(pid) for pid in spare)}
     killed: list[str] = []
     groups: dict[int, str] = {}  # killed together below, with one grace period
     for proc in psutil.process_iter(["pid", "create_time", "name"]):
         try:
-            if proc.pid == me or proc.info["create_time"] < started_after:
+            if proc.pid == me or proc.pid in spare or proc.info["create_time"] < started_after:
                 continue
             if not _process_cwd_under(proc, resolved):
                 continue
             pgid = os.getpgid(proc.pid)
         except (psutil.Error, OSError):
             continue
-        if pgid == own_group:
+        if pgid in protected_groups:
             with contextlib.suppress(psutil.Error):
                 proc.kill()
             killed.append(f"pid {proc.pid} ({proc.info['name']})")
@@ -195,3 +199,44 @@ def kill_orphans(roots: list[Path], *, started_after: float) -> list[str]:
             groups[pgid] = f"process group {pgid} ({proc.info['name']})"
     kill_process_groups(groups, grace=1.0)
     return killed + list(groups.values())
+
+
+def _pgid(pid: int) -> int:
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return -1
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every process below it (empty when it is gone)."""
+    try:
+        root = psutil.Process(pid)
+        return [pid, *(child.pid for child in root.children(recursive=True))]
+    except psutil.Error:
+        return []
+
+
+def kill_below(pid: int, spare: Collection[int], grace: float = 1.0) -> list[str]:
+    """Kill every process below ``pid`` except those in ``spare`` (and ``pid`` itself):
+    what an agent server's tools left running under it. A daemon re-parented to the
+    init of the server's own PID namespace (a sandbox's) is still below it, so
+    ``nohup sleep 600 &`` is found here. One TERM each, one grace period, then KILL."""
+    try:
+        victims = [
+            child
+            for child in psutil.Process(pid).children(recursive=True)
+            if child.pid not in spare
+        ]
+    except psutil.Error:
+        return []
+    names: list[str] = []
+    for child in victims:
+        with contextlib.suppress(psutil.Error):
+            names.append(f"pid {child.pid} ({child.name()})")
+            child.terminate()
+    _, alive = psutil.wait_procs(victims, timeout=grace)
+    for child in alive:
+        with contextlib.suppress(psutil.Error):
+            child.kill()
+    return names

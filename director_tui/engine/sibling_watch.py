@@ -87,6 +87,25 @@ class SiblingWatch:
         self._lock = threading.Lock()
         self._offences: dict[str, list[str]] = {}  # writer → what it did
         self._writers: dict[str, set[str]] = {}  # sibling → who wrote into it
+        # Folders under ``worktrees`` that are not named after a node: a run's slot
+        # worktrees (``_slot-<k>``), each the worktree of the node whose attempt holds it.
+        self._slots: dict[str, str | None] = {}  # slot folder → node holding it
+
+    def place(self, nid: str, folder: str | None) -> None:
+        """``nid``'s attempt works in ``worktrees/<folder>`` (a slot) from now on; None: the
+        slot it held is free again."""
+        with self._lock:
+            for name, holder in self._slots.items():
+                if holder == nid:
+                    self._slots[name] = None
+            if folder is not None:
+                self._slots[folder] = nid
+
+    def _folder_of(self, nid: str) -> str:
+        for name, holder in self._slots.items():
+            if holder == nid:
+                return name
+        return nid
 
     def __call__(self, event: EventBase) -> None:
         if (
@@ -105,13 +124,16 @@ class SiblingWatch:
     def note(self, nid: str, tool: str, text: str) -> None:
         if tool.lower() not in WRITE_TOOLS or nid not in self.node_ids or not text:
             return
-        others = [n for n in self.node_ids if n != nid]
-        targets = sibling_targets(text, self.worktrees / nid, self.worktrees, others)
-        if not targets:
-            return
         with self._lock:
+            own = self._folder_of(nid)
+            others = [n for n in (*self.node_ids, *self._slots) if n not in (nid, own)]
+            targets = sibling_targets(text, self.worktrees / own, self.worktrees, others)
+            if not targets:
+                return
             offences = self._offences.setdefault(nid, [])
-            for target, path in sorted(targets.items()):
+            for folder, path in sorted(targets.items()):
+                # A slot's folder is the worktree of the node holding it (none: a free one).
+                target = self._slots.get(folder) or folder
                 self._writers.setdefault(target, set()).add(nid)
                 line = f"node {target}'s {path} ({tool})"
                 if line not in offences:

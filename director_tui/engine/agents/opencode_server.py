@@ -63,6 +63,7 @@ from director_tui.engine.agents.stream import (
     kill_tree,
 )
 from director_tui.engine.events import AgentActivity
+from director_tui.engine.proc import process_tree
 from director_tui.engine.prompts import permissions_for
 
 USERNAME = "opencode"
@@ -90,6 +91,8 @@ class OpenCodeServer:
         name: str = "opencode-server",
         wrap_argv: WrapArgv | None = None,
         startup_timeout_secs: float = STARTUP_TIMEOUT_SECS,
+        extra_env: dict[str, str] | None = None,
+        on_start: Callable[[OpenCodeServer], None] | None = None,
     ) -> None:
         self.binary = binary
         self.agents = dict(agents)
@@ -97,9 +100,14 @@ class OpenCodeServer:
         self.name = name
         self.wrap_argv = wrap_argv
         self.startup_timeout_secs = startup_timeout_secs
+        self.extra_env = dict(extra_env or {})
+        self.on_start = on_start  # told after every start (the first and each restart)
         self.password = secrets.token_urlsafe(24)
         self.endpoint: LocalServer | None = None
         self.starts = 0  # how many times it was started (restarts = starts - 1)
+        # The server's own processes as it started listening (its sandbox, a launcher, the
+        # server itself): what clearing the leftovers of its agents' tools must spare.
+        self.machinery: frozenset[int] = frozenset()
         self._proc: asyncio.subprocess.Process | None = None
         self._lock = asyncio.Lock()
 
@@ -141,6 +149,7 @@ class OpenCodeServer:
                 "OPENCODE_CONFIG_CONTENT": content,
                 "OPENCODE_SERVER_PASSWORD": self.password,
                 "OPENCODE_SERVER_USERNAME": USERNAME,
+                **self.extra_env,
             }
         )
 
@@ -179,6 +188,9 @@ class OpenCodeServer:
             url = self._listening_url(offset)
             if url:
                 self.endpoint = LocalServer(url, USERNAME, self.password)
+                self.machinery = frozenset(process_tree(self._proc.pid))
+                if self.on_start is not None:
+                    self.on_start(self)
                 return
             if not self.alive:
                 raise ServerStartError(
@@ -357,7 +369,7 @@ class OpenCodeServerProvider:
         transcript = call.log_dir / f"{call.call_id}.jsonl"
         started = time.monotonic()
 
-        def early(reason: ExitReason, message: str) -> AgentResult:
+        def early(reason: ExitReason, message: str, *, harness: bool = False) -> AgentResult:
             transcript.touch()
             collector.emit("error", summary=message)
             return AgentResult(
@@ -369,6 +381,7 @@ class OpenCodeServerProvider:
                 transcript_path=transcript,
                 stderr_path=self.server.stderr_path,
                 duration_secs=time.monotonic() - started,
+                harness_error=harness,
             )
 
         try:
@@ -377,7 +390,8 @@ class OpenCodeServerProvider:
         except UserConfigError as exc:
             return early(ExitReason.crashed, f"{exc}; fix or unset it")
         except ServerStartError as exc:
-            return early(ExitReason.crashed, str(exc))
+            # The harness failed, not the agent: the attempt is given back (a few times).
+            return early(ExitReason.crashed, str(exc), harness=True)
         if restarted and self.server.starts > 1:
             collector.emit("raw", summary=f"restarted the OpenCode server ({self.server.name})")
         session = _Session(self.server, call, collector, transcript)

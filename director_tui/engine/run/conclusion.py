@@ -59,6 +59,8 @@ async def conclude(core: RunCore) -> RunOutcome:
     every node merged."""
     if core.cleanups:
         await asyncio.gather(*core.cleanups, return_exceptions=True)
+    if core.slots is not None:
+        await core.slots.stop()  # no agent runs after the nodes: their CPU is the gate's
     warning = await core.io(jobs.sync_job_worktree, core.store)
     if warning:
         core.notice(warning, "warning")

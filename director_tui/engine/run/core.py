@@ -8,7 +8,7 @@ import functools
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from director_tui.engine import jobs
 from director_tui.engine.context import EngineContext
@@ -16,6 +16,9 @@ from director_tui.engine.events import CostUpdate, NodeStateChanged, Notice
 from director_tui.engine.models import NodeState, NodeStatus, Plan, RunState
 from director_tui.engine.run.state_writer import StateWriter
 from director_tui.engine.sibling_watch import SiblingWatch
+
+if TYPE_CHECKING:
+    from director_tui.engine.run.slots import SlotPool
 
 T = TypeVar("T")
 
@@ -59,6 +62,9 @@ class RunCore:
         # Git work of the nodes runs on threads of its own, sized to the parallelism, so
         # worktree clean-ups never queue a starting node behind them.
         self.git_pool = ThreadPoolExecutor(max_workers=parallel + 2, thread_name_prefix="node-git")
+        # The run's slots (fixed worktrees, an OpenCode server each) when its attempts call
+        # OpenCode through servers; None: every node works in its own worktree.
+        self.slots: SlotPool | None = None
 
     def _initial_state(self) -> RunState:
         previous = self.store.read_model(self.store.state, RunState)

@@ -143,10 +143,17 @@ class LocalAttemptExecutor:
 
     async def run(self, spec: AttemptSpec, sink: AttemptSink) -> AttemptReport:
         core, node, nid = self.core, spec.node, spec.node.id
-        worktree = jobs.node_worktree(core.store, nid)
-        await core.io(
-            jobs.prepare_node_worktree, core.store, worktree, spec.branch, spec.base_commit
-        )
+        slot = core.slots.held_by(nid) if core.slots is not None else None
+        provider = None
+        if slot is not None and core.slots is not None:
+            worktree = slot.worktree
+            await core.slots.prepare(slot, spec.branch, spec.base_commit)
+            provider = await core.slots.provider(slot, spec.tier)
+        else:
+            worktree = jobs.node_worktree(core.store, nid)
+            await core.io(
+                jobs.prepare_node_worktree, core.store, worktree, spec.branch, spec.base_commit
+            )
         core.siblings.begin_attempt(nid)
         prompt = await core.io(
             executor_prompt, node, worktree, feedback=spec.feedback, attempt=spec.attempt
@@ -165,15 +172,19 @@ class LocalAttemptExecutor:
             on_cancelled=lambda partial, charged: sink.call_finished(
                 spec.usage_role, partial, charged
             ),
+            provider=provider,
         )
         sink.call_finished(spec.usage_role, result, entry)
         # An agent can start daemons (`nohup …&`, `setsid …`) that outlive its CLI's process
         # group; whatever still runs in this worktree and started with this call goes now.
         # (create times come from the boot time, which the kernel gives in whole seconds:
         # allow for that, or a daemon started right after the call looks older than it.)
-        leftovers = await core.io(
-            kill_orphans, [worktree], started_after=called_at - CREATE_TIME_SLACK_SECS
-        )
+        since = called_at - CREATE_TIME_SLACK_SECS
+        if slot is not None and core.slots is not None:
+            # In a slot, what runs below its server goes too (never the server).
+            leftovers = await core.slots.clear(slot, since=since)
+        else:
+            leftovers = await core.io(kill_orphans, [worktree], started_after=since)
         if leftovers:
             sink.notice(f"node {nid}: stopped what the agent left running: {', '.join(leftovers)}")
         report = AttemptReport(

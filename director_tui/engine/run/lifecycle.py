@@ -29,6 +29,7 @@ from director_tui.engine.run.executor import (
 )
 from director_tui.engine.run.merge_queue import MergeQueue
 from director_tui.engine.run.prompt import node_watch_it_fail
+from director_tui.engine.run.slots import Slot
 from director_tui.engine.run.windows import WatchedWindows
 
 MAX_HARNESS_CRASHES = 2
@@ -133,13 +134,26 @@ class NodeLifecycle:
         )
 
     async def _attempt(self, node: Node, st: NodeState, tier: str) -> bool:
-        """One attempt; True when the node merged."""
+        """One attempt; True when the node merged. With slots, it holds one from its start
+        until it enters the merge queue (or ends): the executor call, the gate and the
+        review all work in the slot's worktree."""
+        slots = self.core.slots
+        slot = await slots.acquire(node.id) if slots is not None else None
+        try:
+            return await self._attempt_in(node, st, tier, slot)
+        finally:
+            if slots is not None and slot is not None and slot.holder == node.id:
+                await slots.release(slot)
+
+    async def _attempt_in(self, node: Node, st: NodeState, tier: str, slot: Slot | None) -> bool:
         core, nid = self.core, node.id
         attempt = st.attempts
         base = core.job_head
         st.base_commit = base
         st.branch = jobs.node_branch(core.plan.job_id, nid)
-        st.worktree = str(jobs.node_worktree(core.store, nid))
+        st.worktree = str(
+            slot.worktree if slot is not None else jobs.node_worktree(core.store, nid)
+        )
         core.call_ended.discard(nid)
         core.set_status(nid, NodeStatus.running, f"attempt {attempt} on {tier}")
         spec = self._spec(node, st, tier, base)
@@ -171,6 +185,9 @@ class NodeLifecycle:
             if not rebased and not await self._review(node, st, worktree, base):
                 return False
             assert report.commit is not None  # a passed gate names the commit it judged
+            if core.slots is not None and slot is not None and slot.holder == nid:
+                # Merging needs no worktree: the slot goes to the next node now.
+                await core.slots.release(slot)
             merged = await self.merges.merge(
                 node, st, worktree, base, rebased=rebased, commit=report.commit
             )
@@ -294,7 +311,13 @@ class NodeLifecycle:
         tier: str | None,
         usage_role: str,
     ) -> AgentResult:
-        """A reviewer's call of a node: timed, its tokens and cost booked on the node."""
+        """A reviewer's call of a node: timed, its tokens and cost booked on the node;
+        through the node's slot's server when it holds one."""
+        slots = self.core.slots
+        slot = slots.held_by(nid) if slots is not None else None
+        provider = None
+        if slots is not None and slot is not None:
+            provider = await slots.provider(slot, tier or self.core.config.tier_for(role))
         result, entry = await self.core.ctx.call_agent(
             role,
             prompt,
@@ -303,6 +326,7 @@ class NodeLifecycle:
             attempt=attempt,
             tier=tier,
             on_cancelled=lambda partial, charged: self.book(nid, st, usage_role, partial, charged),
+            provider=provider,
         )
         self.book(nid, st, usage_role, result, entry)
         return result

@@ -94,13 +94,16 @@ class MergeQueue:
                 core.set_status(nid, NodeStatus.done, f"merged as {merge_commit[:10]}{unreviewed}")
                 core.ctx.bus.emit(NodeMerged(node_id=nid, commit=merge_commit, rebased=rebased))
                 # Off the node's critical path: dependents may start while git tidies up.
+                # (Its own worktree only: a slot's belongs to the run.)
+                own = jobs.node_worktree(core.store, nid)
                 core.cleanups.append(
-                    asyncio.create_task(core.io(jobs.remove_node_worktree, core.store, worktree))
+                    asyncio.create_task(core.io(jobs.remove_node_worktree, core.store, own))
                 )
                 return MergeResult(merged=True)
             # The job branch moved under us and the change conflicts: rebase and re-gate.
             head = await core.io(git.rev, repo, job_branch)
             core.job_head = head
+            worktree = await core.io(self._own_worktree, nid, st, worktree, node_branch)
             rebased_ok = head != base and await core.io(git.rebase, worktree, head)
         st.conflicts += 1
         if rebased_ok:
@@ -123,6 +126,19 @@ class MergeQueue:
         )
         core.notice(f"node {nid}: {st.last_error}", "info", nid)
         return MergeResult(merged=False)
+
+    def _own_worktree(self, nid: str, st: NodeState, worktree: Path, branch: str) -> Path:
+        """Where the node rebases and re-gates: its own worktree. An attempt that ran in a
+        slot left it for the next node; its branch (the judged commit) is checked out
+        anew in ``.director/worktrees/<node>``."""
+        own = jobs.node_worktree(self.core.store, nid)
+        if worktree.resolve() == own.resolve():
+            return worktree
+        if own.exists():
+            git.remove_worktree(self.core.store.repo, own)
+        git.add_worktree(self.core.store.repo, own, branch)
+        st.worktree = str(own)
+        return own
 
     def _reject_written_into(self, nid: str, st: NodeState, writers: list[str]) -> MergeResult:
         """Another agent wrote into this node's worktree while its attempt ran: not merged,
@@ -161,7 +177,8 @@ class MergeQueue:
         )
         core.set_status(nid, NodeStatus.done, message)
         core.notice(f"node {nid}: {message}", "warning", nid)
+        own = jobs.node_worktree(core.store, nid)
         core.cleanups.append(
-            asyncio.create_task(core.io(jobs.remove_node_worktree, core.store, worktree))
+            asyncio.create_task(core.io(jobs.remove_node_worktree, core.store, own))
         )
         return MergeResult(merged=True)

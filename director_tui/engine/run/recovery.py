@@ -21,7 +21,12 @@ def recover(core: RunCore) -> list[str]:
     active = [nid for nid, st in st_map.items() if st.status in ACTIVE]
     if active or state.owner_pid:
         started_after = state.owner_create_time or state.started_at
-        roots = [jobs.node_worktree(store, nid) for nid in active]
+        roots = [
+            Path(st_map[nid].worktree) if st_map[nid].worktree else jobs.node_worktree(store, nid)
+            for nid in active
+        ]
+        # A slot's worktree (and what its dead server's tools left in it).
+        roots += sorted(store.worktrees.glob(f"{jobs.SLOT_PREFIX}*"))
         killed = kill_orphans(roots, started_after=started_after - 1.0)
         if killed:
             notes.append("killed processes the interrupted run left behind: " + ", ".join(killed))

@@ -25,6 +25,7 @@ from director_tui.engine.run.lifecycle import NodeLifecycle
 from director_tui.engine.run.merge_queue import MergeQueue
 from director_tui.engine.run.recovery import recover
 from director_tui.engine.run.requests import apply_controls
+from director_tui.engine.run.slots import SlotPool, uses_slots
 from director_tui.engine.run.windows import WatchedWindows
 
 # Statuses a dependency can be in that mean its dependents cannot run.
@@ -49,6 +50,8 @@ class Runner:
         executor: ExecutorFactory | None = None,
     ) -> None:
         self.core = RunCore(ctx, plan, parallel=parallel, max_attempts=max_attempts)
+        if uses_slots(self.core):
+            self.core.slots = SlotPool(self.core, parallel)
         self.windows = WatchedWindows(self.core)
         merges = MergeQueue(self.core, self.windows)
         attempts = (executor or LocalAttemptExecutor)(self.core, self.windows)
@@ -92,6 +95,8 @@ class Runner:
         try:
             return await self._run()
         finally:
+            if self.core.slots is not None:
+                await asyncio.shield(self.core.slots.stop())
             self.windows.close_all()
             with contextlib.suppress(ValueError):
                 bus.sinks.remove(self.core.siblings)

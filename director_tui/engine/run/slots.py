@@ -1,0 +1,197 @@
+"""Slots: the run's parallel lanes. Each slot is a fixed worktree
+(``.director/worktrees/_slot-<k>``) and, for OpenCode, one ``opencode serve`` of its own.
+
+Why: a cold ``opencode run`` pays seconds of start-up per call, and a server pays them
+again for every directory it has not seen (bench/sessions.py). A slot's server sees one
+directory for the whole run, so every session after the first is warm. One server per
+slot, not one for the run: a server's tools can write where the server can, and a
+slot's server (in the OS sandbox, when it is on) can write only its slot's worktree.
+
+An attempt holds one slot from its start until it enters the merge queue or ends: the
+worktree is re-pointed to the node's branch at its base and cleaned (``reset --hard``,
+``clean -ffdx``: nothing of a rejected attempt, this node's or another's, is left), and
+whatever the previous calls left running is stopped — the processes below the server
+that are not the server's own (its sandbox's PID namespace keeps a daemon there), and
+those working in the slot's worktree. While it holds the slot, the slot's worktree *is*
+the node's worktree: the state, events, costs and transcripts name the node, the
+sibling watch maps the slot's folder to it, its branch is what merges. A conflict's
+rebase and re-gate happen in the node's own worktree (the slot has moved on by then).
+
+Servers start at a slot's first OpenCode call, are health-checked before each call and
+started again when dead (the call they broke runs again, not charged:
+``OpenCodeServerProvider``), and stop with the run — and with director itself when it
+is killed (PDEATHSIG). Only OpenCode tiers use the server; other providers run their
+usual per-call CLI in the slot's worktree."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from pathlib import Path
+
+from director_tui.engine import jobs
+from director_tui.engine.agents.base import AgentCall, AgentProvider
+from director_tui.engine.agents.collect import find_binary
+from director_tui.engine.agents.opencode import BINARY_ENV, role_agent_definition
+from director_tui.engine.agents.opencode import agent_name as opencode_agent_name
+from director_tui.engine.agents.opencode_server import (
+    OpenCodeServer,
+    OpenCodeServerProvider,
+    ServerStartError,
+)
+from director_tui.engine.config import split_tier
+from director_tui.engine.control_channel import agent_marker
+from director_tui.engine.proc import kill_below, kill_orphans
+from director_tui.engine.run.core import RunCore
+
+# The roles a run may call in a slot (all served by its server from the start, so a
+# reviewer's first session does not restart it with a new agent).
+SLOT_ROLES = ("executor", "escalation", "reviewer", "explorer")
+
+
+def uses_slots(core: RunCore) -> bool:
+    """Slots pay off when a run's attempts call OpenCode through its server."""
+    config = core.config
+    return config.opencode.server and any(
+        split_tier(config.tier_for(role))[0] == "opencode" for role in ("executor", "escalation")
+    )
+
+
+class Slot:
+    def __init__(self, index: int, worktree: Path) -> None:
+        self.index = index
+        self.worktree = worktree
+        self.holder: str | None = None  # the node whose attempt holds it
+        self.branch = ""
+        self.base = ""
+        self.server: OpenCodeServer | None = None
+
+    @property
+    def name(self) -> str:
+        return f"slot {self.index}"
+
+
+class SlotPool:
+    """The run's slots; ``acquire`` waits for a free one."""
+
+    def __init__(self, core: RunCore, count: int) -> None:
+        self.core = core
+        self.slots = [Slot(k, jobs.slot_worktree(core.store, k)) for k in range(count)]
+        self._free: asyncio.Queue[Slot] = asyncio.Queue()
+        for slot in self.slots:
+            self._free.put_nowait(slot)
+        # Leftovers by working directory count only when younger than the run's slots
+        # (a shell the user opened there earlier is not ours).
+        self.created_at = time.time()
+
+    def held_by(self, nid: str) -> Slot | None:
+        return next((s for s in self.slots if s.holder == nid), None)
+
+    async def acquire(self, nid: str) -> Slot:
+        slot = await self._free.get()
+        slot.holder = nid
+        self.core.siblings.place(nid, slot.worktree.name)
+        return slot
+
+    async def release(self, slot: Slot) -> None:
+        """Back to the pool: what the attempt left running stopped, the node's branch let
+        go. Shielded: a cancelled node must not take its slot with it."""
+        await asyncio.shield(self._release(slot))
+
+    async def _release(self, slot: Slot) -> None:
+        try:
+            await self.clear(slot, since=self.created_at)
+            await self.core.io(jobs.release_slot_worktree, self.core.store, slot.worktree)
+        finally:
+            if slot.holder is not None:
+                self.core.siblings.place(slot.holder, None)
+            slot.holder = None
+            self._free.put_nowait(slot)
+
+    async def prepare(self, slot: Slot, branch: str, base: str) -> None:
+        """The slot's worktree on ``branch`` at ``base``, clean, nothing running in it."""
+        slot.branch, slot.base = branch, base
+        await self.clear(slot, since=self.created_at)
+        await self.core.io(jobs.point_slot_worktree, self.core.store, slot.worktree, branch, base)
+
+    async def clear(self, slot: Slot, *, since: float) -> list[str]:
+        """Stop what agent calls left running in the slot: every process below its server
+        but the server's own, and whatever works in its worktree (started after
+        ``since``), never the server."""
+        server = slot.server
+        spare = server.machinery if server is not None and server.alive else frozenset()
+        stopped: list[str] = []
+        if server is not None and server.pid is not None and server.alive:
+            stopped += await self.core.io(kill_below, server.pid, spare)
+        stopped += await self.core.io(
+            kill_orphans, [slot.worktree], started_after=since, spare=spare
+        )
+        return stopped
+
+    async def provider(self, slot: Slot, tier: str) -> AgentProvider | None:
+        """The slot's server for an OpenCode tier (started now when it is not running);
+        None: the tier's own per-call provider."""
+        if split_tier(tier)[0] != "opencode" or not self.core.config.opencode.server:
+            return None
+        server = slot.server or self._new_server(slot)
+        try:
+            await server.ensure_running()
+        except ServerStartError:
+            pass  # the provider tries again and its call says why it failed (not charged)
+
+        async def reset(_call: AgentCall) -> None:
+            # The server died under the call: the call runs again from a clean tree.
+            if slot.branch:
+                await self.prepare(slot, slot.branch, slot.base)
+
+        return OpenCodeServerProvider(server, before_retry=reset)
+
+    def _new_server(self, slot: Slot) -> OpenCodeServer:
+        config = self.core.config
+        agents = {
+            opencode_agent_name(role): role_agent_definition(role, config.sampling_for(role))
+            for role in SLOT_ROLES
+        }
+        binary = find_binary(BINARY_ENV, "opencode") or "opencode"
+        slot.server = OpenCodeServer(
+            binary,
+            agents=agents,
+            log_dir=self.core.store.logs,
+            name=f"opencode-server-slot-{slot.index}",
+            # Its tools' processes carry an attempt's marker: the control channel
+            # refuses requests from them like from any agent's.
+            extra_env=agent_marker(f"opencode-server-slot-{slot.index}", None),
+            on_start=lambda started: self.core.notice(
+                f"{slot.name}: OpenCode server started (pid {started.pid}, start "
+                f"{started.starts}) in {slot.worktree.name}",
+                "info",
+                slot.holder,
+            ),
+        )
+        return slot.server
+
+    async def stop(self) -> None:
+        """When the run's nodes are through (and again as the run ends, a no-op then):
+        servers and whatever runs below them stopped, the slot worktrees removed (their
+        nodes' work is on their branches). Its own threads: the run's pool may be shut."""
+        for slot in self.slots:
+            server, slot.server = slot.server, None
+            if server is not None:
+                spare = server.machinery if server.alive else frozenset()
+                if server.pid is not None and server.alive:
+                    await asyncio.to_thread(kill_below, server.pid, spare)
+                with contextlib.suppress(Exception):
+                    await server.stop()
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(
+                    kill_orphans, [slot.worktree], started_after=self.created_at
+                )
+            if slot.worktree.exists():
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(
+                        jobs.remove_node_worktree, self.core.store, slot.worktree
+                    )
+
+    def servers_started(self) -> int:
+        return sum(slot.server.starts for slot in self.slots if slot.server is not None)
