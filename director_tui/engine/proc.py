@@ -209,12 +209,18 @@ def _pgid(pid: int) -> int:
 
 
 def process_tree(pid: int) -> list[int]:
-    """``pid`` and every process below it (empty when it is gone)."""
+    """``pid`` and every live process below it (empty when it is gone; zombies, dead
+    already, are left out)."""
     try:
-        root = psutil.Process(pid)
-        return [pid, *(child.pid for child in root.children(recursive=True))]
+        children = psutil.Process(pid).children(recursive=True)
     except psutil.Error:
         return []
+    alive = []
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            if child.status() != psutil.STATUS_ZOMBIE:
+                alive.append(child.pid)
+    return [pid, *alive]
 
 
 def kill_below(pid: int, spare: Collection[int], grace: float = 1.0) -> list[str]:

@@ -1,6 +1,8 @@
 """Writes by one node's agent into another node's worktree: attributed, and never merged.
 
-Node worktrees sit side by side in ``.director/worktrees/``. An agent that writes into a
+Node worktrees sit side by side in ``.director/worktrees/`` (a run with OpenCode servers
+uses slot worktrees there instead, ``_slot-<k>``: each counts as the worktree of the node
+whose attempt holds it, ``SiblingWatch.place``). An agent that writes into a
 sibling's folder (``../mul/calc/mul.py``, or its absolute path) changes what that node's
 gate commits: its write would merge under the other node's name. The fingerprints of
 ``sandbox_watch`` cannot tell it apart from the sibling's own work while both agents run,

@@ -135,7 +135,9 @@ class AttemptExecutor(Protocol):
 
 
 class LocalAttemptExecutor:
-    """Attempts in this machine's node worktrees (``.director/worktrees/<node>``)."""
+    """Attempts in this machine's worktrees: the node's slot's (``_slot-<k>``, its calls
+    sessions on the slot's OpenCode server) when the run has slots, else the node's own
+    (``.director/worktrees/<node>``)."""
 
     def __init__(self, core: RunCore, windows: WatchedWindows) -> None:
         self.core = core
