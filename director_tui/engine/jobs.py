@@ -224,15 +224,17 @@ def slot_worktree(store: Store, index: int) -> Path:
     return store.worktrees / f"{SLOT_PREFIX}{index}"
 
 
-def point_slot_worktree(store: Store, worktree: Path, branch: str, base: str) -> None:
+def point_slot_worktree(store: Store, worktree: Path, branch: str, base: str) -> bool:
     """The slot worktree re-pointed to ``branch`` at ``base`` and clean: nothing a previous
     attempt (of this node or another) left in it survives — tracked changes, untracked
     and ignored files, nested repositories. The folder itself stays (its agent server
-    keeps its instance for it); one whose git link an agent broke is made anew."""
+    keeps its instance for it); one whose git link an agent broke is made anew. True when
+    the folder was made (anew)."""
     from director_tui.engine import git
 
     repo = store.repo
-    if worktree.exists() and not git.worktree_intact(repo, worktree):
+    existed = worktree.exists()
+    if existed and not git.worktree_intact(repo, worktree):
         shutil.rmtree(worktree, ignore_errors=True)
         git.git(["worktree", "remove", "--force", str(worktree)], repo, check=False)
         git.git(["worktree", "prune"], repo, check=False)
@@ -246,7 +248,7 @@ def point_slot_worktree(store: Store, worktree: Path, branch: str, base: str) ->
         git.remove_worktree(repo, where)  # the node's own worktree of an earlier rebase
     if not worktree.exists():
         git.add_worktree(repo, worktree, branch, start=base)
-        return
+        return existed
     git.git(["rebase", "--abort"], worktree, check=False)
     git.git(["merge", "--abort"], worktree, check=False)
     # -f: local changes and untracked files in the way are thrown away.
@@ -254,6 +256,7 @@ def point_slot_worktree(store: Store, worktree: Path, branch: str, base: str) ->
     git.reset_clean(worktree, base)
     # -ff: a nested repository an agent made (`git init sub`) goes too.
     git.git(["clean", "-q", "-ffdx", "-e", ".director"], worktree)
+    return False
 
 
 def release_slot_worktree(store: Store, worktree: Path) -> None:

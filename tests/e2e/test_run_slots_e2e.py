@@ -81,9 +81,13 @@ def gone(pid: int, within: float = 30.0) -> bool:
 class Events:
     def __init__(self) -> None:
         self.events: list[EventBase] = []
+        self.server_names: list[str] = []  # what each server's process is, as it starts
 
     def __call__(self, event: EventBase) -> None:
         self.events.append(event)
+        match = SERVER_STARTED.search(event.message) if isinstance(event, Notice) else None
+        if match:
+            self.server_names.append(psutil.Process(int(match.group(2))).name())
 
 
 def test_three_nodes_at_parallel_two_use_two_servers_and_every_attempt_starts_clean(
@@ -123,6 +127,8 @@ def test_three_nodes_at_parallel_two_use_two_servers_and_every_attempt_starts_cl
     # Exactly one server per slot, for the whole run.
     servers = server_pids(seen.events)
     assert sorted(servers.values()) == [0, 1], servers
+    # In the OS sandbox when it is on (the default where bwrap works), else bare.
+    assert seen.server_names == ["bwrap" if ctx.sandbox.enabled else "opencode"] * 2
     # The leak really happened: the file was there and the daemon ran.
     # Each request's newest tool result (a request carries the whole session's history).
     results = [(r.cwd, r.tool_results[-1]) for r in setup.server.requests if r.tool_results]

@@ -28,12 +28,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from director_tui.engine import jobs
 from director_tui.engine.agents.base import AgentCall, AgentProvider
-from director_tui.engine.agents.collect import find_binary
-from director_tui.engine.agents.opencode import BINARY_ENV, role_agent_definition
+from director_tui.engine.agents.collect import agent_env, find_binary
+from director_tui.engine.agents.opencode import (
+    BINARY_ENV,
+    OpenCodeProvider,
+    role_agent_definition,
+)
 from director_tui.engine.agents.opencode import agent_name as opencode_agent_name
 from director_tui.engine.agents.opencode_server import (
     OpenCodeServer,
@@ -44,6 +49,7 @@ from director_tui.engine.config import split_tier
 from director_tui.engine.control_channel import agent_marker
 from director_tui.engine.proc import kill_below, kill_orphans
 from director_tui.engine.run.core import RunCore
+from director_tui.engine.sandbox import tool_folders
 
 # The roles a run may call in a slot (all served by its server from the start, so a
 # reviewer's first session does not restart it with a new agent).
@@ -51,10 +57,16 @@ SLOT_ROLES = ("executor", "escalation", "reviewer", "explorer")
 
 
 def uses_slots(core: RunCore) -> bool:
-    """Slots pay off when a run's attempts call OpenCode through its server."""
+    """Slots pay off when a run's attempts call OpenCode through its server here (a Ray
+    cluster's workers run their attempts their own way)."""
     config = core.config
-    return config.opencode.server and any(
-        split_tier(config.tier_for(role))[0] == "opencode" for role in ("executor", "escalation")
+    return (
+        config.opencode.server
+        and config.cluster.engine == "local"
+        and any(
+            split_tier(config.tier_for(role))[0] == "opencode"
+            for role in ("executor", "escalation")
+        )
     )
 
 
@@ -113,7 +125,12 @@ class SlotPool:
         """The slot's worktree on ``branch`` at ``base``, clean, nothing running in it."""
         slot.branch, slot.base = branch, base
         await self.clear(slot, since=self.created_at)
-        await self.core.io(jobs.point_slot_worktree, self.core.store, slot.worktree, branch, base)
+        made_anew = await self.core.io(
+            jobs.point_slot_worktree, self.core.store, slot.worktree, branch, base
+        )
+        if made_anew and slot.server is not None:
+            # A sandboxed server has the old folder bound: it starts again on the new one.
+            await slot.server.stop()
 
     async def clear(self, slot: Slot, *, since: float) -> list[str]:
         """Stop what agent calls left running in the slot: every process below its server
@@ -159,6 +176,7 @@ class SlotPool:
             agents=agents,
             log_dir=self.core.store.logs,
             name=f"opencode-server-slot-{slot.index}",
+            wrap_argv=self._sandboxed(slot) if self.core.ctx.sandbox.enabled else None,
             # Its tools' processes carry an attempt's marker: the control channel
             # refuses requests from them like from any agent's.
             extra_env=agent_marker(f"opencode-server-slot-{slot.index}", None),
@@ -170,6 +188,28 @@ class SlotPool:
             ),
         )
         return slot.server
+
+    def _sandboxed(self, slot: Slot) -> Callable[[list[str]], list[str]]:
+        """The server inside the OS sandbox of its slot: only the slot's worktree (and
+        OpenCode's own state folders) writable, its .git and the shared git directory
+        read-only, home and .director/ hidden, its own PID namespace (where a daemon its
+        tools leave stays below it, for ``clear``), gone with director
+        (``--die-with-parent``). Asked at every start: the worktree may have been made
+        anew."""
+
+        def wrap(argv: list[str]) -> list[str]:
+            spec = self.core.ctx.sandbox_spec(slot.worktree)
+            if spec is None:
+                return argv
+            env = agent_env()
+            folders = OpenCodeProvider().sandbox_writable_dirs(env)
+            for folder in folders:
+                folder.mkdir(parents=True, exist_ok=True)
+            return spec.plus(
+                tools=tool_folders(argv[0], env.get("PATH", ""), spec.hide), writable=folders
+            ).wrap(argv)
+
+        return wrap
 
     async def stop(self) -> None:
         """When the run's nodes are through (and again as the run ends, a no-op then):
