@@ -17,11 +17,15 @@ and decompose stay serial: (3 + 8/4) / (3 + 8) = 0.45); the default turns say wh
 session does (a test author reads, writes, runs its tests and answers), and the floor the
 turns allow is printed beside each ratio.
 
-TODO(issue 13, sessions): once OpenCode sessions go through the persistent server
-(engine/agents/opencode_server.py wired into runs and planning), add the third column the
-issue asks for — the same job with sessions forced cold — by running it with the real
-OpenCode and the fake model server; the scripted provider has no session start-up to turn
-off, so there is no switch for it here yet.
+Sessions (``--opencode``): the run half of the same job shape with the REAL OpenCode
+against the fake model server (``bench/_opencode_run.py``), each model turn answered after
+the latency, through the slots' ``opencode serve`` next to ``[opencode] server = false``
+(a cold ``opencode run`` per call), in one run (alternating, so load hits both alike).
+Planning is not in it: it still calls ``opencode run`` for every session, servers or not.
+
+    .venv/bin/python bench/job_wall.py --opencode [--latency 0 3] [--nodes 3 8]
+
+Goal (issue 13): with 0 s latency the whole happy job ≤ 0.35× of the cold-start version.
 """
 
 from __future__ import annotations
@@ -211,7 +215,14 @@ def main() -> int:
     parser.add_argument("--latency", type=float, nargs="+", default=[0.0, 3.0])
     parser.add_argument("--nodes", type=int, nargs="+", default=[3, 8])
     parser.add_argument("--parallel", type=int, default=4)
+    parser.add_argument(
+        "--opencode",
+        action="store_true",
+        help="the run half with the real OpenCode: slot servers next to cold `opencode run`",
+    )
     args = parser.parse_args()
+    if args.opencode:
+        return sessions(args.latency, args.nodes, args.parallel)
     print(f"scripted model; turns per call {TURNS}; run at --parallel {args.parallel}")
     print(f"{os.cpu_count()} cores; load average at start {os.getloadavg()[0]:.1f}")
     header = (
@@ -241,6 +252,44 @@ def main() -> int:
                 f"{par.tests_secs / seq.tests_secs:.2f}, whole job {par.total / seq.total:.2f}\n",
                 flush=True,
             )
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
+    return 0
+
+
+def sessions(latencies: list[float], node_counts: list[int], parallel: int) -> int:
+    from bench._opencode_run import EXECUTOR_TURNS, OpenCodeBench
+
+    print(
+        f"real OpenCode + fake model; {EXECUTOR_TURNS} turns per executor call; run at "
+        f"--parallel {parallel}; {os.cpu_count()} cores; load average at start "
+        f"{os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
+    header = f"{'latency':>7} {'nodes':>5} {'sessions':>9} {'run s':>7} {'load':>11}"
+    with tempfile.TemporaryDirectory(prefix="director-job-wall-") as tmp:
+        bench = OpenCodeBench(Path(tmp))
+        try:
+            for latency in latencies:
+                for nodes in node_counts:
+                    print(header)
+                    walls = {}
+                    for label, server in (("servers", True), ("cold", False)):
+                        wall = bench.run(nodes, latency, parallel, server=server)
+                        walls[label] = wall
+                        print(
+                            f"{latency:>6.1f}s {nodes:>5} {label:>9} {wall.secs:>7.1f} "
+                            f"{wall.load_before:>5.1f}→{wall.load_after:<5.1f}",
+                            flush=True,
+                        )
+                    waves = max(-(-nodes // parallel), 2 if nodes > 1 else 1)  # f1 needs f0
+                    floor = latency * EXECUTOR_TURNS * waves
+                    print(
+                        f"  ratio servers/cold: run {walls['servers'].secs / walls['cold'].secs:.2f}"
+                        f"  (model turns alone take ≥ {floor:.0f}s at this parallelism)\n",
+                        flush=True,
+                    )
+        finally:
+            bench.close()
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
     return 0
 

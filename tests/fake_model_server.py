@@ -27,7 +27,8 @@ for that model, in order. A turn is a dict (JSON-able, so a script can also be a
      "status": 400, "error": "bad request: ...",      # answer with an HTTP error instead
      "hang_after": 2,                                 # send N chunks, then go silent
      "repeat_text": {"chunk": "x" * 1000, "count": 10000},  # huge output, made lazily
-     "delay": 0.2}                                    # seconds between chunks
+     "delay": 0.2,                                    # seconds between chunks
+     "latency": 3.0}                                  # seconds before the answer starts
 
 Turns keyed ``"<model>|<needle>"`` are played only to a request of that model whose first
 user message (the call's prompt) contains ``needle``, before the model's plain queue: so
@@ -307,6 +308,9 @@ class FakeModelServer:
                 self._json(status, body)
 
             def _stream(self, events: Iterator[str], turn: Turn) -> None:
+                latency = float(turn.get("latency", 0))
+                if latency and server._stopping.wait(latency):  # a model thinking
+                    return
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Cache-Control", "no-cache")

@@ -59,13 +59,13 @@ async def conclude(core: RunCore) -> RunOutcome:
     every node merged."""
     if core.cleanups:
         await asyncio.gather(*core.cleanups, return_exceptions=True)
-    if core.slots is not None:
-        await core.slots.stop()  # no agent runs after the nodes: their CPU is the gate's
+    state = core.state
+    statuses = {nid: st.status for nid, st in state.nodes.items()}
+    if core.slots is not None:  # no agent runs after the nodes: their CPU is the gate's
+        await core.slots.stop(remove_worktrees=all(s == NodeStatus.done for s in statuses.values()))
     warning = await core.io(jobs.sync_job_worktree, core.store)
     if warning:
         core.notice(warning, "warning")
-    state = core.state
-    statuses = {nid: st.status for nid, st in state.nodes.items()}
     if core.run_cancelled:
         state.cancelled = True
         core.save()

@@ -211,10 +211,12 @@ class SlotPool:
 
         return wrap
 
-    async def stop(self) -> None:
+    async def stop(self, *, remove_worktrees: bool = False) -> None:
         """When the run's nodes are through (and again as the run ends, a no-op then):
-        servers and whatever runs below them stopped, the slot worktrees removed (their
-        nodes' work is on their branches). Its own threads: the run's pool may be shut."""
+        servers and whatever runs below them stopped; the slot worktrees removed when
+        ``remove_worktrees`` (every node merged: its work is on the job branch), else
+        kept, like a failed node's own worktree, for a look at what its last attempt
+        left. Its own threads: the run's pool may be shut down already."""
         for slot in self.slots:
             server, slot.server = slot.server, None
             if server is not None:
@@ -227,7 +229,7 @@ class SlotPool:
                 await asyncio.to_thread(
                     kill_orphans, [slot.worktree], started_after=self.created_at
                 )
-            if slot.worktree.exists():
+            if remove_worktrees and slot.worktree.exists():
                 with contextlib.suppress(Exception):
                     await asyncio.to_thread(
                         jobs.remove_node_worktree, self.core.store, slot.worktree
