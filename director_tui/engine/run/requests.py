@@ -21,7 +21,12 @@ def apply_controls(core: RunCore) -> None:
             delivery.action, delivery.node_id, delivery.request_id, delivery.at
         )
         if delivery.refused:
-            _refuse(core, request, delivery.refused, delivery.sender_node)
+            sender = delivery.sender_node
+            if core.slots is not None and sender is not None:
+                # A slot's server tools carry the slot's marker and work in its folder:
+                # the sender is the node whose attempt holds that slot.
+                sender = core.slots.holder_of(sender) or sender
+            _refuse(core, request, delivery.refused, sender)
         else:
             _answer(core, request, *apply_request(core, request))
     for request in control.take_requests(core.store):

@@ -100,6 +100,10 @@ class SlotPool:
     def held_by(self, nid: str) -> Slot | None:
         return next((s for s in self.slots if s.holder == nid), None)
 
+    def holder_of(self, folder: str) -> str | None:
+        """The node whose attempt holds the slot in ``worktrees/<folder>``, if any."""
+        return next((s.holder for s in self.slots if s.worktree.name == folder), None)
+
     async def acquire(self, nid: str) -> Slot:
         slot = await self._free.get()
         slot.holder = nid
