@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import os
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -48,6 +49,8 @@ def cpu_secs() -> float:
 
 
 def one(workers: int, nodes: int, secs: float, verify_tests: bool) -> dict[str, float]:
+    # The workers' caches and clones go with the bench's temporary folder.
+    os.environ["DIRECTOR_WORKER_DIR"] = tempfile.mkdtemp(prefix="bench-cluster-workers-")
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
     for _ in range(workers):
         cluster.add_node(num_cpus=1)
@@ -79,6 +82,7 @@ def one(workers: int, nodes: int, secs: float, verify_tests: bool) -> dict[str, 
     finally:
         ray.shutdown()
         cluster.shutdown()
+        shutil.rmtree(os.environ.pop("DIRECTOR_WORKER_DIR"), ignore_errors=True)
 
 
 def main() -> None:

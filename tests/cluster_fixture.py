@@ -4,6 +4,7 @@ attempts at once are on two nodes. Ray's logs stay in its session folder."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +17,11 @@ WORKERS = 3
 
 
 @pytest.fixture(scope="module")
-def ray_cluster() -> Iterator[Any]:
+def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    # The workers' caches and clones in the test's temp folder (the nodes' processes
+    # inherit this environment), not in the machine's /tmp/director-worker.
+    saved = os.environ.get("DIRECTOR_WORKER_DIR")
+    os.environ["DIRECTOR_WORKER_DIR"] = str(tmp_path_factory.mktemp("workers"))
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
     for _ in range(WORKERS):
         cluster.add_node(num_cpus=1)
@@ -27,3 +32,7 @@ def ray_cluster() -> Iterator[Any]:
     finally:
         ray.shutdown()
         cluster.shutdown()
+        if saved is None:
+            os.environ.pop("DIRECTOR_WORKER_DIR", None)
+        else:
+            os.environ["DIRECTOR_WORKER_DIR"] = saved
