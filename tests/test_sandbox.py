@@ -4,13 +4,20 @@ director's own git that an agent cannot make run its code (sandbox off)."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
+import shutil
+import subprocess
+import sys
+import sysconfig
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 import pytest
+from packaging.requirements import Requirement
 
 from director_tui.engine import git, sandbox
 from director_tui.engine.config import ROLES
@@ -22,6 +29,7 @@ from tests.cli import director_on
 from tests.conftest import make_repo, run_git
 from tests.run_fixture import (
     SANDBOX_OFF,
+    NodeSpec,
     Recorder,
     build_job,
     job_file,
@@ -92,6 +100,39 @@ def test_tool_folders_bring_back_an_agent_installed_under_a_hidden_home(tmp_path
     ]
 
 
+def test_a_checkout_under_a_hidden_folder_is_bound_back_without_its_director_folder(
+    tmp_path: Path,
+) -> None:
+    """The outer path first, so the deeper rule wins: the checkout read-only under the
+    hidden /tmp, its .director/ hidden again, the worktree inside it writable, its .git
+    read-only; ~/.local bound back for its bin shows no keyring; a tool folder that is
+    the home itself brings no home back."""
+    home, repo = tmp_path / "home", tmp_path / "repo"
+    wt = repo / ".director" / "worktrees" / "n"
+    keyrings = home / ".local" / "share" / "keyrings"
+    for folder in (wt, keyrings, home / ".ssh", home / ".local" / "bin"):
+        folder.mkdir(parents=True)
+    (wt / ".git").write_text("gitdir: x\n")
+    hide = (home, repo / ".director")
+    tools = (repo, *sandbox.tool_folders(None, f"{home}/.local/bin", hide), home)
+    spec = SandboxSpec(cwd=wt, hide=hide, tools=tools, protect=(wt / ".git",))
+    assert spec.mounts() == [
+        ("--tmpfs", home),
+        ("--ro-bind", repo),
+        ("--tmpfs", repo / ".director"),
+        ("--ro-bind", home / ".local"),
+        ("--tmpfs", keyrings),
+        ("--bind", wt),
+        ("--ro-bind", wt / ".git"),
+    ]
+
+
+def test_tool_folders_never_bind_a_secret_folder_whole(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    path = f"{home}/.config/bin:{home}/.ssh:{tmp_path}/bin"
+    assert sandbox.tool_folders(None, path, [home]) == [home / ".config" / "bin", tmp_path / "bin"]
+
+
 # -- a hostile executor, sandbox on --------------------------------------------------------
 def test_a_sandboxed_executors_writes_outside_and_daemons_vanish_and_the_retry_merges(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bwrap: None
@@ -148,6 +189,130 @@ def test_a_sandboxed_executors_writes_outside_and_daemons_vanish_and_the_retry_m
     assert job_file(store, add.impl_path) == add.solution
     transcript = "".join(p.read_text() for p in store.logs.glob("executor-*.jsonl"))
     assert '"tool": "write", "status": "error"' in transcript  # the refused in-process write
+
+
+# -- a checkout and a venv under /tmp (a CI clone in mktemp -d) ------------------------------
+def _with_requirements(name: str) -> list[importlib.metadata.Distribution]:
+    """The installed distribution ``name`` and every one it needs here (no extras)."""
+    found: dict[str, importlib.metadata.Distribution] = {}
+    todo = [name]
+    while todo:
+        dist = importlib.metadata.distribution(todo.pop())
+        key = dist.metadata["Name"].lower()
+        if key in found:
+            continue
+        found[key] = dist
+        for line in dist.requires or []:
+            requirement = Requirement(line)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                todo.append(requirement.name)
+    return list(found.values())
+
+
+def _venv_under(folder: Path) -> Path:
+    """A venv of its own under ``folder`` with pytest and what it needs copied in (no
+    network), from which director itself runs: its ``sys.executable`` and
+    ``sys.prefix`` are then under /tmp, as in a CI clone's ``.venv``."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True)
+    python = folder / "bin" / "python"
+    site = Path(
+        subprocess.run(
+            [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
+    for dist in _with_requirements("pytest"):
+        for file in dist.files or []:
+            if file.parts[0] != ".." and not file.name.endswith(".pyc"):
+                (site / file).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(Path(str(dist.locate_file(file))), site / file)
+    # Director's own packages for the director process (unseen in the sandbox when they
+    # live under /tmp too: pytest comes from the copy above).
+    ours = sysconfig.get_paths()["purelib"]
+    (site / "director-under-test.pth").write_text(f"import site; site.addsitedir({ours!r})\n")
+    return python
+
+
+def test_a_checkout_and_venv_under_tmp_run_their_pytest_gate_sandboxed_and_see_no_secret(
+    tmp_path: Path, bwrap: None
+) -> None:
+    """Director runs from a venv under /tmp (hidden by the sandbox's own /tmp) on a
+    checkout under /tmp; the node's test and gate are ``<venv>/bin/python -m pytest``.
+    Inside the sandbox the venv, the checkout (read-only) and a tool of ~/.local/bin on
+    PATH are visible, and neither ~/.ssh, a keyring under ~/.local nor .director/ is: the
+    node's test asserts it, so the run merges only if all hold (before the fix the venv's
+    python was not there: exit 127)."""
+    home = tmp_path / "home"
+    for folder in (home / ".ssh", home / ".local" / "share" / "keyrings", home / ".local" / "bin"):
+        folder.mkdir(parents=True)
+    (home / ".ssh" / "id_rsa").write_text("SECRET\n")
+    (home / ".local" / "share" / "keyrings" / "login.keyring").write_text("SECRET\n")
+    (home / ".local" / "bin" / "tool").write_text("#!/bin/sh\necho tool ran\n")
+    (home / ".local" / "bin" / "tool").chmod(0o755)
+    python = _venv_under(tmp_path / "venv")
+    sees = (
+        "import subprocess\n"
+        "from calc.add import add\n\n\n"
+        "def test_add():\n    assert add(2, 3) == 5\n\n\n"
+        "def test_what_the_sandbox_shows():\n"
+        "    home = os.path.expanduser('~')\n"
+        "    assert not os.path.exists(home + '/.ssh/id_rsa')\n"
+        "    assert not os.path.exists(home + '/.local/share/keyrings/login.keyring')\n"
+        "    assert subprocess.run(['tool'], capture_output=True).stdout == b'tool ran\\n'\n"
+        "    checkout = os.getcwd().split('/.director/')[0]\n"
+        "    assert os.path.exists(checkout + '/README.md')\n"
+        "    assert not os.path.exists(checkout + '/.director/plan.json')\n"
+    )
+    add = PytestNode("add", "calc/add.py", sees, "def add(a, b):\n    return a + b\n")
+    add.python = str(python)
+    store = build_job(tmp_path, [add], gates={"test": add.test_cmd})
+    write_script(store, [solve(add)])
+    env = {
+        **os.environ,
+        "HOME": str(home),
+        "PATH": f"{home}/.local/bin:{os.environ['PATH']}",
+        "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+    }
+    ran = subprocess.run(
+        [python, "-m", "director_tui", "run", "--no-tui", "--repo", str(store.repo)],
+        capture_output=True,
+        text=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        timeout=300,
+        check=False,
+    )
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "sandbox: on (bwrap)" in ran.stdout
+    assert job_file(store, add.impl_path) == add.solution
+    landed = subprocess.run(
+        [python, "-m", "director_tui", "land", "--repo", str(store.repo)],
+        capture_output=True,
+        text=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        timeout=300,
+        check=False,
+    )
+    assert landed.returncode == 0, landed.stdout + landed.stderr
+    assert "integration gate passed (test)" in landed.stdout
+
+
+@dataclass
+class PytestNode(NodeSpec):
+    """A node whose test is a pytest file run by a given interpreter."""
+
+    python: str = ""
+
+    @property
+    def test_path(self) -> str:
+        return f"tests/test_{self.id}.py"
+
+    @property
+    def test_cmd(self) -> str:
+        return f"{self.python} -m pytest -q -p no:cacheprovider {self.test_path}"
 
 
 # -- director's own git, sandbox off ---------------------------------------------------------

@@ -65,7 +65,9 @@ class EngineContext:
 
     def sandbox_spec(self, cwd: Path, *, writable: bool = True) -> SandboxSpec | None:
         """The sandbox for a process working in ``cwd`` (a worktree director made; read-only
-        unless ``writable``), or None when the sandbox is off."""
+        unless ``writable``), or None when the sandbox is off. The checkout, the folders
+        of ``PATH`` and director's own Python stay visible (read-only) even under a
+        hidden folder: a clone in ``mktemp -d`` runs its gates' ``python -m pytest``."""
         if not self.sandbox.enabled:
             return None
         hide = [Path.home(), self.repo / ".director"]
@@ -77,7 +79,11 @@ class EngineContext:
         return SandboxSpec(
             cwd=cwd,
             hide=tuple(hide),
-            tools=tuple(sandbox.tool_folders(None, os.environ.get("PATH", ""), hide)),
+            tools=(
+                self.repo,
+                *sandbox.tool_folders(None, os.environ.get("PATH", ""), hide),
+                *sandbox.interpreter_folders(hide),
+            ),
             protect=tuple(protect),
             cwd_writable=writable,
         )

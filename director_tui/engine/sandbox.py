@@ -3,7 +3,8 @@
 Detection after the fact (``sandbox_watch.py``) cannot undo a write to ``~/.ssh``; this
 prevents it. A sandboxed process sees the whole filesystem read-only, its own empty
 ``/tmp``, an empty home (only the agent CLI's own state folders and the folders holding
-its tools bound back), no ``.director/`` of the repository (plan, state and control
+its tools bound back), the repository's checkout read-only wherever it lives (under
+``/tmp`` or the home too) but no ``.director/`` in it (plan, state and control
 requests are out of reach), and can write only its worktree. Inside the worktree the
 ``.git`` pointer file stays read-only, and so does the shared git directory: director
 makes every commit itself, so an agent moves no ref and plants no hook or config. Its
@@ -121,11 +122,16 @@ def decide(mode: SandboxMode, availability: Availability) -> Decision:
 
 @dataclass(frozen=True)
 class SandboxSpec:
-    """What one sandboxed process may see and write. Mounts are applied in this order:
-    the whole tree read-only; a fresh ``/tmp``; an empty tmpfs over each ``hide``; each
-    ``tools`` folder bound back read-only; ``cwd`` (unless ``cwd_writable`` is off: then
-    it is bound read-only) and each ``writable`` bound writable; each ``protect`` bound
-    read-only again on top (paths inside a writable folder)."""
+    """What one sandboxed process may see and write. After the whole tree read-only and
+    a fresh ``/tmp``, the mounts go from the outermost path to the innermost, so the
+    deeper rule wins: an empty tmpfs over each ``hide`` (the home, ``.director/``); each
+    ``tools`` folder (and the checkout) bound back read-only; ``cwd`` (unless
+    ``cwd_writable`` is off: then it is bound read-only) and each ``writable`` bound
+    writable; each ``protect`` bound read-only (paths inside a writable folder). A
+    repository under ``/tmp`` bound back whole still shows no ``.director/``, and a
+    ``/tmp/x`` bound back for its ``bin`` shows no home at ``/tmp/x/home``. At one path,
+    the order is hide, tools, writable, protect; a ``tools`` path that is itself hidden
+    stays hidden (a checkout that is the home brings no home back)."""
 
     cwd: Path
     hide: tuple[Path, ...] = ()
@@ -163,20 +169,27 @@ class SandboxSpec:
         )
         return inside and not protected
 
+    def mounts(self) -> list[tuple[str, Path]]:
+        """The bwrap mount options after the base ones, outermost path first."""
+        hide = [p for p in _existing(self.hide, directories=True) if p != Path("/")]
+        # HOME=/ in some containers: hiding it would hide everything.
+        tools = [p for p in _existing(self.tools) if p not in hide]
+        hide += _secrets_within(tools, hide)
+        writable = (self.cwd, *self.writable) if self.cwd_writable else self.writable
+        protect = self.protect if self.cwd_writable else (self.cwd, *self.protect)
+        ordered = [
+            *(("--tmpfs", p) for p in hide),
+            *(("--ro-bind", p) for p in tools),
+            *(("--bind", p) for p in _existing(writable)),
+            *(("--ro-bind", p) for p in _existing(protect)),
+        ]
+        return sorted(ordered, key=lambda mount: len(mount[1].parts))  # stable: same depth
+
     def wrap(self, argv: Sequence[str], *, bwrap: str = "bwrap") -> list[str]:
         """``argv`` as the command line that runs it inside this sandbox."""
         out = [bwrap, *_BASE_MOUNTS]
-        for path in _existing(self.hide, directories=True):
-            if path != Path("/"):  # HOME=/ in some containers: hiding it would hide all
-                out += ["--tmpfs", str(path)]
-        for path in _existing(self.tools):
-            out += ["--ro-bind", str(path), str(path)]
-        writable = (self.cwd, *self.writable) if self.cwd_writable else self.writable
-        for path in _existing(writable):
-            out += ["--bind", str(path), str(path)]
-        protect = self.protect if self.cwd_writable else (self.cwd, *self.protect)
-        for path in _existing(protect):
-            out += ["--ro-bind", str(path), str(path)]
+        for option, path in self.mounts():
+            out += [option, str(path)] if option == "--tmpfs" else [option, str(path), str(path)]
         out += ["--setenv", "TMPDIR", "/tmp"]
         for key, value in self.env.items():
             out += ["--setenv", key, value]
@@ -199,11 +212,12 @@ def _existing(paths: Iterable[Path], *, directories: bool = False) -> list[Path]
 def tool_folders(binary: str | None, path_env: str, hidden: Iterable[Path]) -> list[Path]:
     """Folders under a hidden path (the home, ``/tmp``) that hold the tools a sandboxed
     command runs, to bind back read-only: the agent CLI's install (npm's prefix or
-    package folder, ``~/.opencode``), and for each ``PATH`` entry there its top folder
-    below the home (``~/.local``, ``~/.cargo``, ``~/.pyenv`` whose shims run
-    ``~/.pyenv/libexec``, ``~/.nvm``) — never a folder that holds secrets."""
-    roots = [Path(os.path.abspath(h)) for h in (*ALWAYS_HIDDEN, *hidden)]
-    roots = [r for r in roots if r != Path("/")]
+    package folder, ``~/.opencode``; the folder the binary's symlinks lead to, too), and
+    for each ``PATH`` entry there its top folder below the home (``~/.local``,
+    ``~/.cargo``, ``~/.pyenv`` whose shims run ``~/.pyenv/libexec``, ``~/.nvm``) or,
+    under ``/tmp``, its prefix (a venv's ``bin`` → the venv) — never a folder that holds
+    secrets (:data:`SECRET_FOLDERS` are not bound whole, nor a folder around one)."""
+    roots = _roots(hidden)
     candidates: list[Path] = []
     if binary:
         for path in {Path(os.path.abspath(binary)), Path(os.path.realpath(binary))}:
@@ -211,25 +225,91 @@ def tool_folders(binary: str | None, path_env: str, hidden: Iterable[Path]) -> l
     for entry in path_env.split(os.pathsep):
         if not entry or not os.path.isabs(entry):
             continue
-        folder = Path(os.path.abspath(entry))
-        inside = [r for r in roots if folder != r and folder.is_relative_to(r)]
-        if not inside:
-            continue
-        root = max(inside, key=lambda r: len(r.parts))  # the home, not a /tmp it is in
-        top = root / folder.relative_to(root).parts[0]
-        whole_top = root not in ALWAYS_HIDDEN and top.name not in SECRET_FOLDERS
-        candidates.append(top if whole_top else _install_root(folder))
-    found: list[Path] = []
+        for folder in {Path(os.path.abspath(entry)), Path(os.path.realpath(entry))}:
+            inside = [r for r in roots if folder != r and folder.is_relative_to(r)]
+            if not inside:
+                continue
+            root = max(inside, key=lambda r: len(r.parts))  # the home, not a /tmp it is in
+            top = root / folder.relative_to(root).parts[0]
+            whole_top = root not in ALWAYS_HIDDEN and top.name not in SECRET_FOLDERS
+            candidates.append(top if whole_top else _install_root(folder))
+            candidates.append(folder)  # its prefix may be a secret folder: the entry is not
+    return _bindable(candidates, roots)
+
+
+def interpreter_folders(hidden: Iterable[Path]) -> list[Path]:
+    """The Python director runs under, where it lives under a hidden path: its venv
+    (``sys.prefix``, e.g. ``/tmp/ci/repo/.venv``), the interpreter the venv's
+    ``pyvenv.cfg`` names and the one ``sys.executable`` resolves to (``~/.pyenv/versions/
+    3.11.7``). A gate's ``python -m pytest`` (or ``.venv/bin/python``) then runs inside
+    the sandbox wherever the checkout was cloned."""
+    candidates = [Path(sys.prefix), Path(sys.base_prefix)]
+    executable = Path(sys.executable) if sys.executable else None
+    if executable is not None:
+        candidates += [_install_root(executable.parent)]
+        candidates += [_install_root(Path(os.path.realpath(executable)).parent)]
+    config = Path(sys.prefix) / "pyvenv.cfg"
+    try:
+        lines = config.read_text().splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        key, _, value = line.partition("=")
+        if key.strip() == "home" and os.path.isabs(value.strip()):
+            home = Path(os.path.abspath(value.strip()))
+            candidates += [_install_root(home), _install_root(Path(os.path.realpath(home)))]
+    return _bindable(candidates, _roots(hidden))
+
+
+def _roots(hidden: Iterable[Path]) -> list[Path]:
+    roots = [Path(os.path.abspath(h)) for h in (*ALWAYS_HIDDEN, *hidden)]
+    return [r for r in roots if r != Path("/")]
+
+
+def _bindable(candidates: Iterable[Path], roots: list[Path]) -> list[Path]:
+    """The candidates strictly under a hidden root, none that is or holds a secret folder
+    of a hidden home, and none already shown by a wider one (no hidden path between)."""
+    secrets = [r / name for r in roots if r not in ALWAYS_HIDDEN for name in SECRET_FOLDERS]
+    walls = [*roots, *secrets]
+    allowed: list[Path] = []
     for c in candidates:
-        if c not in found and any(c != r and c.is_relative_to(r) for r in roots):
-            found.append(c)
-    return found
+        if c in allowed or not any(c != r and c.is_relative_to(r) for r in roots):
+            continue
+        if not any(s.is_relative_to(c) for s in secrets):
+            allowed.append(c)
+
+    def shown_by(wider: Path, c: Path) -> bool:
+        return (
+            c != wider
+            and c.is_relative_to(wider)
+            and not any(
+                w != wider and w.is_relative_to(wider) and c.is_relative_to(w) for w in walls
+            )
+        )
+
+    return [c for c in allowed if not any(shown_by(w, c) for w in allowed)]
 
 
 # Folders of a home never bound back whole, even when a PATH entry lies inside one.
 SECRET_FOLDERS = frozenset(
     {".ssh", ".aws", ".azure", ".gcloud", ".gnupg", ".kube", ".docker", ".config", ".netrc"}
 )
+# Folders that hold secrets inside a folder of the home that may be bound back whole
+# (``~/.local`` for ``~/.local/bin`` on PATH): hidden again on top of it.
+NESTED_SECRETS = (Path(".local/share/keyrings"), Path(".password-store"))
+
+
+def _secrets_within(tools: Iterable[Path], hidden: Iterable[Path]) -> list[Path]:
+    """Secret folders of a hidden home that a folder bound back would show again."""
+    tools = list(tools)
+    names: tuple[str | Path, ...] = (*SECRET_FOLDERS, *NESTED_SECRETS)
+    found: list[Path] = []
+    for root in hidden:
+        for name in names:
+            secret = root / name
+            if secret.is_dir() and any(secret.is_relative_to(t) for t in tools):
+                found.append(secret)
+    return found
 
 
 def _install_root(folder: Path) -> Path:
