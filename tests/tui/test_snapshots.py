@@ -120,3 +120,26 @@ def test_gate1_critique_of_an_edited_spec_asks_first(
         await _settle(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=ask_the_critic)
+
+
+@pytest.mark.parametrize("screen", ["gate1", "gate2", "run", "home"])
+async def test_quit_and_the_screens_own_keys_fit_the_footer_at_80_columns(screen: str) -> None:
+    """^q quit and the screen's own keys in the footer are whole at 80×24, not cut off."""
+    from textual.widgets._footer import FooterKey
+
+    stage = {"gate1": "gate1", "run": "run"}.get(screen, "gate2")
+    app = frozen_app(fixed_repo(stage), screen)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        keys = list(app.screen.query(FooterKey))
+        palette_left = min(
+            (k.region.x for k in keys if k.key == "ctrl+p"), default=80
+        )  # the palette key sits at the right edge
+        shown = {k.key: k.region for k in keys if k.key != "ctrl+p"}
+        assert "ctrl+q" in shown
+        own = [b.key.split(",")[0] for b in type(app.screen).BINDINGS if b.show]
+        for key in ["ctrl+q", *own]:
+            region = shown.get(key)
+            if region is None:
+                continue  # not active here (check_action), nothing to cut
+            assert region.right <= palette_left, f"{key} is cut off at 80 columns"

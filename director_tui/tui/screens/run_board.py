@@ -41,7 +41,16 @@ class RunBoardScreen(DirectorScreen):
             tooltip="Gate, diff, review, transcript",
         ),
         Binding("g", "start_run", "Start", id="run.start", tooltip="Start or resume the run"),
-        Binding("f", "follow", "Follow", id="run.follow", tooltip="Follow the live pane's end"),
+        # Out of the footer (the palette and the key still work): at 80 columns the keys
+        # that act on nodes, land and ^q quit come first.
+        Binding(
+            "f",
+            "follow",
+            "Follow",
+            id="run.follow",
+            show=False,
+            tooltip="Follow the live pane's end",
+        ),
         Binding(
             "l", "land", "Land", id="run.land", tooltip="Merge the finished job into your branch"
         ),

@@ -42,7 +42,7 @@ class SpecScreen(DirectorScreen):
         Binding(
             "k",
             "critique",
-            "Critique",
+            "Critic",
             id="gate1.critique",
             tooltip="The critic revises the spec (yours, when you edited it)",
         ),
@@ -53,12 +53,20 @@ class SpecScreen(DirectorScreen):
             id="gate1.restore",
             tooltip="Put back your edited spec, kept in spec.edited.md",
         ),
-        Binding("o", "external_editor", "$EDITOR", id="gate1.editor", tooltip="Edit in $EDITOR"),
+        # Out of the footer (the palette and o still work), so ^q quit shows at 80 columns.
+        Binding(
+            "o",
+            "external_editor",
+            "$EDITOR",
+            id="gate1.editor",
+            show=False,
+            tooltip="Edit in $EDITOR",
+        ),
         Binding("v", "toggle_preview", "Preview", id="gate1.preview", tooltip="Rendered preview"),
         Binding(
             "d",
             "toggle_diff",
-            "Changes",
+            "Diff",
             id="gate1.diff",
             tooltip="Your edits vs the generated spec",
         ),
