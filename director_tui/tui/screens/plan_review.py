@@ -190,6 +190,7 @@ class PlanReviewScreen(DirectorScreen):
         stage = self.director.guard("Cannot read plan_stage.json", self.director.bridge.plan_stage)
         parts = [f"stage {stage.stage.value}" if stage else "no job"]
         if self.plan is not None:
+            parts.append(self.authorship(stage.plan_by if stage else "planner"))
             parts.append(f"{len(self.plan.nodes)} nodes")
             try:
                 parts.append(f"{len(dag.layers(self.plan))} layers")
@@ -202,7 +203,6 @@ class PlanReviewScreen(DirectorScreen):
             parts.append("no plan yet")
         else:
             parts.append(f"{count} problem{'s' if count != 1 else ''}" if count else "valid")
-            parts.append(self.authorship(stage.plan_by if stage else "planner"))
         if self.restorable:
             parts.append("your version kept in plan.edited.json (u restores it)")
         if self.director.engine_busy:
