@@ -63,7 +63,8 @@ Fixtures (all usable from any test under ``tests/e2e/``; mark such tests
 
 ``codex_bin`` / ``codex_env`` (session / function)
     The same for Codex 0.171.0: ``codex_env(script)`` gives the real ``codex`` its own
-    ``CODEX_HOME`` (a temp folder per test, so nothing lands in the developer's
+    ``CODEX_HOME`` (a fresh folder per test beside the installed CLIs, never under the
+    temp dir where Codex's own sandbox cannot start, so nothing lands in the developer's
     ``~/.codex``) whose ``config.toml`` selects a ``fake`` model provider on the fake
     server's OpenAI Responses endpoint (``wire_api = "responses"``, the key read from
     ``FAKE_CODEX_API_KEY``). Script keys are the model names after ``codex/`` in the
@@ -79,13 +80,15 @@ Fixtures (all usable from any test under ``tests/e2e/``; mark such tests
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_clis import CliUnavailable, ensure_cli
+from agent_clis import CliUnavailable, cache_root, ensure_cli
 from fake_model_server import FakeModelServer, Script
 
 from director_tui.engine.config import ROLES, Config, deep_merge, split_tier
@@ -253,11 +256,22 @@ def codex_env(
     fake_server: FakeModelServer,
     tmp_path_factory: pytest.TempPathFactory,
     monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> Callable[..., FakeModelServer]:
     """``codex_env(script, request_retries=0, stream_retries=1)``: the real Codex pointed
-    at the fake server's Responses endpoint through its own ``CODEX_HOME``."""
+    at the fake server's Responses endpoint through its own ``CODEX_HOME``.
+
+    That ``CODEX_HOME`` is NOT under the temp dir (``/tmp``, where ``tmp_path`` is):
+    Codex then refuses to make its helper aliases ("Refusing to create helper binaries
+    under temporary dir"), and its own sandbox, which starts its commands as
+    ``bwrap … codex-linux-sandbox`` through one of them, fails every command with
+    ``bwrap: execvp codex-linux-sandbox``. It lives beside the installed CLIs and is
+    removed after the test."""
     agent_home = tmp_path_factory.mktemp("codex-agent-home")
-    codex_home = tmp_path_factory.mktemp("codex-home")
+    homes = cache_root() / "codex-homes"
+    homes.mkdir(parents=True, exist_ok=True)
+    codex_home = Path(tempfile.mkdtemp(prefix="test-", dir=homes))
+    request.addfinalizer(lambda: shutil.rmtree(codex_home, ignore_errors=True))
 
     def make(
         script: Script, *, request_retries: int = 0, stream_retries: int = 1

@@ -3,16 +3,22 @@ Messages endpoint of the project's fake model server."""
 
 from __future__ import annotations
 
+import os
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from fake_model_server import FakeModelServer, Script
 
+from director_tui.engine import sandbox
 from director_tui.engine.agents.base import AgentCall, ExitReason
 from director_tui.engine.agents.claude_code import ClaudeCodeProvider
+from director_tui.engine.config import ROLES, Config
+from director_tui.engine.context import EngineContext
 from director_tui.engine.events import AgentActivity
+from director_tui.engine.store import Store
 
 pytestmark = pytest.mark.e2e
 ClaudeEnv = Callable[[Script], FakeModelServer]
@@ -120,3 +126,40 @@ async def test_read_only_role_cannot_write(
     assert not (git_repo / "pwned2.txt").exists()
     assert [c.status for c in result.tool_calls] == ["error", "error"]
     assert result.text == "Could not."
+
+
+async def test_an_executor_in_directors_sandbox_writes_its_worktree_and_nothing_else(
+    claude_env: ClaudeEnv, git_repo: Path
+) -> None:
+    """Through EngineContext, as a run calls it, with director's sandbox on: the Bash
+    tool writes the worktree; its writes to /tmp and the home land in the sandbox's own
+    empty ones and /etc is read-only (Claude Code's own sandbox stays off)."""
+    available = sandbox.probe()
+    assert available.ok, f"this test needs bwrap (make test installs it): {available.reason}"
+    marker = f"director-claude-{uuid.uuid4().hex[:8]}"
+    escape = (
+        f'echo hi > made.txt; echo x > /tmp/{marker}; echo x > "$HOME/{marker}"; '
+        f"E=/et; touch ${{E}}c/{marker} 2>&1; echo tried"
+    )
+    bash = {"name": "Bash", "arguments": {"command": escape, "description": "d"}}
+    claude_env(
+        {
+            "fake-model": [
+                {"tool_calls": [bash], "usage": {"input": 100, "output": 10}},
+                {"text": "Done.", "usage": {"input": 200, "output": 10}},
+            ]
+        }
+    )
+    config = Config.model_validate({"tiers": dict.fromkeys(ROLES, "claude-code/fake-model")})
+    ctx = EngineContext.open(Store(git_repo), config)
+    try:
+        result, _ = await ctx.call_agent("executor", "make made.txt", git_repo)
+    finally:
+        Path("/etc", marker).unlink(missing_ok=True)
+    assert ctx.sandbox.enabled
+    assert result.exit_reason == ExitReason.ok, result.message
+    assert (git_repo / "made.txt").read_text() == "hi\n"
+    assert not Path("/tmp", marker).exists()
+    assert not (Path(os.environ["DIRECTOR_AGENT_HOME"]) / marker).exists()
+    assert not Path("/etc", marker).exists()
+    assert "Read-only file system" in result.tool_calls[0].output

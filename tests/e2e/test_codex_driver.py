@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import pytest
 from fake_model_server import FakeModelServer
 from gitrepo import run_git
 
+from director_tui.engine import sandbox
 from director_tui.engine.agents.base import AgentCall, AgentResult, ExitReason
 from director_tui.engine.agents.codex import CodexProvider
 from director_tui.engine.config import ROLES, Config
@@ -361,3 +363,40 @@ async def test_idle_watchdog_kills_the_whole_tree(
     assert not [
         p for p in psutil.process_iter(["cmdline"]) if str(git_repo) in (p.info["cmdline"] or [])
     ]
+
+
+async def test_an_executor_in_directors_sandbox_writes_its_worktree_and_nothing_else(
+    codex_env: CodexEnv, git_repo: Path
+) -> None:
+    """Through EngineContext, as a run calls it: director's sandbox on, Codex's own off
+    (``--sandbox danger-full-access``: a bwrap cannot start inside ours). The command
+    writes the worktree; its writes to /tmp and the home land in the sandbox's own empty
+    ones and /etc is read-only."""
+    available = sandbox.probe()
+    assert available.ok, f"this test needs bwrap (make test installs it): {available.reason}"
+    marker = f"director-codex-{uuid.uuid4().hex[:8]}"
+    escape = (
+        f'echo hi > made.txt; echo x > /tmp/{marker}; echo x > "$HOME/{marker}"; '
+        f"E=/et; touch ${{E}}c/{marker} 2>&1; echo tried"
+    )
+    codex_env(
+        {
+            "fake-model": [
+                {"tool_calls": [shell(escape)], "usage": {"input": 1000, "output": 100}},
+                {"text": "Done.", "usage": {"input": 1500, "output": 10}},
+            ]
+        }
+    )
+    config = Config.model_validate({"tiers": dict.fromkeys(ROLES, "codex/fake-model")})
+    ctx = EngineContext.open(Store(git_repo), config)
+    try:
+        result, _ = await ctx.call_agent("executor", "make made.txt", git_repo)
+    finally:
+        Path("/etc", marker).unlink(missing_ok=True)
+    assert ctx.sandbox.enabled
+    assert result.exit_reason == ExitReason.ok, result.message
+    assert (git_repo / "made.txt").read_text() == "hi\n"
+    assert not Path("/tmp", marker).exists()
+    assert not (Path(os.environ["DIRECTOR_AGENT_HOME"]) / marker).exists()
+    assert not Path("/etc", marker).exists()
+    assert "Read-only file system" in result.tool_calls[0].output
