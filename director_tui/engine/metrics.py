@@ -102,25 +102,12 @@ def run_record(
     }
 
 
-def write_run_metrics(
-    store: Store,
-    plan: Plan,
-    state: RunState,
-    config: Config,
-    *,
-    outcome: str,
-    wall_secs: float,
-    scripted: bool,
-) -> dict[str, Any]:
-    """Append the node records and the run record; returns the run record."""
+def write_run_metrics(store: Store, plan: Plan, state: RunState, record: dict[str, Any]) -> None:
+    """Append the node records, then the run's (from :func:`run_record`)."""
     for node in plan.nodes:
         st = state.nodes.get(node.id, NodeState())
         append_jsonl(store.metrics, node_record(state.job_id, node.id, st))
-    record = run_record(
-        plan, state, config, outcome=outcome, wall_secs=wall_secs, scripted=scripted
-    )
     append_jsonl(store.metrics, record)
-    return record
 
 
 def status_summary(store: Store) -> dict[str, Any]:

@@ -24,7 +24,6 @@ from pydantic import ValidationError
 from director_tui.engine import git, jsonextract
 from director_tui.engine.agents.base import AgentResult
 from director_tui.engine.config import Config
-from director_tui.engine.context import EngineContext
 from director_tui.engine.models import Node, Verdict
 
 VERDICT_SHAPE = (
@@ -34,16 +33,22 @@ VERDICT_SHAPE = (
 
 
 # How review calls an agent: (role, prompt, cwd) → result. The run engine passes one that
-# books the call's tokens and cost on the node; by default ``ctx.call_agent`` is used.
+# books the call's tokens and cost on the node.
 AgentCaller = Callable[[str, str, Path], Awaitable[AgentResult]]
 
 
-def _default_caller(ctx: EngineContext, node_id: str, attempt: int) -> AgentCaller:
-    async def call(role: str, prompt: str, cwd: Path) -> AgentResult:
-        result, _entry = await ctx.call_agent(role, prompt, cwd, node_id=node_id, attempt=attempt)
-        return result
+@dataclass(frozen=True)
+class ReviewSubject:
+    """What both review stages read: the node, its attempt's worktree, the base its diff
+    is taken against, and how to call the agent."""
 
-    return call
+    node: Node
+    worktree: Path
+    base: str
+    call: AgentCaller
+
+    async def diff(self) -> str:
+        return await asyncio.to_thread(git.diff_text, self.worktree, self.base)
 
 
 class VerdictError(ValueError):
@@ -121,22 +126,14 @@ class ReviewOutcome:
         return "\n".join(lines)
 
 
-async def stage_two(
-    ctx: EngineContext,
-    node: Node,
-    worktree: Path,
-    base: str,
-    *,
-    attempt: int,
-    call: AgentCaller | None = None,
-) -> ReviewOutcome:
+async def stage_two(subject: ReviewSubject) -> ReviewOutcome:
     """Ask the reviewer; one more try when the answer is not a verdict."""
-    call = call or _default_caller(ctx, node.id, attempt)
-    diff = await asyncio.to_thread(git.diff_text, worktree, base)
+    node, diff = subject.node, await subject.diff()
     outcome = ReviewOutcome()
     note = ""
     for _ in range(2):
-        result = await call("reviewer", review_prompt(node, diff, retry_note=note), worktree)
+        prompt = review_prompt(node, diff, retry_note=note)
+        result = await subject.call("reviewer", prompt, subject.worktree)
         outcome.calls += 1
         if not result.ok:
             outcome.error = f"reviewer call failed ({result.exit_reason.value}): {result.message}"
@@ -155,23 +152,14 @@ async def stage_two(
     return outcome
 
 
-async def stage_one_advisory(
-    ctx: EngineContext,
-    node: Node,
-    worktree: Path,
-    base: str,
-    *,
-    attempt: int,
-    call: AgentCaller | None = None,
-) -> str:
+async def stage_one_advisory(subject: ReviewSubject) -> str:
     """An explorer-tier read of the diff against the spec; advisory only, never blocks."""
-    diff = await asyncio.to_thread(git.diff_text, worktree, base)
+    node, diff = subject.node, await subject.diff()
     prompt = (
         f"Advisory spec-compliance check for node `{node.id}`. Read the spec and the diff "
         "and say in a few sentences whether the change does what the spec asks. "
         "You cannot block anything; be brief.\n\n## Spec\n"
         f"{node.spec}\n\n## Diff\n```diff\n{diff}\n```"
     )
-    call = call or _default_caller(ctx, node.id, attempt)
-    result = await call("explorer", prompt, worktree)
+    result = await subject.call("explorer", prompt, subject.worktree)
     return result.text.strip() if result.ok else f"(advisory check failed: {result.message})"

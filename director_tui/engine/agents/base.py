@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -77,6 +77,13 @@ class AgentCall(BaseModel):
     @property
     def model(self) -> str:
         return self.tier.partition("/")[2]
+
+    def activity(self, kind: str, **detail: Any) -> AgentActivity:
+        """Live activity of this call; ``detail``: the rest of :class:`AgentActivity`
+        (tool, status, summary, tokens, cost_usd, usage)."""
+        return AgentActivity(
+            call_id=self.call_id, role=self.role, node_id=self.node_id, kind=kind, **detail
+        )
 
 
 class AgentResult(BaseModel):

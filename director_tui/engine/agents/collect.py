@@ -23,7 +23,6 @@ from director_tui.engine.agents.base import (
     ToolCall,
 )
 from director_tui.engine.agents.stream import StreamOutcome
-from director_tui.engine.events import AgentActivity
 
 # Memory bounds: whatever an agent prints, a call keeps at most this much of it.
 MAX_TEXT_CHARS = 256 * 1024  # the final answer
@@ -166,11 +165,8 @@ class Collector:
         usage: TokenUsage | None = None,
     ) -> None:
         self.on_activity(
-            AgentActivity(
-                call_id=self.call.call_id,
-                role=self.call.role,
-                node_id=self.call.node_id,
-                kind=kind,
+            self.call.activity(
+                kind,
                 tool=tool,
                 status=status,
                 summary=one_line(summary),

@@ -33,13 +33,12 @@ from director_tui.engine.agents.base import (
     AgentResult,
     ExitReason,
     OnActivity,
-    TokenUsage,
     ToolCall,
 )
 from director_tui.engine.control_channel import agent_marker
-from director_tui.engine.events import AgentActivity
 from director_tui.engine.proc import run_command
 from director_tui.engine.prompts import READ_ONLY_ROLES
+from director_tui.engine.usage import TokenUsage
 
 
 class ScriptStep(BaseModel):
@@ -97,6 +96,73 @@ def load_script(path: Path) -> Script:
     return Script.model_validate_json(path.read_bytes())
 
 
+class _Recording:
+    """One played call's transcript and live activity, each marked scripted, and what
+    its finished steps reported (a call that times out owes it)."""
+
+    def __init__(self, call: AgentCall, on_activity: OnActivity) -> None:
+        self.call, self.on_activity = call, on_activity
+        self.started = time.monotonic()
+        call.log_dir.mkdir(parents=True, exist_ok=True)
+        self.transcript = call.log_dir / f"{call.call_id}.jsonl"
+        self.records: list[dict[str, Any]] = []
+        self.finished = TokenUsage()
+        self.finished_cost: list[float] = []
+
+    def emit(self, kind: str, tool: str = "", status: str = "", summary: str = "") -> None:
+        self._add(kind, tool, status, summary)
+
+    def step_finished(self, usage: TokenUsage, cost_usd: float) -> None:
+        """A model step that finished, billed: a call stopped after it still owes it."""
+        self.finished.add(usage)
+        self.finished_cost.append(cost_usd)
+        self._add("step", "", "finish", f"{usage.total} tokens", usage, cost_usd)
+
+    def _add(
+        self,
+        kind: str,
+        tool: str,
+        status: str,
+        summary: str,
+        usage: TokenUsage | None = None,
+        cost_usd: float = 0.0,
+    ) -> None:
+        self.records.append(
+            {
+                "type": kind,
+                "tool": tool,
+                "status": status,
+                "summary": summary,
+                "timestamp": int(time.time() * 1000),
+                "scripted": True,
+            }
+        )
+        tokens = usage.total if usage else 0
+        activity = self.call.activity(
+            kind,
+            tool=tool,
+            status=status,
+            summary=summary,
+            tokens=tokens,
+            cost_usd=cost_usd,
+            usage=usage,
+        )
+        self.on_activity(activity)
+
+    def result(self, reason: ExitReason, **kw: Any) -> AgentResult:
+        self.transcript.write_text("".join(json.dumps(r) + "\n" for r in self.records))
+        return AgentResult(
+            call_id=self.call.call_id,
+            role=self.call.role,
+            tier=self.call.tier,
+            exit_reason=reason,
+            transcript_path=self.transcript,
+            duration_secs=time.monotonic() - self.started,
+            scripted=True,
+            **kw,
+        )
+
+
 class ScriptedProvider:
     """Plays :class:`Script` entries. ``script_path`` is fixed, or found per call."""
 
@@ -117,62 +183,8 @@ class ScriptedProvider:
         return load_script(path)
 
     async def run(self, call: AgentCall, on_activity: OnActivity) -> AgentResult:
-        started = time.monotonic()
-        call.log_dir.mkdir(parents=True, exist_ok=True)
-        transcript = call.log_dir / f"{call.call_id}.jsonl"
-        records: list[dict[str, Any]] = []
-        finished = TokenUsage()  # what the steps reported: a call that times out owes it
-        finished_cost: list[float] = []
-
-        def emit(
-            kind: str,
-            tool: str = "",
-            status: str = "",
-            summary: str = "",
-            usage: TokenUsage | None = None,
-            cost_usd: float = 0.0,
-        ) -> None:
-            if usage is not None:
-                finished.add(usage)
-                finished_cost.append(cost_usd)
-            records.append(
-                {
-                    "type": kind,
-                    "tool": tool,
-                    "status": status,
-                    "summary": summary,
-                    "timestamp": int(time.time() * 1000),
-                    "scripted": True,
-                }
-            )
-            on_activity(
-                AgentActivity(
-                    call_id=call.call_id,
-                    role=call.role,
-                    node_id=call.node_id,
-                    kind=kind,
-                    tool=tool,
-                    status=status,
-                    summary=summary,
-                    tokens=usage.total if usage else 0,
-                    cost_usd=cost_usd,
-                    usage=usage,
-                )
-            )
-
-        def result(reason: ExitReason, **kw: Any) -> AgentResult:
-            transcript.write_text("".join(json.dumps(r) + "\n" for r in records))
-            return AgentResult(
-                call_id=call.call_id,
-                role=call.role,
-                tier=call.tier,
-                exit_reason=reason,
-                transcript_path=transcript,
-                duration_secs=time.monotonic() - started,
-                scripted=True,
-                **kw,
-            )
-
+        record = _Recording(call, on_activity)
+        emit, result = record.emit, record.result
         try:
             script = self._script_for(call)
         except (OSError, ValueError) as exc:
@@ -189,7 +201,7 @@ class ScriptedProvider:
         tool_calls: list[ToolCall] = []
         try:
             await asyncio.wait_for(
-                self._play(call, entry, emit, tool_calls), timeout=call.timeout_secs
+                self._play(call, entry, record, tool_calls), timeout=call.timeout_secs
             )
         except TimeoutError:
             emit("error", summary=f"timed out after {call.timeout_secs:g}s")
@@ -199,8 +211,8 @@ class ScriptedProvider:
                 else ExitReason.timeout,
                 tool_calls=tool_calls,
                 message="scripted agent hung",
-                tokens=finished,
-                cost_usd=sum(finished_cost) if finished_cost else None,
+                tokens=record.finished,
+                cost_usd=sum(record.finished_cost) if record.finished_cost else None,
             )
         if entry.exit != ExitReason.ok:
             emit("error", summary=entry.message or entry.exit.value)
@@ -223,20 +235,19 @@ class ScriptedProvider:
         )
 
     async def _play(
-        self, call: AgentCall, entry: ScriptEntry, emit: Any, tool_calls: list[ToolCall]
+        self,
+        call: AgentCall,
+        entry: ScriptEntry,
+        record: _Recording,
+        tool_calls: list[ToolCall],
     ) -> None:
+        emit = record.emit
         read_only = call.role.replace("-", "_") in READ_ONLY_ROLES
         for step in entry.steps:
             if step.sleep is not None:
                 await asyncio.sleep(step.sleep)
             if step.step_usage is not None:
-                emit(
-                    "step",
-                    status="finish",
-                    summary=f"{step.step_usage.total} tokens",
-                    usage=step.step_usage,
-                    cost_usd=step.step_cost,
-                )
+                record.step_finished(step.step_usage, step.step_cost)
             if step.text is not None:
                 emit("text", summary=step.text[:200])
             if step.read is not None:

@@ -15,7 +15,7 @@ from director_tui.engine.events import (
     RunFinished,
     TestOutput,
 )
-from director_tui.engine.metrics import write_run_metrics
+from director_tui.engine.metrics import run_record, write_run_metrics
 from director_tui.engine.models import NodeStatus
 from director_tui.engine.proc import CREATE_TIME_SLACK_SECS, kill_orphans
 from director_tui.engine.run.core import RunCore
@@ -158,15 +158,10 @@ def finish(core: RunCore, outcome: Outcome, message: str) -> RunOutcome:
     core.writer.flush()
     core.writer.close()
     core.git_pool.shutdown(wait=False)
-    record = write_run_metrics(
-        core.store,
-        plan,
-        state,
-        core.config,
-        outcome=outcome,
-        wall_secs=wall,
-        scripted=core.ctx.scripted,
+    record = run_record(
+        plan, state, core.config, outcome=outcome, wall_secs=wall, scripted=core.ctx.scripted
     )
+    write_run_metrics(core.store, plan, state, record)
     core.ctx.bus.emit(
         RunFinished(job_id=plan.job_id, outcome=outcome, message=message, cost_usd=state.cost_usd)
     )

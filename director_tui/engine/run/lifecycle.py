@@ -237,14 +237,14 @@ class NodeLifecycle:
         async def call(role: str, prompt: str, cwd: Path) -> AgentResult:
             return await self.call(st, role, prompt, cwd, nid, attempt, None, role)
 
+        subject = review.ReviewSubject(node, worktree, base, call)
+
         stopped = core.no_new_calls()  # only calls already running may finish
         if core.config.review.stage_one_llm and stopped:
             core.notice(f"node {nid}: stage one advisory check skipped ({stopped})", "info", nid)
         elif core.config.review.stage_one_llm:
             core.set_status(nid, NodeStatus.reviewing, "stage one advisory check")
-            advice = await review.stage_one_advisory(
-                core.ctx, node, worktree, base, attempt=attempt, call=call
-            )
+            advice = await review.stage_one_advisory(subject)
             core.ctx.bus.emit(
                 ReviewResult(
                     node_id=nid,
@@ -266,7 +266,7 @@ class NodeLifecycle:
             raise NodeInterrupted(f"{stopped}: stopped before its review")
         st.stage_two = True
         core.set_status(nid, NodeStatus.reviewing, "stage two review")
-        outcome = await review.stage_two(core.ctx, node, worktree, base, attempt=attempt, call=call)
+        outcome = await review.stage_two(subject)
         if outcome.verdict is None:
             st.review_error = outcome.error
             core.ctx.bus.emit(
