@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from rich.console import Group
-from rich.syntax import Syntax
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -11,15 +9,15 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Footer, Header, Static
 
-from director_tui.engine import dag, git
+from director_tui.engine import dag
 from director_tui.engine.errors import DirectorError
-from director_tui.engine.jobs import job_worktree
 from director_tui.engine.models import Node, Plan, Stage
 from director_tui.tui.engine_bridge import EngineTask
 from director_tui.tui.messages import EngineJobFinished
 from director_tui.tui.screens.base import DirectorScreen, ScreenHost
 from director_tui.tui.widgets.dag_view import DagView
 from director_tui.tui.widgets.modals import ConfirmModal, NodeEditModal
+from director_tui.tui.widgets.node_contract import node_contract
 
 
 def _invalid_nodes(plan: Plan, errors: list[str]) -> set[str]:
@@ -260,62 +258,7 @@ class PlanReviewScreen(DirectorScreen):
         except KeyError:
             info.update("")
             return
-        info.update(self.node_renderable(node))
-
-    def node_renderable(self, node: Node) -> Group:
-        parts: list[Text | Syntax] = []
-        head = Text()
-        head.append(f"{node.id}", style="bold")
-        head.append(f"  {node.title}\n", style="italic")
-        head.append("difficulty ", style="dim")
-        head.append(f"{node.estimated_difficulty}\n")
-        head.append("depends on ", style="dim")
-        head.append((", ".join(node.depends_on) or "—") + "\n")
-        head.append("allowlist  ", style="dim")
-        head.append((", ".join(node.files) or "—") + "\n")
-        head.append("test_cmd   ", style="dim")
-        head.append(f"{node.test_cmd or '—'}\n\n")
-        head.append("Spec\n", style="bold underline")
-        head.append(f"{node.spec.strip() or '—'}\n")
-        node_errors = [e for e in self.errors if f"'{node.id}'" in e]
-        if node_errors:
-            head.append("\n")
-            for error in node_errors:
-                head.append(f"✘ {error}\n", style="red")
-        parts.append(head)
-        for test in node.tests:
-            digest = node.test_hashes.get(test, "")
-            title = Text()
-            title.append(f"\n{test}", style="bold underline")
-            title.append(f"  sha256 {digest[:16] or 'not frozen yet'}\n", style="dim")
-            parts.append(title)
-            source = self.test_source(test)
-            if source is None:
-                parts.append(Text("(not written yet)", style="dim"))
-            else:
-                lexer = "python" if test.endswith(".py") else Syntax.guess_lexer(test, source)
-                parts.append(Syntax(source, lexer, line_numbers=True, word_wrap=True))
-        if node.red_output:
-            parts.append(
-                Text(
-                    "\nRed output (tests failing before any implementation)", style="bold underline"
-                )
-            )
-            parts.append(Text(node.red_output.strip(), style="red"))
-        return Group(*parts)
-
-    def test_source(self, path: str) -> str | None:
-        """Test files live on the job branch: its worktree, else git, else the checkout."""
-        store = self.director.bridge.store
-        candidate = job_worktree(store) / path
-        if candidate.is_file():
-            return candidate.read_text(encoding="utf-8", errors="replace")
-        if self.plan is not None and self.plan.job_branch:
-            data = git.file_at(store.repo, self.plan.job_branch, path)
-            if data is not None:
-                return data.decode("utf-8", errors="replace")
-        local = store.repo / path
-        return local.read_text(encoding="utf-8", errors="replace") if local.is_file() else None
+        info.update(node_contract(node, self.errors, self.director.bridge.store, self.plan))
 
     def authorship(self, plan_by: str) -> str:
         """Edited by the user, revised by the critic, or as the planner wrote it."""
@@ -439,10 +382,7 @@ class PlanReviewScreen(DirectorScreen):
                 timeout=8,
             )
             return
-        stage = self.director.guard("Cannot read plan_stage.json", self.director.bridge.plan_stage)
-        if stage is None or stage.stage != Stage.gate2:
-            where = stage.stage.value if stage else "no job"
-            self.notify(f"Gate 2 is not open (stage: {where}).", severity="warning")
+        if not self._at_gate2():
             return
         job = self.director.guard("Cannot approve", self.director.bridge.approve_gate2)
         self.start_engine_job(job, "")
