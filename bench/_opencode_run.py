@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -31,6 +32,12 @@ from fake_model_server import FakeModelServer  # noqa: E402
 
 from director_tui.engine.config import ROLES, load_config  # noqa: E402
 from director_tui.engine.context import EngineContext  # noqa: E402
+from director_tui.engine.events import (  # noqa: E402
+    AgentFinished,
+    AgentStarted,
+    EventBase,
+    NodeStateChanged,
+)
 from director_tui.engine.run import run_job  # noqa: E402
 from tests.run_fixture import PY, NodeSpec, build_job  # noqa: E402
 
@@ -77,6 +84,45 @@ class RunWall:
     secs: float
     load_before: float
     load_after: float
+    calls: list[
+        float
+    ]  # each executor call's wall time (the slot's first includes its server's start)
+    first_calls: list[
+        float
+    ]  # the first call of each slot (servers) or of the run's first wave (cold)
+    gates: list[float]  # each node's gate (tests on a clean checkout, commit)
+
+    def where(self) -> str:
+        def med(values: list[float]) -> str:
+            return f"{statistics.median(values):.1f}s" if values else "-"
+
+        return (
+            f"executor calls: median {med(self.calls)} (first per slot {med(self.first_calls)}), "
+            f"sum {sum(self.calls):.0f}s; gates: median {med(self.gates)}"
+        )
+
+
+class _Timeline:
+    """Wall times of the run's calls and gates, from its events as they happen."""
+
+    def __init__(self) -> None:
+        self.started: dict[str, float] = {}
+        self.calls: list[tuple[float, float]] = []  # (start, wall)
+        self.gating: dict[str, float] = {}
+        self.gates: list[float] = []
+
+    def __call__(self, event: EventBase) -> None:
+        now = time.perf_counter()
+        if isinstance(event, AgentStarted) and event.role == "executor":
+            self.started[event.call_id] = now
+        elif isinstance(event, AgentFinished) and event.call_id in self.started:
+            began = self.started.pop(event.call_id)
+            self.calls.append((began, now - began))
+        elif isinstance(event, NodeStateChanged) and event.node_id:
+            if event.status == "gating":
+                self.gating[event.node_id] = now
+            elif event.node_id in self.gating:
+                self.gates.append(now - self.gating.pop(event.node_id))
 
 
 class OpenCodeBench:
@@ -132,10 +178,20 @@ class OpenCodeBench:
                 }
             )
             ctx = EngineContext.open(store, load_config(store.repo))
+            timeline = _Timeline()
+            ctx.bus.subscribe(timeline)
             load_before = os.getloadavg()[0]
             began = time.perf_counter()
             outcome = asyncio.run(run_job(ctx, parallel=parallel))
             secs = time.perf_counter() - began
             if not outcome.success:
                 raise SystemExit(f"the bench run failed: {outcome.message}")
-            return RunWall(secs, load_before, os.getloadavg()[0])
+            ordered = sorted(timeline.calls)
+            return RunWall(
+                secs,
+                load_before,
+                os.getloadavg()[0],
+                calls=[wall for _start, wall in ordered],
+                first_calls=[wall for _start, wall in ordered[:parallel]],
+                gates=timeline.gates,
+            )

@@ -278,7 +278,7 @@ def sessions(latencies: list[float], node_counts: list[int], parallel: int) -> i
                         walls[label] = wall
                         print(
                             f"{latency:>6.1f}s {nodes:>5} {label:>9} {wall.secs:>7.1f} "
-                            f"{wall.load_before:>5.1f}→{wall.load_after:<5.1f}",
+                            f"{wall.load_before:>5.1f}→{wall.load_after:<5.1f}  {wall.where()}",
                             flush=True,
                         )
                     waves = max(-(-nodes // parallel), 2 if nodes > 1 else 1)  # f1 needs f0
