@@ -85,14 +85,14 @@ class Slot:
 
 
 class SlotPool:
-    """The run's slots; ``acquire`` waits for a free one."""
+    """The run's slots; ``acquire`` waits for a free one, and takes one whose server is
+    running before one that would have to start its own (seconds of CPU each)."""
 
     def __init__(self, core: RunCore, count: int) -> None:
         self.core = core
         self.slots = [Slot(k, jobs.slot_worktree(core.store, k)) for k in range(count)]
-        self._free: asyncio.Queue[Slot] = asyncio.Queue()
-        for slot in self.slots:
-            self._free.put_nowait(slot)
+        self._free: list[Slot] = list(self.slots)
+        self._freed = asyncio.Condition()
         # Leftovers by working directory count only when younger than the run's slots
         # (a shell the user opened there earlier is not ours).
         self.created_at = time.time()
@@ -105,7 +105,10 @@ class SlotPool:
         return next((s.holder for s in self.slots if s.worktree.name == folder), None)
 
     async def acquire(self, nid: str) -> Slot:
-        slot = await self._free.get()
+        async with self._freed:
+            await self._freed.wait_for(lambda: bool(self._free))
+            slot = min(self._free, key=self._coldness)
+            self._free.remove(slot)
         slot.holder = nid
         self.core.siblings.place(nid, slot.worktree.name)
         return slot
@@ -123,7 +126,16 @@ class SlotPool:
             if slot.holder is not None:
                 self.core.siblings.place(slot.holder, None)
             slot.holder = None
-            self._free.put_nowait(slot)
+            async with self._freed:
+                self._free.append(slot)
+                self._freed.notify()
+
+    @staticmethod
+    def _coldness(slot: Slot) -> tuple[int, int]:
+        """Warm first: a slot whose server runs, then one whose server was started (it
+        restarts), then one never used; lowest index among equals."""
+        server = slot.server
+        return (0 if server is not None and server.alive else 1 if server else 2, slot.index)
 
     async def prepare(self, slot: Slot, branch: str, base: str) -> None:
         """The slot's worktree on ``branch`` at ``base``, clean, nothing running in it."""
@@ -221,23 +233,21 @@ class SlotPool:
         ``remove_worktrees`` (every node merged: its work is on the job branch), else
         kept, like a failed node's own worktree, for a look at what its last attempt
         left. Its own threads: the run's pool may be shut down already."""
-        for slot in self.slots:
-            server, slot.server = slot.server, None
-            if server is not None:
-                spare = server.machinery if server.alive else frozenset()
-                if server.pid is not None and server.alive:
-                    await asyncio.to_thread(kill_below, server.pid, spare)
-                with contextlib.suppress(Exception):
-                    await server.stop()
+        await asyncio.gather(*(self._stop_slot(s, remove_worktrees) for s in self.slots))
+
+    async def _stop_slot(self, slot: Slot, remove_worktree: bool) -> None:
+        server, slot.server = slot.server, None
+        if server is not None:
+            spare = server.machinery if server.alive else frozenset()
+            if server.pid is not None and server.alive:
+                await asyncio.to_thread(kill_below, server.pid, spare)
             with contextlib.suppress(Exception):
-                await asyncio.to_thread(
-                    kill_orphans, [slot.worktree], started_after=self.created_at
-                )
-            if remove_worktrees and slot.worktree.exists():
-                with contextlib.suppress(Exception):
-                    await asyncio.to_thread(
-                        jobs.remove_node_worktree, self.core.store, slot.worktree
-                    )
+                await server.stop()
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(kill_orphans, [slot.worktree], started_after=self.created_at)
+        if remove_worktree and slot.worktree.exists():
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(jobs.remove_node_worktree, self.core.store, slot.worktree)
 
     def servers_started(self) -> int:
         return sum(slot.server.starts for slot in self.slots if slot.server is not None)
