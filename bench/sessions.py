@@ -35,10 +35,8 @@ from fake_model_server import FakeModelServer  # noqa: E402
 
 from director_tui.engine.agents.base import AgentCall, AgentResult  # noqa: E402
 from director_tui.engine.agents.opencode import OpenCodeProvider  # noqa: E402
-from director_tui.engine.agents.opencode_server import (  # noqa: E402
-    OpenCodeServer,
-    OpenCodeServerProvider,
-)
+from director_tui.engine.agents.opencode_server import OpenCodeServer  # noqa: E402
+from director_tui.engine.agents.opencode_session import OpenCodeServerProvider  # noqa: E402
 
 MODEL = "bench"
 TURN = {"text": "ok", "usage": {"input": 10, "output": 1}}

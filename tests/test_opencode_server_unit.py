@@ -8,7 +8,7 @@ import asyncio
 import json
 
 from director_tui.engine.agents.local_http import EventStream, LocalServer, request
-from director_tui.engine.agents.opencode_server import _SessionEvents, permission_reply
+from director_tui.engine.agents.opencode_session import _SessionEvents, permission_reply
 
 
 def test_permission_answers_follow_the_role_table_and_fail_closed() -> None:

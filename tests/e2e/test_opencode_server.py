@@ -20,7 +20,8 @@ from conftest import OpenCodeEnv
 from director_tui.engine.agents import opencode
 from director_tui.engine.agents.base import AgentCall, ExitReason
 from director_tui.engine.agents.local_http import request
-from director_tui.engine.agents.opencode_server import OpenCodeServer, OpenCodeServerProvider
+from director_tui.engine.agents.opencode_server import OpenCodeServer
+from director_tui.engine.agents.opencode_session import OpenCodeServerProvider
 from director_tui.engine.events import AgentActivity
 
 pytestmark = pytest.mark.e2e

@@ -106,17 +106,8 @@ class CliDriver:
         stderr = call.log_dir / f"{call.call_id}.stderr"
 
         def early(reason: ExitReason, message: str) -> AgentResult:
-            transcript.touch()
-            collector.emit("error", summary=message)
-            return AgentResult(
-                call_id=call.call_id,
-                role=call.role,
-                tier=call.tier,
-                exit_reason=reason,
-                message=message,
-                transcript_path=transcript,
-                stderr_path=stderr if stderr.exists() else None,
-            )
+            kept = stderr if stderr.exists() else None
+            return collector.ended_early(reason, message, transcript=transcript, stderr=kept)
 
         binary = self._binary or find_binary(self.binary_env, self.binary_name)
         if binary is None:

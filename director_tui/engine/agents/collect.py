@@ -256,6 +256,32 @@ class Collector:
         return None
 
     # ── the verdict ──────────────────────────────────────────────────────────────
+    def ended_early(
+        self,
+        reason: ExitReason,
+        message: str,
+        *,
+        transcript: Path,
+        stderr: Path | None,
+        duration_secs: float = 0.0,
+        harness_error: bool = False,
+    ) -> AgentResult:
+        """The call stopped before its agent ran (no binary, a broken config, a server
+        that would not start): an empty transcript, and the reason as live activity."""
+        transcript.touch()
+        self.emit("error", summary=message)
+        return AgentResult(
+            call_id=self.call.call_id,
+            role=self.call.role,
+            tier=self.call.tier,
+            exit_reason=reason,
+            message=message,
+            transcript_path=transcript,
+            stderr_path=stderr,
+            duration_secs=duration_secs,
+            harness_error=harness_error,
+        )
+
     def result(
         self,
         outcome: StreamOutcome,

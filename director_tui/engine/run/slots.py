@@ -40,11 +40,8 @@ from director_tui.engine.agents.opencode import (
     role_agent_definition,
 )
 from director_tui.engine.agents.opencode import agent_name as opencode_agent_name
-from director_tui.engine.agents.opencode_server import (
-    OpenCodeServer,
-    OpenCodeServerProvider,
-    ServerStartError,
-)
+from director_tui.engine.agents.opencode_server import OpenCodeServer, ServerStartError
+from director_tui.engine.agents.opencode_session import OpenCodeServerProvider
 from director_tui.engine.config import split_tier
 from director_tui.engine.control_channel import agent_marker
 from director_tui.engine.proc import kill_below, kill_orphans
