@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
 from director_tui.engine.agents.base import ExitReason
 from director_tui.engine.context import EngineContext
-from director_tui.engine.errors import DirectorError
+from director_tui.engine.errors import DirectorError, UsageError
 from director_tui.engine.events import Notice
+from director_tui.engine.store import atomic_write_text
 
 FATAL_EXITS = frozenset({ExitReason.binary_missing, ExitReason.cancelled})
 
@@ -56,3 +58,29 @@ def read_text(path: Path) -> str:
 
 # How a human gets back their edited spec or plan after the critic revised it.
 RESTORE_HINT = "restore it with u in the app, or `director plan --restore-edit`"
+
+
+def restore_kept_edit(
+    current: Path,
+    kept: Path,
+    *,
+    edited_since: Callable[[], bool],
+    replaced_by: str,
+    kept_when: str,
+) -> None:
+    """Put the human's kept version of a spec or plan back over ``current``; refused when
+    none is kept, or when ``current`` has edits of theirs made since it was replaced."""
+    what = current.stem
+    text = read_text(kept)
+    if not text.strip():
+        raise UsageError(
+            f"there is no edited {what} to restore: .director/{kept.name} is missing or empty",
+            hint=f"a copy is kept only when {kept_when}",
+        )
+    if edited_since() and read_text(current) != text:
+        raise UsageError(
+            f".director/{current.name} has edits of yours made after {replaced_by}; "
+            "restoring would lose them",
+            hint=f"copy .director/{kept.name} over {current.name} yourself if that is what you want",
+        )
+    atomic_write_text(current, text)

@@ -15,7 +15,13 @@ from director_tui.engine import dag, git
 from director_tui.engine.context import EngineContext
 from director_tui.engine.errors import PlanInvalidError, UsageError
 from director_tui.engine.models import Plan, PlanStage
-from director_tui.engine.plan.common import RESTORE_HINT, ask, notice, read_text
+from director_tui.engine.plan.common import (
+    RESTORE_HINT,
+    ask,
+    notice,
+    read_text,
+    restore_kept_edit,
+)
 from director_tui.engine.plan.plan_file import PLAN_EDITED, PLAN_GENERATED, parse_plan, read_plan
 from director_tui.engine.plan.prompts import (
     critic_plan_prompt,
@@ -117,19 +123,13 @@ def restore_edited_plan(store: Store) -> None:
     """Put the human's kept plan back as plan.json. The critic's stays in
     plan.generated.json, so going on from Gate 2 treats the human's plan as an edit: it is
     re-validated and the tests it names are written, re-checked and re-hashed as needed."""
-    kept = read_text(store.root / PLAN_EDITED)
-    if not kept.strip():
-        raise UsageError(
-            "there is no edited plan to restore: .director/plan.edited.json is missing or empty",
-            hint="a copy is kept only when the critic revised a plan you edited",
-        )
-    if plan_is_edited(store) and read_text(store.plan) != kept:
-        raise UsageError(
-            ".director/plan.json has edits of yours made after the critic revised it; "
-            "restoring would lose them",
-            hint="copy .director/plan.edited.json over plan.json yourself if that is what you want",
-        )
-    atomic_write_text(store.plan, kept)
+    restore_kept_edit(
+        store.plan,
+        store.root / PLAN_EDITED,
+        edited_since=lambda: plan_is_edited(store),
+        replaced_by="the critic revised it",
+        kept_when="the critic revised a plan you edited",
+    )
 
 
 def edit_note(store: Store, retested: list[str]) -> str:

@@ -7,10 +7,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from director_tui.engine.context import EngineContext
-from director_tui.engine.errors import UsageError
 from director_tui.engine.jsonextract import strip_outer_fence
 from director_tui.engine.models import PlanStage
-from director_tui.engine.plan.common import RESTORE_HINT, ask, notice, read_text
+from director_tui.engine.plan.common import (
+    RESTORE_HINT,
+    ask,
+    notice,
+    read_text,
+    restore_kept_edit,
+)
 from director_tui.engine.plan.prompts import (
     critic_spec_prompt,
     recon_prompt,
@@ -91,16 +96,10 @@ async def rewrite_spec(ctx: EngineContext, stage: PlanStage, worktree: Path, com
 def restore_edited_spec(store: Store) -> None:
     """Put the human's kept version back as spec.md. The agent's spec stays in
     spec.generated.md, so the human's changes show against it."""
-    kept = read_text(store.spec_edited)
-    if not kept.strip():
-        raise UsageError(
-            "there is no edited spec to restore: .director/spec.edited.md is missing or empty",
-            hint="a copy is kept only when the critic or a rewrite replaced a spec you edited",
-        )
-    if spec_is_edited(store) and read_text(store.spec) != kept:
-        raise UsageError(
-            ".director/spec.md has edits of yours made after the agent replaced it; "
-            "restoring would lose them",
-            hint="copy .director/spec.edited.md over spec.md yourself if that is what you want",
-        )
-    atomic_write_text(store.spec, kept)
+    restore_kept_edit(
+        store.spec,
+        store.spec_edited,
+        edited_since=lambda: spec_is_edited(store),
+        replaced_by="the agent replaced it",
+        kept_when="the critic or a rewrite replaced a spec you edited",
+    )
