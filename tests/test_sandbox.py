@@ -116,7 +116,9 @@ def test_a_checkout_under_a_hidden_folder_is_bound_back_without_its_director_fol
     hide = (home, repo / ".director")
     tools = (repo, *sandbox.tool_folders(None, f"{home}/.local/bin", hide), home)
     spec = SandboxSpec(cwd=wt, hide=hide, tools=tools, protect=(wt / ".git",))
-    assert spec.mounts() == [
+    runtime = [m for m in spec.mounts() if m[1].is_relative_to(sandbox.RUNTIME_DIR)]
+    assert runtime[:1] == [("--tmpfs", sandbox.RUNTIME_DIR)]  # outermost: it goes first
+    assert [m for m in spec.mounts() if m not in runtime] == [
         ("--tmpfs", home),
         ("--ro-bind", repo),
         ("--tmpfs", repo / ".director"),
@@ -460,3 +462,47 @@ def test_directors_git_names_the_worktrees_git_dir_from_gits_records(tmp_path: P
     stray = repo / ".director" / "stray"
     stray.mkdir()
     assert git.git(["status"], stray, check=False).returncode != 0
+
+
+def test_a_server_socket_under_run_and_its_env_are_out_of_reach(
+    tmp_path: Path, bwrap: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server listening under /run (systemd, D-Bus, screen, docker, an ssh-agent under
+    /run/user) would run what a sandboxed agent sends it outside the sandbox: a read-only
+    /run still lets connect() through, so /run is hidden and the variables naming such a
+    server are unset. Reachable from outside, unreachable from inside."""
+    if not os.access("/run", os.W_OK):
+        pytest.skip("needs a writable /run (root) to put a server there")
+    import socket
+
+    path = Path("/run") / f"director-test-{uuid.uuid4().hex[:8]}.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(1)
+    try:
+        probe = (
+            "import os, socket; s = socket.socket(socket.AF_UNIX); "
+            f"print('reached' if s.connect_ex({str(path)!r}) == 0 else 'refused'); "
+            "print(os.environ.get('SSH_AUTH_SOCK', 'no agent'))"
+        )
+        outside = subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+        )
+        assert outside.stdout.split()[0] == "reached"  # the probe itself can tell
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(path))
+        wt = tmp_path / "wt"
+        wt.mkdir()
+        inside = subprocess.run(
+            SandboxSpec(cwd=wt, tools=interpreter_tools()).wrap([sys.executable, "-c", probe]),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert inside.stdout.split() == ["refused", "no", "agent"], inside.stderr
+    finally:
+        server.close()
+        path.unlink(missing_ok=True)
+
+
+def interpreter_tools() -> tuple[Path, ...]:
+    return tuple(sandbox.interpreter_folders([Path.home()]))

@@ -44,6 +44,14 @@ _ISOLATION = (
     "--new-session",  # no TIOCSTI into director's terminal
 )
 ALWAYS_HIDDEN = (Path("/tmp"),)
+# /run holds the sockets of servers that would run a command for the agent outside the
+# sandbox (systemd's private socket and `systemd-run`, the D-Bus buses, screen, docker,
+# an ssh-agent under /run/user): a read-only bind does not stop connect(), so it is
+# hidden. Only the resolver's folder comes back (/etc/resolv.conf often links into it:
+# agents must reach their model). Abstract sockets are not covered: the network is shared.
+RUNTIME_DIR = Path("/run")
+# Variables that point a client at such a server.
+SERVER_ENV = ("SSH_AUTH_SOCK", "DBUS_SESSION_BUS_ADDRESS", "TMUX", "STY", "XDG_RUNTIME_DIR")
 
 
 @dataclass(frozen=True)
@@ -173,7 +181,8 @@ class SandboxSpec:
         """The bwrap mount options after the base ones, outermost path first."""
         hide = [p for p in _existing(self.hide, directories=True) if p != Path("/")]
         # HOME=/ in some containers: hiding it would hide everything.
-        tools = [p for p in _existing(self.tools) if p not in hide]
+        hide += [p for p in _existing([RUNTIME_DIR], directories=True) if p not in hide]
+        tools = [p for p in _existing([*self.tools, *_resolver_folders()]) if p not in hide]
         hide += _secrets_within(tools, hide)
         writable = (self.cwd, *self.writable) if self.cwd_writable else self.writable
         protect = self.protect if self.cwd_writable else (self.cwd, *self.protect)
@@ -191,6 +200,8 @@ class SandboxSpec:
         for option, path in self.mounts():
             out += [option, str(path)] if option == "--tmpfs" else [option, str(path), str(path)]
         out += ["--setenv", "TMPDIR", "/tmp"]
+        for key in SERVER_ENV:
+            out += ["--unsetenv", key]
         for key, value in self.env.items():
             out += ["--setenv", key, value]
         return [*out, *_ISOLATION, "--chdir", str(self.cwd), "--", *argv]
@@ -259,6 +270,13 @@ def interpreter_folders(hidden: Iterable[Path]) -> list[Path]:
             home = Path(os.path.abspath(value.strip()))
             candidates += [_install_root(home), _install_root(Path(os.path.realpath(home)))]
     return _bindable(candidates, _roots(hidden))
+
+
+def _resolver_folders() -> list[Path]:
+    """The folder /etc/resolv.conf really lives in, when that is under /run (systemd-
+    resolved's stub file): hiding /run must not take DNS away from the agent."""
+    target = Path(os.path.realpath("/etc/resolv.conf")).parent
+    return [target] if target.is_relative_to(RUNTIME_DIR) and target != RUNTIME_DIR else []
 
 
 def _roots(hidden: Iterable[Path]) -> list[Path]:
