@@ -34,6 +34,11 @@ exit 1
 """
 
 
+# The stand-in is a per-call CLI: it does not serve (a slot's `opencode serve` has its own
+# crash path, tested in tests/e2e/test_opencode_server.py).
+PER_CALL_CLI = "[opencode]\nserver = false\n"
+
+
 def _node(store: Store) -> NodeState:
     state = store.read_model(store.state, RunState)
     assert state is not None
@@ -41,7 +46,9 @@ def _node(store: Store) -> NodeState:
 
 
 def _job_on_fake_opencode(tmp_path: Path, script: str, monkeypatch: pytest.MonkeyPatch) -> Path:
-    store = build_job(tmp_path, [sample_nodes()[0]], config=SANDBOX_OFF, limits={"max_attempts": 1})
+    store = build_job(
+        tmp_path, [sample_nodes()[0]], config=SANDBOX_OFF + PER_CALL_CLI, limits={"max_attempts": 1}
+    )
     config = store.config.read_text()
     for role in ("executor", "escalation"):
         config = config.replace(f'{role} = "scripted/', f'{role} = "opencode/fake/{role}-')

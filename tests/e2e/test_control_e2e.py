@@ -46,6 +46,9 @@ def test_an_agents_director_skip_and_request_file_are_refused(
             ]
         },
         nodes=[add, mul],
+        # the sender check itself: in the sandbox neither the socket's repo nor the
+        # control folder is visible (tests/test_sandbox.py)
+        config={"sandbox": {"mode": "off"}},
     )
     outcome = go(ctx)
     assert outcome.success, outcome.message

@@ -86,6 +86,11 @@ class AgentCall(BaseModel):
         )
 
 
+# How many times one node's attempt may be run again, uncharged, because the agent CLI's
+# own machinery crashed (harness_error): a CLI that always crashes still runs out.
+MAX_HARNESS_CRASHES = 2
+
+
 class AgentResult(BaseModel):
     call_id: str
     role: str

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from director_tui.engine import dag, git
-from director_tui.engine.agents.base import AgentResult
+from director_tui.engine.agents.base import MAX_HARNESS_CRASHES, AgentResult
 from director_tui.engine.context import EngineContext
 from director_tui.engine.errors import DirectorError, PlanInvalidError
 from director_tui.engine.events import NodeTestsProgress, TestsPhase
@@ -150,7 +150,10 @@ async def _author_node_tests(tests: _TestsStage, node: Node, worktree: Path) -> 
     recon = read_text(ctx.store.recon)
     guidance = guidance_prompt(worktree, [*node.files, *node.tests])
     attempts = 1 + ctx.config.limits.plan_retries
-    for attempt in range(1, attempts + 1):
+    crashes_forgiven = 0
+    attempt = 0
+    while attempt < attempts:
+        attempt += 1
         prompt = test_author_prompt(
             stage.task, plan, node, recon=recon, guidance=guidance, feedback=feedback
         )
@@ -158,6 +161,19 @@ async def _author_node_tests(tests: _TestsStage, node: Node, worktree: Path) -> 
         result, _ = await ctx.call_agent(
             "test_author", prompt, worktree, node_id=node.id, attempt=attempt
         )
+        if result.harness_error and crashes_forgiven < MAX_HARNESS_CRASHES:
+            # The CLI's own machinery failed (OpenCode's database locked by a parallel
+            # session), not the agent: the same attempt again, not charged — as in a run.
+            crashes_forgiven += 1
+            attempt -= 1
+            notice(
+                ctx,
+                f"tests of node {node.id}: the agent CLI crashed on its own machinery "
+                f"({result.message}); running it again, not counted as a try",
+                "warning",
+                node.id,
+            )
+            continue
         reverted = _check_after_agent(ctx, node, worktree, keep, result)
         missing = [t for t in node.tests if not (worktree / t).is_file()]
         red_checked = False

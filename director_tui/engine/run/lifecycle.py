@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from director_tui.engine import dag, jobs, review
-from director_tui.engine.agents.base import AgentResult, ExitReason
+from director_tui.engine.agents.base import MAX_HARNESS_CRASHES, AgentResult, ExitReason
 from director_tui.engine.budget import (
     begin_attempt,
     next_tier,
@@ -31,8 +31,6 @@ from director_tui.engine.run.merge_queue import MergeQueue
 from director_tui.engine.run.prompt import node_watch_it_fail
 from director_tui.engine.run.slots import Slot
 from director_tui.engine.run.windows import WatchedWindows
-
-MAX_HARNESS_CRASHES = 2
 
 
 class NodeInterrupted(Exception):
