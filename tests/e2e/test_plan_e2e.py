@@ -65,6 +65,10 @@ def configure(repo: Path, setup: OpenCodeSetup) -> None:
         f"idle_timeout_secs = {limits.idle_timeout_secs}\n"
         f"node_timeout_secs = {limits.node_timeout_secs}\n"
         "gate_timeout_secs = 120\nplan_retries = 1\n"
+        # The fake server plays one model's turns in arrival order: two test authors at
+        # once would take each other's turns. Parallel authoring is tested with the
+        # scripted provider (tests/test_plan_parallel.py).
+        "parallel = 1\n"
     )
 
 
