@@ -92,7 +92,7 @@ async def test_a_commit_put_on_a_siblings_branch_after_its_gate_never_merges(
 ) -> None:
     """add's agent waits for mul's gate commit, then points mul's branch at a commit with
     a backdoor (git objects and update-ref only: no path into mul's worktree). mul's
-    review waits for that move; what merges is the commit mul's gate judged."""
+    review takes a while; what merges is the commit mul's gate judged."""
     add, mul = sample_nodes()[:2]
     store = build_job(
         tmp_path, [add, mul], config=SANDBOX_OFF + "[review]\nstage_two_file_threshold = 0\n"
@@ -113,11 +113,6 @@ async def test_a_commit_put_on_a_siblings_branch_after_its_gate_never_merges(
         f"C=$(git commit-tree $T -p {branch} -m 'looks like mul') && "
         f"git update-ref {branch} $C"
     )
-    moved_wait = (
-        "i=0; until git log -1 --format=%s "
-        + branch
-        + " | grep -q 'looks like mul' || [ $i -gt 1200 ]; do sleep 0.05; i=$((i+1)); done"
-    )
     review = {"verdict": "pass", "summary": "fine", "findings": []}
     write_script(
         store,
@@ -127,8 +122,9 @@ async def test_a_commit_put_on_a_siblings_branch_after_its_gate_never_merges(
             {
                 "role": "reviewer",
                 "node": "mul",
-                # the review ends only once the branch was moved under it (no race)
-                "steps": [{"run": moved_wait}],
+                # A reviewer runs no commands (read-only role), so it cannot wait for the
+                # move itself: a long review gives the plant time even on a loaded machine.
+                "steps": [{"sleep": 15}],
                 "text": json.dumps(review),
             },
             {"role": "reviewer", "node": "add", "text": json.dumps(review)},
