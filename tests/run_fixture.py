@@ -20,7 +20,7 @@ from typing import Any
 from director_tui.engine import jobs
 from director_tui.engine.config import load_config
 from director_tui.engine.context import EngineContext
-from director_tui.engine.events import EventBase
+from director_tui.engine.events import EventBase, GateResult
 from director_tui.engine.models import Node, Plan, PlanStage, Stage
 from director_tui.engine.run import RunOutcome, run_job
 from director_tui.engine.store import Store
@@ -213,3 +213,25 @@ def job_file(store: Store, path: str) -> str | None:
         check=False,
     )
     return proc.stdout if proc.returncode == 0 else None
+
+
+def run_with_a_commit_after_the_gate(store: Store, node: NodeSpec) -> tuple[RunOutcome, Recorder]:
+    """Run ``node`` while someone commits a conflicting change onto the job branch once
+    attempt 1 passed its gate: after its watched window closed, right before its merge.
+    (An executor doing this during its call is rejected instead:
+    tests/test_outside_worktree.py.) Attempt 2 is told about the conflict."""
+    job_wt = jobs.job_worktree(store)
+
+    class SomeoneCommitsOntoTheJobBranch(Recorder):
+        committed = False
+
+        def __call__(self, event: EventBase) -> None:
+            super().__call__(event)
+            if isinstance(event, GateResult) and event.passed and not self.committed:
+                self.committed = True
+                (job_wt / node.impl_path).write_text("VERSION = 2\n")
+                run_git(job_wt, "commit", "-q", "-am", "someone else")
+
+    write_script(store, [solve(node, prompt_contains="conflicted"), solve(node, attempt=1)])
+    rec = SomeoneCommitsOntoTheJobBranch()
+    return run(store, rec), rec

@@ -9,7 +9,7 @@ import pytest
 
 from director_tui.engine import jobs
 from director_tui.engine.errors import UsageError
-from director_tui.engine.events import EventBase, GateResult, NodeMerged, Notice, RunFinished
+from director_tui.engine.events import GateResult, NodeMerged, Notice, RunFinished
 from director_tui.engine.models import NodeStatus, RunState, Stage
 from director_tui.engine.store import read_jsonl
 from tests.conftest import run_git
@@ -20,6 +20,7 @@ from tests.run_fixture import (
     build_job,
     job_file,
     run,
+    run_with_a_commit_after_the_gate,
     sample_nodes,
     solve,
     write_script,
@@ -286,25 +287,7 @@ def test_merge_conflict_with_a_moved_job_branch_reruns_on_the_new_head(tmp_path:
     nodes = sample_nodes()[:1]
     store = build_job(tmp_path, nodes)
     add = nodes[0]
-    job_wt = jobs.job_worktree(store)
-
-    class SomeoneCommitsOntoTheJobBranch(Recorder):
-        """Commits a conflicting change onto the job branch once attempt 1 passed its gate:
-        after its watched window closed, right before its merge. (An executor doing this
-        during its call is rejected instead: tests/test_outside_worktree.py.)"""
-
-        committed = False
-
-        def __call__(self, event: EventBase) -> None:
-            super().__call__(event)
-            if isinstance(event, GateResult) and event.passed and not self.committed:
-                self.committed = True
-                (job_wt / add.impl_path).write_text("VERSION = 2\n")
-                run_git(job_wt, "commit", "-q", "-am", "someone else")
-
-    write_script(store, [solve(add, prompt_contains="conflicted"), solve(add, attempt=1)])
-    rec = SomeoneCommitsOntoTheJobBranch()
-    outcome = run(store, rec)
+    outcome, rec = run_with_a_commit_after_the_gate(store, add)
     assert outcome.success, outcome.message
     state = store.read_model(store.state, RunState)
     assert state is not None

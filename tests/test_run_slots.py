@@ -14,13 +14,20 @@ import pytest
 from gitrepo import make_repo, run_git
 
 from director_tui.engine import git, jobs
-from director_tui.engine.events import AgentStarted, EventBase, GateResult
+from director_tui.engine.events import AgentStarted
 from director_tui.engine.models import NodeStatus, RunState
 from director_tui.engine.proc import kill_below, kill_orphans, process_tree
 from director_tui.engine.run import scheduler
 from director_tui.engine.sibling_watch import SiblingWatch
 from director_tui.engine.store import Store
-from tests.run_fixture import Recorder, build_job, job_file, run, sample_nodes, solve, write_script
+from tests.run_fixture import (
+    Recorder,
+    build_job,
+    job_file,
+    run,
+    run_with_a_commit_after_the_gate,
+    sample_nodes,
+)
 
 
 def _repo(tmp_path: Path) -> tuple[Store, str, str]:
@@ -204,21 +211,7 @@ def test_a_merge_conflict_in_a_slot_reruns_the_node_from_a_clean_slot(tmp_path: 
     nodes = sample_nodes()[:1]
     store = build_job(tmp_path, nodes)
     add = nodes[0]
-    job_wt = jobs.job_worktree(store)
-
-    class SomeoneCommitsOntoTheJobBranch(Recorder):
-        committed = False
-
-        def __call__(self, event: EventBase) -> None:
-            super().__call__(event)
-            if isinstance(event, GateResult) and event.passed and not self.committed:
-                self.committed = True
-                (job_wt / add.impl_path).write_text("VERSION = 2\n")
-                run_git(job_wt, "commit", "-q", "-am", "someone else")
-
-    write_script(store, [solve(add, prompt_contains="conflicted"), solve(add, attempt=1)])
-    rec = SomeoneCommitsOntoTheJobBranch()
-    outcome = run(store, rec)
+    outcome, _ = run_with_a_commit_after_the_gate(store, add)
     assert outcome.success, outcome.message
     state = store.read_model(store.state, RunState)
     assert state is not None
