@@ -104,6 +104,38 @@ def test_cli_bad_input_exits_2_and_writes_nothing(
     assert not (repo / ".director" / "bench").exists()
 
 
+def test_cli_refuses_a_profile_whose_model_opencode_does_not_have(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every profile's models are asked of the agent CLI before the bench plans: the
+    "broken" profile's executor is a model OpenCode lists no such thing for, so the bench
+    stops at once naming the profile, tier, role and the file to fix — not after the
+    planning was paid for."""
+    repo = sample(tmp_path, monkeypatch)
+    fake = tmp_path / "opencode"
+    fake.write_text('#!/bin/sh\n[ "$1" = models ] && printf "fake/other\\n" && exit 0\nexit 1\n')
+    fake.chmod(0o755)
+    done = director_here_on(
+        repo,
+        "bench",
+        "add add and mul",
+        "--profiles",
+        "all-frontier,broken",
+        env={"DIRECTOR_OPENCODE_BIN": str(fake)},
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    err = " ".join(done.stderr.split())
+    assert "the bench would call a model the agent CLI does not have" in err
+    assert (
+        "profile broken: tier opencode/fake/model (for executor): OpenCode's provider 'fake' "
+        "has no model 'model' — pick one it has (fake/other) in [tiers] of "
+        ".director/profiles/broken.toml" in err
+    )
+    assert "all-frontier" not in err.split("does not have", 1)[1]  # scripted: nothing to ask
+    assert "Traceback" not in done.stderr
+    assert not (repo / ".director" / "bench").exists()
+
+
 def test_cli_report_by_id_and_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     repo = sample(tmp_path, monkeypatch)
     store = Store(repo)

@@ -60,3 +60,31 @@ def test_doctor_passes_a_configured_model_and_names_a_missing_one(
     assert "tier opencode/elsewhere/big-model (for brainstorm, critic, planner)" in plan.stderr
     assert "Traceback" not in plan.stderr
     assert not (git_repo / ".director" / "plan_stage.json").exists()
+
+
+def test_bench_checks_every_profiles_models_before_planning(
+    opencode_env: OpenCodeEnv, git_repo: Path
+) -> None:
+    """`director bench` asks the real OpenCode about every profile's tiers up front: the
+    profile whose executor OpenCode does not have is named with its tier, role and file;
+    the profile whose models exist is not; nothing is planned."""
+    setup = opencode_env({})
+    profiles = git_repo / ".director" / "profiles"
+    profiles.mkdir(parents=True)
+    good = dict(setup.config.tiers)
+    bad = dict(good, executor="opencode/fake/no-such-model")
+    for name, tiers in (("good", good), ("bad", bad)):
+        body = "".join(f'{role} = "{tier}"\n' for role, tier in tiers.items())
+        (profiles / f"{name}.toml").write_text("[tiers]\n" + body)
+    bench = director_on(git_repo, "bench", "add a feature", "--profiles", "good,bad", env=setup.env)
+    assert bench.returncode == 2, bench.stdout + bench.stderr
+    err = " ".join(bench.stderr.split())
+    assert "the bench would call a model the agent CLI does not have" in err
+    assert (
+        "profile bad: tier opencode/fake/no-such-model (for executor): OpenCode's provider "
+        "'fake' has no model 'no-such-model'" in err
+    )
+    assert "in [tiers] of .director/profiles/bad.toml" in err
+    assert "profile good" not in err
+    assert "Traceback" not in bench.stderr
+    assert not (git_repo / ".director" / "bench").exists()

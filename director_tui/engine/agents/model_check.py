@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -126,7 +126,12 @@ async def list_opencode_models(binary: str, repo: Path, env: dict[str, str]) -> 
     return ModelListing(models)
 
 
-def _opencode_verdict(ref: str, listing: ModelListing) -> tuple[ModelStatus, str]:
+CONFIG_TIERS = "[tiers] of .director/config.toml"
+
+
+def _opencode_verdict(
+    ref: str, listing: ModelListing, where: str = CONFIG_TIERS
+) -> tuple[ModelStatus, str]:
     if listing.error:
         return ModelStatus.unchecked, f"not checked — {listing.error}"
     if ref in listing.models:
@@ -142,17 +147,23 @@ def _opencode_verdict(ref: str, listing: ModelListing) -> tuple[ModelStatus, str
     shown = ", ".join(same_provider[:8]) + (", …" if len(same_provider) > 8 else "")
     return ModelStatus.missing, (
         f"OpenCode's provider {provider!r} has no model {ref.split('/', 1)[1]!r} — pick one "
-        f"it has ({shown}) in [tiers] of .director/config.toml, or add the model to that "
+        f"it has ({shown}) in {where}, or add the model to that "
         f"provider's config ({PROVIDERS_DOC})"
     )
 
 
 async def check_tiers(
-    config: Config, repo: Path, roles: Iterable[str] | None = None
+    config: Config,
+    repo: Path,
+    roles: Iterable[str] | None = None,
+    where: str = CONFIG_TIERS,
+    listings: dict[str, ModelListing] | None = None,
 ) -> list[TierCheck]:
-    """One check per tier that ``roles`` (default: every role) use."""
+    """One check per tier that ``roles`` (default: every role) use; ``where`` is the file
+    the fix names (a bench profile's tiers are in its own file). ``listings`` shares one
+    ``opencode models`` answer per binary between several calls (a bench's profiles)."""
     checks: list[TierCheck] = []
-    listing: ModelListing | None = None
+    asked: dict[str, ModelListing] = {} if listings is None else listings
     for tier, tier_roles in _roles_by_tier(config, roles).items():
         provider, ref = split_tier(tier)
         if provider == "scripted":
@@ -180,9 +191,10 @@ async def check_tiers(
         if key in _PASSED:
             checks.append(TierCheck(tier, tier_roles, ModelStatus.ok, "OpenCode has this model"))
             continue
+        listing = asked.get(binary)
         if listing is None:
-            listing = await list_opencode_models(binary, repo, env)
-        status, detail = _opencode_verdict(ref, listing)
+            listing = asked[binary] = await list_opencode_models(binary, repo, env)
+        status, detail = _opencode_verdict(ref, listing, where)
         if status == ModelStatus.ok:
             _PASSED.add(key)
         checks.append(TierCheck(tier, tier_roles, status, detail))
@@ -202,4 +214,24 @@ async def require_models(config: Config, repo: Path, roles: Iterable[str], doing
             f"{doing} would call a model the agent CLI does not have:\n"
             + "\n".join(f"  - {c.line()}" for c in missing),
             hint="`director doctor` checks every tier",
+        )
+
+
+async def require_profile_models(
+    profiles: Mapping[str, tuple[Config, Iterable[str]]], repo: Path
+) -> None:
+    """``require_models`` for a bench: every profile's tiers for the roles it will call,
+    checked before anything runs, one ``UsageError`` naming each profile, tier, roles and
+    the fix in that profile's file. ``profiles`` maps a name to its config and roles."""
+    lines = []
+    listings: dict[str, ModelListing] = {}
+    for name, (config, roles) in profiles.items():
+        where = f"[tiers] of .director/profiles/{name}.toml"
+        for check in await check_tiers(config, repo, roles, where, listings):
+            if check.status == ModelStatus.missing:
+                lines.append(f"  - profile {name}: {check.line()}")
+    if lines:
+        raise UsageError(
+            "the bench would call a model the agent CLI does not have:\n" + "\n".join(lines),
+            hint="fix each profile's [tiers], then bench again; nothing was planned or run",
         )

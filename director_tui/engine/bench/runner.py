@@ -368,6 +368,25 @@ def _finish(bench: _Bench, setup: _Setup, started: float) -> BenchSummary:
     return summary
 
 
+async def _check_models(repo: Path, setup: _Setup) -> None:
+    """Every profile's models asked of its agent CLI before anything is planned or run
+    (``UsageError`` naming the profile, tier, roles and fix): a missing one would
+    otherwise fail its runs after the planning was paid for."""
+    from director_tui.engine.agents import PLAN_ROLES, run_roles
+    from director_tui.engine.agents.model_check import require_profile_models
+
+    wanted: dict[str, tuple[Config, tuple[str, ...]]] = {
+        setup.plan_profile: (setup.plan_config, PLAN_ROLES)
+    }
+    for name in setup.names:
+        config = setup.configs[name]
+        roles = run_roles(config)
+        if name == setup.plan_profile:
+            roles = tuple(dict.fromkeys((*PLAN_ROLES, *roles)))
+        wanted[name] = (config, roles)
+    await require_profile_models(wanted, repo)
+
+
 async def run_bench(
     store: Store,
     task: str,
@@ -382,11 +401,13 @@ async def run_bench(
     """Plan once, run every profile ``repeat`` times, write and return the summary.
 
     Raises ``UsageError`` (nothing written) for bad input: no or unknown profiles, a bad
-    profile file, a dirty or detached checkout, a missing agent CLI for planning;
+    profile file, a dirty or detached checkout, a missing agent CLI for planning, a
+    profile's model its agent CLI does not have;
     ``BenchError`` when planning fails (the summary then says ``failed``);
     ``LockHeldError`` when another bench is running in this repository."""
     task = task.strip()
     setup = _check_input(store, task, profiles, plan_profile, repeat, parallel, max_attempts)
+    await _check_models(store.repo, setup)
     lock_store = Store(store.repo, root=store.bench / ".lock")
     with lock_store.run_lock("bench"):
         bench_id = new_bench_id()
