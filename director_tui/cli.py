@@ -24,6 +24,7 @@ COMMANDS = (
     "auto",
     "status",
     "control",
+    "review",
     "bench",
     "tui",
     "demo",
@@ -39,6 +40,7 @@ the flow:
   director plan --continue      resume after you approved or edited the gate artifact
   director run                  run the approved plan: worktrees, gates, review, merge
   director status               where everything stands (--json for scripts)
+  director review <node>        a node's diff; then accept / reject / retry --comment
   director tui                  the same, live, full-screen (attaches to a running job)
 
 exit codes: 0 done · 1 work failed · 2 bad input (nothing written) · 3 stopped at a gate

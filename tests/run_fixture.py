@@ -13,6 +13,8 @@ import hashlib
 import json
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ from typing import Any
 from director_tui.engine import jobs
 from director_tui.engine.config import load_config
 from director_tui.engine.context import EngineContext
-from director_tui.engine.events import EventBase, GateResult
+from director_tui.engine.events import EventBase, GateResult, NodeStateChanged
 from director_tui.engine.models import Node, Plan, PlanStage, Stage
 from director_tui.engine.run import RunOutcome, run_job
 from director_tui.engine.store import Store
@@ -202,6 +204,27 @@ def run(store: Store, recorder: Recorder | None = None, **kw: Any) -> RunOutcome
     if recorder is not None:
         ctx.bus.subscribe(recorder)
     return asyncio.run(run_job(ctx, **kw))
+
+
+async def start_run(store: Store, rec: Recorder, **kw: Any) -> asyncio.Task[RunOutcome]:
+    """A run of the job as a task of the running loop, its events into ``rec``."""
+    ctx = context(store)
+    ctx.bus.subscribe(rec)
+    return asyncio.create_task(run_job(ctx, **kw))
+
+
+async def until(rec: Recorder, check: Callable[[EventBase], bool], timeout: float = 20) -> None:
+    """Wait until ``rec`` has an event ``check`` accepts (AssertionError after ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(check(e) for e in rec.events):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("event never came")
+
+
+def status_is(node: str, status: str) -> Callable[[EventBase], bool]:
+    return lambda e: isinstance(e, NodeStateChanged) and e.node_id == node and e.status == status
 
 
 def job_file(store: Store, path: str) -> str | None:

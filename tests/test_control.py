@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,9 +15,11 @@ from director_tui.engine.control_channel import take_deliveries
 from director_tui.engine.errors import UsageError
 from director_tui.engine.events import ControlApplied, EventBase, NodeStateChanged
 from director_tui.engine.models import NodeStatus, RunState
-from director_tui.engine.run import RunOutcome, run_job
 from director_tui.engine.store import Store
-from tests.run_fixture import Recorder, build_job, context, run, sample_nodes, solve, write_script
+from tests.run_fixture import Recorder, build_job, run, sample_nodes, solve, write_script
+from tests.run_fixture import start_run as _start
+from tests.run_fixture import status_is as _status
+from tests.run_fixture import until as _until
 
 
 def _slow(entry: dict[str, Any], secs: float) -> dict[str, Any]:
@@ -27,27 +28,8 @@ def _slow(entry: dict[str, Any], secs: float) -> dict[str, Any]:
     return entry
 
 
-async def _until(rec: Recorder, check: Callable[[EventBase], bool], timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if any(check(e) for e in rec.events):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("event never came")
-
-
-def _status(node: str, status: str) -> Callable[[EventBase], bool]:
-    return lambda e: isinstance(e, NodeStateChanged) and e.node_id == node and e.status == status
-
-
 def _answered(action: str) -> Callable[[EventBase], bool]:
     return lambda e: isinstance(e, ControlApplied) and e.action == action
-
-
-async def _start(store: Store, rec: Recorder, **kw: Any) -> asyncio.Task[RunOutcome]:
-    ctx = context(store)
-    ctx.bus.subscribe(rec)
-    return asyncio.create_task(run_job(ctx, **kw))
 
 
 def test_send_control_validates_and_queues_in_order(tmp_path: Path) -> None:

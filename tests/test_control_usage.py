@@ -8,12 +8,14 @@ import pytest
 from tests.cli import director
 
 
-@pytest.mark.parametrize("action", ["retry", "escalate", "skip"])
+@pytest.mark.parametrize("action", ["retry", "escalate", "skip", "accept", "reject"])
 def test_a_node_that_is_required_is_shown_as_required(action: str) -> None:
     out = director(action, "--help")
     assert out.returncode == 0
     usage = out.stdout.splitlines()[0]
-    assert usage == f"usage: director {action} [-h] [--repo PATH] [--no-wait] <node>"
+    # retry and reject send review comments to the next attempt
+    comment = " [--comment TEXT ...]" if action in ("retry", "reject") else ""
+    assert usage == f"usage: director {action} [-h] [--repo PATH] [--no-wait]{comment} <node>"
     assert "[node]" not in out.stdout
 
 

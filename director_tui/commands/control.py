@@ -1,4 +1,4 @@
-"""``director retry|escalate|skip|pause|resume|cancel``: control requests to a run.
+"""``director retry|escalate|skip|pause|resume|cancel|accept|reject``: control requests.
 
 With a run live (in this shell's TUI, another shell, anywhere on this machine), the
 request goes to it over its socket (which refuses a request sent from inside an attempt)
@@ -20,18 +20,20 @@ from director_tui.commands.common import (
     help_epilog,
     resolve_repo,
 )
-from director_tui.engine import control
+from director_tui.engine import control, review_comments
 from director_tui.engine.control_channel import NoLiveRun
 from director_tui.engine.errors import ConfigError, LockHeldError
 from director_tui.engine.store import Store
 
 ACTIONS = {
-    "retry": "retry a failed (or blocked) node with a fresh attempt",
+    "retry": "retry a failed (or blocked, or held) node with fresh attempts",
     "escalate": "run a node at the escalation tier now",
     "skip": "skip a node (its dependents become blocked)",
     "pause": "stop scheduling new nodes (running ones finish)",
     "resume": "resume scheduling after a pause",
     "cancel": "cancel a running node, or the whole run without a node",
+    "accept": "merge a node that waits for your review ([review] human)",
+    "reject": "send a node that waits for your review back for its next attempt",
 }
 ANSWER_WAIT_SECS = 5.0
 NODE_ARG = {
@@ -41,6 +43,8 @@ NODE_ARG = {
     "pause": "",
     "resume": "",
     "cancel": "optional",
+    "accept": "required",
+    "reject": "required",
 }
 CONTROL_NOTE = {
     "live": "It goes to the live run (headless, in the app, any shell) and its answer is "
@@ -52,7 +56,10 @@ CONTROL_NOTE = {
 # pause and a whole-run cancel only mean something to a run that goes.
 NEEDS_LIVE_RUN = {"pause"}
 CONTROL_EXAMPLES = {
-    "retry": ["director retry parse            # fresh attempts after a failure"],
+    "retry": [
+        "director retry parse            # fresh attempts after a failure",
+        'director retry parse --comment "calc/parse.py:12: handle empty input"',
+    ],
     "escalate": ["director escalate parse         # the escalation tier, now"],
     "skip": ["director skip parse             # its dependents become blocked"],
     "pause": ["director pause                  # while a run goes: no new node starts"],
@@ -61,7 +68,21 @@ CONTROL_EXAMPLES = {
         "director cancel parse           # stop that node's attempt",
         "director cancel                 # stop the whole run (resume with `director run`)",
     ],
+    "accept": [
+        "director review parse           # read its diff first",
+        "director accept parse           # it merges (now, or at the next `director run`)",
+    ],
+    "reject": [
+        'director reject parse --comment "calc/parse.py:12: handle empty input"',
+        "director reject parse           # no comment: 'do it differently'",
+    ],
 }
+# The requests that carry review comments to the node's next attempt.
+COMMENT_HELP = (
+    "a review comment for the next attempt, repeatable: 'path:line: text', "
+    "'path:10-14: text' (a hunk), 'path: text' or plain text; added to the comments "
+    "`director review <node> --comment` collected, and sent with them"
+)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -79,7 +100,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             epilog=help_epilog(*CONTROL_EXAMPLES[action], exit_codes=False),
             formatter_class=HELP_FORMAT,
             # argparse would print the node as "[node]": it is optional to argparse only.
-            usage=f"director {action} [-h] [--repo PATH] [--no-wait] <node>"
+            usage=f"director {action} [-h] [--repo PATH] [--no-wait]"
+            + (" [--comment TEXT ...]" if action in control.COMMENTED_ACTIONS else "")
+            + " <node>"
             if takes == "required"
             else None,
         )
@@ -98,12 +121,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         parser.add_argument(
             "--no-wait", action="store_true", help="queue the request and return at once"
         )
+        if action in control.COMMENTED_ACTIONS:
+            parser.add_argument(
+                "--comment", action="append", default=[], metavar="TEXT", help=COMMENT_HELP
+            )
         parser.set_defaults(handler=lambda args, a=action: handle(a, args))
 
 
 def handle(action: str, args: argparse.Namespace) -> int:
     store = Store(resolve_repo(args))
     control.check_request(action, args.node)
+    comments = [review_comments.parse(text) for text in getattr(args, "comment", [])]
+    if comments:
+        review_comments.check_node(store, args.node)
+        for comment in comments:
+            review_comments.add(store, args.node, comment)
     live = store.lock_holder() is not None
     try:
         checked_config(store.repo)
@@ -120,8 +152,7 @@ def handle(action: str, args: argparse.Namespace) -> int:
         except LockHeldError:
             record = None  # a run started meanwhile: fall through to queueing
         if record is not None:
-            print(("" if record.ok else "refused: ") + record.message)
-            return 0 if record.ok else 1
+            return _say(record.ok, record.message, bool(comments), args.node)
     request_id = _send(store, action, args.node)
     if request_id is None:
         return 1
@@ -132,11 +163,17 @@ def handle(action: str, args: argparse.Namespace) -> int:
     while time.monotonic() < deadline:
         answer = control.find_answer(store, request_id)
         if answer is not None:
-            print(("" if answer.ok else "refused: ") + answer.message)
-            return 0 if answer.ok else 1
+            return _say(answer.ok, answer.message, bool(comments), args.node)
         time.sleep(0.1)
     print(f"queued {action} (request {request_id}); the run has not answered yet")
     return 0
+
+
+def _say(ok: bool, message: str, commented: bool, node: str | None) -> int:
+    print(("" if ok else "refused: ") + message)
+    if commented and not ok:
+        print(f"your comments are kept for the next retry or reject (`director review {node}`)")
+    return 0 if ok else 1
 
 
 def _send(store: Store, action: str, node: str | None) -> str | None:

@@ -12,7 +12,14 @@ offline edit has not: a running task to stop, a run to pause or cancel.
 * ``retry`` — fresh attempts from the bottom of the tier ladder (executor tier first). It
   also drops an escalation asked for earlier: the newest request wins, and ``retry`` is
   documented as "fresh executor attempts" (``escalate`` is the way to the strong tier).
-  A pending or running node has nothing to retry.
+  A pending or running node has nothing to retry. The human's review comments
+  (``review_comments``), when there are any, become the next attempt's feedback; a node
+  held for review drops the held attempt.
+* ``accept`` — a node held for the human (``awaiting_review``) merges the commit its gate
+  judged, with no other attempt. Only a held node can be accepted.
+* ``reject`` — a held node's attempt counts as a failed one: the node goes back for its
+  next attempt within its budget (or fails when that was its last), the comments as its
+  feedback.
 * ``escalate`` — the next attempt runs at the escalation tier; a node that had ended
   starts over with that one attempt; a running attempt is stopped and restarted there.
 * ``skip`` — the node will not run (a running attempt is stopped); dependents block.
@@ -27,6 +34,7 @@ from dataclasses import dataclass
 from director_tui.engine import dag
 from director_tui.engine.config import Config
 from director_tui.engine.models import NodeState, NodeStatus, Plan, RunState
+from director_tui.engine.review_comments import ReviewComment, as_feedback
 
 
 def uncount_attempt(st: NodeState) -> None:
@@ -110,9 +118,12 @@ def decide(
     *,
     running: bool = False,
     live: bool = True,
+    comments: list[ReviewComment] | None = None,
 ) -> Decision:
     """Apply a well-formed request (``control.check_request``) for a node of ``plan`` to
-    ``state``; ``running``: the node has a task in the live run; ``live``: a run is."""
+    ``state``; ``running``: the node has a task in the live run; ``live``: a run is;
+    ``comments``: the human's review comments on the node (retry and reject send them to
+    the next attempt; the caller discards them once the decision is ``ok``)."""
     if node_id is None:
         return _decide_for_run(action, state, live=live)
     st = state.nodes.setdefault(node_id, NodeState())
@@ -121,16 +132,42 @@ def decide(
         return Decision(False, f"node {node_id} is already merged")
     if st.status == NodeStatus.merging and live:
         return Decision(False, f"node {node_id} is merging right now; try again in a moment")
+    if action in ("accept", "reject"):
+        return _decide_review(action, node_id, st, comments or [], later)
+    held = st.status == NodeStatus.awaiting_review
+    decision = _decide_node(action, node_id, st, plan, comments or [], running, later, held)
+    if decision.ok and (held or st.human_accepted):
+        # Any other request lets go of the held (or accepted) attempt: it will not merge.
+        st.held_commit = ""
+        st.human_accepted = False
+    return decision
+
+
+def _decide_node(
+    action: str,
+    node_id: str,
+    st: NodeState,
+    plan: Plan,
+    comments: list[ReviewComment],
+    running: bool,
+    later: str,
+    held: bool,
+) -> Decision:
+    """retry / escalate / skip / cancel of one node (see :func:`decide`)."""
     if action == "retry":
         if running or st.status == NodeStatus.pending:
             return Decision(False, f"node {node_id} is {st.status.value}: nothing to retry")
         fresh_attempts(st)
         st.escalate_requested = False
+        sent = ""
+        if comments:
+            st.feedback = as_feedback(comments, "" if held else st.feedback)
+            sent = f", your {len(comments)} comment(s) as its feedback"
         return Decision(
             True,
-            f"node {node_id} will run again with fresh attempts{later}",
+            f"node {node_id} will run again with fresh attempts{sent}{later}",
             NodeStatus.pending,
-            event="retry requested",
+            event="retry requested" + (" with review comments" if comments else ""),
         )
     if action == "escalate":
         if not running and st.status.finished:
@@ -172,6 +209,42 @@ def decide(
             event="cancelled by request",
         )
     return Decision(False, f"unknown action {action!r}")
+
+
+def _decide_review(
+    action: str, node_id: str, st: NodeState, comments: list[ReviewComment], later: str
+) -> Decision:
+    """``accept`` / ``reject`` of a node held for the human (``awaiting_review``)."""
+    if st.status != NodeStatus.awaiting_review:
+        return Decision(
+            False,
+            f"node {node_id} is {st.status.value}, not waiting for your review: nothing to "
+            f"{action}" + (" (`retry` sends comments to a node that ended)" if comments else ""),
+        )
+    if action == "accept":
+        st.human_accepted = True
+        return Decision(
+            True,
+            f"node {node_id} accepted: its attempt merges{later or ' now'}",
+            NodeStatus.pending,
+            event="accepted by you",
+        )
+    st.held_commit = ""
+    st.human_accepted = False
+    st.last_error = "rejected by you in review"
+    st.feedback = (
+        as_feedback(comments)
+        if comments
+        else "The human reviewed your previous attempt and rejected it: do it differently."
+    )
+    what = f" with your {len(comments)} comment(s)" if comments else ""
+    return Decision(
+        True,
+        f"node {node_id} rejected: it goes back for its next attempt{what}{later} (a node "
+        "out of attempts fails; `retry` gives fresh ones)",
+        NodeStatus.pending,
+        event="rejected by you" + (" with review comments" if comments else ""),
+    )
 
 
 def _decide_for_run(action: str, state: RunState, *, live: bool) -> Decision:

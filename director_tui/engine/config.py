@@ -90,6 +90,9 @@ class Review(_Strict):
     stage_two: bool = True
     stage_two_file_threshold: int = Field(default=3, ge=0)
     stage_one_llm: bool = False
+    # Passing nodes held for the human before they merge (``awaiting_review``): never,
+    # only those that needed the escalation tier to pass, or all of them.
+    human: Literal["off", "on-escalation", "always"] = "off"
 
 
 class Scripted(_Strict):

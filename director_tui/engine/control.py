@@ -34,6 +34,13 @@ What each action does to a node is ``budget.decide``'s, for a live run and offli
   in any other state is refused.
 * ``cancel`` (no node) — cancel the run: running nodes are stopped and reset, the state
   stays resumable with ``director run``.
+* ``accept <node>`` / ``reject <node>`` — a node held for the human (``[review] human``):
+  merge its held attempt, or send it back for its next attempt.
+
+``retry`` and ``reject`` take the node's review comments (``.director/reviews/<node>.json``)
+with them: the comments become the next attempt's feedback and are removed once the
+request is applied (:func:`take_comments`). They travel as that file, not in the request:
+a comment can be longer than a socket request, and the file survives a restart.
 """
 
 from __future__ import annotations
@@ -45,7 +52,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from director_tui.engine import control_channel
+from director_tui.engine import control_channel, review_comments
 from director_tui.engine.budget import decide
 from director_tui.engine.errors import DirectorError, UsageError
 from director_tui.engine.models import (
@@ -58,8 +65,10 @@ from director_tui.engine.models import (
 )
 from director_tui.engine.store import Store
 
-ACTIONS = ("retry", "escalate", "skip", "pause", "resume", "cancel")
-NODE_ACTIONS = frozenset({"retry", "escalate", "skip"})
+ACTIONS = ("retry", "escalate", "skip", "pause", "resume", "cancel", "accept", "reject")
+NODE_ACTIONS = frozenset({"retry", "escalate", "skip", "accept", "reject"})
+# The requests that send the human's review comments (``review_comments``) to the node.
+COMMENTED_ACTIONS = frozenset({"retry", "reject"})
 RUN_ACTIONS = frozenset({"pause", "resume"})
 
 
@@ -187,7 +196,8 @@ def apply_offline(store: Store, action: str, node_id: str | None) -> ControlReco
             state.nodes[node.id] = NodeState()
     # The meaning of the request is the live run's (budget.decide); only the state is
     # edited here, for the next `director run` to pick up.
-    decision = decide(action, node_id, state, plan, live=False)
+    comments = comments_for(store, action, node_id)
+    decision = decide(action, node_id, state, plan, live=False, comments=comments)
     if decision.ok and node_id is not None and decision.status is not None:
         st = state.nodes[node_id]
         st.status = decision.status
@@ -204,4 +214,15 @@ def apply_offline(store: Store, action: str, node_id: str | None) -> ControlReco
         return record  # a refusal is no reason to write a first state.json
     state.controls.append(record)
     store.write_model(store.state, state)
+    if decision.ok and comments and node_id is not None:
+        review_comments.clear(store, node_id)  # sent: the next attempt reads them once
     return record
+
+
+def comments_for(
+    store: Store, action: str, node_id: str | None
+) -> list[review_comments.ReviewComment]:
+    """The review comments a request sends to its node (retry and reject do)."""
+    if node_id is None or action not in COMMENTED_ACTIONS:
+        return []
+    return review_comments.load(store, node_id)

@@ -178,6 +178,16 @@ class NodeMerged(EventBase):
     rebased: bool = False
 
 
+class NodeAwaitingReview(EventBase):
+    """A node passed its gates and review and waits for the human before it merges
+    (``[review] human``): accept, reject or retry it with comments."""
+
+    type: Literal["node_awaiting_review"] = "node_awaiting_review"
+    node_id: str
+    commit: str
+    reason: str = ""
+
+
 class CostUpdate(EventBase):
     type: Literal["cost"] = "cost"
     total_usd: float
@@ -248,6 +258,7 @@ Event = Annotated[
     | NodeTestsProgress
     | ReviewResult
     | NodeMerged
+    | NodeAwaitingReview
     | CostUpdate
     | IntegrationResult
     | ControlApplied

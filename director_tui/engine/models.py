@@ -101,6 +101,8 @@ class NodeStatus(StrEnum):
     gating = "gating"
     reviewing = "reviewing"
     merging = "merging"
+    # Passed its gates and review; held for the human (``[review] human``) before merging.
+    awaiting_review = "awaiting_review"
     done = "done"
     failed = "failed"
     blocked = "blocked"
@@ -200,6 +202,11 @@ class NodeState(BaseModel):
     escalated_attempts: int = 0
     flake: Literal["stable", "flaky", "not_run"] = "not_run"
     conflicts: int = 0
+    # Human review (``[review] human``): the judged commit held for the human while the
+    # node is ``awaiting_review``, and the human's acceptance (the next scheduling of the
+    # node merges that commit without another attempt).
+    held_commit: str = ""
+    human_accepted: bool = False
 
     @property
     def cost_usd(self) -> float:

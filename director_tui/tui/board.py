@@ -45,12 +45,16 @@ GLYPHS = {
     "gating": "◆",
     "reviewing": "◇",
     "merging": "⇢",
+    "awaiting_review": "◈",
     "done": "✔",
     "failed": "✘",
     "blocked": "⊘",
     "skipped": "↷",
     "cancelled": "■",
 }
+
+# A status the board words for people: a node held for human review waits for *you*.
+STATUS_WORDS = {"awaiting_review": "waiting for you"}
 
 
 @dataclass
@@ -97,7 +101,7 @@ class NodeRow:
         else:
             attempt = str(self.attempt)
         return (
-            f"{GLYPHS.get(self.status, '?')} {self.status}",
+            f"{GLYPHS.get(self.status, '?')} {STATUS_WORDS.get(self.status, self.status)}",
             self.tier.rsplit("/", 1)[-1] if self.tier else "",
             attempt,
             format_secs(self.elapsed(now)) if self.started_at else "",
@@ -483,12 +487,14 @@ class BoardModel:
         failed = counts.get("failed", 0)
         blocked = counts.get("blocked", 0)
         skipped = counts.get("skipped", 0)
+        waiting = counts.get("awaiting_review", 0)
         wall = ""
         if self.started_at is not None:
             wall = format_secs((self.finished_at or now) - self.started_at)
         ceiling = f" / ${self.ceiling_usd:.2f}" if self.ceiling_usd else ""
         parts = [
             f"{done}/{total} done",
+            f"{waiting} waiting for you" if waiting else "",
             f"{failed} failed" if failed else "",
             f"{blocked} blocked" if blocked else "",
             f"{skipped} skipped" if skipped else "",

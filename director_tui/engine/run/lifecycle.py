@@ -8,7 +8,7 @@ import contextlib
 import time
 from pathlib import Path
 
-from director_tui.engine import dag, jobs, review
+from director_tui.engine import dag, git, jobs, review
 from director_tui.engine.agents.base import MAX_HARNESS_CRASHES, AgentResult, ExitReason
 from director_tui.engine.budget import (
     begin_attempt,
@@ -17,13 +17,14 @@ from director_tui.engine.budget import (
     uncount_attempt,
 )
 from director_tui.engine.cost import CostRecord
-from director_tui.engine.events import GateResult, ReviewResult, TestOutput
+from director_tui.engine.events import GateResult, NodeAwaitingReview, ReviewResult, TestOutput
 from director_tui.engine.models import Node, NodeState, NodeStatus, RoleUsage
 from director_tui.engine.run.core import RunCore
 from director_tui.engine.run.executor import (
     WORKTREE_CHECK,
     AttemptExecutor,
     AttemptLimits,
+    AttemptReport,
     AttemptSpec,
     GateVerdict,
 )
@@ -97,6 +98,8 @@ class NodeLifecycle:
         core = self.core
         node = core.nodes[nid]
         st = core.state.nodes[nid]
+        if st.human_accepted and st.held_commit and await self._merge_accepted(node, st):
+            return
         while True:
             if core.stop_reason or core.run_cancelled:
                 raise NodeInterrupted(core.stop_reason or "run cancelled")
@@ -111,8 +114,8 @@ class NodeLifecycle:
             if escalating and not st.escalated:
                 core.notice(f"node {nid}: escalating to {tier}", "info", nid)
             begin_attempt(st, tier, escalating)
-            if await self._attempt(node, st, tier):
-                return
+            if await self._attempt(node, st, tier) or st.status == NodeStatus.awaiting_review:
+                return  # merged, or held for the human (their answer schedules it again)
 
     def _spec(self, node: Node, st: NodeState, tier: str, base: str) -> AttemptSpec:
         limits = self.core.config.limits
@@ -177,7 +180,22 @@ class NodeLifecycle:
                 st.last_error += " — the agent CLI's own failure: this attempt is not charged"
             core.notice(f"node {nid} attempt {attempt}: {st.last_error}", "warning", nid)
             return False
-        rebased = False
+        return await self._settle(node, st, spec, report, sink, slot)
+
+    async def _settle(
+        self,
+        node: Node,
+        st: NodeState,
+        spec: AttemptSpec,
+        report: AttemptReport,
+        sink: _NodeSink,
+        slot: Slot | None,
+        *,
+        rebased: bool = False,
+    ) -> bool:
+        """A gated attempt to its end: review, the human's hold, the merge queue (and a
+        re-gate after each rebase); True when the node merged."""
+        core, nid, base = self.core, node.id, spec.base_commit
         worktree = Path(st.worktree)
         while self._judge(nid, st, report.gate):
             if not rebased and not await self._review(node, st, worktree, base):
@@ -186,6 +204,8 @@ class NodeLifecycle:
             if core.slots is not None and slot is not None and slot.holder == nid:
                 # Merging needs no worktree: the slot goes to the next node now.
                 await core.slots.release(slot)
+            if not rebased and self._hold_for_human(nid, st, report.commit):
+                return False
             merged = await self.merges.merge(
                 node, st, worktree, base, rebased=rebased, commit=report.commit
             )
@@ -199,6 +219,59 @@ class NodeLifecycle:
                 return self.windows.reject(nid, st, report.outside)
             assert report.gate is not None
         return False
+
+    def _hold_for_human(self, nid: str, st: NodeState, commit: str) -> bool:
+        """Hold a passing node for the human (``[review] human``) instead of merging it:
+        it waits as ``awaiting_review`` with the judged commit until they accept, reject
+        or retry it (``budget.decide``). True when held."""
+        mode = self.core.config.review.human
+        if mode == "off" or (mode == "on-escalation" and not st.escalated):
+            return False
+        st.held_commit = commit
+        st.human_accepted = False
+        reason = "it needed the escalation tier" if st.escalated else "[review] human = always"
+        self.core.set_status(
+            nid,
+            NodeStatus.awaiting_review,
+            f"waiting for you ({reason}): review it, then accept, reject or retry it",
+        )
+        self.core.ctx.bus.emit(NodeAwaitingReview(node_id=nid, commit=commit, reason=reason))
+        self.core.notice(
+            f"node {nid} waits for your review ({reason}): `director review {nid}`, then "
+            f"`director accept {nid}` or `director reject {nid} --comment …`",
+            "info",
+            nid,
+        )
+        return True
+
+    async def _merge_accepted(self, node: Node, st: NodeState) -> bool:
+        """The human accepted the held attempt: merge the commit its gate judged, with no
+        other attempt (a conflict with work merged meanwhile rebases and re-gates it)."""
+        core, nid = self.core, node.id
+        commit, base = st.held_commit, st.base_commit
+        worktree = await core.io(self._held_worktree, nid, st)
+        merged = await self.merges.merge(node, st, worktree, base, rebased=False, commit=commit)
+        # Kept until now: a run stopped mid-merge merges the accepted commit when resumed.
+        st.held_commit, st.human_accepted = "", False
+        if merged.regate_onto is None:
+            return merged.merged
+        spec = self._spec(node, st, st.tier, merged.regate_onto)
+        sink = _NodeSink(self, nid, st)
+        report = await self.executor.regate(spec, sink)
+        if report.outside:
+            return self.windows.reject(nid, st, report.outside)
+        return await self._settle(node, st, spec, report, sink, None, rebased=True)
+
+    def _held_worktree(self, nid: str, st: NodeState) -> Path:
+        """The node's own worktree, on its branch (the held commit): an attempt in a slot
+        left the slot's, and a restart may have found none."""
+        own = jobs.node_worktree(self.core.store, nid)
+        if not own.exists():
+            git.add_worktree(
+                self.core.store.repo, own, st.branch or jobs.node_branch(self.core.plan.job_id, nid)
+            )
+        st.worktree = str(own)
+        return own
 
     def _judge(self, nid: str, st: NodeState, verdict: GateVerdict | None) -> bool:
         """Record the gate's verdict on the node; True when it passed."""

@@ -78,7 +78,10 @@ def executor_prompt(node: Node, worktree: Path, *, feedback: str, attempt: int) 
     if feedback.strip():
         parts += [
             "",
-            f"## Why attempt {attempt - 1} was rejected",
+            # After a retry the budget starts over (attempt 1): the rejected one was earlier.
+            f"## Why attempt {attempt - 1} was rejected"
+            if attempt > 1
+            else "## Why the previous attempt was rejected",
             "Start again from a clean tree; do not repeat the mistake.",
             "```",
             feedback.strip()[-8000:],

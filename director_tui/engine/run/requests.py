@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from director_tui.engine import control, control_channel
+from director_tui.engine import control, control_channel, review_comments
 from director_tui.engine.budget import decide
 from director_tui.engine.errors import UsageError
 from director_tui.engine.events import ControlApplied
@@ -85,7 +85,12 @@ def apply_request(core: RunCore, request: control.ControlRequest) -> tuple[bool,
         return False, exc.message
     if nid is not None and nid not in core.nodes:
         return False, f"no node {nid!r} in the plan"
-    decision = decide(action, nid, core.state, core.plan, running=nid in core.tasks)
+    comments = control.comments_for(core.store, action, nid)
+    decision = decide(
+        action, nid, core.state, core.plan, running=nid in core.tasks, comments=comments
+    )
+    if decision.ok and comments and nid is not None:
+        review_comments.clear(core.store, nid)  # sent: the next attempt reads them once
     if decision.cancel_run:
         core.run_cancelled = True
     if nid is not None and decision.status is not None:

@@ -163,12 +163,17 @@ class Runner:
                     if len(core.tasks) - len(core.merge_queue) >= core.parallel:
                         break
                     core.tasks[nid] = asyncio.create_task(self.lifecycle.task(nid), name=nid)
-            if not core.tasks and not core.state.paused:
+            # Nodes held for the human keep the run live (their answer schedules them),
+            # unless it stopped scheduling anyway (the cost ceiling).
+            held = not core.stop_reason and any(
+                st.status == NodeStatus.awaiting_review for st in core.state.nodes.values()
+            )
+            if not core.tasks and not core.state.paused and not held:
                 return
             if core.tasks:
                 await self._wait_for_a_task()
             else:
-                await asyncio.sleep(POLL_SECS)  # paused with nothing running
+                await asyncio.sleep(POLL_SECS)  # paused or waiting for the human
 
     async def _wait_for_a_task(self) -> None:
         """Until a node task ends or frees its slot (or ``POLL_SECS``); a task that ended

@@ -19,6 +19,7 @@ STATE_STYLE = {
     "gating": "yellow",
     "reviewing": "cyan",
     "merging": "cyan",
+    "awaiting_review": "bold magenta",
     "done": "green",
     "failed": "bold red",
     "blocked": "magenta",
