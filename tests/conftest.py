@@ -20,6 +20,8 @@ def _isolated_home(
     home = tmp_path_factory.mktemp("director-home")
     monkeypatch.setenv("DIRECTOR_HOME", str(home))
     monkeypatch.setenv("DIRECTOR_AGENT_HOME", str(tmp_path_factory.mktemp("agent-home")))
+    # Director's worktrees (outside the checkout) never go to the developer's state dir.
+    monkeypatch.setenv("DIRECTOR_WORKTREE_ROOT", str(tmp_path_factory.mktemp("worktrees")))
     monkeypatch.setenv("GIT_AUTHOR_NAME", "test")
     monkeypatch.setenv("GIT_AUTHOR_EMAIL", "test@example.com")
     monkeypatch.setenv("GIT_COMMITTER_NAME", "test")

@@ -328,8 +328,7 @@ def test_director_folder_deleted_during_a_run_is_said_with_the_next_step(tmp_pat
     spec = _one_node()
     # Sandbox off: inside it .director/ is hidden and the rm cannot reach it.
     store = build_job(tmp_path, [spec], config=SANDBOX_OFF)
-    # The executor runs in .director/worktrees/<node>: three levels up is the repo.
-    write_script(store, [solve(spec, steps=[{"run": "rm -rf ../../../.director"}])])
+    write_script(store, [solve(spec, steps=[{"run": f"rm -rf {store.root}"}])])
     out = director("run", "--no-tui", cwd=store.repo)
     assert out.returncode == 1, out.stdout + out.stderr
     assert "Traceback" not in out.stderr

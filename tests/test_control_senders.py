@@ -73,7 +73,7 @@ def test_a_request_file_an_executor_writes_is_refused(tmp_path: Path) -> None:
     store, (add, mul) = _two_nodes(tmp_path)
     request = {"action": "skip", "node_id": "mul", "request_id": "from-agent", "at": 0}
     drop = (
-        f"{PY} -c \"import json, pathlib; pathlib.Path('../../control/0-x.json')"
+        f"{PY} -c \"import json, pathlib; pathlib.Path('{store.control}/0-x.json')"
         f'.write_text(json.dumps({request!r}))"'
     )
     write_script(store, [_with_first_step(add, drop), mul])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -205,15 +206,20 @@ def test_a_deleted_job_worktree_is_recreated(git_repo: Path) -> None:
 
 
 def test_worktree_intact_sees_a_broken_or_redirected_git_link(git_repo: Path) -> None:
-    """Git run in a worktree whose .git link an agent broke reaches the user's repo."""
+    """Git run in a worktree whose .git link an agent broke finds another repository:
+    the user's checkout when the worktree is inside it (the layout before), none when it
+    is outside (today's)."""
     store = Store(git_repo)
     base = git.rev(git_repo)
     wt = store.worktrees / "n"
     git.add_worktree(git_repo, wt, "node-n", base)
     assert git.worktree_intact(git_repo, wt)
     link = (wt / ".git").read_text()
-    (wt / ".git").unlink()  # `rm .git`: git now finds the user's checkout above
-    assert run_git(wt, "rev-parse", "--show-toplevel") == str(git_repo.resolve())
+    (wt / ".git").unlink()  # `rm .git`
+    plain = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=wt, capture_output=True)
+    assert plain.returncode != 0  # outside the checkout: no repository above
+    # Director's own git goes by git's records, never by the worktree's .git file.
+    assert git.out(["rev-parse", "--show-toplevel"], wt) == str(wt.resolve())
     assert not git.worktree_intact(git_repo, wt)
     (wt / ".git").mkdir()  # a .git folder of its own
     assert not git.worktree_intact(git_repo, wt)

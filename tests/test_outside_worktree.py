@@ -27,9 +27,6 @@ from tests.run_fixture import (
     write_script,
 )
 
-# From a node worktree (.director/worktrees/<node>) up to the user's checkout.
-TO_CHECKOUT = "../../.."
-
 
 def _with_first(entry: dict[str, Any], command: str, **extra: Any) -> dict[str, Any]:
     """``entry`` with a shell command run before its own steps."""
@@ -67,8 +64,8 @@ def test_a_write_into_the_users_checkout_fails_the_attempt_and_is_never_reverted
     # The user is in the middle of their own work: an uncommitted edit.
     (store.repo / "README.md").write_text("# calc\nmy own edit\n")
     sneaky = (
-        f"echo agent >> {TO_CHECKOUT}/README.md && mkdir -p {TO_CHECKOUT}/notes && "
-        f"echo stray > {TO_CHECKOUT}/notes/stray.txt"
+        f"echo agent >> {store.repo}/README.md && mkdir -p {store.repo}/notes && "
+        f"echo stray > {store.repo}/notes/stray.txt"
     )
     _, rejected = _first_attempt_rejected(store, add, sneaky)
     # Both the already-dirty file (content hash) and the new one are named, with the hint.
@@ -165,7 +162,7 @@ async def test_an_honest_node_running_beside_the_culprit_still_merges(tmp_path: 
     culprit = _with_first(
         solve(mul),
         wait.format(f=barrier / "add-in")
-        + f"; echo x >> {TO_CHECKOUT}/stray-mul.txt; touch {barrier}/mul-done",
+        + f"; echo x >> {store.repo}/stray-mul.txt; touch {barrier}/mul-done",
     )
     write_script(store, [honest_first, solve(add), culprit])
     rec = Recorder()
@@ -234,7 +231,7 @@ async def test_a_node_running_alone_waits_for_the_others_and_holds_them_back() -
 def test_a_rewritten_plan_a_planted_hook_and_git_config_are_rejected_and_undone(
     tmp_path: Path,
 ) -> None:
-    """An executor two folders below plan.json, beside the shared git dir: the frozen test
+    """An executor with bash and the sandbox off can reach plan.json and the shared git dir: the frozen test
     command, a hook the user's next commit would run and core.hooksPath must not outlive
     the attempt (found by outside-in QA with real OpenCode)."""
     nodes = sample_nodes()[:1]
@@ -244,7 +241,7 @@ def test_a_rewritten_plan_a_planted_hook_and_git_config_are_rejected_and_undone(
     hooks = store.repo / ".git" / "hooks"
     config_before = (store.repo / ".git" / "config").read_bytes()
     sneaky = (
-        'sed -i \'s#"test_cmd": "[^"]*"#"test_cmd": "true"#\' ../../plan.json && '
+        f'sed -i \'s#"test_cmd": "[^"]*"#"test_cmd": "true"#\' {store.plan} && '
         "H=$(git rev-parse --git-common-dir)/hooks && mkdir -p $H && "
         "printf '#!/bin/sh\\necho planted\\n' > $H/pre-commit && chmod +x $H/pre-commit && "
         "git config core.hooksPath evil-hooks"

@@ -15,9 +15,10 @@ import pytest
 from director_tui.engine.events import Notice
 from tests.conftest import run_git
 from tests.run_fixture import SANDBOX_OFF, build_job, job_file, sample_nodes
-from tests.test_outside_worktree import TO_CHECKOUT, _first_attempt_rejected
+from tests.test_outside_worktree import _first_attempt_rejected
 
 SHARED = "$(git rev-parse --git-common-dir)"
+TO_CHECKOUT = "@CHECKOUT@"  # the user's checkout, by its absolute path
 
 
 def _git_state(repo: Path) -> dict[str, Any]:
@@ -82,6 +83,7 @@ CASES = {
 def test_git_state_outside_the_worktree_is_put_back(tmp_path: Path, case: str) -> None:
     sneaky, named = CASES[case]
     store = _users_repo(tmp_path)
+    sneaky = sneaky.replace(TO_CHECKOUT, str(store.repo))
     before = _git_state(store.repo)
     add = sample_nodes()[0]
     rec, rejected = _first_attempt_rejected(store, add, sneaky)

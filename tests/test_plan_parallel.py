@@ -20,7 +20,7 @@ from director_tui.engine import git
 from director_tui.engine.errors import DirectorError
 from director_tui.engine.models import Plan, PlanStage, Stage
 from director_tui.engine.plan import continue_plan, start_plan
-from director_tui.engine.store import read_jsonl
+from director_tui.engine.store import Store, read_jsonl
 from tests.plan_helpers import PY, base_entries, context, entry, git_out, make_sample, set_script
 
 NODES = ["alpha", "beta", "gamma", "delta", "eps"]
@@ -85,7 +85,7 @@ def _plan_text(repo: Path, stage: PlanStage) -> str:
 
 
 def _scratch_left(repo: Path) -> tuple[list[str], str]:
-    folder = repo / ".director" / "worktrees" / "_tests"
+    folder = Store(repo).worktrees / "_tests"
     left = sorted(p.name for p in folder.iterdir()) if folder.exists() else []
     return left, git_out(repo, "for-each-ref", "--format=%(refname)", "refs/heads/director/tests-*")
 
@@ -147,7 +147,7 @@ async def test_a_failing_node_keeps_plan_order_and_continue_finishes(tmp_path: P
     repo = _sample(tmp_path, calls, parallel=3, plan_retries=1)
     with pytest.raises(DirectorError, match="node beta are still not red") as caught:
         await start_plan(context(repo), "add three things", auto=True, critique=False)
-    assert ".director/worktrees/_tests/beta" in (caught.value.hint or "")
+    assert str(Store(repo).worktrees / "_tests" / "beta") in (caught.value.hint or "")
     stage = PlanStage.model_validate_json((repo / ".director" / "plan_stage.json").read_text())
     assert stage.stage == Stage.tests
     # alpha (before the failure) is committed; gamma, red already, waits in its worktree
@@ -218,7 +218,7 @@ def test_planning_killed_mid_authoring_resumes_without_duplicated_commits(
         for path, digest in node.test_hashes.items():
             committed = git.file_at(repo, stage.job_branch, path)
             assert committed is not None and committed.decode() == _check(node.id)
-            assert git.sha256_file(repo / ".director" / "worktrees" / "_job" / path) == digest
+            assert git.sha256_file(Store(repo).worktrees / "_job" / path) == digest
     authored = [
         r["node_id"]
         for r in read_jsonl(repo / ".director" / "costs.jsonl")

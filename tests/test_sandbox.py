@@ -19,7 +19,7 @@ import psutil
 import pytest
 from packaging.requirements import Requirement
 
-from director_tui.engine import git, sandbox
+from director_tui.engine import git, sandbox, worktree_home
 from director_tui.engine.config import ROLES
 from director_tui.engine.errors import UsageError
 from director_tui.engine.events import GateResult
@@ -38,8 +38,6 @@ from tests.run_fixture import (
     solve,
     write_script,
 )
-
-TO_CHECKOUT = "../../.."  # from .director/worktrees/<node> up to the user's checkout
 
 
 @pytest.fixture
@@ -148,11 +146,19 @@ def test_a_sandboxed_executors_writes_outside_and_daemons_vanish_and_the_retry_m
     etc_probe = Path("/etc") / f"director-sandbox-{uuid.uuid4().hex[:8]}"
     daemon = f"sleep 6{uuid.uuid4().int % 100:02d}"
     request = json.dumps({"action": "skip", "node": "add"})
+    root = store.worktrees  # every worktree of the repository, the node's own among them
+    marker = (root / worktree_home.REPO_MARKER).read_bytes()
     hostile = [
         "echo x > ~/outside.txt",
         f"touch {etc_probe}",
-        f"echo x > {TO_CHECKOUT}/leak.txt",
-        f"echo '{request}' > ../../control/evil.json",
+        f"echo x > {store.repo}/leak.txt",
+        f"echo '{request}' > {store.control}/evil.json",
+        # The worktree root outside its own worktree: a sibling's (the job's), the root
+        # itself, the marker director's git trusts, another repository's folder.
+        f"echo x > {root}/_job/sibling.txt",
+        f"echo x > {root}/planted.txt",
+        f"echo /tmp > {root}/{worktree_home.REPO_MARKER}",
+        f"mkdir -p {root.parent}/other-repo && echo x > {root.parent}/other-repo/x",
         "echo 'gitdir: /tmp/elsewhere' > .git",
         f"nohup {daemon} > /dev/null 2>&1 &",
     ]
@@ -162,7 +168,8 @@ def test_a_sandboxed_executors_writes_outside_and_daemons_vanish_and_the_retry_m
         "attempt": 1,
         "steps": [
             *({"run": command} for command in hostile),
-            {"write": f"{TO_CHECKOUT}/written-in-process.txt", "content": "x"},
+            {"write": f"{store.repo}/written-in-process.txt", "content": "x"},
+            {"write": f"{root}/_job/written-in-process.txt", "content": "x"},
         ],
     }
     write_script(store, [first, solve(add)])
@@ -181,6 +188,10 @@ def test_a_sandboxed_executors_writes_outside_and_daemons_vanish_and_the_retry_m
     assert not etc_probe.exists()
     assert not (store.repo / "leak.txt").exists()
     assert not (store.repo / "written-in-process.txt").exists()
+    assert not (root / "_job" / "sibling.txt").exists()
+    assert not (root / "_job" / "written-in-process.txt").exists()
+    assert not (root / "planted.txt").exists() and not (root.parent / "other-repo").exists()
+    assert (root / worktree_home.REPO_MARKER).read_bytes() == marker
     assert list(store.control.iterdir()) == []
     assert survivors == []
     assert run_git(store.repo, "status", "--porcelain", "--", ".", ":!.director") == ""

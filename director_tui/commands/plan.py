@@ -198,17 +198,17 @@ class PlanPrinter:
             self.line(f"  [{style}]{escape(event.message)}[/]")
 
 
-def finish(stage: PlanStage, printer: PlanPrinter) -> int:
+def finish(stage: PlanStage, printer: PlanPrinter, job_worktree: Path) -> int:
     """Print where planning stopped and the next step; the exit code."""
     from director_tui.engine.plan import next_step
 
     if stage.stage == Stage.approved:
         approvers = ", ".join(f"{a.gate}: {a.approver}" for a in stage.approvals)
         printer.line(f"[bold green]plan approved[/] ({approvers}) on branch {stage.job_branch}")
-        printer.line(next_step(stage))
+        printer.line(next_step(stage, job_worktree))
         return 0
     printer.line(f"[bold yellow]stopped at {stage.stage.value}[/]")
-    printer.line(next_step(stage))
+    printer.line(next_step(stage, job_worktree))
     return GateStop.exit_code
 
 
@@ -240,7 +240,7 @@ def handle(args: argparse.Namespace) -> int:
             assert task is not None
             auto = args.auto or args.no_critique
             stage = asyncio.run(start_plan(ctx, task, auto=auto, critique=not args.no_critique))
-    code = finish(stage, printer)
+    code = finish(stage, printer, jobs.job_worktree(store))
     sys.stdout.flush()
     if code == GateStop.exit_code and want_tui(args):
         from director_tui.tui import launch

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from director_tui.engine import cost, git, sandbox
+from director_tui.engine import cost, git, sandbox, worktree_home
 from director_tui.engine.agents import provider_for
 from director_tui.engine.agents.base import AgentCall, AgentProvider, AgentResult, ExitReason
 from director_tui.engine.config import Config, split_tier
@@ -70,7 +70,9 @@ class EngineContext:
         hidden folder: a clone in ``mktemp -d`` runs its gates' ``python -m pytest``."""
         if not self.sandbox.enabled:
             return None
-        hide = [Path.home(), self.repo / ".director"]
+        # Every repository's worktrees (siblings of cwd included) are hidden; cwd itself
+        # is bound back below, so an attempt writes exactly its own worktree.
+        hide = [Path.home(), self.repo / ".director", worktree_home.base()]
         agent_home = os.environ.get("DIRECTOR_AGENT_HOME")
         if agent_home:
             hide.append(Path(agent_home).expanduser())

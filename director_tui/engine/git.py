@@ -1,5 +1,6 @@
 """Real git through subprocess. The user's checkout, index and files are never touched:
-everything here works on named branches and on worktrees under ``.director/worktrees``."""
+everything here works on named branches and on director's worktrees, which live outside
+the checkout (:mod:`worktree_home`)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from director_tui.engine import worktree_home
 from director_tui.engine.errors import GitError, NotAGitRepoError, UsageError
 
 # Commits made by director carry a stable identity so they never depend on the user's.
@@ -88,21 +90,28 @@ def _run_git(
 
 def _explicit_git_dir(cwd: Path) -> list[str]:
     """``--git-dir``/``--work-tree`` for a command in a worktree director made (anything
-    under a repository's ``.director/``), from git's own records in the shared git
-    directory, never from the worktree's ``.git`` file: an agent can rewrite that file to
-    point at a git directory it made, whose config (``core.fsmonitor``, filters) git would
-    run. A folder there that git's records do not know fails closed: git discovering a
-    repository upwards from it would reach the user's checkout."""
+    under the worktree base, :mod:`worktree_home`, or under a repository's ``.director/``
+    where older versions put them), from git's own records in the shared git directory,
+    never from the worktree's ``.git`` file: an agent can rewrite that file to point at a
+    git directory it made, whose config (``core.fsmonitor``, filters) git would run. A
+    folder there that git's records do not know fails closed: git discovering a
+    repository upwards from it would reach the user's checkout (or another repository)."""
     here = _real_folder(cwd)
     parts = here.parts
-    if ".director" not in parts:
+    key_folder = worktree_home.key_folder(here)
+    if key_folder is not None:
+        repo: Path | None = worktree_home.owning_repo(key_folder)
+        stop = key_folder
+    elif ".director" in parts:
+        repo = Path(*parts[: parts.index(".director")])
+        if not (repo / ".git").exists():
+            return []
+        stop = repo
+    else:
         return []
-    repo = Path(*parts[: parts.index(".director")])
-    if not (repo / ".git").exists():
-        return []
-    known = _registered_worktrees(repo)
+    known = _registered_worktrees(repo) if repo is not None else {}
     for folder in (here, *here.parents):
-        if folder == repo:
+        if folder == stop:
             break
         admin = known.get(folder)
         if admin is not None:
@@ -255,6 +264,9 @@ def dirty_files(repo: Path) -> list[str]:
 def add_worktree(repo: Path, path: Path, branch: str, start: str | None = None) -> None:
     """A worktree at ``path`` on ``branch`` (created from ``start`` when given)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    if worktree_home.key_folder(path) == _real_folder(worktree_home.repo_root(repo)):
+        # Director's own git finds the repository of a worktree there by this marker.
+        worktree_home.write_repo_marker(repo)
     # Only the admin entry is made under the worktree lock (--no-checkout); the files are
     # written after it, so parallel nodes starting do not queue behind each other's
     # checkouts (bench/makespan.py).
@@ -309,8 +321,8 @@ def worktree_intact(repo: Path, worktree: Path) -> bool:
     """Is ``worktree`` still a linked worktree of ``repo`` with its own git link?
 
     An agent can delete or rewrite the ``.git`` file of its worktree. Git run there
-    would then find the enclosing repository — the user's checkout, since worktrees
-    live in its ``.director/`` — or whatever the file now points at, and a commit or
+    would then find whatever the file now points at (or, for a worktree left in an older
+    version's ``.director/``, the enclosing user's checkout), and a commit or
     ``reset --hard`` meant for the worktree would land on the user's branch. A worktree
     is intact when its ``.git`` is a plain file leading to an admin folder under
     ``repo``'s ``worktrees/`` whose ``gitdir`` leads back to this very ``.git``."""

@@ -1,8 +1,8 @@
 """The small files outside any worktree that steer director or git: an executor must not
 change them, and when one does, its change is undone.
 
-An executor has bash in ``.director/worktrees/<node>``, two folders below the files that
-hold the frozen contract (``plan.json``: test commands, hashes; ``plan_stage.json``: the
+An executor has bash in ``<worktrees>/<node>`` (outside the checkout, ``worktree_home``)
+and, with the sandbox off, reaches by absolute path the files that hold the frozen contract (``plan.json``: test commands, hashes; ``plan_stage.json``: the
 approvals; ``config.toml`` and ``profiles/``: gates, limits, tiers) and next to the git
 directory every worktree shares (``config``: ``core.hooksPath``, ``core.fsmonitor`` — a
 command git itself runs —; ``hooks/``; ``info/exclude`` and ``info/attributes``). A change

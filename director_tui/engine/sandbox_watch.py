@@ -1,9 +1,9 @@
 """Notice an executor that changes files outside its own worktree.
 
-Executors run with bash in ``.director/worktrees/<node>``; nothing stops an agent (or a
-test it wrote) from ``cd ../../..`` or writing to an absolute path. Two places must never
+Executors run with bash in ``<worktrees>/<node>``; nothing stops an agent (or a
+test it wrote) from ``cd``-ing to the checkout or writing to an absolute path. Two places must never
 change under an agent: the **user's checkout** (the repository's own working tree) and
-the **job worktree** (``.director/worktrees/_job``, where the job branch is checked out).
+the **job worktree** (``<worktrees>/_job``, where the job branch is checked out).
 The run engine fingerprints both around every *watched window* — an executor call plus
 the gate's test runs of that attempt (the agent's code runs there too) — and compares.
 

@@ -1,6 +1,6 @@
 """Writes by one node's agent into another node's worktree: attributed, and never merged.
 
-Node worktrees sit side by side in ``.director/worktrees/`` (a run with OpenCode servers
+Node worktrees sit side by side in ``<worktrees>/`` (a run with OpenCode servers
 uses slot worktrees there instead, ``_slot-<k>``: each counts as the worktree of the node
 whose attempt holds it, ``SiblingWatch.place``). An agent that writes into a
 sibling's folder (``../mul/calc/mul.py``, or its absolute path) changes what that node's

@@ -20,6 +20,7 @@ from typing import IO, Any, TypeVar
 import psutil
 from pydantic import BaseModel, ValidationError
 
+from director_tui.engine import worktree_home
 from director_tui.engine.errors import LockHeldError, UsageError
 
 M = TypeVar("M", bound=BaseModel)
@@ -161,7 +162,14 @@ class Store:
 
     @property
     def worktrees(self) -> Path:
-        return self.root / "worktrees"
+        """Outside the checkout (``worktree_home``): a worktree inside it would be part of
+        the user's tree for their test runners, linters and watchers."""
+        return worktree_home.store_worktrees(self.repo, self.root)
+
+    @property
+    def legacy_worktrees(self) -> Path:
+        """Where this store's worktrees lived before (``.director/worktrees``)."""
+        return worktree_home.legacy_worktrees(self.root)
 
     @property
     def control(self) -> Path:
@@ -182,6 +190,7 @@ class Store:
     def ensure(self) -> None:
         for folder in (self.root, self.logs, self.worktrees, self.control):
             folder.mkdir(parents=True, exist_ok=True)
+        worktree_home.write_markers(self.repo, self.root, self.worktrees)
         self._exclude_runtime_files()
 
     def _exclude_runtime_files(self) -> None:

@@ -27,7 +27,7 @@ Safety: the user's checkout is never touched. Planning refuses a dirty tree (ign
 ``.director/``) or a detached HEAD, creates ``director/job-<id>`` from the current commit
 without checking it out, and does all job-branch work in ``jobs.ensure_job_worktree``.
 Only test files are ever committed to the job branch; the test author writes them in a
-scratch worktree per node (``.director/worktrees/_tests/<node>``), up to ``[limits]
+scratch worktree per node (``<worktrees>/_tests/<node>``), up to ``[limits]
 parallel`` nodes at once, and they are committed in plan order. An earlier job is archived under
 ``.director/jobs/<id>/`` before a new one starts, never wiped.
 

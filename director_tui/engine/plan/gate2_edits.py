@@ -70,7 +70,7 @@ async def reconcile_plan_edits(
         raise UsageError(
             "the job worktree has changes outside the plan's test files:\n"
             + "\n".join(f"  {git.shown(p)}" for p in stray),
-            hint="only test files may be edited at Gate 2; undo the rest in .director/worktrees/_job",
+            hint=f"only test files may be edited at Gate 2; undo the rest in {worktree}",
         )
     removed = [t for t in dropped if git.file_at(worktree, "HEAD", t) is not None]
     if removed:
@@ -104,7 +104,7 @@ async def reconcile_plan_edits(
             raise UsageError(
                 f"the edited tests of node {node.id} are not red for the right reason: "
                 f"{verdict.reason}\n" + "\n".join(output.strip().splitlines()[-15:]),
-                hint="fix them in .director/worktrees/_job (or plan.json's test_cmd), then continue",
+                hint=f"fix them in {worktree} (or plan.json's test_cmd), then continue",
             )
         freeze(worktree, node, output, f"director: tests of {node.id} edited at Gate 2")
         retested.append(node.id)

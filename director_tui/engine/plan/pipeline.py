@@ -84,8 +84,9 @@ def approve_gate(stage: PlanStage, approver: Approver, note: str = "") -> PlanSt
     )
 
 
-def next_step(stage: PlanStage) -> str:
-    """What the user does next, in one or two lines."""
+def next_step(stage: PlanStage, job_worktree: Path | None = None) -> str:
+    """What the user does next, in one or two lines (``job_worktree``: where the job
+    branch is checked out, named at Gate 2)."""
     if stage.stage == Stage.gate1:
         return (
             "Gate 1: review (and edit if you like) .director/spec.md, then run "
@@ -94,7 +95,7 @@ def next_step(stage: PlanStage) -> str:
     if stage.stage == Stage.gate2:
         return (
             "Gate 2: review .director/plan.json and the red tests on branch "
-            f"{stage.job_branch} (checked out at .director/worktrees/_job), then run "
+            f"{stage.job_branch} (checked out at {job_worktree or 'the job worktree'}), then run "
             "`director plan --continue` to approve."
         )
     if stage.stage == Stage.approved:

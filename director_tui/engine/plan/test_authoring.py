@@ -207,7 +207,7 @@ async def _author_node_tests(tests: _TestsStage, node: Node, worktree: Path) -> 
             "warning",
             node.id,
         )
-    where = test_worktree(ctx.store, node.id).relative_to(ctx.store.repo)
+    where = test_worktree(ctx.store, node.id)
     raise DirectorError(
         f"the tests of node {node.id} are still not red for the right reason after "
         f"{attempts} attempt(s): {last_reason}",

@@ -1,5 +1,5 @@
 """Scratch worktrees of the tests stage: each node's tests are written and checked red in a
-worktree of their own, ``.director/worktrees/_tests/<node>`` on the scratch branch
+worktree of their own, ``<worktrees>/_tests/<node>`` on the scratch branch
 ``director/tests-<job>--<node>``, cut from the job branch. Only the node's test files ever
 leave it (copied into the job worktree, where they are committed in plan order).
 

@@ -15,7 +15,7 @@ step), and emits an event for every transition: ``RunStarted``, ``NodeStateChang
 
 Node lifecycle, up to ``parallel`` nodes at once, in dependency order:
 
-1. A worktree ``.director/worktrees/<node>`` on branch ``director/job-<id>--<node>``, cut
+1. A worktree ``<worktrees>/<node>`` on branch ``director/job-<id>--<node>``, cut
    from the job branch's current head (so it sees its dependencies' merged work); every
    attempt starts from a clean tree.
 2. The executor gets the spec, the allowlisted files, the tests, the captured failing
@@ -30,7 +30,7 @@ Node lifecycle, up to ``parallel`` nodes at once, in dependency order:
    is ``failed`` (worktree and branch kept), its dependents ``blocked``; others go on.
    An attempt stopped through no fault of its own is not counted (an escalated one is
    owed again).
-5. Pass → commit and merge into the job worktree (``.director/worktrees/_job``) one at a
+5. Pass → commit and merge into the job worktree (``<worktrees>/_job``) one at a
    time; a conflict with work merged meanwhile rebases the node onto the new head and
    re-gates it, and when the rebase itself conflicts the node re-executes on the new head
    (not counted as a failed attempt).

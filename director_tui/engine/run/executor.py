@@ -137,7 +137,7 @@ class AttemptExecutor(Protocol):
 class LocalAttemptExecutor:
     """Attempts in this machine's worktrees: the node's slot's (``_slot-<k>``, its calls
     sessions on the slot's OpenCode server) when the run has slots, else the node's own
-    (``.director/worktrees/<node>``)."""
+    (``<worktrees>/<node>``)."""
 
     def __init__(self, core: RunCore, windows: WatchedWindows) -> None:
         self.core = core

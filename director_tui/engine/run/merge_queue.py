@@ -130,7 +130,7 @@ class MergeQueue:
     def _own_worktree(self, nid: str, st: NodeState, worktree: Path, branch: str) -> Path:
         """Where the node rebases and re-gates: its own worktree. An attempt that ran in a
         slot left it for the next node; its branch (the judged commit) is checked out
-        anew in ``.director/worktrees/<node>``."""
+        anew in ``<worktrees>/<node>``."""
         own = jobs.node_worktree(self.core.store, nid)
         if worktree.resolve() == own.resolve():
             return worktree

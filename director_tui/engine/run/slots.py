@@ -1,5 +1,5 @@
 """Slots: the run's parallel lanes. Each slot is a fixed worktree
-(``.director/worktrees/_slot-<k>``) and, for OpenCode, one ``opencode serve`` of its own.
+(``<worktrees>/_slot-<k>``) and, for OpenCode, one ``opencode serve`` of its own.
 
 Why: a cold ``opencode run`` pays seconds of start-up per call, and a server pays them
 again for every directory it has not seen (bench/sessions.py). A slot's server sees one
