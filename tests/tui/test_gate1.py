@@ -34,7 +34,7 @@ async def test_save_writes_spec_and_counts_changes(sample_repo: Callable[[str], 
         await pilot.pause()
         assert (repo / ".director" / "spec.md").read_text().startswith("NOTE \n# Spec")
         status = str(screen.query_one("#gate1-status", Static).render())
-        assert "1 lines changed vs the generated spec" in status
+        assert "1 line changed vs the generated spec" in status
         assert not screen.dirty
         # d shows the human's edits against the generated spec
         await pilot.press("escape", "d")

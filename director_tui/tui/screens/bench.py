@@ -12,7 +12,7 @@ from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from director_tui.engine.bench.model import BenchSummary
 from director_tui.engine.bench.stats import BASELINE, CUT_TARGET_PCT
@@ -22,6 +22,7 @@ from director_tui.tui.engine_bridge import EngineTask
 from director_tui.tui.feed import EventTail
 from director_tui.tui.screens.base import DirectorScreen
 from director_tui.tui.widgets.chart import Point, scatter
+from director_tui.tui.widgets.fitting_footer import FittingFooter
 from director_tui.tui.widgets.modals import ConfirmModal
 
 CHART_WIDTH = 48  # plot columns at the most
@@ -77,7 +78,7 @@ class BenchScreen(DirectorScreen):
             with Vertical(id="bench-history", classes="panel"):
                 yield Static("Earlier benches (enter to show)", classes="panel-title")
                 yield DataTable(id="history", cursor_type="row")
-        yield Footer(compact=True)
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#bench-table", DataTable)

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from rich.table import Table
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from director_tui.engine import git, jobs
 from director_tui.engine.errors import DirectorError
 from director_tui.engine.jobs import list_jobs
 from director_tui.engine.land import where_the_work_is
 from director_tui.engine.models import Stage
+from director_tui.tui.engine_bridge import EngineTask
+from director_tui.tui.messages import EngineJobFinished
 from director_tui.tui.screens.base import DirectorScreen
+from director_tui.tui.widgets.fitting_footer import FittingFooter
 from director_tui.tui.widgets.modals import TextPromptModal
 
 STAGE_SCREEN = {
@@ -38,6 +42,10 @@ class HomeScreen(DirectorScreen):
         Binding("ctrl+r", "reload", "Reload", id="home.reload", tooltip="Re-read .director/"),
     ]
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.draft_task = ""  # the task typed for a plan that has not run yet
+
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
         with Horizontal(id="home-top"):
@@ -47,7 +55,7 @@ class HomeScreen(DirectorScreen):
             yield Static("Jobs", classes="panel-title")
             yield DataTable(id="jobs", cursor_type="row", zebra_stripes=True)
         yield Static(id="home-hint")
-        yield Footer(compact=True)
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#jobs", DataTable)
@@ -143,6 +151,9 @@ class HomeScreen(DirectorScreen):
         def submitted(task: str | None) -> None:
             if not task:
                 return
+            # Kept until planning has run: a broken config refuses the job, and the user
+            # fixes it and presses n again without typing the task a second time.
+            self.draft_task = task
             job = self.director.guard(
                 "Cannot start planning", lambda: self.director.bridge.start_plan(task)
             )
@@ -156,7 +167,13 @@ class HomeScreen(DirectorScreen):
             # Planning archives it: say so before the user types a task (the CLI refuses
             # without --force; here the prompt is the confirmation).
             title += f" — the unfinished job {current.job_id} is archived first (esc keeps it)"
-        self.app.push_screen(TextPromptModal(title, "What should the agents build?"), submitted)
+        prompt = TextPromptModal(title, "What should the agents build?", initial=self.draft_task)
+        self.app.push_screen(prompt, submitted)
+
+    @on(EngineJobFinished)
+    def planned(self, message: EngineJobFinished) -> None:
+        if message.task == EngineTask.PLAN and message.ok:
+            self.draft_task = ""
 
     async def action_open_gate(self) -> None:
         stage = self.director.guard("Cannot read plan_stage.json", self.director.bridge.plan_stage)

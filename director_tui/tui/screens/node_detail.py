@@ -11,7 +11,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import Header, Static, TabbedContent, TabPane
 
 from director_tui.engine import git
 from director_tui.engine.errors import DirectorError
@@ -19,6 +19,7 @@ from director_tui.engine.jobs import node_worktree
 from director_tui.engine.models import NodeState, NodeStatus
 from director_tui.tui.board import NodeRow
 from director_tui.tui.screens.base import DirectorScreen
+from director_tui.tui.widgets.fitting_footer import FittingFooter
 
 TRANSCRIPT_LINES = 400
 
@@ -68,7 +69,7 @@ class NodeDetailScreen(DirectorScreen):
                 yield Static(self.review_text(), markup=False)
             with TabPane("Transcript", id="tab-transcript"), VerticalScroll():
                 yield Static(self.transcript(), markup=False)
-        yield Footer(compact=True)
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         self.load_diff()

@@ -7,7 +7,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from director_tui.engine import dag
 from director_tui.engine.errors import DirectorError
@@ -16,6 +16,7 @@ from director_tui.tui.engine_bridge import EngineTask
 from director_tui.tui.messages import EngineJobFinished
 from director_tui.tui.screens.base import DirectorScreen, ScreenHost
 from director_tui.tui.widgets.dag_view import DagView
+from director_tui.tui.widgets.fitting_footer import FittingFooter
 from director_tui.tui.widgets.modals import ConfirmModal, NodeEditModal
 from director_tui.tui.widgets.node_contract import node_contract
 
@@ -80,7 +81,7 @@ class PlanReviewScreen(DirectorScreen):
                 yield Static(id="validation", classes="validation")
             with VerticalScroll(id="node-detail", classes="panel"):
                 yield Static(id="node-info")
-        yield Footer(compact=True)
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#nodes", DataTable)

@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Header, Log, Static
+from textual.widgets import DataTable, Header, Log, Static
 
 from director_tui.engine.errors import DirectorError
 from director_tui.engine.land import WorkWhere, where_the_work_is
 from director_tui.engine.models import RunState
 from director_tui.tui.board import COLUMNS, NodeRow
+from director_tui.tui.board_columns import column_widths
 from director_tui.tui.screens.base import DirectorScreen
 from director_tui.tui.widgets.dag_view import STATE_STYLE
+from director_tui.tui.widgets.fitting_footer import FittingFooter
 
 # The live pane keeps this many lines at most, so memory stays flat on long runs.
 LOG_LINES = 5_000
 PANE_DEBOUNCE = 0.1
-
-
-GROWING = frozenset({"tier", "try", "tokens", "cost"})
 
 
 class RunBoardScreen(DirectorScreen):
@@ -31,7 +31,10 @@ class RunBoardScreen(DirectorScreen):
         Binding("r", "control('retry')", "Retry", id="run.retry", tooltip="Retry the node"),
         Binding("e", "control('escalate')", "Escalate", id="run.escalate", tooltip="Escalate now"),
         Binding("s", "control('skip')", "Skip", id="run.skip", tooltip="Skip (dependents blocked)"),
-        Binding("p", "pause", "Pause", id="run.pause", tooltip="Pause or resume scheduling"),
+        # One key, two entries: the footer shows the one that applies and the command
+        # palette finds each by its own name ("resume" found nothing when both were "Pause").
+        Binding("p", "pause", "Pause", id="run.pause", tooltip="Pause scheduling"),
+        Binding("p", "resume", "Resume", id="run.resume", tooltip="Resume scheduling"),
         Binding("c", "control('cancel')", "Cancel", id="run.cancel", tooltip="Cancel the node"),
         Binding(
             "enter",
@@ -59,6 +62,7 @@ class RunBoardScreen(DirectorScreen):
     def __init__(self) -> None:
         super().__init__()
         self.shadow: dict[str, tuple[str, ...]] = {}
+        self.widths: tuple[int, ...] = ()  # the columns' widths as the table has them
         self.selected: str | None = None
         self.pane_node: str | None = None
         self.pane_seen = 0
@@ -67,6 +71,7 @@ class RunBoardScreen(DirectorScreen):
         self.pane_timer: Timer | None = None
         self.unseen = 0  # lines that arrived while the pane was not following
         self.work_for: tuple[str, WorkWhere | None] | None = None
+        self.paused_shown = False
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
@@ -75,15 +80,22 @@ class RunBoardScreen(DirectorScreen):
             yield DataTable(id="board", cursor_type="row", zebra_stripes=False)
             yield Static(id="pane-title", classes="panel-title")
             yield Log(id="live", max_lines=LOG_LINES, auto_scroll=True)
-        yield Footer(compact=True)
+        yield FittingFooter()
 
     def on_mount(self) -> None:
-        table = self.query_one("#board", DataTable)
-        for name in COLUMNS:
-            table.add_column(name, key=name)
         self.columns_ready = True
         self.refresh_from_board()
         self.ready = True
+        # the first paint had no layout yet: size the columns to the table as laid out
+        self.call_after_refresh(self.refit_columns)
+
+    def on_resize(self, event: events.Resize) -> None:
+        super().on_resize(event)
+        self.call_after_refresh(self.refit_columns)
+
+    def refit_columns(self) -> None:
+        if self.is_mounted and self.columns_ready:
+            self.refresh_from_board(clock_only=True)
 
     def reload(self) -> None:
         self.work_for = None  # after a land: ask git again
@@ -116,35 +128,67 @@ class RunBoardScreen(DirectorScreen):
         board = self.director.board
         now = self.director.clock()
         table = self.query_one("#board", DataTable)
+        fresh: dict[str, tuple[str, ...]] = {}
         for node_id, row in board.rows.items():
             ticking = row.started_at is not None and row.finished_at is None
             if not row.changed and not ticking and node_id in self.shadow:
                 continue  # nothing new and no clock running: skip the formatting too
-            if clock_only and not ticking:
+            if clock_only and not ticking and node_id in self.shadow:
                 continue
-            cells = row.cells(now)
-            old = self.shadow.get(node_id)
-            if old is None:
-                table.add_row(Text(node_id), *self._styled(row, cells), key=node_id)
-            elif old != cells:
-                styled = self._styled(row, cells)
-                for index, (before, after) in enumerate(zip(old, cells, strict=True)):
-                    if before != after:
-                        column = COLUMNS[index + 1]
-                        # A tier appears only once a node starts: let its column grow then
-                        # (rare, so the width recompute costs nothing on the hot path).
-                        table.update_cell(
-                            node_id, column, styled[index], update_width=column in GROWING
-                        )
-            self.shadow[node_id] = cells
+            fresh[node_id] = row.cells(now)
             row.changed = False
         for gone in [k for k in self.shadow if k not in board.rows]:
             table.remove_row(gone)
             del self.shadow[gone]
+        every = {**self.shadow, **fresh}
+        widths = column_widths(board.rows, every.values(), self._table_width(table))
+        if widths != self.widths:
+            self._rebuild_table(table, widths, every)
+        else:
+            self._update_rows(table, fresh)
         if self.selected is None and board.rows:
             self.selected = next(iter(board.rows))
+        if self.paused_shown != board.paused:
+            self.paused_shown = board.paused
+            self.refresh_bindings()  # the footer swaps Pause and Resume
         self.update_header(now)
         self.update_pane()
+
+    def _table_width(self, table: DataTable[object]) -> int:
+        """The cells the board's columns may fill: the table's, once it is laid out."""
+        region = table.scrollable_content_region
+        return region.width if region.width > 0 else self.app.size.width
+
+    def _rebuild_table(
+        self, table: DataTable[object], widths: tuple[int, ...], cells: dict[str, tuple[str, ...]]
+    ) -> None:
+        """Columns at their new widths, every row added again (rare: a new widest cell, a
+        resize), the cursor kept on its node."""
+        selected = self.selected
+        table.clear(columns=True)
+        for name, width in zip(COLUMNS, widths, strict=True):
+            table.add_column(name, width=width, key=name)
+        self.widths = widths
+        self.shadow.clear()
+        rows = self.director.board.rows
+        for node_id, row_cells in cells.items():
+            table.add_row(Text(node_id), *self._styled(rows[node_id], row_cells), key=node_id)
+            self.shadow[node_id] = row_cells
+        if selected in self.shadow:
+            table.move_cursor(row=table.get_row_index(selected), animate=False)
+
+    def _update_rows(self, table: DataTable[object], fresh: dict[str, tuple[str, ...]]) -> None:
+        rows = self.director.board.rows
+        for node_id, cells in fresh.items():
+            old = self.shadow.get(node_id)
+            if old is None:
+                table.add_row(Text(node_id), *self._styled(rows[node_id], cells), key=node_id)
+            elif old != cells:
+                styled = self._styled(rows[node_id], cells)
+                for index, (before, after) in enumerate(zip(old, cells, strict=True)):
+                    if before != after:
+                        table.update_cell(node_id, COLUMNS[index + 1], styled[index])
+            self.shadow[node_id] = cells
 
     def _styled(self, row: NodeRow, cells: tuple[str, ...]) -> list[Text]:
         style = STATE_STYLE.get(row.status, "")
@@ -234,8 +278,16 @@ class RunBoardScreen(DirectorScreen):
             return
         self.send_control(action, node_id)
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("pause", "resume"):
+            return self.director.board.paused == (action == "resume")
+        return True
+
     def action_pause(self) -> None:
-        self.send_control("resume" if self.director.board.paused else "pause")
+        self.send_control("pause")
+
+    def action_resume(self) -> None:
+        self.send_control("resume")
 
     def action_start_run(self) -> None:
         self.start_run()

@@ -11,11 +11,25 @@ from rich.syntax import Syntax
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import ContentSwitcher, Footer, Header, Markdown, Static, TextArea
+from textual.widgets import ContentSwitcher, Header, Markdown, Static, TextArea
 
 from director_tui.engine.models import Stage
 from director_tui.tui.screens.base import DirectorScreen
+from director_tui.tui.widgets.fitting_footer import FittingFooter
 from director_tui.tui.widgets.modals import ConfirmModal, TextPromptModal
+
+
+def lines_changed(before: str, after: str) -> int:
+    """Lines edited, added or removed: a line replaced by another counts once (a diff's
+    "-old" and "+new" read as "2 lines changed" for a one-line edit)."""
+    matcher = difflib.SequenceMatcher(None, before.splitlines(), after.splitlines(), autojunk=False)
+    return sum(
+        max(i2 - i1, j2 - j1) for tag, i1, i2, j1, j2 in matcher.get_opcodes() if tag != "equal"
+    )
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}" + ("" if count == 1 else "s")
 
 
 def _read(path: os.PathLike[str] | str) -> str:
@@ -103,7 +117,7 @@ class SpecScreen(DirectorScreen):
                     yield Markdown(id="spec-markdown")
                 with VerticalScroll(id="spec-diff"):
                     yield Static(id="spec-diff-text")
-        yield Footer(compact=True)
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         self.query_one("#spec-editor", TextArea).cursor_blink = False
@@ -162,16 +176,12 @@ class SpecScreen(DirectorScreen):
         self.spec_by = stage.spec_by if stage else "brainstorm"
         by_critic = self.spec_by == "critic"
         if self.generated_text:
-            diff = [
-                line
-                for line in difflib.unified_diff(
-                    self.generated_text.splitlines(), self.text.splitlines(), lineterm="", n=0
-                )
-                if line[:1] in "+-" and not line.startswith(("+++", "---"))
-            ]
+            changed = lines_changed(self.generated_text, self.text)
             base = "the critic's spec" if by_critic else "the generated spec"
             unchanged = "revised by the critic" if by_critic else "as generated"
-            parts.append(f"edited: {len(diff)} lines changed vs {base}" if diff else unchanged)
+            parts.append(
+                f"edited: {plural(changed, 'line')} changed vs {base}" if changed else unchanged
+            )
         if self.restorable:
             parts.append("your version kept in spec.edited.md (u restores it)")
         if self.dirty:
