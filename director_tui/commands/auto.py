@@ -22,6 +22,7 @@ from director_tui.commands.common import (
     help_epilog,
     stop_like_ctrl_c,
     store_for,
+    telling_the_human,
     with_limits,
     with_parallel,
 )
@@ -119,7 +120,7 @@ def handle(args: argparse.Namespace) -> int:
     ctx = EngineContext.open(store, config)
     printer = PlanPrinter()
     ctx.bus.subscribe(printer)
-    with stop_like_ctrl_c():
+    with stop_like_ctrl_c(), telling_the_human(ctx):
         stage = asyncio.run(
             _plan(ctx, task, load_stage(store), critique=not args.no_critique, force=args.force)
         )
@@ -133,7 +134,7 @@ def handle(args: argparse.Namespace) -> int:
     ctx.bus.sinks.remove(printer)
     run_printer = RunPrinter()
     ctx.bus.subscribe(run_printer)
-    with stop_like_ctrl_c():
+    with stop_like_ctrl_c(), telling_the_human(ctx):
         outcome = asyncio.run(run_job(ctx))
     run_printer.summary(outcome)
     sys.stdout.flush()

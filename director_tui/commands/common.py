@@ -11,11 +11,14 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from director_tui.engine import git
 from director_tui.engine.config import Config, load_config
 from director_tui.engine.store import Store
+
+if TYPE_CHECKING:
+    from director_tui.engine.context import EngineContext
 
 EXIT_CODES = (
     "exit codes: 0 done · 1 the work failed · 2 bad input (nothing written)\n"
@@ -131,6 +134,17 @@ def stop_like_ctrl_c() -> Iterator[None]:
     finally:
         for stop, handler in previous.items():
             signal.signal(stop, handler)
+
+
+@contextlib.contextmanager
+def telling_the_human(ctx: EngineContext) -> Iterator[None]:
+    """While a headless plan or run works: when it needs the human (a gate, a failed node,
+    the cost ceiling) or finishes, the `[notify] command` runs and, on a terminal, stderr
+    rings (BEL and a desktop notification escape). Queued commands finish before it ends."""
+    from director_tui.engine.notify import attention_on, ringable
+
+    with attention_on(ctx.bus, ctx.config.notify, ctx.repo, terminal=ringable(sys.stderr)):
+        yield
 
 
 def still_at_gate(store: Store, code: int) -> int:

@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from director_tui.commands.common import add_tui_arg, still_at_gate, want_tui
+from director_tui.commands.common import add_tui_arg, still_at_gate, telling_the_human, want_tui
 from director_tui.engine.config import load_config
 from director_tui.engine.context import EngineContext
 from director_tui.engine.errors import UsageError
@@ -79,11 +79,12 @@ def _headless(ctx: EngineContext) -> int:
 
     plan_printer = PlanPrinter()
     ctx.bus.subscribe(plan_printer)
-    stage = asyncio.run(start_plan(ctx, TASK, auto=True, critique=False))
-    ctx.bus.sinks.remove(plan_printer)
-    plan_printer.line(f"[bold green]plan approved[/] on {stage.job_branch}")
-    ctx.bus.subscribe(RunPrinter())
-    outcome = asyncio.run(run_job(ctx))
+    with telling_the_human(ctx):
+        stage = asyncio.run(start_plan(ctx, TASK, auto=True, critique=False))
+        ctx.bus.sinks.remove(plan_printer)
+        plan_printer.line(f"[bold green]plan approved[/] on {stage.job_branch}")
+        ctx.bus.subscribe(RunPrinter())
+        outcome = asyncio.run(run_job(ctx))
     print()
     print_status(status_summary(ctx.store))
     print()
@@ -102,6 +103,7 @@ def _with_tui(ctx: EngineContext) -> int:
 
     printer = PlanPrinter()
     ctx.bus.subscribe(printer)
-    asyncio.run(start_plan(ctx, TASK, auto=False, critique=True))
+    with telling_the_human(ctx):  # Gate 1 rings the terminal before the app opens on it
+        asyncio.run(start_plan(ctx, TASK, auto=False, critique=True))
     ctx.bus.sinks.remove(printer)
     return still_at_gate(ctx.store, launch(ctx.store.repo, "gate1"))

@@ -26,6 +26,7 @@ from director_tui.commands.common import (
     still_at_gate,
     stop_like_ctrl_c,
     store_for,
+    telling_the_human,
     want_tui,
     with_parallel,
 )
@@ -233,7 +234,7 @@ def handle(args: argparse.Namespace) -> int:
     ctx = EngineContext.open(store, with_parallel(load_config(store.repo), args.parallel))
     printer = PlanPrinter()
     ctx.bus.subscribe(printer)
-    with stop_like_ctrl_c():
+    with stop_like_ctrl_c(), telling_the_human(ctx):
         if args.resume:
             stage = asyncio.run(continue_plan(ctx))
         else:

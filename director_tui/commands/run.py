@@ -19,6 +19,7 @@ from director_tui.commands.common import (
     help_epilog,
     stop_like_ctrl_c,
     store_for,
+    telling_the_human,
     want_tui,
 )
 from director_tui.engine.config import CLUSTER_ADDRESS_ENV, CLUSTER_ENGINE_ENV, load_config
@@ -105,7 +106,7 @@ def handle(args: argparse.Namespace) -> int:
     printer = RunPrinter()
     ctx.bus.subscribe(printer)
     plan_stage = store.read_model(store.plan_stage, PlanStage)
-    with stop_like_ctrl_c():
+    with stop_like_ctrl_c(), telling_the_human(ctx):
         outcome = asyncio.run(run_job(ctx, parallel=args.parallel, max_attempts=args.max_attempts))
     printer.summary(outcome)
     sys.stdout.flush()

@@ -162,6 +162,68 @@ class OpenCode(_Strict):
     server: bool = True
 
 
+ATTENTION_KINDS = (
+    "gate_reached",
+    "review_waiting",
+    "node_failed",
+    "ceiling_stopped",
+    "job_finished",
+)
+
+
+class Notify(_Strict):
+    """How director tells the human it needs them, or that the job finished
+    (``engine/attention.py``, ``engine/notify.py``): the terminal's bell, a desktop
+    notification escape, and a command of the user's."""
+
+    # Run for each attention event with the event as JSON on stdin and in DIRECTOR_*
+    # environment variables: a string (split like a shell would, no shell features) or
+    # an argv list (["sh", "-c", "…"] for a shell). Empty: no command.
+    command: str | list[str] = ""
+    timeout_secs: float = Field(default=10, gt=0)
+    # BEL on the terminal (tmux sets the window's bell flag; most terminals flash or beep).
+    bell: bool = True
+    # The desktop notification escape: OSC 9 (iTerm2, WezTerm, Ghostty, kitty, Windows
+    # Terminal), OSC 777 (foot, urxvt, VTE-based, Ghostty, WezTerm) or both; a terminal
+    # that reads both shows two.
+    desktop: Literal["both", "osc9", "osc777", "off"] = "both"
+    # Which kinds ring and run the command (all by default).
+    events: list[str] = Field(default_factory=lambda: list(ATTENTION_KINDS))
+
+    @field_validator("command")
+    @classmethod
+    def _splits(cls, value: str | list[str]) -> str | list[str]:
+        if isinstance(value, str):
+            import shlex
+
+            try:
+                shlex.split(value)
+            except ValueError as exc:  # an unclosed quote
+                raise ValueError(f"[notify] command {value!r} does not split: {exc}") from exc
+        elif value and not value[0]:
+            raise ValueError("[notify] command: the program (the first item) is empty")
+        return value
+
+    @field_validator("events")
+    @classmethod
+    def _known_kinds(cls, value: list[str]) -> list[str]:
+        unknown = [kind for kind in value if kind not in ATTENTION_KINDS]
+        if unknown:
+            raise ValueError(
+                f"[notify] events: unknown {', '.join(unknown)}; the kinds are "
+                + ", ".join(ATTENTION_KINDS)
+            )
+        return value
+
+    def argv(self) -> list[str]:
+        """The command as an argv; [] when none is configured."""
+        if isinstance(self.command, list):
+            return list(self.command)
+        import shlex
+
+        return shlex.split(self.command)
+
+
 class Config(_Strict):
     tiers: Tiers = Field(default_factory=Tiers)
     sampling: dict[str, Sampling] = Field(default_factory=dict)
@@ -174,6 +236,7 @@ class Config(_Strict):
     sandbox: Sandbox = Field(default_factory=Sandbox)
     cluster: Cluster = Field(default_factory=Cluster)
     opencode: OpenCode = Field(default_factory=OpenCode)
+    notify: Notify = Field(default_factory=Notify)
 
     @field_validator("sampling")
     @classmethod

@@ -40,6 +40,9 @@ class PlanStageChanged(EventBase):
     job_id: str
     stage: str
     message: str = ""
+    # The job passes its gates without a human (`director plan --auto`, `director auto`):
+    # reaching one then is no call for the human's attention.
+    auto: bool = False
 
 
 class RunStarted(EventBase):

@@ -8,6 +8,7 @@ into ``BoardModel`` inside ``batch_update``; the active screen then repaints wha
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -20,9 +21,11 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
+from director_tui.engine.attention import Attention, AttentionTracker, terminal_alert
 from director_tui.engine.errors import DirectorError
 from director_tui.engine.events import Event, PlanStageChanged, RunFinished
 from director_tui.engine.models import RunState
+from director_tui.engine.notify import attention_on
 from director_tui.engine.run import RunOutcome
 from director_tui.tui.app_base import AppBase
 from director_tui.tui.board import BoardModel
@@ -44,6 +47,8 @@ SCREEN_NAMES = ("home", "gate1", "gate2", "run", "bench")
 UI_SWITCH_INTERVAL = 0.001
 # Below this width the header's scripted-agents label takes its short form.
 WIDE_TITLE_COLUMNS = 100
+# Below it, what needs the human takes at most this much of the header.
+NARROW_HEADLINE = 24
 GATE_SCREENS = {"gate1": "gate1", "gate2": "gate2"}  # the screen of each stage a human decides
 
 if TYPE_CHECKING:
@@ -106,6 +111,10 @@ class DirectorApp(AppBase):
         self.engine_requester: MessagePump | None = None  # hears EngineJobFinished
         self.pending_controls: dict[str, tuple[str, str | None]] = {}
         self.scripted_label = ""
+        # What needs the human (or finished), from the events: the header says it, and
+        # each new occasion rings the terminal (`rang` keeps them, newest last).
+        self.attention = AttentionTracker()
+        self.rang: list[Attention] = []
 
     # -- start-up -----------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -129,11 +138,27 @@ class DirectorApp(AppBase):
 
     def fit_title(self) -> None:
         """On a narrow terminal the long label pushed the screen's name out of the header
-        ("… — Gate 1 — …" at 80 columns): there it shrinks so the name always shows."""
+        ("… — Gate 1 — …" at 80 columns): there it shrinks so the name always shows. What
+        needs the human (or that the job finished) is in the header too; narrow, it comes
+        first, in place of the app's name."""
+        narrow = self.size.width < WIDE_TITLE_COLUMNS
         label = self.scripted_label
-        if label and self.size.width < WIDE_TITLE_COLUMNS:
+        if label and narrow:
             label = "scripted agents"
-        self.title = f"director · {label}" if label else "director"
+        parts = ["director", *([label] if label else [])]
+        headline = self.attention.headline()
+        waiting = headline is not None and headline.level == "needs_you"
+        if headline is not None:
+            more = self.attention.needs_you() - 1 if waiting else 0
+            said = f"{'⚑' if waiting else '✓'} {headline.headline}"
+            if narrow and len(said) > NARROW_HEADLINE:
+                said = said[: NARROW_HEADLINE - 1] + "…"
+            said += f" (+{more})" if more > 0 else ""
+            parts = [said, *parts[1:]] if narrow else [*parts, said]
+        self.title = " · ".join(parts)
+        # The header's colour: waiting for you and finished read differently.
+        self.set_class(waiting, "-needs-you")
+        self.set_class(headline is not None and not waiting, "-finished")
 
     def rebuild_board(self) -> None:
         """Replay the store into a fresh board: what re-attaching after a disconnect shows."""
@@ -145,12 +170,17 @@ class DirectorApp(AppBase):
             self.call_after_refresh(self.show_error, "Cannot read the job", exc)
             plan, state = None, None
         self.tail = EventTail(self.bridge.store.events)
-        self.board = BoardModel.replayed(plan, self.tail.read_new().events, state)
+        history = self.tail.read_new().events
+        self.board = BoardModel.replayed(plan, history, state)
+        self.attention = AttentionTracker.replayed(history)  # history rings nothing
+        self.fit_title()
 
     def reset_board(self, events: list[Event]) -> None:
         plan = self.guard("Cannot read plan.json", self.bridge.plan)
         self.buffer.drain()  # anything queued belongs to the replaced file
         self.board = BoardModel.replayed(plan, events)
+        self.attention = AttentionTracker.replayed(events)
+        self.fit_title()
         for screen in self.screen_stack:
             if isinstance(screen, DirectorScreen):
                 screen.board_replaced()
@@ -192,9 +222,13 @@ class DirectorApp(AppBase):
             return
         stage_changed = False
         run_finished = False
+        occasions: list[Attention] = []
         with self.batch_update():
             for event in events:
                 self.board.apply(event)
+                occasion = self.attention.see(event)
+                if occasion is not None:
+                    occasions.append(occasion)
                 if isinstance(event, PlanStageChanged):
                     stage_changed = True
                 elif isinstance(event, RunFinished):
@@ -202,12 +236,37 @@ class DirectorApp(AppBase):
             self.confirm_controls()
             self.notify_notices()
             self.refresh_active(stage_changed=stage_changed)
+            self.fit_title()
+        self.ring(occasions)
         if run_finished:
             outcome = self.board.outcome
             self.notify(
                 f"Run {outcome}: {self.board.outcome_message or self.board.header()}",
                 severity="information" if outcome == "success" else "warning",
             )
+
+    def ring(self, occasions: list[Attention]) -> None:
+        """The terminal's bell and a desktop notification, once per drained batch, for the
+        newest occasion that needs the human (else the newest): five nodes failing in one
+        tick ring once. The notify command is the engine's (``engine/notify.py``)."""
+        try:
+            notify = self.bridge.config().notify
+        except DirectorError:
+            return
+        wanted = [item for item in occasions if item.kind in notify.events]
+        if not wanted:
+            return
+        waiting = [item for item in wanted if item.level == "needs_you"]
+        item = (waiting or wanted)[-1]
+        self.rang.append(item)
+        if notify.bell:
+            self.bell()
+        alert = terminal_alert(
+            item, bell=False, desktop=notify.desktop, in_tmux=bool(os.environ.get("TMUX"))
+        )
+        # Textual has no public call for a raw escape; App.bell writes its BEL the same way.
+        if alert and not self.is_headless and self._driver is not None:
+            self._driver.write(alert)
 
     def ready_screen(self) -> DirectorScreen | None:
         """The visible screen once it has composed; None while a modal is up, while screens
@@ -290,7 +349,9 @@ class DirectorApp(AppBase):
         async def main() -> object:
             return await job.call(ctx)
 
-        return asyncio.run(main())
+        # The notify command runs here, where the engine runs; the app rings the terminal.
+        with attention_on(ctx.bus, ctx.config.notify, ctx.repo, wait=False):
+            return asyncio.run(main())
 
     @on(Worker.StateChanged)
     def worker_state_changed(self, event: Worker.StateChanged) -> None:

@@ -90,3 +90,38 @@ def test_quitting_the_demo_at_gate_1_exits_3_as_the_readme_says(tmp_path: Path) 
         session.wait_for("DEMO-EXITED-3", timeout=30)
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session.name], check=False)
+
+
+def bell_flag(session: Tmux) -> str:
+    """tmux's mark on a window that rang (monitor-bell is on by default; a detached
+    session's window keeps the mark until someone looks at it)."""
+    return session.run("display", "-p", "-t", session.name, "#{window_bell_flag}").strip()
+
+
+def test_gate1_in_the_demo_sets_the_terminals_bell_flag(tmp_path: Path) -> None:
+    session, _ = start_demo(tmp_path)
+    try:
+        assert session.run("show-window-options", "-gv", "monitor-bell").strip() == "on"
+        session.wait_for("Gate 1 — the spec", timeout=90)
+        assert bell_flag(session) == "1"
+        assert "⚑ Gate 1 needs you" in session.screen()  # and the header says it
+        session.keys("C-q")
+        session.wait_for("DEMO-EXITED-3", timeout=30)
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session.name], check=False)
+
+
+def test_with_the_bell_off_gate1_leaves_the_bell_flag_unset(tmp_path: Path) -> None:
+    """The same demo with `[notify] bell = false` in the user's config: what set the flag
+    above was director's bell, not something else the demo prints."""
+    home = Path(os.environ["DIRECTOR_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.toml").write_text("[notify]\nbell = false\n")
+    session, _ = start_demo(tmp_path)
+    try:
+        session.wait_for("Gate 1 — the spec", timeout=90)
+        assert bell_flag(session) == "0"
+        session.keys("C-q")
+        session.wait_for("DEMO-EXITED-3", timeout=30)
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session.name], check=False)

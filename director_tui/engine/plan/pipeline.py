@@ -60,7 +60,11 @@ def _require_stage(store: Store) -> PlanStage:
 def _save(ctx: EngineContext, stage: PlanStage, message: str = "") -> None:
     stage.updated_at = now()
     ctx.store.write_model(ctx.store.plan_stage, stage)
-    ctx.bus.emit(PlanStageChanged(job_id=stage.job_id, stage=stage.stage.value, message=message))
+    ctx.bus.emit(
+        PlanStageChanged(
+            job_id=stage.job_id, stage=stage.stage.value, message=message, auto=stage.auto
+        )
+    )
 
 
 _NEXT_AFTER_GATE = {Stage.gate1: Stage.decompose, Stage.gate2: Stage.approved}
