@@ -19,6 +19,7 @@ from director_tui.engine.events import (
     AgentStarted,
     EventBase,
     EventBus,
+    NodeAwaitingReview,
     NodeStateChanged,
     Notice,
     PlanStageChanged,
@@ -120,20 +121,14 @@ def test_run_events_failed_node_ceiling_and_the_two_ends() -> None:
 
 
 def test_a_node_held_for_review_is_told_by_its_event_or_its_state() -> None:
-    """The diff-review hold: the ``node_awaiting_review`` event (read from events.jsonl by
-    name) or the node state ``awaiting_review`` — either way one occasion per hold."""
-
-    class HeldForReview(EventBase):  # the shape of that event, as the tracker reads it
-        type: str = "node_awaiting_review"
-        node_id: str
-
-    held = HeldForReview(node_id="b")
+    """The diff-review hold (``[review] human``): the ``NodeAwaitingReview`` event and the
+    node state ``awaiting_review`` — either or both — are one occasion per hold."""
     events = numbered(
         RunStarted(job_id=JOB, job_branch="b", node_ids=["b"], parallel=1, ceiling_usd=1),
         NodeStateChanged(node_id="b", status="awaiting_review"),
-        held,
+        NodeAwaitingReview(node_id="b", commit="c0ffee"),
         NodeStateChanged(node_id="b", status="merging"),  # accepted
-        NodeStateChanged(node_id="b", status="awaiting_review"),
+        NodeAwaitingReview(node_id="b", commit="c0ffee2"),  # held again after a retry
     )
     assert told(events) == [
         ("review_waiting", "needs_you", "b"),

@@ -18,12 +18,14 @@ from typing import Literal
 from director_tui.engine.events import (
     AgentStarted,
     EventBase,
+    NodeAwaitingReview,
     NodeMerged,
     NodeStateChanged,
     PlanStageChanged,
     RunFinished,
     RunStarted,
 )
+from director_tui.engine.models import NodeStatus
 
 AttentionKind = Literal[
     "gate_reached", "review_waiting", "node_failed", "ceiling_stopped", "job_finished"
@@ -32,11 +34,9 @@ AttentionKind = Literal[
 AttentionLevel = Literal["needs_you", "finished"]
 
 GATE_NAMES = {"gate1": "Gate 1", "gate2": "Gate 2"}
-# A node held for the human's review before it merges (``[review] human``): the
-# ``node_awaiting_review`` event, or a node state of that name. Matched by name so this
-# module reads such events whichever side of that feature it was built on.
-REVIEW_EVENT = "node_awaiting_review"
-REVIEW_STATUS = "awaiting_review"
+# A node held for the human's review before it merges (``[review] human``): told by its
+# ``NodeAwaitingReview`` event or by the node state (whichever comes first; once per hold).
+REVIEW_STATUS = NodeStatus.awaiting_review.value
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,7 @@ class AttentionTracker:
                 gate=event.stage,
             )
         node_id = str(getattr(event, "node_id", "") or "")
-        if getattr(event, "type", "") == REVIEW_EVENT or (
+        if isinstance(event, NodeAwaitingReview) or (
             isinstance(event, NodeStateChanged) and event.status == REVIEW_STATUS
         ):
             return self._item(
