@@ -195,7 +195,9 @@ def test_notify_command_gets_the_event_on_stdin_and_in_env(tmp_path: Path) -> No
     assert failure == ""
     [record] = notified(out)
     assert record["stdin"] == {**ITEM.as_json(), "repo": str(tmp_path)}
-    assert record["env"] == {
+    env = record["env"]
+    assert isinstance(env, dict)
+    expected = {
         "DIRECTOR_EVENT": "gate_reached",
         "DIRECTOR_LEVEL": "needs_you",
         "DIRECTOR_JOB": JOB,
@@ -205,6 +207,7 @@ def test_notify_command_gets_the_event_on_stdin_and_in_env(tmp_path: Path) -> No
         "DIRECTOR_MESSAGE": ITEM.message,
         "DIRECTOR_REPO": str(tmp_path),
     }
+    assert {key: env.get(key) for key in expected} == expected
     assert record["cwd"] == str(tmp_path)
 
 

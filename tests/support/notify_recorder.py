@@ -11,8 +11,7 @@ from pathlib import Path
 RECORDER_SCRIPT = """\
 import json, os, sys
 record = {"stdin": json.loads(sys.stdin.read()),
-          "env": {k: v for k, v in os.environ.items() if k.startswith("DIRECTOR_")
-                  and k not in ("DIRECTOR_HOME", "DIRECTOR_AGENT_HOME")},
+          "env": {k: v for k, v in os.environ.items() if k.startswith("DIRECTOR_")},
           "cwd": os.getcwd()}
 with open(sys.argv[1], "a") as fh:
     fh.write(json.dumps(record) + "\\n")
