@@ -22,6 +22,7 @@ from textual.pilot import Pilot  # noqa: E402
 from textual.widgets import DataTable, Input, TextArea  # noqa: E402
 
 from director_tui.tui.app import DirectorApp  # noqa: E402
+from tests.support.review_sample import HELD_NODE, hold_for_review  # noqa: E402
 from tests.support.sample_job import (  # noqa: E402
     FIXED_NOW,
     big_plan,
@@ -41,8 +42,12 @@ def sample(stage: str, *, large: bool = False) -> Path:
     if root.exists():
         shutil.rmtree(root)
     repo = init_sample_repo(root / "todo-app")
+    held = stage == "run-held"  # the run, with a node waiting for review
+    stage = "run" if held else stage
     store = write_sample(repo, stage, plan=big_plan(60) if large else None)  # type: ignore[arg-type]
     write_bench_summary(store)
+    if held:
+        hold_for_review(store)
     return repo
 
 
@@ -95,6 +100,21 @@ async def details(pilot: Pilot[Any]) -> None:
     await settle(pilot)
 
 
+async def diff_review(pilot: Pilot[Any]) -> None:
+    """d on the held node; its Python file, the cursor on the line the human commented."""
+    await pilot.pause()
+    table = pilot.app.screen.query_one("#board", DataTable)
+    table.focus()
+    table.move_cursor(row=table.get_row_index(HELD_NODE))
+    await pilot.press("d")
+    for _ in range(100):
+        if getattr(pilot.app.screen, "diff", None) is not None:
+            break
+        await pilot.pause(0.05)
+    await pilot.press("n", *["j"] * 10)
+    await settle(pilot)
+
+
 async def quit_while_running(pilot: Pilot[Any]) -> None:
     await pilot.pause()
     pilot.app.engine_busy = "running"  # type: ignore[attr-defined]  # as if its engine ran
@@ -121,6 +141,7 @@ SHOTS: list[tuple[str, str, str, Step, tuple[int, int], bool]] = [
     ("run-board", "run", "run", nothing, (120, 40), False),
     ("run-board-80x24", "run", "run", nothing, (80, 24), False),
     ("run-node-detail", "run", "run", details, (120, 40), False),
+    ("diff-review", "run-held", "run", diff_review, (120, 40), False),
     ("bench", "done", "bench", nothing, (120, 40), False),
     ("command-palette", "run", "run", palette, (120, 40), False),
     ("run-quit-detach", "run", "run", quit_while_running, (120, 40), False),

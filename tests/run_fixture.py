@@ -82,6 +82,8 @@ def sample_nodes() -> list[NodeSpec]:
 # The config line for a test of what happens without the OS sandbox (the detection and
 # clean-up layers beneath it).
 SANDBOX_OFF = '[sandbox]\nmode = "off"\n'
+# Every passing node held for the human before it merges (no LLM review in the way).
+HUMAN_ALWAYS = '[review]\nhuman = "always"\nstage_two = false\n'
 
 
 def build_job(
@@ -225,6 +227,20 @@ async def until(rec: Recorder, check: Callable[[EventBase], bool], timeout: floa
 
 def status_is(node: str, status: str) -> Callable[[EventBase], bool]:
     return lambda e: isinstance(e, NodeStateChanged) and e.node_id == node and e.status == status
+
+
+def run_until_held(store: Store, node: str) -> None:
+    """Run the job (``[review] human`` on) until ``node`` waits for the human, then stop
+    the run as Ctrl-C does: the node stays held in state.json."""
+
+    async def stop_while_held() -> None:
+        rec = Recorder()
+        task = await start_run(store, rec)
+        await until(rec, status_is(node, "awaiting_review"))
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(stop_while_held())
 
 
 def job_file(store: Store, path: str) -> str | None:

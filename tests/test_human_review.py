@@ -17,10 +17,12 @@ from director_tui.engine.review_comments import ReviewComment
 from director_tui.engine.store import Store
 from tests.cli import director_here_on
 from tests.run_fixture import (
+    HUMAN_ALWAYS,
     Recorder,
     build_job,
     job_file,
     run,
+    run_until_held,
     sample_nodes,
     solve,
     start_run,
@@ -29,7 +31,7 @@ from tests.run_fixture import (
     write_script,
 )
 
-ALWAYS = '[review]\nhuman = "always"\nstage_two = false\n'
+ALWAYS = HUMAN_ALWAYS
 REVIEWED_MUL = "def mul(a, b):\n    return a * b  # as reviewed\n"
 COMMENT = "calc/mul.py:2: say that this was reviewed"
 
@@ -132,24 +134,11 @@ def test_reject_sends_the_node_back_with_its_comments(tmp_path: Path) -> None:
     assert _state(store).nodes["add"].attempts == 2  # the rejected attempt counted
 
 
-def _hold(store: Store) -> None:
-    """Run the job until ``add`` waits for the human, then stop the run (Ctrl-C)."""
-
-    async def stop_while_held() -> None:
-        rec = Recorder()
-        task = await start_run(store, rec)
-        await until(rec, status_is("add", "awaiting_review"))
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-
-    asyncio.run(stop_while_held())
-
-
 def test_a_held_node_survives_the_run_and_merges_when_accepted_offline(tmp_path: Path) -> None:
     nodes = sample_nodes()[:1]
     (add,) = nodes
     store = build_job(tmp_path, nodes, config=ALWAYS)
-    _hold(store)
+    run_until_held(store, "add")
     held = _state(store).nodes["add"]
     assert held.status == NodeStatus.awaiting_review and held.held_commit
     with store.run_lock("control"):
@@ -217,7 +206,7 @@ def test_director_review_prints_the_diff_collects_comments_and_accept_merges(
     nodes = sample_nodes()[:1]
     (add,) = nodes
     store = build_job(tmp_path, nodes, config=ALWAYS)
-    _hold(store)
+    run_until_held(store, "add")
     repo = store.repo
     shown = director_here_on(repo, "review", "add")
     assert shown.returncode == 0, shown.stderr
@@ -254,7 +243,7 @@ def test_director_retry_with_a_comment_sends_it_to_the_held_nodes_next_attempt(
     tmp_path: Path,
 ) -> None:
     store = build_job(tmp_path, sample_nodes()[:1], config=ALWAYS)
-    _hold(store)
+    run_until_held(store, "add")
     retried = director_here_on(
         store.repo, "retry", "add", "--comment", "calc/add.py:2: swap the operands"
     )

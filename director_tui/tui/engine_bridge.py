@@ -17,13 +17,15 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from director_tui.engine import bench, control, dag, plan, run
+from director_tui.engine import bench, control, dag, node_diff, plan, review_comments, run
 from director_tui.engine.budget import NEXT_RUN
 from director_tui.engine.config import Config, load_config
 from director_tui.engine.context import EngineContext
 from director_tui.engine.errors import PlanInvalidError, UsageError
 from director_tui.engine.events import ControlApplied, EventBase, EventBus
-from director_tui.engine.models import Plan, PlanStage
+from director_tui.engine.models import Plan, PlanStage, RunState
+from director_tui.engine.node_diff import NodeDiff
+from director_tui.engine.review_comments import ReviewComment
 from director_tui.engine.store import Store, atomic_write_text
 
 EventSink = Callable[[EventBase], None]
@@ -37,7 +39,7 @@ def _read(path: Path) -> str:
 
 
 # Offline requests after which the app starts the run at once.
-STARTS_THE_RUN = ("retry", "escalate")
+STARTS_THE_RUN = ("retry", "escalate", "accept", "reject")
 
 
 class EngineTask(StrEnum):
@@ -122,6 +124,37 @@ class EngineBridge:
 
     def save_spec(self, text: str) -> None:
         atomic_write_text(self.store.spec, text)
+
+    def run_state(self) -> RunState | None:
+        """state.json when it is the current plan's job's (None before its first run)."""
+        state = self.store.read_model(self.store.state, RunState)
+        current = self.plan()
+        if state is None or current is None or state.job_id != current.job_id:
+            return None
+        return state
+
+    # -- reviewing a node's diff (git runs: call these off the UI thread) -----------------
+    def node_diff(self, node_id: str) -> NodeDiff:
+        """The node's latest attempt as a diff (``engine/node_diff.py``)."""
+        current = self.plan()
+        if current is None:
+            return NodeDiff(node_id=node_id, source="", note="no plan yet")
+        return node_diff.node_diff(self.store, current, self.run_state(), node_id)
+
+    def tests_diff(self, node_id: str) -> NodeDiff:
+        """The node's frozen tests, as Gate 2 shows them (read-only)."""
+        current = self.plan()
+        if current is None:
+            return NodeDiff(node_id=node_id, source="", note="no plan yet")
+        return node_diff.tests_diff(self.store, current, node_id)
+
+    def review_comments(self, node_id: str) -> list[ReviewComment]:
+        """The human's comments on the node, not sent to an attempt yet."""
+        return review_comments.load(self.store, node_id)
+
+    def add_review_comment(self, node_id: str, comment: ReviewComment) -> list[ReviewComment]:
+        """Kept in ``.director/reviews/<node>.json``: a retry or reject sends them."""
+        return review_comments.add(self.store, node_id, comment)
 
     def running_elsewhere(self) -> dict[str, Any] | None:
         """Who holds the run lock when it is another process (a headless run), if anyone."""

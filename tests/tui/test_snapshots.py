@@ -14,7 +14,9 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, TextArea
 
-from tests.tui.helpers import fixed_repo, fixed_root_lock, frozen_app
+from director_tui.engine.store import Store
+from tests.support.review_sample import HELD_NODE, hold_for_review
+from tests.tui.helpers import fixed_repo, fixed_root_lock, frozen_app, wait_until
 
 SIZES = [(120, 40), (80, 24)]
 
@@ -89,6 +91,28 @@ def test_run_node_detail(snap_compare: Callable[..., bool]) -> None:
         await _settle(pilot)
 
     assert snap_compare(app, terminal_size=(120, 40), run_before=details)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_diff_review(snap_compare: Callable[..., bool], size: tuple[int, int]) -> None:
+    """A node waiting for review: its held attempt's Python file, the cursor on the line
+    the human commented (the comment drawn under it)."""
+    repo = fixed_repo("run")
+    hold_for_review(Store(repo))
+    app = frozen_app(repo, "run")
+
+    async def review(pilot: Pilot[Any]) -> None:
+        await pilot.pause()
+        table = pilot.app.screen.query_one("#board", DataTable)
+        table.focus()
+        table.move_cursor(row=table.get_row_index(HELD_NODE))
+        await pilot.press("d")
+        await wait_until(pilot, lambda: getattr(pilot.app.screen, "diff", None) is not None)
+        # The second file (todo/format.py, after README.md), down to its commented line 11.
+        await pilot.press("n", *["j"] * 10)
+        await _settle(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=review)
 
 
 def test_quit_during_a_run(snap_compare: Callable[..., bool]) -> None:

@@ -60,6 +60,14 @@ class PlanReviewScreen(DirectorScreen):
         ),
         Binding("d", "focus_graph", "Graph", id="gate2.graph", tooltip="Scroll the DAG graph"),
         Binding("t", "focus_table", "Nodes", id="gate2.table", tooltip="The node table"),
+        Binding(
+            "v",
+            "view_tests",
+            "Tests",
+            id="gate2.tests",
+            show=False,
+            tooltip="The selected node's frozen tests as a diff (read-only)",
+        ),
         Binding("ctrl+r", "reload", "Reload", id="gate2.reload", tooltip="Re-read plan.json"),
     ]
 
@@ -333,6 +341,14 @@ class PlanReviewScreen(DirectorScreen):
 
     def action_focus_table(self) -> None:
         self.query_one("#nodes", DataTable).focus()
+
+    def action_view_tests(self) -> None:
+        if self.selected is None:
+            self.notify("No node selected.", severity="warning")
+            return
+        from director_tui.tui.screens.diff_review import DiffReviewScreen
+
+        self.app.push_screen(DiffReviewScreen(self.selected, tests=True))
 
     def action_edit_node(self) -> None:
         if self.plan is None or self.selected is None:

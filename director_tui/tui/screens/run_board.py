@@ -43,6 +43,15 @@ class RunBoardScreen(DirectorScreen):
             id="run.details",
             tooltip="Gate, diff, review, transcript",
         ),
+        # Out of the footer at 80 columns (the header names it while a node waits for you).
+        Binding(
+            "d",
+            "diff",
+            "Diff",
+            id="run.diff",
+            show=False,
+            tooltip="Review the node's diff: comment, retry, reject, accept",
+        ),
         Binding("g", "start_run", "Start", id="run.start", tooltip="Start or resume the run"),
         # Out of the footer (the palette and the key still work): at 80 columns the keys
         # that act on nodes, land and ^q quit come first.
@@ -203,6 +212,8 @@ class RunBoardScreen(DirectorScreen):
             text.append(f"  engine: {self.director.engine_busy}", style="yellow")
         elif self.director.bridge.running_elsewhere():
             text.append("  attached to a headless run", style="cyan")
+        if board.counts().get("awaiting_review"):
+            text.append("  d: review its diff (accept, reject, comment)", style="bold magenta")
         pending = len(self.director.pending_controls)
         if pending:
             text.append(f"  {pending} request(s) waiting for the engine", style="yellow")
@@ -291,6 +302,14 @@ class RunBoardScreen(DirectorScreen):
 
     def action_start_run(self) -> None:
         self.start_run()
+
+    def action_diff(self) -> None:
+        if self.selected is None:
+            self.notify("No node selected.", severity="warning")
+            return
+        from director_tui.tui.screens.diff_review import DiffReviewScreen
+
+        self.app.push_screen(DiffReviewScreen(self.selected))
 
     def action_details(self) -> None:
         if self.selected is None:
