@@ -13,7 +13,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from director_tui.engine.errors import DirectorError
 from director_tui.engine.node_diff import NodeDiff
@@ -21,6 +21,7 @@ from director_tui.engine.review_comments import ReviewComment
 from director_tui.tui.board import STATUS_WORDS
 from director_tui.tui.screens.base import DirectorScreen
 from director_tui.tui.widgets.diff_view import DiffView, Target
+from director_tui.tui.widgets.fitting_footer import FittingFooter
 from director_tui.tui.widgets.modals import TextPromptModal
 
 # What only a node's attempt has (never its frozen tests at Gate 2).
@@ -61,7 +62,7 @@ class DiffReviewScreen(DirectorScreen):
         yield Static(self._status_text(), id="review-status")
         yield Static("", id="review-file")
         yield DiffView(id="diff-view")
-        yield Footer(compact=True)
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         self.load()
