@@ -143,6 +143,7 @@ SHOTS: list[tuple[str, str, str, Step, tuple[int, int], bool]] = [
     ("run-node-detail", "run", "run", details, (120, 40), False),
     ("diff-review", "run-held", "run", diff_review, (120, 40), False),
     ("bench", "done", "bench", nothing, (120, 40), False),
+    ("bench-80x24", "done", "bench", nothing, (80, 24), False),
     ("command-palette", "run", "run", palette, (120, 40), False),
     ("run-quit-detach", "run", "run", quit_while_running, (120, 40), False),
 ]

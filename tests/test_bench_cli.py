@@ -42,7 +42,7 @@ def test_cli_bench_runs_prints_the_table_and_reports_again(
     assert "planned once under all-frontier" in out and "shared plan cost $0.0700" in out
     assert "▶ all-frontier #1" in out and "▶ cheap-cloud #1" in out  # live progress lines
     cheap = next(line for line in out.splitlines() if line.startswith("cheap-cloud "))
-    assert "$0.0380" in cheap and "5% ✘" in cheap and "held ✔" in cheap
+    assert "$0.0380" in cheap and "5% ✘" in cheap and "meets bar ✔" in cheap
     assert "hash check ✔ 2 test file(s) identical on all 2 profile branches" in out
 
     again = director(repo, "--report")

@@ -222,11 +222,11 @@ def sample_summary() -> BenchSummary:
 
 
 def test_table_shows_means_spread_cut_quality_and_errors() -> None:
-    text = render(bench_table(sample_summary()))
+    text = render(bench_table(sample_summary(), 160))  # as wide as the console it prints on
     lines = text.splitlines()
     cheap = next(i for i, line in enumerate(lines) if line.startswith("cheap-cloud"))
     assert "2/2" in lines[cheap] and "75%" in lines[cheap] and "$0.0230" in lines[cheap]
-    assert "42% ✘" in lines[cheap] and "held ✔" in lines[cheap]
+    assert "42% ✘" in lines[cheap] and "meets bar ✔" in lines[cheap]
     assert "±0.0212" in lines[cheap + 1]  # the spread under the mean
     assert "$0.0080" in lines[cheap] and "$0.0380" in lines[cheap + 1]  # min–max
     frontier = next(line for line in lines if line.startswith("all-frontier"))
@@ -240,7 +240,7 @@ def test_report_fits_80_columns_and_says_what_it_measures() -> None:
     assert all(len(line) <= 80 for line in text.splitlines())
     assert "shared plan cost $0.0700" in text and "target >80%" in text
     assert "hash check ✔ 1 test file(s) identical" in text
-    assert "cut>80%" in text and "…" not in text  # nothing truncated: columns dropped instead
+    assert "saving >80%" in text and "…" not in text  # nothing truncated: columns dropped instead
     wide = render(report(sample_summary(), 160))
     assert "min–max" in wide and "tokens" in wide
 
@@ -260,3 +260,68 @@ def test_history_table_lists_benches() -> None:
     ]
     text = render(history_table(entries))
     assert "b2" in text and "a $0.0400" in text and "b ERROR" in text
+
+
+def test_a_profile_the_bench_has_not_reached_reads_not_run() -> None:
+    """A running (or interrupted) bench lists profiles with no run yet: "not run", never an
+    ERROR."""
+    runs = [run("all-frontier", 1, 0.04), run("cheap-cloud", 1, 0.01)]
+    meta = {"bench_id": "b", "task": "t", "status": "running"}
+    summary = build_summary(meta, ["all-frontier", "cheap-cloud", "local-first"], runs, {})
+    local = next(
+        line for line in render(bench_table(summary)).splitlines() if "local-first" in line
+    )
+    assert "not run" in local and "ERROR" not in local
+
+
+# -- the cost/quality plane and its frontier ---------------------------------------------------
+def test_pareto_front_keeps_only_profiles_nothing_beats() -> None:
+    from director_tui.engine.bench.points import pareto_front
+
+    points = [("dear", 2.0, 100.0), ("cheap", 0.3, 100.0), ("cheapest", 0.05, 80.0)]
+    points += [("worse", 0.5, 70.0), ("tie-dearer", 0.3, 90.0)]
+    assert pareto_front(points) == ("cheapest", "cheap")
+    assert pareto_front([]) == ()
+    assert pareto_front([("only", 1.0, 0.0)]) == ("only",)
+
+
+def test_bench_plane_has_every_measured_run_the_spread_and_the_bar() -> None:
+    from director_tui.engine.bench.points import bench_plane
+
+    runs = [
+        run("all-frontier", 1, 0.04),
+        run("all-frontier", 2, 0.06, passed=1),
+        run("cheap-cloud", 1, 0.01),
+        run("cheap-cloud", 2, 0.02),
+        RunResult(profile="cheap-cloud", repeat=3, error="crashed"),
+        RunResult(profile="broken", repeat=1, error="not found"),
+    ]
+    meta = {"bench_id": "b", "task": "t"}
+    profiles = ["all-frontier", "cheap-cloud", "broken"]
+    plane = bench_plane(build_summary(meta, profiles, runs, {}))
+    assert [p.profile for p in plane.profiles] == ["all-frontier", "cheap-cloud"]  # no broken
+    frontier = plane.profile("all-frontier")
+    cheap = plane.profile("cheap-cloud")
+    assert frontier is not None and cheap is not None
+    assert frontier.baseline and not cheap.baseline
+    assert frontier.runs == ((0.04, 100.0), (0.06, 50.0))
+    assert frontier.cost == pytest.approx(0.05) and frontier.quality == pytest.approx(75.0)
+    assert frontier.cost_range == (0.04, 0.06) and frontier.quality_range == (50.0, 100.0)
+    assert len(cheap.runs) == 2  # the crashed run is no point
+    assert not plane.in_tokens and plane.quality_measure == "acceptance tests passed"
+    # the bar: all-frontier's mean (75) less the standard deviation of its runs (35.36)
+    assert plane.quality_bar == pytest.approx(75.0 - 35.36, abs=0.01)
+    assert plane.frontier == ("cheap-cloud",)  # cheaper and better than all-frontier
+
+
+def test_bench_plane_counts_tokens_when_no_run_was_priced() -> None:
+    from director_tui.engine.bench.points import bench_plane
+
+    usage = {"executor": {"tokens": 1200.0}}
+    runs = [run("local", 1, 0.0, tokens_by_role=usage), run("big", 1, 0.0)]
+    plane = bench_plane(build_summary({"task": "t"}, ["local", "big"], runs, {}))
+    assert plane.in_tokens
+    local = plane.profile("local")
+    assert local is not None and local.runs == ((1200.0, 100.0),)
+    priced = bench_plane(build_summary({"task": "t"}, ["a"], [run("a", 1, 0.5)], {}))
+    assert not priced.in_tokens and priced.quality_bar is None  # no all-frontier: no bar

@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from director_tui.engine.bench.model import BenchRow, BenchSummary
+from director_tui.engine.bench.points import bench_plane
 from director_tui.engine.bench.stats import CUT_TARGET_PCT
 from director_tui.engine.events import BenchProgress, EventBase
 from director_tui.views.console import ProgressConsole
@@ -36,39 +37,44 @@ def tokens_text(value: float) -> str:
     return f"{value:.0f}"
 
 
-def cut_text(row: BenchRow, target: float, is_baseline: bool = False) -> Text:
-    cut = row.cost_cut_pct
-    if cut is None:
+def saving_text(row: BenchRow, target: float, is_baseline: bool = False) -> Text:
+    """How much cheaper per run than the baseline, ✔ above the target."""
+    saving = row.cost_cut_pct
+    if saving is None:
         return Text("baseline" if is_baseline else "—", style="dim")
     met = bool(row.cut_met(target))
-    return Text(f"{cut:.0f}% {'✔' if met else '✘'}", style="green" if met else "yellow")
+    return Text(f"{saving:.0f}% {'✔' if met else '✘'}", style="green" if met else "yellow")
 
 
-def quality_text(row: BenchRow) -> Text:
+def quality_text(row: BenchRow, is_baseline: bool = False) -> Text:
+    """Whether the acceptance pass rate meets the baseline's bar."""
     held = row.quality_held
     if held is None:
-        return Text("—", style="dim")
-    return Text("held ✔", style="green") if held else Text("lower ✘", style="red")
+        return Text("the bar" if is_baseline else "—", style="dim")
+    return Text("meets bar ✔", style="green") if held else Text("below bar ✘", style="red")
 
 
-CORE_COLUMNS = (
-    "profile",
-    "done",
-    "exec%",
-    "esc",
-    "st2%",
-    "integ",
-    "accept",
-    "run $",
-    "cut",
-    "quality",
-)
+# The answer first (what a bench is for), in plain words: the README's "Words used here"
+# explains each once.
+CORE_COLUMNS = ("profile", "done", "cost", "saving", "quality", "acceptance", "integration")
 # Shown when the terminal is wide enough, in this order of importance.
-EXTRA_COLUMNS = ("runs", "wall", "tokens", "min–max")
+EXTRA_COLUMNS = ("runs", "min–max", "by executor", "time", "tokens", "escalated", "reviewed")
 ORDER = (
-    "profile", "runs", "done", "exec%", "esc", "st2%", "integ", "accept", "run $", "min–max",
-    "wall", "tokens", "cut", "quality",
-)  # fmt: skip
+    "profile",
+    "runs",
+    "done",
+    "cost",
+    "min–max",
+    "saving",
+    "acceptance",
+    "integration",
+    "by executor",
+    "escalated",
+    "reviewed",
+    "time",
+    "tokens",
+    "quality",
+)  # fmt: skip  (quality last: a failed profile's message goes in that left-aligned column)
 
 
 def _stacked(mean: str, std: float, fmt: str) -> str:
@@ -80,25 +86,27 @@ def _row_cells(row: BenchRow, baseline: str | None, target: float) -> dict[str, 
     integ = row.integration_pass_pct
     partial = integ is not None and integ not in (0, 100)
     integration = (
-        f"{float(integ or 0):.0f}%" if partial else ("PASS" if row.integration_ok else "FAIL")
+        f"{float(integ or 0):.0f}% passed"
+        if partial
+        else ("passed" if row.integration_ok else "failed")
     )
     return {
         "profile": row.profile,
         "runs": f"{row.runs_ok}/{row.repeats}" if row.runs_ok is not None else "1/1",
         "done": f"{_count(row.done)}/{row.n_nodes}",
-        "exec%": f"{row.executor_pct:.0f}%",
-        "esc": _count(row.escalated),
-        "st2%": f"{row.review_pct:.0f}%",
-        "integ": Text(integration, style="green" if row.integration_ok else "red"),
-        "accept": _stacked(f"{row.acceptance_pct or 0:.0f}%", row.acceptance_pct_std, "{:.0f}"),
-        "run $": _stacked(money(row.run_cost), row.run_cost_std, "{:.4f}"),
+        "by executor": f"{row.executor_pct:.0f}%",
+        "escalated": _count(row.escalated),
+        "reviewed": f"{row.review_pct:.0f}%",
+        "integration": Text(integration, style="green" if row.integration_ok else "red"),
+        "acceptance": _stacked(f"{row.acceptance_pct or 0:.0f}%", row.acceptance_pct_std, "{:.0f}"),
+        "cost": _stacked(money(row.run_cost), row.run_cost_std, "{:.4f}"),
         "min–max": f"{money(row.run_cost_min)}\n{money(row.run_cost_max or 0)}"
         if row.run_cost_min is not None
         else "",
-        "wall": _stacked(f"{row.wall_secs:.0f}s", row.wall_secs_std, "{:.0f}"),
+        "time": _stacked(f"{row.wall_secs:.0f}s", row.wall_secs_std, "{:.0f}"),
         "tokens": tokens_text(row.tokens) if row.tokens is not None else "",
-        "cut": cut_text(row, target, is_baseline=row.profile == baseline),
-        "quality": quality_text(row),
+        "saving": saving_text(row, target, is_baseline=row.profile == baseline),
+        "quality": quality_text(row, is_baseline=row.profile == baseline),
     }
 
 
@@ -112,7 +120,7 @@ def bench_table(summary: BenchSummary, width: int = 200) -> Table:
     mean. Columns that do not fit in ``width`` are left out (least important first)."""
     target = summary.target(CUT_TARGET_PCT)
     headers = {name: name for name in ORDER}
-    headers["cut"] = f"cut>{target:.0f}%"
+    headers["saving"] = f"saving >{target:.0f}%"
     failed = [r for r in summary.rows if r.failed]
     cells = [_row_cells(r, summary.baseline, target) for r in summary.rows if not r.failed]
 
@@ -120,8 +128,11 @@ def bench_table(summary: BenchSummary, width: int = 200) -> Table:
         values = [headers[name], *(c[name] for c in cells)]
         return max(_cell_width(v) for v in values) + 1
 
+    said = {row.profile: failure_text(row) for row in failed}
     shown = list(CORE_COLUMNS)
-    used = sum(column_width(n) for n in shown)
+    # a failed profile's message sits in the last column (quality): room for it, up to 60
+    message = max((min(60, t.cell_len) for t in said.values()), default=0)
+    used = sum(column_width(n) for n in shown) + max(0, message + 1 - column_width("quality"))
     for name in EXTRA_COLUMNS:
         if used + column_width(name) <= width:
             shown.append(name)
@@ -141,13 +152,17 @@ def bench_table(summary: BenchSummary, width: int = 200) -> Table:
     for row_cells in cells:
         table.add_row(*(row_cells[n] for n in columns))
     for row in failed:
-        message = (row.error or "no run finished")[:160]
-        table.add_row(
-            row.profile,
-            *([""] * (len(columns) - 2)),
-            Text(f"ERROR ({row.repeats or 1} run(s)): {message}", style="red"),
-        )
+        table.add_row(row.profile, *([""] * (len(columns) - 2)), said[row.profile])
     return table
+
+
+def failure_text(row: BenchRow) -> Text:
+    """Why a profile has no measured run; one the bench has not reached (it is still
+    running, or was interrupted) did not fail."""
+    if not (row.error or row.errors):
+        return Text("not run", style="dim")
+    message = (row.error or row.errors[0])[:160]
+    return Text(f"ERROR ({row.repeats or 1} run(s)): {message}", style="red")
 
 
 def report(summary: BenchSummary, width: int = 200) -> RenderableType:
@@ -173,15 +188,23 @@ def report(summary: BenchSummary, width: int = 200) -> RenderableType:
     target = summary.target(CUT_TARGET_PCT)
     if baseline:
         notes.append(
-            f"cut = run-cost reduction vs {baseline} (target >{target:.0f}%); quality held = "
-            f"acceptance pass rate not below {baseline}'s mean minus its spread.\n",
+            f"saving = how much cheaper per run than {baseline} (✔ above the target "
+            f">{target:.0f}%); quality meets the bar = an acceptance pass rate not below "
+            f"{baseline}'s mean less its spread.\n",
             style="dim",
         )
+        front = bench_plane(summary).frontier
+        if front:
+            notes.append(
+                f"frontier (no profile is both cheaper and better): {' → '.join(front)}\n",
+                style="dim",
+            )
     else:
-        notes.append("no all-frontier profile in this bench: no cost cut to show.\n", style="dim")
+        notes.append("no all-frontier profile in this bench: no saving to show.\n", style="dim")
     notes.append(
-        "mean over the repeats ± sample standard deviation; accept. = the frozen acceptance "
-        "tests passing on each run's final branch.\n",
+        "mean over the repeats ± sample standard deviation; acceptance = the frozen "
+        "acceptance tests passing on each run's final branch; by executor = nodes the "
+        "executor's tier finished without escalation.\n",
         style="dim",
     )
     check = summary.hash_check

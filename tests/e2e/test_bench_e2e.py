@@ -167,6 +167,6 @@ def test_bench_two_profiles_repeat_2_with_real_opencode(
     assert cheap["quality_held"] is True and cheap["acceptance_pct"] == 100
     assert summary["hash_check"]["ok"] and summary["hash_check"]["branches_checked"] == 4
     assert summary["plan_cost"] > 0
-    assert "cut>80%" in done.stdout and "hash check ✔" in done.stdout
+    assert "saving >80%" in done.stdout and "hash check ✔" in done.stdout
     # every scripted turn was played: nothing left over, nothing missing
     assert not [r for r in setup.server.requests if r.model not in script()]

@@ -52,6 +52,12 @@ def frozen_app(repo: Path, start: str, **kwargs: Any) -> DirectorApp:
     return DirectorApp(repo, start=start, clock=lambda: FIXED_NOW, **kwargs)
 
 
+def screen_text(app: DirectorApp) -> str:
+    """The characters on the app's screen now, one line per row (what a user reads)."""
+    strips = app.screen._compositor.render_strips()
+    return "\n".join("".join(segment.text for segment in strip) for strip in strips)
+
+
 async def wait_until(
     pilot: Any, condition: Callable[[], bool], timeout: float = 10.0, step: float = 0.05
 ) -> bool:

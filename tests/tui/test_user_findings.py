@@ -168,11 +168,11 @@ def test_run_header_names_blocked_and_skipped_nodes_apart_from_failed_ones() -> 
     assert "failed" not in board.header(now=200)
 
 
-async def test_bench_cut_and_quality_are_visible_at_80_columns(
+async def test_bench_saving_and_quality_are_visible_at_80_columns(
     sample_repo: Callable[[str], Path],
 ) -> None:
-    """At 80×24 the bench table ended at "wall": the cut against all-frontier and whether
-    quality held — what a bench is for — were off-screen to the right."""
+    """At 80×24 the bench table ended at "wall": the saving against all-frontier and
+    whether quality met its bar — what a bench is for — were off-screen to the right."""
     repo = sample_repo("gate2")
     write_bench_summary(Store(repo))
     app = frozen_app(repo, "bench")
@@ -183,7 +183,7 @@ async def test_bench_cut_and_quality_are_visible_at_80_columns(
         right_edge = 0
         for column in table.ordered_columns:
             right_edge += column.get_render_width(table)
-            if column.key.value in ("cost", "cut", "quality"):
+            if column.key.value in ("cost", "saving", "quality"):
                 assert right_edge <= table.scrollable_content_region.width, column.key.value
 
 

@@ -7,40 +7,43 @@ Reads what ``engine/bench/`` writes: ``.director/bench/summary.json`` (the lates
 
 from __future__ import annotations
 
+import contextlib
+from pathlib import Path
+
 from rich.text import Text
-from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Header, Static
+from textual.widgets.data_table import ColumnKey
 
-from director_tui.engine.bench.model import BenchSummary
+from director_tui.engine.bench.model import BenchRow, BenchSummary
+from director_tui.engine.bench.points import bench_plane, measured
 from director_tui.engine.bench.stats import BASELINE, CUT_TARGET_PCT
 from director_tui.engine.errors import DirectorError
 from director_tui.engine.events import BenchProgress
 from director_tui.tui.engine_bridge import EngineTask
 from director_tui.tui.feed import EventTail
 from director_tui.tui.screens.base import DirectorScreen
-from director_tui.tui.widgets.chart import Point, scatter
+from director_tui.tui.widgets.chart import BenchChart
 from director_tui.tui.widgets.fitting_footer import FittingFooter
 from director_tui.tui.widgets.modals import ConfirmModal
 
-CHART_WIDTH = 48  # plot columns at the most
-CHART_MARGIN = 7  # the axis label and line left of the plot, and one spare
-# The answer first: cost, the cut against the baseline and whether quality held fit in
-# 80 columns; the breakdown behind them follows (the table scrolls sideways to it).
+# The answer first: cost, the saving against the baseline and quality (the acceptance
+# tests passed, and whether that meets the baseline's bar) fit in 80 columns; the
+# breakdown behind them follows (the table scrolls sideways to it at 80, fits at 120).
+# Plain words: the README's "Words used here" explains each once.
 BENCH_COLUMNS = (
     "profile",
     "done",
     "cost",
-    "cut",
+    "saving",
     "quality",
-    "exec-tier",
-    "escal.",
-    "review",
-    "integr.",
-    "accept.",
-    "wall",
+    "by executor",
+    "escalated",
+    "reviewed",
+    "integration",
+    "time",
 )
 
 
@@ -64,7 +67,6 @@ class BenchScreen(DirectorScreen):
         super().__init__()
         self.bench_id: str | None = None  # None: the latest
         self.progress = ""
-        self.points: list[Point] = []
         self.tail: EventTail | None = None
         self.bench_asked = False  # until the app has said whether it started the bench
 
@@ -74,7 +76,7 @@ class BenchScreen(DirectorScreen):
         yield DataTable(id="bench-table", cursor_type="row", zebra_stripes=True)
         with Horizontal(id="bench-bottom"):
             with Vertical(id="bench-chart", classes="panel"):
-                yield Static(id="chart")
+                yield BenchChart(id="chart")
             with Vertical(id="bench-history", classes="panel"):
                 yield Static("Earlier benches (enter to show)", classes="panel-title")
                 yield DataTable(id="history", cursor_type="row")
@@ -85,7 +87,7 @@ class BenchScreen(DirectorScreen):
         for name in BENCH_COLUMNS:
             table.add_column(name, key=name)
         history = self.query_one("#history", DataTable)
-        history.add_column("bench", key="bench")
+        history.add_column("when", key="bench")
         history.add_column("status", key="status")
         self.tail = EventTail(self.director.bridge.store.bench / "events.jsonl")
         self.reload()
@@ -156,65 +158,36 @@ class BenchScreen(DirectorScreen):
     def reload(self) -> None:
         summary = self.load()
         self.fill_history()
+        target = summary.target(CUT_TARGET_PCT) if summary else CUT_TARGET_PCT
         table = self.query_one("#bench-table", DataTable)
         table.clear()
+        saving = table.columns[ColumnKey("saving")]  # its header names the summary's target
+        saving.label = Text(f"saving >{target:.0f}%")
+        saving.content_width = max(saving.content_width, saving.label.cell_len)
         status = self.query_one("#bench-status", Static)
+        chart = self.query_one("#chart", BenchChart)
         if summary is None:
             status.update(
                 'No bench results yet. Run `director bench "<task>" --profiles a,b` '
                 "to compare model profiles on one frozen plan."
             )
-            self.query_one("#chart", Static).update(scatter([]))
+            chart.show(None)
             return
-        baseline = summary.row(BASELINE)
-        target = summary.target(CUT_TARGET_PCT)
-        points = []
+        baseline = summary.row(summary.baseline or BASELINE)
         for row in summary.rows:
-            cost, spread = float(row.run_cost), float(row.run_cost_std)
-            cut = row.cost_cut(baseline)
-            held = row.quality_held
-            cells = {
-                "profile": row.profile,
-                "done": f"{row.done:g}/{row.n_nodes}",
-                "exec-tier": f"{row.executor_pct:.0f}%",
-                "escal.": f"{row.escalated:g}",
-                "review": f"{row.review_pct:.0f}%",
-                "integr.": "✔" if row.integration_ok else "✘",
-                "accept.": f"{row.quality():.0f}%",
-                "cost": f"${cost:.3f}" + (f" ±{spread:.3f}" if spread else ""),
-                "wall": f"{row.wall_secs:.0f}s",
-                "cut": ""
-                if cut is None
-                else f"{cut:.0f}% {'✔' if row.cut_met(target, baseline) else '✘'}",
-                "quality": "" if held is None else ("held" if held else "dropped"),
-            }
+            cells = row_cells(row, baseline, target)
             table.add_row(*(cells[name] for name in BENCH_COLUMNS))
-            points.append(Point(row.profile, cost, row.quality(), spread))
-        which = summary.bench_id or "latest"
-        state = summary.status
-        text = Text(f"bench {which}")
-        if state:
-            text.append(f" ({state})", style="yellow" if state == "running" else "")
-        text.append(
-            f" · planned once under {summary.plan_profile or '?'} "
-            f"(${summary.plan_cost:.3f}) · cut target >{target:.0f}% vs {BASELINE}"
-        )
+        text = Text()
         if self.progress:
-            text.append(f"\n{self.progress}", style="cyan")
+            text.append(f"{self.progress}\n", style="cyan")
+        text.append(f"bench {summary.bench_id or 'latest'}")
+        if summary.status:
+            text.append(
+                f" · {summary.status}", style="yellow" if summary.status == "running" else ""
+            )
+        text.append(f" · planned once by {summary.plan_profile or '?'}, ${summary.plan_cost:.3f}")
         status.update(text)
-        self.points = points
-        self.draw_chart()
-
-    def draw_chart(self) -> None:
-        """The chart as wide as its panel leaves room for (it wrapped at 80 columns)."""
-        chart = self.query_one("#chart", Static)
-        room = chart.content_size.width or CHART_WIDTH + CHART_MARGIN
-        chart.update(scatter(self.points, width=max(12, min(CHART_WIDTH, room - CHART_MARGIN))))
-
-    def on_resize(self, event: events.Resize) -> None:
-        # (DirectorScreen's handler runs too.) The panel's new width is known once laid out.
-        if self.points:
-            self.call_after_refresh(self.draw_chart)
+        chart.show(bench_plane(summary))
 
     def fill_history(self) -> None:
         from director_tui.engine.bench import list_benches
@@ -227,7 +200,7 @@ class BenchScreen(DirectorScreen):
             entries = []
         for entry in entries[:50]:
             bench_id = str(entry.get("bench_id") or "?")
-            history.add_row(bench_id, str(entry.get("status") or ""), key=bench_id)
+            history.add_row(when(bench_id), str(entry.get("status") or ""), key=bench_id)
 
     def refresh_clock(self) -> None:
         """Follow a running bench: its BenchProgress events, appended bytes only."""
@@ -237,7 +210,7 @@ class BenchScreen(DirectorScreen):
         progress = [e for e in result.events if isinstance(e, BenchProgress)]
         if progress:
             last = progress[-1]
-            self.progress = progress_line(last)
+            self.progress = progress_line(last, self.director.bridge.store.repo)
             self.reload()
 
     def refresh_from_board(self) -> None:
@@ -249,14 +222,67 @@ class BenchScreen(DirectorScreen):
         self.refresh_clock()
 
 
-def progress_line(event: BenchProgress) -> str:
+def progress_line(event: BenchProgress, repo: Path | None = None) -> str:
     """One line for the latest progress event; the whole bench's own events (planning, the
-    end) belong to no profile run."""
+    end) belong to no profile run. The summary's path is shown from the repository (the
+    absolute one did not fit 80 columns)."""
     if event.phase == "finished":
-        return f"■ bench {event.message}"
+        state, _, path = event.message.partition(": ")
+        if repo is not None and path:
+            with contextlib.suppress(ValueError):
+                path = str(Path(path).relative_to(repo))
+        return f"■ bench {state}" + (f": {path}" if path else "")
     if event.phase == "plan":
         under = f" under {event.profile}" if event.profile else ""
         return f"▶ planning{under}" + (f" — {event.message}" if event.message else "")
     return f"▶ {event.profile} run {event.repeat}: {event.phase}" + (
         f" — {event.message}" if event.message else ""
     )
+
+
+def when(bench_id: str) -> str:
+    """A bench id's date and time, short enough for the history panel at 80 columns (the
+    whole id is in the status line once the bench is shown)."""
+    import datetime
+
+    try:
+        started = datetime.datetime.strptime(bench_id[:15], "%Y%m%d-%H%M%S")
+    except ValueError:
+        return bench_id
+    return started.strftime("%m-%d %H:%M")
+
+
+def row_cells(row: BenchRow, baseline: BenchRow | None, target: float) -> dict[str, str]:
+    """A profile's row in plain words; a profile with no measured run reads "not run" (or
+    "failed"), never as a failed integration."""
+    if not measured(row):
+        cells = dict.fromkeys(BENCH_COLUMNS, "—")
+        cells["profile"] = row.profile
+        cells["done"] = "failed" if row.error else "not run"
+        cells["integration"] = "—" if row.error else "not run"
+        return cells
+    cost, spread = float(row.run_cost), float(row.run_cost_std)
+    saving = row.cost_cut(baseline)
+    held = row.quality_held
+    met = row.cut_met(target, baseline)
+    verdict = {None: "", True: "meets bar", False: "below bar"}[held]
+    if row is baseline:
+        verdict = "(the bar)"
+    integ = row.integration_pass_pct
+    integration = "passed" if row.integration_ok else "failed"
+    if integ is not None and integ not in (0, 100):
+        integration = f"{float(integ):.0f}% passed"
+    return {
+        "profile": row.profile,
+        "done": f"{row.done:g}/{row.n_nodes}",
+        "cost": f"${cost:.3f}" + (f" ±{spread:.3f}" if spread else ""),
+        "saving": "baseline"
+        if row is baseline
+        else ("—" if saving is None else f"{saving:.0f}% {'✔' if met else '✘'}"),
+        "quality": f"{row.quality():.0f}% {verdict}".rstrip(),
+        "by executor": f"{row.executor_pct:.0f}%",
+        "escalated": f"{row.escalated:g}",
+        "reviewed": f"{row.review_pct:.0f}%",
+        "integration": integration,
+        "time": f"{row.wall_secs:.0f}s",
+    }
