@@ -210,6 +210,7 @@ def test_worktree_intact_sees_a_broken_or_redirected_git_link(git_repo: Path) ->
     the user's checkout when the worktree is inside it (the layout before), none when it
     is outside (today's)."""
     store = Store(git_repo)
+    store.ensure()  # the worktree folder's marker: director's git finds the repo by it
     base = git.rev(git_repo)
     wt = store.worktrees / "n"
     git.add_worktree(git_repo, wt, "node-n", base)

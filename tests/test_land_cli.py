@@ -72,9 +72,13 @@ def test_land_fast_forwards_then_clean_removes_only_merged_branches(tmp_path: Pa
     assert cleaned.returncode == 0, cleaned.stderr
     assert f"removed {node_branch} (merged into" in cleaned.stdout
     assert "kept    director/job-other--lost: has work not merged anywhere else" in cleaned.stdout
-    assert f"kept    {JOB}: checked out at" in cleaned.stdout
+    # The job is landed: its worktree (nothing uncommitted) goes, then its branch.
+    job_wt = jobs.job_worktree(store)
+    assert f"removed worktree {job_wt} ({JOB} is merged into main)" in cleaned.stdout
+    assert f"removed {JOB} (merged into main)" in cleaned.stdout
+    assert not job_wt.exists() and not store.worktrees.exists()  # the repo's folder too
     left = run_git(repo, "branch", "--list", "director/*")
-    assert node_branch not in left and "director/job-other--lost" in left and JOB in left
+    assert node_branch not in left and "director/job-other--lost" in left and JOB not in left
 
 
 def test_land_makes_a_merge_commit_when_the_user_moved_on(tmp_path: Path) -> None:

@@ -163,6 +163,33 @@ def _check_repository(repo: Path, report: Callable[[bool, str], None]) -> None:
             f"note submodules ({', '.join(submodules[:5])}): director's worktrees leave them "
             "empty; tests and gates that need their files fail there"
         )
+    _check_worktrees(repo, report)
+
+
+def _check_worktrees(repo: Path, report: Callable[[bool, str], None]) -> None:
+    """Where the worktrees go (outside the checkout), that it can be written, and none an
+    older version left inside the checkout, where the user's test runners see them."""
+    from director_tui.engine import worktree_home
+    from director_tui.engine.store import Store
+
+    store = Store(repo)
+    where = store.worktrees
+    existing = next(p for p in (where, *where.parents) if p.exists())
+    if not os.access(existing, os.W_OK):
+        report(False, f"worktrees: {existing} is not writable — set {worktree_home.ROOT_ENV}")
+    else:
+        print(
+            f"note worktrees: {where} (outside the checkout; {worktree_home.ROOT_ENV} moves them)"
+        )
+    legacy = store.legacy_worktrees
+    left = sorted(p.name for p in legacy.iterdir()) if legacy.is_dir() else []
+    if left:
+        report(
+            False,
+            f"worktrees: {len(left)} left inside the checkout in {legacy} by an older "
+            "director; your test runners and linters see them — the next `director plan`, "
+            "`run` or `clean` moves them out",
+        )
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

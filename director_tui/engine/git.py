@@ -1,6 +1,5 @@
 """Real git through subprocess. The user's checkout, index and files are never touched:
-everything here works on named branches and on director's worktrees, which live outside
-the checkout (:mod:`worktree_home`)."""
+everything here works on named branches and on director's worktrees (:mod:`worktree_home`)."""
 
 from __future__ import annotations
 
@@ -27,9 +26,8 @@ _IDENTITY = {
 }
 
 
-# `git worktree add/remove/list/prune` edit and read .git/worktrees/ without a lock of
-# their own: two at once (parallel nodes starting) can read a half-made entry and fail
-# ("failed to read .git/worktrees/<name>/commondir"). One process-wide lock serialises them.
+# `git worktree add/remove/list/prune` edit .git/worktrees/ without a lock: two at once can
+# read a half-made entry ("failed to read …/commondir"). One process-wide lock serialises them.
 _WORKTREE_ADMIN = threading.Lock()
 
 
@@ -89,29 +87,24 @@ def _run_git(
 
 
 def _explicit_git_dir(cwd: Path) -> list[str]:
-    """``--git-dir``/``--work-tree`` for a command in a worktree director made (anything
-    under the worktree base, :mod:`worktree_home`, or under a repository's ``.director/``
-    where older versions put them), from git's own records in the shared git directory,
-    never from the worktree's ``.git`` file: an agent can rewrite that file to point at a
-    git directory it made, whose config (``core.fsmonitor``, filters) git would run. A
-    folder there that git's records do not know fails closed: git discovering a
-    repository upwards from it would reach the user's checkout (or another repository)."""
+    """``--git-dir``/``--work-tree`` for a command in a worktree director made (under the
+    worktree base, :mod:`worktree_home`, or an older version's ``.director/``), from git's
+    records in the shared git directory, never from the worktree's ``.git`` file: an agent
+    can point that file at a git directory it made, whose config (``core.fsmonitor``,
+    filters) git would run. A folder there that git's records do not know fails closed."""
     here = _real_folder(cwd)
-    parts = here.parts
-    key_folder = worktree_home.key_folder(here)
-    if key_folder is not None:
-        repo: Path | None = worktree_home.owning_repo(key_folder)
-        stop = key_folder
-    elif ".director" in parts:
-        repo = Path(*parts[: parts.index(".director")])
+    top = worktree_home.key_folder(here)
+    if top is not None:
+        repo = worktree_home.owning_repo(top)
+    elif ".director" in here.parts:
+        top = repo = Path(*here.parts[: here.parts.index(".director")])
         if not (repo / ".git").exists():
             return []
-        stop = repo
     else:
         return []
     known = _registered_worktrees(repo) if repo is not None else {}
     for folder in (here, *here.parents):
-        if folder == stop:
+        if folder == top:
             break
         admin = known.get(folder)
         if admin is not None:
@@ -264,9 +257,6 @@ def dirty_files(repo: Path) -> list[str]:
 def add_worktree(repo: Path, path: Path, branch: str, start: str | None = None) -> None:
     """A worktree at ``path`` on ``branch`` (created from ``start`` when given)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    if worktree_home.key_folder(path) == _real_folder(worktree_home.repo_root(repo)):
-        # Director's own git finds the repository of a worktree there by this marker.
-        worktree_home.write_repo_marker(repo)
     # Only the admin entry is made under the worktree lock (--no-checkout); the files are
     # written after it, so parallel nodes starting do not queue behind each other's
     # checkouts (bench/makespan.py).
@@ -320,12 +310,10 @@ def remove_worktree(repo: Path, path: Path) -> None:
 def worktree_intact(repo: Path, worktree: Path) -> bool:
     """Is ``worktree`` still a linked worktree of ``repo`` with its own git link?
 
-    An agent can delete or rewrite the ``.git`` file of its worktree. Git run there
-    would then find whatever the file now points at (or, for a worktree left in an older
-    version's ``.director/``, the enclosing user's checkout), and a commit or
-    ``reset --hard`` meant for the worktree would land on the user's branch. A worktree
-    is intact when its ``.git`` is a plain file leading to an admin folder under
-    ``repo``'s ``worktrees/`` whose ``gitdir`` leads back to this very ``.git``."""
+    An agent can delete or rewrite the ``.git`` file of its worktree: git run there would
+    then work on whatever the file points at (or on an enclosing checkout). Intact: its
+    ``.git`` is a plain file leading to an admin folder under ``repo``'s ``worktrees/``
+    whose ``gitdir`` leads back to this very ``.git``."""
     # Read from the files git itself reads (two git processes per check cost a
     # measurable share of a node's overhead; bench/overhead.py).
     link = worktree / ".git"

@@ -15,8 +15,9 @@ or a failed gate refuses with exit 1 and the user's branch as it was.
 
 ``clean`` deletes a branch under ``refs/heads/director/`` only when its tip is already in
 a branch that stays: a node's branch in its job branch or in one of the user's branches,
-a job or bench branch in one of the user's branches. A branch checked out in a worktree,
-or with commits found nowhere else, is kept and said so.
+a job or bench branch in one of the user's branches. Director's worktrees go first, by the
+same rule and only with nothing uncommitted in them. A branch checked out in a worktree
+that stays, or with commits found nowhere else, is kept and said so.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from director_tui.engine import gates, git
+from director_tui.engine import gates, git, worktree_moves
 from director_tui.engine.context import EngineContext
 from director_tui.engine.errors import DirectorError, UsageError
 from director_tui.engine.models import NodeStatus, PlanStage, RunState
@@ -263,7 +264,8 @@ _NODE_BRANCH = re.compile(r"^(director/job-[^/]+?)--.+$")
 @dataclass
 class CleanResult:
     removed: list[str] = field(default_factory=list)
-    kept: list[tuple[str, str]] = field(default_factory=list)  # (branch, why)
+    kept: list[tuple[str, str]] = field(default_factory=list)  # (branch or worktree, why)
+    notes: list[str] = field(default_factory=list)  # worktrees moved out of the checkout
 
 
 def _local_branches(repo: Path) -> list[str]:
@@ -271,18 +273,31 @@ def _local_branches(repo: Path) -> list[str]:
     return [line for line in text.splitlines() if line]
 
 
+def _merged_home(repo: Path, branches: list[str], branch: str) -> str | None:
+    """The branch that stays and holds every commit of ``branch``: one of the user's, or
+    for a node's branch its job branch; None when there is none."""
+    users = [b for b in branches if not b.startswith(DIRECTOR_PREFIX)]
+    node = _NODE_BRANCH.match(branch)
+    homes = users + ([node.group(1)] if node and node.group(1) in branches else [])
+    return next((h for h in homes if _is_ancestor(repo, branch, h)), None)
+
+
 def clean_branches(store: Store) -> CleanResult:
-    """Delete director's branches whose every commit is already in a branch that stays."""
+    """Delete director's worktrees, then branches, whose every commit is already in a
+    branch that stays; worktrees with uncommitted changes are kept (worktree_moves)."""
     repo = store.repo
     result = CleanResult()
     with store.run_lock("clean"):
+        result.notes = worktree_moves.relocate(store)
         branches = _local_branches(repo)
-        users = [b for b in branches if not b.startswith(DIRECTOR_PREFIX)]
+        trees = worktree_moves.clean_worktrees(
+            store, lambda branch: _merged_home(repo, branches, branch)
+        )
+        result.removed += trees.removed
+        result.kept += trees.kept
         checked_out = git.worktree_branches(repo)
         for branch in (b for b in branches if b.startswith(DIRECTOR_PREFIX)):
-            node = _NODE_BRANCH.match(branch)
-            homes = users + ([node.group(1)] if node and node.group(1) in branches else [])
-            into = next((h for h in homes if _is_ancestor(repo, branch, h)), None)
+            into = _merged_home(repo, branches, branch)
             if into is None:
                 result.kept.append((branch, "has work not merged anywhere else"))
             elif branch in checked_out:

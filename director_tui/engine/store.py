@@ -95,11 +95,16 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 class Store:
     """Paths and typed reads/writes of one repository's ``.director/`` folder."""
 
-    def __init__(self, repo: Path, root: Path | None = None) -> None:
+    def __init__(
+        self, repo: Path, root: Path | None = None, *, worktrees: Path | None = None
+    ) -> None:
         self.repo = repo.resolve()
         # A different root gives an isolated store over the same repository: the bench
         # keeps each profile run's state, ledger and worktrees apart from the user's job.
         self.root = root.resolve() if root is not None else self.repo / ".director"
+        # Given for a repository that is director's own scratch clone (a cluster worker's):
+        # its worktrees go with the clone when it is removed.
+        self._worktrees = worktrees
 
     # -- layout -------------------------------------------------------------------------
     @property
@@ -164,6 +169,8 @@ class Store:
     def worktrees(self) -> Path:
         """Outside the checkout (``worktree_home``): a worktree inside it would be part of
         the user's tree for their test runners, linters and watchers."""
+        if self._worktrees is not None:
+            return self._worktrees
         return worktree_home.store_worktrees(self.repo, self.root)
 
     @property
@@ -190,7 +197,8 @@ class Store:
     def ensure(self) -> None:
         for folder in (self.root, self.logs, self.worktrees, self.control):
             folder.mkdir(parents=True, exist_ok=True)
-        worktree_home.write_markers(self.repo, self.root, self.worktrees)
+        if self._worktrees is None:
+            worktree_home.write_markers(self.repo, self.root, self.worktrees)
         self._exclude_runtime_files()
 
     def _exclude_runtime_files(self) -> None:

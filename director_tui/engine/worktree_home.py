@@ -77,10 +77,13 @@ def legacy_worktrees(state_root: Path) -> Path:
     return state_root / LEGACY_FOLDER
 
 
-def write_markers(repo: Path, state_root: Path, worktrees: Path) -> None:
-    """Each side names the other (written only when missing or different)."""
+def write_markers(repo: Path, state_root: Path, worktrees: Path, *, moved: bool = False) -> None:
+    """Each side names the other. The store's marker keeps naming an earlier place until
+    the worktrees there were moved (``moved``): ``worktree_moves.relocate`` reads it."""
     write_repo_marker(repo)
-    _write_if_changed(state_root / LOCATION_MARKER, str(worktrees) + "\n")
+    marker = state_root / LOCATION_MARKER
+    if moved or not marker.exists():
+        _write_if_changed(marker, str(worktrees) + "\n")
 
 
 def write_repo_marker(repo: Path) -> None:

@@ -40,7 +40,7 @@ def test_an_agents_director_skip_and_request_file_are_refused(
         {
             "executor": [
                 bash_turn(f"{sys.executable} -m director_tui skip mul --repo {repo}"),
-                bash_turn(f"echo '{request}' > ../../control/0-agent.json"),
+                bash_turn(f"echo '{request}' > {repo}/.director/control/0-agent.json"),
                 *solve_turns(add),
                 *solve_turns(mul),
             ]

@@ -1,7 +1,7 @@
 """The OS sandbox with the REAL OpenCode binary: a bash tool call that writes outside the
-worktree (the user's checkout, the agent's home, /etc, .director/control) — with its
-paths hidden from OpenCode's own permission check — is prevented, not just detected, and
-the honest second attempt merges."""
+worktree (the user's checkout, the agent's home, /etc, .director/control, the worktree folder
+and the job's worktree beside its own) — with its paths hidden from OpenCode's own
+permission check — is prevented, not just detected, and the honest second attempt merges."""
 
 from __future__ import annotations
 
@@ -32,10 +32,12 @@ def test_a_real_opencode_bash_call_cannot_write_outside_its_worktree(
     etc_probe = Path("/etc") / f"director-e2e-{uuid.uuid4().hex[:8]}"
     # Paths built at run time: OpenCode's own external_directory permission refuses a
     # command that names a path outside the worktree, but cannot see through variables.
+    # R: the user's checkout; W: the folder of the repository's worktrees (the job's too).
     escape = (
-        'R="${PWD%/.director/*}"; echo leak > "$R/leak.txt"; echo x > "$HOME/outside.txt"; '
-        f'E=/et; touch "${{E}}c/{etc_probe.name}"; '
-        'echo x > "$R/.director/control/evil.json"; echo tried'
+        f'S=/; R="${{S}}{str(store.repo)[1:]}"; echo leak > "$R/leak.txt"; '
+        f'echo x > "$HOME/outside.txt"; E=/et; touch "${{E}}c/{etc_probe.name}"; '
+        'echo x > "$R/.director/control/evil.json"; W="${PWD%/*}"; echo x > "$W/planted.txt"; '
+        'echo x > "$W/_job/planted.txt"; echo tried'
     )
     setup = opencode_env(
         {
@@ -63,6 +65,8 @@ def test_a_real_opencode_bash_call_cannot_write_outside_its_worktree(
     assert ctx.sandbox.enabled
     assert outcome.success, outcome.message
     assert not (store.repo / "leak.txt").exists()
+    assert not (store.worktrees / "planted.txt").exists()
+    assert not (store.worktrees / "_job" / "planted.txt").exists()
     assert not (Path(setup.env["DIRECTOR_AGENT_HOME"]) / "outside.txt").exists()
     assert not etc_probe.exists()
     assert list(store.control.iterdir()) == []

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from director_tui.engine import git, jobs, sandbox_watch
+from director_tui.engine import git, jobs, sandbox_watch, worktree_home
 from director_tui.engine.agents.base import AgentResult
 from director_tui.engine.cluster import packs
 from director_tui.engine.cluster.wire import AttemptTicket, ProgressKind, WorkerReply
@@ -149,7 +149,9 @@ def _clone(cache: Path, here: Path, ticket: AttemptTicket) -> Store:
         git.git(["config", key, value], here)
     git.git(["checkout", "-q", "--detach", spec.base_commit], here)
     git.git(["branch", "-f", jobs.job_branch(spec.job_id), spec.base_commit], here)
-    store = Store(here)
+    # The clone is director's own, not a user's checkout: its worktrees live inside it
+    # (where director's git and the sandbox know them) and go when `reap` removes it.
+    store = Store(here, worktrees=here / ".director" / worktree_home.LEGACY_FOLDER)
     store.ensure()
     if ticket.script is not None:
         (store.root / "script.json").write_text(ticket.script, encoding="utf-8")

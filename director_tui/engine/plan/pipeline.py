@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Literal
 
-from director_tui.engine import git, jobs
+from director_tui.engine import git, jobs, worktree_moves
 from director_tui.engine.agents import PLAN_ROLES, require_binaries
 from director_tui.engine.agents.model_check import require_models
 from director_tui.engine.context import EngineContext
@@ -127,6 +127,7 @@ async def start_plan(
         archived = jobs.archive_current(store)
         if archived:
             notice(ctx, f"the previous job was archived under .director/jobs/{archived}/")
+
         # run_lock → store.ensure() already keeps .director/ out of git status through
         # .git/info/exclude, so the user's .gitignore is never edited.
         job_id = jobs.new_job_id()
@@ -261,6 +262,9 @@ def _job_worktree(ctx: EngineContext, stage: PlanStage) -> Path:
             f"the job branch {stage.job_branch} no longer exists",
             hint='start again with `director plan "<task>"`',
         )
+    # Worktrees an older version left inside the checkout go where they belong first.
+    for moved in worktree_moves.relocate(ctx.store):
+        notice(ctx, moved, "warning" if moved.startswith("left") else "info")
     return jobs.ensure_job_worktree(ctx.store, stage.job_branch)
 
 

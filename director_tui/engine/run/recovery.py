@@ -4,13 +4,15 @@ killed, a half-done merge aborted, nodes caught mid-flight reset (or kept as mer
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from director_tui.engine import git, jobs
 from director_tui.engine.budget import fresh_attempts, uncount_attempt
-from director_tui.engine.models import ACTIVE, NodeStatus
+from director_tui.engine.models import ACTIVE, NodeState, NodeStatus
 from director_tui.engine.proc import kill_orphans
 from director_tui.engine.run.core import RunCore
+from director_tui.engine.store import Store
 
 
 def recover(core: RunCore) -> list[str]:
@@ -18,6 +20,7 @@ def recover(core: RunCore) -> list[str]:
     notes: list[str] = []
     store, plan, state = core.store, core.plan, core.state
     st_map = state.nodes
+    _follow_moved_worktrees(store, st_map.values())
     active = [nid for nid, st in st_map.items() if st.status in ACTIVE]
     if active or state.owner_pid:
         started_after = state.owner_create_time or state.started_at
@@ -78,6 +81,15 @@ def recover(core: RunCore) -> list[str]:
     state.integration_report = ""
     state.recovered = notes
     return notes
+
+
+def _follow_moved_worktrees(store: Store, states: Iterable[NodeState]) -> None:
+    """A node's recorded worktree in ``.director/worktrees/`` (an older version's place)
+    now lives where ``worktree_moves.relocate`` moved it, before recovery ran."""
+    legacy = store.legacy_worktrees
+    for st in states:
+        if st.worktree and Path(st.worktree).is_relative_to(legacy):
+            st.worktree = str(store.worktrees / Path(st.worktree).relative_to(legacy))
 
 
 def merged_already(repo: Path, nid: str, branch: str, job_head: str) -> bool:

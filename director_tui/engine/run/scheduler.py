@@ -13,7 +13,7 @@ from typing import NoReturn
 
 import psutil
 
-from director_tui.engine import control_channel, dag, git, jobs, sandbox_watch
+from director_tui.engine import control_channel, dag, git, jobs, sandbox_watch, worktree_moves
 from director_tui.engine.context import EngineContext
 from director_tui.engine.errors import DirectorError
 from director_tui.engine.events import RunStarted
@@ -104,6 +104,9 @@ class Runner:
     async def _run(self) -> RunOutcome:
         core = self.core
         plan, state = core.plan, core.state
+        # Worktrees an older version left inside the checkout go where they belong first.
+        for moved in await core.io(worktree_moves.relocate, core.store):
+            core.notice(moved, "warning" if moved.startswith("left") else "info")
         await core.io(jobs.ensure_job_worktree, core.store, plan.job_branch)
         core.job_head = await core.io(git.rev, core.store.repo, plan.job_branch)
         # Recovery reads the dead owner's start time (orphans are processes younger than
