@@ -179,8 +179,11 @@ class DirectorApp(AppBase):
         plan = self.guard("Cannot read plan.json", self.bridge.plan)
         self.buffer.drain()  # anything queued belongs to the replaced file
         self.board = BoardModel.replayed(plan, events)
-        self.attention = AttentionTracker.replayed(events)
+        # All of the new file happened since the last read: what it calls for rings.
+        self.attention = AttentionTracker()
+        occasions = [item for item in map(self.attention.see, events) if item is not None]
         self.fit_title()
+        self.ring(occasions)
         for screen in self.screen_stack:
             if isinstance(screen, DirectorScreen):
                 screen.board_replaced()

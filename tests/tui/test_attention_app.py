@@ -5,6 +5,8 @@ app shows what still waits without ringing again."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 from textual.widgets import TextArea
@@ -79,3 +81,34 @@ async def test_a_finished_run_reads_differently_from_a_gate(tmp_path: Path) -> N
         assert bells == [1]
         assert app.title.endswith("· ✓ job finished")
         assert app.has_class("-finished") and not app.has_class("-needs-you")
+
+
+async def test_attached_to_a_headless_plan_the_app_rings_and_the_command_runs_once(
+    tmp_path: Path,
+) -> None:
+    """The app follows a `director plan` running in another process: the gate rings in
+    the app; the notify command is the engine's process's, so it runs once, not twice."""
+    repo, _script = make_sample(tmp_path, [*base_entries(), *good_tests()])
+    argv, out = recording_command(tmp_path)
+    with (repo / ".director" / "config.toml").open("a") as fh:
+        fh.write(f"\n[notify]\ncommand = {json.dumps(argv)}\n")
+    app = frozen_app(repo, "home", watch=True)
+    bells = counting_bells(app)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "director_tui", "plan", "add mul and div", "--repo", str(repo)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            assert await wait_until(pilot, lambda: proc.poll() is not None, timeout=120)
+        finally:
+            proc.kill()
+        assert proc.returncode == 3  # stopped at Gate 1
+        assert await wait_until(pilot, lambda: bool(app.rang), timeout=20)
+        assert [(item.kind, item.gate) for item in app.rang] == [("gate_reached", "gate1")]
+        assert bells == [1]
+        assert "⚑ Gate 1 needs you" in app.title
+    assert [record["stdin"]["event"] for record in notified(out)] == ["gate_reached"]  # type: ignore[index]
