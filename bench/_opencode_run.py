@@ -1,14 +1,19 @@
-"""The run half of ``bench/job_wall.py --opencode``: a job's run with the REAL OpenCode
+"""``bench/job_wall.py --opencode``: a whole job (plan + run) with the REAL OpenCode
 against the project's fake model server (``tests/fake_model_server.py``), each model turn
-answered after a fixed latency, through the slots' ``opencode serve`` next to
-``[opencode] server = false`` (a cold ``opencode run`` per call).
+answered after a fixed latency, through persistent ``opencode serve`` processes (the
+planner's, one per slot shared by the test authors and the run, as ``director auto``
+does) next to ``[opencode] server = false`` (a cold ``opencode run`` per call) with the
+test authors one node at a time.
 
-The job is built directly (an approved plan whose red tests are committed on the job
-branch: ``tests/run_fixture.build_job``), the same shape as ``job_wall``'s plan: node
-``f<i>`` writes ``calc/f<i>.py``, every other node depends on the one before it. Each
-executor call plays ``EXECUTOR_TURNS`` turns (read the stub, run the tests, write the
-solution, run them again, answer), routed to its node by the prompt (``"executor|
-Implement f<i> in"``), so nodes running side by side each get their own."""
+``OpenCodeBench.job`` plans the job (``start_plan`` auto, no critic: recon, spec,
+decompose, a test author per node) and runs it in one event loop.
+
+The job has the shape of ``job_wall``'s plan: node ``f<i>`` writes ``calc/f<i>.py``,
+every other node depends on the one before it. Recon, spec and plan are a turn each; a
+test author writes its node's check and answers (two turns); each executor call plays
+``EXECUTOR_TURNS`` turns (read, run the tests, write the solution, run them again,
+answer). Calls of nodes side by side are routed by their prompts (``"test_author|tests
+for node `f<i>`"``, ``"executor|Implement f<i> in"``), so each gets its own turns."""
 
 from __future__ import annotations
 
@@ -30,16 +35,16 @@ sys.path.insert(0, str(ROOT / "tests"))
 from agent_clis import ensure_cli  # noqa: E402
 from fake_model_server import FakeModelServer  # noqa: E402
 
+from director_tui.engine.agents import model_check  # noqa: E402
 from director_tui.engine.config import ROLES, load_config  # noqa: E402
 from director_tui.engine.context import EngineContext  # noqa: E402
-from director_tui.engine.events import (  # noqa: E402
-    AgentFinished,
-    AgentStarted,
-    EventBase,
-    NodeStateChanged,
-)
+from director_tui.engine.events import AgentFinished, EventBase  # noqa: E402
+from director_tui.engine.models import Stage  # noqa: E402
+from director_tui.engine.plan import start_plan  # noqa: E402
 from director_tui.engine.run import run_job  # noqa: E402
-from tests.run_fixture import PY, NodeSpec, build_job  # noqa: E402
+from director_tui.engine.store import Store  # noqa: E402
+from tests.conftest import make_repo  # noqa: E402
+from tests.run_fixture import PY, TEST_PRELUDE, NodeSpec  # noqa: E402
 
 EXECUTOR_TURNS = 5
 
@@ -79,50 +84,65 @@ def executor_turns(spec: NodeSpec, latency: float) -> list[dict[str, Any]]:
     return turns
 
 
+def plan_turns(specs: list[NodeSpec], latency: float) -> dict[str, list[dict[str, Any]]]:
+    """The planning calls' turns: recon, spec, the plan, and each node's test author
+    (keyed by its prompt: authors of several nodes run side by side)."""
+    plan = {
+        "nodes": [
+            {
+                "id": spec.id,
+                "title": f"implement {spec.id}",
+                "spec": f"Implement {spec.id} in {spec.impl_path}.",
+                "files": [spec.impl_path],
+                "depends_on": spec.depends_on,
+                "test_cmd": spec.test_cmd,
+                "tests": [spec.test_path],
+                "estimated_difficulty": "easy",
+            }
+            for spec in specs
+        ]
+    }
+    turns: dict[str, list[dict[str, Any]]] = {
+        "explorer": [_turn(latency, text="## Layout\ncalc/ holds one module per function.\n")],
+        # The brainstorm role borrows the planner's tier: its spec comes first in that queue.
+        "planner": [
+            _turn(latency, text="# Functions\n\n## Goal\nOne function per module.\n"),
+            _turn(latency, text="```json\n" + json.dumps(plan) + "\n```"),
+        ],
+    }
+    for spec in specs:
+        turns[f"test_author|tests for node `{spec.id}`"] = [
+            _tool(
+                latency,
+                "write",
+                filePath="{cwd}/" + spec.test_path,
+                content=TEST_PRELUDE + spec.test_body,
+            ),
+            _turn(latency, text="Wrote the tests; they fail until the node is implemented."),
+        ]
+    return turns
+
+
 @dataclass
-class RunWall:
-    secs: float
+class JobWall:
+    plan_secs: float
+    run_secs: float
     load_before: float
     load_after: float
-    calls: list[
-        float
-    ]  # each executor call's wall time (the slot's first includes its server's start)
-    first_calls: list[
-        float
-    ]  # the first call of each slot (servers) or of the run's first wave (cold)
-    gates: list[float]  # each node's gate (tests on a clean checkout, commit)
+    calls: dict[
+        str, list[float]
+    ]  # each agent call's wall time (a server's start included), by role
+
+    @property
+    def secs(self) -> float:
+        return self.plan_secs + self.run_secs
 
     def where(self) -> str:
-        def med(values: list[float]) -> str:
-            return f"{statistics.median(values):.1f}s" if values else "-"
-
-        return (
-            f"executor calls: median {med(self.calls)} (first per slot {med(self.first_calls)}), "
-            f"sum {sum(self.calls):.0f}s; gates: median {med(self.gates)}"
+        """Each role's calls: how many, the first's wall time and the median."""
+        return "; ".join(
+            f"{role} {len(walls)}× first {walls[0]:.1f}s median {statistics.median(walls):.1f}s"
+            for role, walls in self.calls.items()
         )
-
-
-class _Timeline:
-    """Wall times of the run's calls and gates, from its events as they happen."""
-
-    def __init__(self) -> None:
-        self.started: dict[str, float] = {}
-        self.calls: list[tuple[float, float]] = []  # (start, wall)
-        self.gating: dict[str, float] = {}
-        self.gates: list[float] = []
-
-    def __call__(self, event: EventBase) -> None:
-        now = time.perf_counter()
-        if isinstance(event, AgentStarted) and event.role == "executor":
-            self.started[event.call_id] = now
-        elif isinstance(event, AgentFinished) and event.call_id in self.started:
-            began = self.started.pop(event.call_id)
-            self.calls.append((began, now - began))
-        elif isinstance(event, NodeStateChanged) and event.node_id:
-            if event.status == "gating":
-                self.gating[event.node_id] = now
-            elif event.node_id in self.gating:
-                self.gates.append(now - self.gating.pop(event.node_id))
 
 
 class OpenCodeBench:
@@ -161,37 +181,53 @@ class OpenCodeBench:
     def close(self) -> None:
         self.fake.stop()
 
-    def run(self, nodes: int, latency: float, parallel: int, *, server: bool) -> RunWall:
+    def config(self, parallel: int, server: bool) -> str:
+        tiers = "".join(f'{role} = "opencode/fake/{role}"\n' for role in ROLES)
+        return (
+            f"[tiers]\n{tiers}\n[limits]\nparallel = {parallel}\nflake_runs = 1\n"
+            "idle_timeout_secs = 300\nnode_timeout_secs = 900\ngate_timeout_secs = 120\n"
+            f"\n[opencode]\nserver = {'true' if server else 'false'}\n"
+        )
+
+    def job(self, nodes: int, latency: float, parallel: int, *, server: bool) -> JobWall:
+        """Plan (auto, no critic) and run a job in one event loop, as ``director auto``
+        does. Cold (``server=False``): test authors one node at a time."""
         specs = node_specs(nodes)
         with tempfile.TemporaryDirectory(prefix="director-job-wall-oc-", dir=self.root) as tmp:
-            store = build_job(Path(tmp), specs)
-            tiers = "".join(f'{role} = "opencode/fake/{role}"\n' for role in ROLES)
-            store.config.write_text(
-                f"[tiers]\n{tiers}\n[limits]\nparallel = {parallel}\nflake_runs = 1\n"
-                "idle_timeout_secs = 300\nnode_timeout_secs = 900\ngate_timeout_secs = 120\n"
-                f"\n[opencode]\nserver = {'true' if server else 'false'}\n"
-            )
+            repo = make_repo(Path(tmp) / "repo", {"README.md": "# calc\n", "calc/__init__.py": ""})
+            store = Store(repo)
+            store.ensure()
+            store.config.write_text(self.config(parallel if server else 1, server))
             self.fake.load(
-                {
-                    f"executor|Implement {spec.id} in": executor_turns(spec, latency)
-                    for spec in specs
-                }
+                plan_turns(specs, latency)
+                | {f"executor|Implement {s.id} in": executor_turns(s, latency) for s in specs}
             )
+            # Every command asks OpenCode for its models once: not remembered across jobs.
+            model_check._PASSED.clear()
+            model_check._LISTED.clear()
             ctx = EngineContext.open(store, load_config(store.repo))
-            timeline = _Timeline()
-            ctx.bus.subscribe(timeline)
+            calls: dict[str, list[float]] = {}
+
+            def on_event(event: EventBase) -> None:
+                if isinstance(event, AgentFinished):
+                    calls.setdefault(event.role, []).append(event.duration_secs)
+
+            ctx.bus.subscribe(on_event)
             load_before = os.getloadavg()[0]
-            began = time.perf_counter()
-            outcome = asyncio.run(run_job(ctx, parallel=parallel))
-            secs = time.perf_counter() - began
-            if not outcome.success:
-                raise SystemExit(f"the bench run failed: {outcome.message}")
-            ordered = sorted(timeline.calls)
-            return RunWall(
-                secs,
-                load_before,
-                os.getloadavg()[0],
-                calls=[wall for _start, wall in ordered],
-                first_calls=[wall for _start, wall in ordered[:parallel]],
-                gates=timeline.gates,
-            )
+
+            async def whole() -> tuple[float, float]:
+                began = time.perf_counter()
+                async with ctx.servers.session():
+                    stage = await start_plan(
+                        ctx, "one function per module", auto=True, critique=False
+                    )
+                    planned = time.perf_counter()
+                    if stage.stage != Stage.approved:
+                        raise SystemExit(f"the bench plan stopped at {stage.stage.value}")
+                    outcome = await run_job(ctx, parallel=parallel)
+                    if not outcome.success:
+                        raise SystemExit(f"the bench run failed: {outcome.message}")
+                return planned - began, time.perf_counter() - planned
+
+            plan_secs, run_secs = asyncio.run(whole())
+            return JobWall(plan_secs, run_secs, load_before, os.getloadavg()[0], calls)

@@ -17,11 +17,11 @@ and decompose stay serial: (3 + 8/4) / (3 + 8) = 0.45); the default turns say wh
 session does (a test author reads, writes, runs its tests and answers), and the floor the
 turns allow is printed beside each ratio.
 
-Sessions (``--opencode``): the run half of the same job shape with the REAL OpenCode
-against the fake model server (``bench/_opencode_run.py``), each model turn answered after
-the latency, through the slots' ``opencode serve`` next to ``[opencode] server = false``
-(a cold ``opencode run`` per call), in one run (alternating, so load hits both alike).
-Planning is not in it: it still calls ``opencode run`` for every session, servers or not.
+Sessions (``--opencode``): the same job shape, plan + run, with the REAL OpenCode against
+the fake model server (``bench/_opencode_run.py``), each model turn answered after the
+latency: through persistent ``opencode serve`` processes with test authors side by side,
+as ``director auto`` does, next to ``[opencode] server = false`` (a cold ``opencode run``
+per call) with test authors one at a time, in one run.
 
     .venv/bin/python bench/job_wall.py --opencode [--latency 0 3] [--nodes 3 8]
 
@@ -218,7 +218,7 @@ def main() -> int:
     parser.add_argument(
         "--opencode",
         action="store_true",
-        help="the run half with the real OpenCode: slot servers next to cold `opencode run`",
+        help="the whole job with the real OpenCode: servers next to cold `opencode run`",
     )
     args = parser.parse_args()
     if args.opencode:
@@ -260,12 +260,12 @@ def sessions(latencies: list[float], node_counts: list[int], parallel: int) -> i
     from bench._opencode_run import EXECUTOR_TURNS, OpenCodeBench
 
     print(
-        f"real OpenCode + fake model; {EXECUTOR_TURNS} turns per executor call; run at "
-        f"--parallel {parallel}; {os.cpu_count()} cores; load average at start "
-        f"{os.getloadavg()[0]:.1f}",
+        f"real OpenCode + fake model; {EXECUTOR_TURNS} turns per executor call; plan + run "
+        f"at --parallel {parallel} (cold: test authors one at a time); {os.cpu_count()} "
+        f"cores; load average at start {os.getloadavg()[0]:.1f}",
         flush=True,
     )
-    header = f"{'latency':>7} {'nodes':>5} {'sessions':>9} {'run s':>7} {'load':>11}"
+    header = f"{'latency':>7} {'nodes':>5} {'sessions':>9} {'plan s':>7} {'run s':>7} {'job s':>7} {'load':>11}"
     with tempfile.TemporaryDirectory(prefix="director-job-wall-") as tmp:
         bench = OpenCodeBench(Path(tmp))
         try:
@@ -274,18 +274,20 @@ def sessions(latencies: list[float], node_counts: list[int], parallel: int) -> i
                     print(header)
                     walls = {}
                     for label, server in (("servers", True), ("cold", False)):
-                        wall = bench.run(nodes, latency, parallel, server=server)
+                        wall = bench.job(nodes, latency, parallel, server=server)
                         walls[label] = wall
                         print(
-                            f"{latency:>6.1f}s {nodes:>5} {label:>9} {wall.secs:>7.1f} "
-                            f"{wall.load_before:>5.1f}→{wall.load_after:<5.1f}  {wall.where()}",
+                            f"{latency:>6.1f}s {nodes:>5} {label:>9} {wall.plan_secs:>7.1f} "
+                            f"{wall.run_secs:>7.1f} {wall.secs:>7.1f} "
+                            f"{wall.load_before:>5.1f}→{wall.load_after:<5.1f}\n"
+                            f"        {wall.where()}",
                             flush=True,
                         )
-                    waves = max(-(-nodes // parallel), 2 if nodes > 1 else 1)  # f1 needs f0
-                    floor = latency * EXECUTOR_TURNS * waves
+                    warm, cold = walls["servers"], walls["cold"]
                     print(
-                        f"  ratio servers/cold: run {walls['servers'].secs / walls['cold'].secs:.2f}"
-                        f"  (model turns alone take ≥ {floor:.0f}s at this parallelism)\n",
+                        f"  ratio servers/cold: plan {warm.plan_secs / cold.plan_secs:.2f}, "
+                        f"run {warm.run_secs / cold.run_secs:.2f}, whole job "
+                        f"{warm.secs / cold.secs:.2f}\n",
                         flush=True,
                     )
         finally:

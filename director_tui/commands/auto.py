@@ -109,8 +109,6 @@ async def _plan(
 
 
 def handle(args: argparse.Namespace) -> int:
-    from director_tui.engine.plan import load_stage
-
     # An empty task given ("$TASK" unset) is an error, not "resume the unfinished job".
     given = args.task is not None or args.input is not None
     task = read_task(args.task, args.input, "auto") if given else None
@@ -118,24 +116,29 @@ def handle(args: argparse.Namespace) -> int:
     store.check_free()  # exit 4 "busy" before any check that would misread a busy repo
     config = with_parallel(_with_ceiling(load_config(store.repo), args.max_cost), args.parallel)
     ctx = EngineContext.open(store, config)
-    printer = PlanPrinter()
-    ctx.bus.subscribe(printer)
     with stop_like_ctrl_c(), telling_the_human(ctx):
-        stage = asyncio.run(
-            _plan(ctx, task, load_stage(store), critique=not args.no_critique, force=args.force)
-        )
-    if stage.stage != Stage.approved:  # the engine stops only at approved in auto mode
-        printer.line(f"[red]planning stopped at {stage.stage.value}[/]")
-        return 1
-    printer.line(f"[bold green]plan approved[/] on branch {stage.job_branch}: running it")
+        return asyncio.run(_auto(ctx, task, critique=not args.no_critique, force=args.force))
+
+
+async def _auto(ctx: EngineContext, task: str | None, *, critique: bool, force: bool) -> int:
+    """Plan, then run, in one event loop: the OpenCode servers the test authors used in
+    the slot worktrees serve the run's attempts there (no second start)."""
+    from director_tui.engine.plan import load_stage
     from director_tui.engine.run import run_job
     from director_tui.views.run_view import RunPrinter
 
-    ctx.bus.sinks.remove(printer)
-    run_printer = RunPrinter()
-    ctx.bus.subscribe(run_printer)
-    with stop_like_ctrl_c(), telling_the_human(ctx):
-        outcome = asyncio.run(run_job(ctx))
+    printer = PlanPrinter()
+    ctx.bus.subscribe(printer)
+    async with ctx.servers.session():
+        stage = await _plan(ctx, task, load_stage(ctx.store), critique=critique, force=force)
+        if stage.stage != Stage.approved:  # the engine stops only at approved in auto mode
+            printer.line(f"[red]planning stopped at {stage.stage.value}[/]")
+            return 1
+        printer.line(f"[bold green]plan approved[/] on branch {stage.job_branch}: running it")
+        ctx.bus.sinks.remove(printer)
+        run_printer = RunPrinter()
+        ctx.bus.subscribe(run_printer)
+        outcome = await run_job(ctx)
     run_printer.summary(outcome)
     sys.stdout.flush()
     return outcome.exit_code

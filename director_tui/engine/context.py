@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from director_tui.engine import cost, git, sandbox, worktree_home
+from director_tui.engine.agent_servers import AgentServers
 from director_tui.engine.agents import provider_for
 from director_tui.engine.agents.base import AgentCall, AgentProvider, AgentResult, ExitReason
 from director_tui.engine.config import Config, split_tier
@@ -34,10 +35,18 @@ class EngineContext:
     config: Config
     bus: EventBus = field(default_factory=EventBus)
     _sandbox: sandbox.Decision | None = field(default=None, repr=False)
+    _servers: AgentServers | None = field(default=None, repr=False)
 
     @property
     def repo(self) -> Path:
         return self.store.repo
+
+    @property
+    def servers(self) -> AgentServers:
+        """The process's persistent OpenCode servers, by the worktree each serves."""
+        if self._servers is None:
+            self._servers = AgentServers(self)
+        return self._servers
 
     @classmethod
     def open(cls, store: Store, config: Config) -> EngineContext:
@@ -105,10 +114,14 @@ class EngineContext:
     ) -> tuple[AgentResult, CostRecord]:
         """Run one agent call; its cost is recorded whether it ends or is cancelled
         (``on_cancelled`` then gets what was charged, before the cancel goes on).
-        ``provider``: who runs it instead of the tier's own per-call driver (a run slot's
-        OpenCode server)."""
+        ``provider``: who runs it instead of the tier's own per-call driver; by default the
+        OpenCode server that serves ``cwd`` when there is one (``agent_servers.py``)."""
         tier = tier or self.config.tier_for(role)
-        provider = provider or provider_for(tier, self.config, self.repo)
+        provider = (
+            provider
+            or self.servers.provider(role, tier, cwd)
+            or provider_for(tier, self.config, self.repo)
+        )
         limits = self.config.limits
         call = AgentCall(
             role=role,

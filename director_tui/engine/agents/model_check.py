@@ -10,7 +10,9 @@ first. Claude Code and Codex have no command that lists their models: their tier
 said to be "not checked", never "ok".
 
 A listing that passed is remembered for the life of the process (one check per run,
-not per call); a failed one is asked again, so a fix is seen at once.
+not per call: ``director auto`` lists once for its plan and its run, whatever tiers
+each uses); a failed one is asked again, so a fix is seen at once. Where a planning pass
+has its OpenCode server at hand, the server answers (``list_served_models``).
 """
 
 from __future__ import annotations
@@ -18,13 +20,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from urllib.parse import quote
 
 from director_tui.engine.agents.collect import agent_env, find_binary
 from director_tui.engine.agents.first_start import first_start_turn
+from director_tui.engine.agents.local_http import LocalHttpError, request
+from director_tui.engine.agents.opencode_server import OpenCodeServer, ServerStartError
 from director_tui.engine.config import Config, split_tier
 from director_tui.engine.errors import UsageError
 
@@ -56,6 +61,7 @@ class ModelListing:
 
 
 _PASSED: set[tuple[str, ...]] = set()
+_LISTED: dict[tuple[str, ...], ModelListing] = {}  # listings that named models, by env
 
 
 def _roles_by_tier(config: Config, roles: Iterable[str] | None) -> dict[str, tuple[str, ...]]:
@@ -126,6 +132,40 @@ async def list_opencode_models(binary: str, repo: Path, env: dict[str, str]) -> 
     return ModelListing(models)
 
 
+async def list_served_models(server: OpenCodeServer, directory: Path) -> ModelListing:
+    """What ``opencode models`` lists, asked of a running ``opencode serve`` started with
+    the agents' environment (its ``/config/providers`` for ``directory``, the one it
+    serves: the same providers and models, checked against the CLI's listing for
+    OpenCode 1.18.33) — no cold start of its own. Starts the server when it is not
+    running."""
+    try:
+        await server.ensure_running()
+        endpoint = server.endpoint
+        if endpoint is None:
+            raise ServerStartError("the server stopped")
+        answer = await request(
+            endpoint,
+            "GET",
+            f"/config/providers?directory={quote(str(directory), safe='')}",
+            timeout=LIST_TIMEOUT_SECS,
+        )
+        providers = answer.json().get("providers", []) if answer.status == 200 else []
+        models = frozenset(
+            f"{provider['id']}/{model}"
+            for provider in providers
+            for model in provider.get("models", {})
+        )
+    except (ServerStartError, LocalHttpError, ValueError, KeyError, AttributeError) as exc:
+        return ModelListing(frozenset(), f"the OpenCode server did not list its models: {exc}")
+    if not models:
+        return ModelListing(
+            frozenset(), f"the OpenCode server listed no models (HTTP {answer.status})"
+        )
+    return ModelListing(models)
+
+
+Lister = Callable[[], Awaitable[ModelListing]]
+
 CONFIG_TIERS = "[tiers] of .director/config.toml"
 
 
@@ -158,10 +198,14 @@ async def check_tiers(
     roles: Iterable[str] | None = None,
     where: str = CONFIG_TIERS,
     listings: dict[str, ModelListing] | None = None,
+    *,
+    lister: Lister | None = None,
 ) -> list[TierCheck]:
     """One check per tier that ``roles`` (default: every role) use; ``where`` is the file
     the fix names (a bench profile's tiers are in its own file). ``listings`` shares one
-    ``opencode models`` answer per binary between several calls (a bench's profiles)."""
+    ``opencode models`` answer per binary between several calls (a bench's profiles).
+    ``lister``: where the listing comes from instead of a cold ``opencode models`` (a
+    running server); when it cannot answer, ``opencode models`` is asked after all."""
     checks: list[TierCheck] = []
     asked: dict[str, ModelListing] = {} if listings is None else listings
     for tier, tier_roles in _roles_by_tier(config, roles).items():
@@ -193,7 +237,7 @@ async def check_tiers(
             continue
         listing = asked.get(binary)
         if listing is None:
-            listing = asked[binary] = await list_opencode_models(binary, repo, env)
+            listing = asked[binary] = await _listing(binary, repo, env, lister)
         status, detail = _opencode_verdict(ref, listing, where)
         if status == ModelStatus.ok:
             _PASSED.add(key)
@@ -201,14 +245,34 @@ async def check_tiers(
     return checks
 
 
+async def _listing(
+    binary: str, repo: Path, env: dict[str, str], lister: Lister | None
+) -> ModelListing:
+    """The models OpenCode has: remembered from earlier in this process, else from
+    ``lister``, else a cold ``opencode models``."""
+    key = (binary, str(repo), *(env.get(k, "") for k in _ENV_KEYS))
+    listing = _LISTED.get(key)
+    if listing is None and lister is not None:
+        served = await lister()
+        listing = None if served.error else served
+    if listing is None:
+        listing = await list_opencode_models(binary, repo, env)
+    if listing.models and not listing.error:
+        _LISTED[key] = listing
+    return listing
+
+
 # What decides OpenCode's answer besides its own files: a change re-checks.
 _ENV_KEYS = ("HOME", "OPENCODE_CONFIG_CONTENT", "OPENCODE_CONFIG", "XDG_CONFIG_HOME")
 
 
-async def require_models(config: Config, repo: Path, roles: Iterable[str], doing: str) -> None:
+async def require_models(
+    config: Config, repo: Path, roles: Iterable[str], doing: str, *, lister: Lister | None = None
+) -> None:
     """``UsageError`` (exit 2, nothing written yet) naming each tier whose model the agent
     CLI says it does not have. A CLI that cannot be asked does not stop the command."""
-    missing = [c for c in await check_tiers(config, repo, roles) if c.status == ModelStatus.missing]
+    checks = await check_tiers(config, repo, roles, lister=lister)
+    missing = [c for c in checks if c.status == ModelStatus.missing]
     if missing:
         raise UsageError(
             f"{doing} would call a model the agent CLI does not have:\n"

@@ -6,17 +6,22 @@ The public API and the files it writes are described in the package docstring
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Literal
 
 from director_tui.engine import git, jobs, worktree_moves
+from director_tui.engine.agent_servers import READER_ROLES
 from director_tui.engine.agents import PLAN_ROLES, require_binaries
-from director_tui.engine.agents.model_check import require_models
+from director_tui.engine.agents.model_check import Lister, list_served_models, require_models
+from director_tui.engine.agents.opencode_server import OpenCodeServer
 from director_tui.engine.context import EngineContext
 from director_tui.engine.errors import UsageError
 from director_tui.engine.events import PlanStageChanged
 from director_tui.engine.models import Approval, PlanStage, Stage, now
+from director_tui.engine.plan.author_slots import warm_slots
 from director_tui.engine.plan.checkout import check_checkout
 from director_tui.engine.plan.common import notice, read_text
 from director_tui.engine.plan.decompose import decompose_spec
@@ -115,12 +120,24 @@ async def start_plan(
     task = task.strip()
     if not task:
         raise UsageError("the task is empty", hint='director plan "<what you want done>"')
-    store = ctx.store
     # Read-only, before the lock: a refused checkout leaves no .director/ behind.
     base_branch, base_commit = check_checkout(ctx.repo)
     require_binaries(ctx.config, PLAN_ROLES, "planning")
-    await require_models(ctx.config, ctx.repo, PLAN_ROLES, "planning")
-    ctx.require_sandbox()
+    async with ctx.servers.session():
+        await require_models(ctx.config, ctx.repo, PLAN_ROLES, "planning")
+        ctx.require_sandbox()
+        return await _start_job(ctx, task, base_branch, base_commit, auto, critique)
+
+
+async def _start_job(
+    ctx: EngineContext,
+    task: str,
+    base_branch: str,
+    base_commit: str,
+    auto: bool,
+    critique: bool,
+) -> PlanStage:
+    store = ctx.store
     with store.run_lock(LOCK_PURPOSE) as took_over:
         if took_over:
             notice(ctx, took_over, "warning")
@@ -172,20 +189,50 @@ async def continue_plan(ctx: EngineContext, *, approver: Approver = "human") -> 
             notice(ctx, "the plan is already approved")
             return stage
         require_binaries(ctx.config, PLAN_ROLES, "planning")
-        await require_models(ctx.config, ctx.repo, PLAN_ROLES, "planning")
-        ctx.require_sandbox()
-        worktree = _job_worktree(ctx, stage)
-        if stage.stage == Stage.gate1:
-            stage = _approve_spec(ctx, stage, approver)
-        elif stage.stage == Stage.gate2:
-            needs_tests, retested = await reconcile_plan_edits(ctx, stage, worktree)
-            if needs_tests:
-                stage.stage = Stage.tests
-                _save(ctx, stage, "plan.json names tests that are not written yet")
-            else:
-                stage = approve_gate(stage, approver, edit_note(store, retested))
-                _save(ctx, stage, f"Gate 2 approved by {approver}")
-        return await _drive(ctx, stage)
+        async with ctx.servers.session():
+            await require_models(ctx.config, ctx.repo, PLAN_ROLES, "planning", lister=_lister(ctx))
+            ctx.require_sandbox()
+            return await _continue(ctx, stage, approver)
+
+
+async def _continue(ctx: EngineContext, stage: PlanStage, approver: Approver) -> PlanStage:
+    """Under the lock, models checked: approve the gate it waits at, then drive on."""
+    worktree = _job_worktree(ctx, stage)
+    if stage.stage == Stage.gate1:
+        stage = _approve_spec(ctx, stage, approver)
+    elif stage.stage == Stage.gate2:
+        needs_tests, retested = await reconcile_plan_edits(ctx, stage, worktree)
+        if needs_tests:
+            stage.stage = Stage.tests
+            _save(ctx, stage, "plan.json names tests that are not written yet")
+        else:
+            stage = approve_gate(stage, approver, edit_note(ctx.store, retested))
+            _save(ctx, stage, f"Gate 2 approved by {approver}")
+    return await _drive(ctx, stage)
+
+
+def _reader(ctx: EngineContext, worktree: Path) -> OpenCodeServer | None:
+    """The server of the planning roles that only read, for the job worktree (None when
+    they do not run on OpenCode servers)."""
+    servers = ctx.servers
+    if not any(servers.wanted(role) for role in READER_ROLES):
+        return None
+    return servers.server(
+        worktree, writable=False, roles=READER_ROLES, name="opencode-server-planner"
+    )
+
+
+def _lister(ctx: EngineContext) -> Lister | None:
+    """When the job worktree is there (a pass that continues a job), the planner's server
+    answers the model check (``model_check.list_served_models``, in the directory it
+    serves) instead of a cold ``opencode models``: its start is paid once, not twice."""
+    worktree = jobs.job_worktree(ctx.store)
+    if not worktree.is_dir() or not git.worktree_intact(ctx.repo, worktree):
+        return None
+    reader = _reader(ctx, worktree)
+    if reader is None:
+        return None
+    return lambda: list_served_models(reader, worktree)
 
 
 async def reject_spec(ctx: EngineContext, comment: str) -> PlanStage:
@@ -200,7 +247,8 @@ async def reject_spec(ctx: EngineContext, comment: str) -> PlanStage:
                 f"the spec can only be rejected at Gate 1 (the plan is at {stage.stage.value!r})"
             )
         worktree = _job_worktree(ctx, stage)
-        kept = await rewrite_spec(ctx, stage, worktree, comment)
+        async with _serving(ctx, worktree):
+            kept = await rewrite_spec(ctx, stage, worktree, comment)
         stage.rejection = comment.strip()
         _save(ctx, stage, "spec rewritten after the reviewer's comments" + kept)
         return stage
@@ -213,14 +261,15 @@ async def critique(ctx: EngineContext) -> PlanStage:
     with store.run_lock(LOCK_PURPOSE):
         stage = _require_stage(store)
         worktree = _job_worktree(ctx, stage)
-        if stage.stage == Stage.gate1:
-            await critique_spec(ctx, stage, worktree)
-        elif stage.stage == Stage.gate2:
-            await _critique_plan(ctx, stage, worktree)
-        else:
+        if stage.stage not in (Stage.gate1, Stage.gate2):
             raise UsageError(
                 f"nothing to critique: the plan is at {stage.stage.value!r}, not at a gate"
             )
+        async with _serving(ctx, worktree):
+            if stage.stage == Stage.gate1:
+                await critique_spec(ctx, stage, worktree)
+            else:
+                await _critique_plan(ctx, stage, worktree)
         _save(ctx, stage, "the critic revised the gate artifact")
         return stage
 
@@ -316,9 +365,51 @@ _STEPS: dict[Stage, tuple[StageStep, Stage, str]] = {
 }
 
 
+@contextlib.asynccontextmanager
+async def _serving(
+    ctx: EngineContext, worktree: Path, stage: PlanStage | None = None
+) -> AsyncIterator[None]:
+    """The planning pass's OpenCode servers (``agent_servers.py``) for what runs inside:
+    the roles that only read are sessions on one server in the job worktree that can
+    write nothing there (started at its first call, stopped as the pass ends); the test
+    authors' slot servers are the tests stage's (``author_slots.py``), started early
+    when this pass (``stage``) goes on to the tests stage without waiting at a gate."""
+    servers = ctx.servers
+    async with servers.session():
+        reader = _reader(ctx, worktree)
+        if stage is not None and _reaches_tests(stage):
+            base = await asyncio.to_thread(git.rev, worktree)
+
+            async def warm() -> None:
+                if reader is not None:  # its first call is now: it starts first
+                    with contextlib.suppress(Exception):
+                        await reader.ensure_running()
+                await warm_slots(ctx, stage.job_id, base)
+
+            servers.prepare_soon(warm())
+        try:
+            yield
+        finally:
+            served = servers.get(worktree)
+            if served is not None and not served.writable:
+                await servers.stop(worktree)
+
+
+def _reaches_tests(stage: PlanStage) -> bool:
+    """Whether driving on from ``stage`` comes to the tests stage without a human's gate."""
+    return stage.stage == Stage.decompose or (
+        stage.auto and stage.stage in (Stage.recon, Stage.spec, Stage.gate1)
+    )
+
+
 async def _drive(ctx: EngineContext, stage: PlanStage) -> PlanStage:
     """Run stages until a gate waits for a human or the plan is approved."""
     worktree = _job_worktree(ctx, stage)
+    async with _serving(ctx, worktree, stage):
+        return await _drive_in(ctx, stage, worktree)
+
+
+async def _drive_in(ctx: EngineContext, stage: PlanStage, worktree: Path) -> PlanStage:
     while True:
         step = _STEPS.get(stage.stage)
         if step is not None:

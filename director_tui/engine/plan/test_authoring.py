@@ -13,6 +13,7 @@ in its worktree, where ``director plan --continue`` checks it first."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from director_tui.engine.errors import DirectorError, PlanInvalidError
 from director_tui.engine.events import NodeTestsProgress, TestsPhase
 from director_tui.engine.guidance import guidance_prompt
 from director_tui.engine.models import Node, Plan, PlanStage
+from director_tui.engine.plan.author_slots import TestPlaces
 from director_tui.engine.plan.common import FATAL_EXITS, AgentFailedError, notice, read_text
 from director_tui.engine.plan.plan_file import read_plan
 from director_tui.engine.plan.prompts import (
@@ -38,7 +40,6 @@ from director_tui.engine.plan.red_tests import (
 )
 from director_tui.engine.plan.test_worktrees import (
     copy_tests,
-    open_test_worktree,
     remove_test_worktree,
     remove_test_worktrees,
     test_worktree,
@@ -63,7 +64,13 @@ async def author_all_tests(ctx: EngineContext, stage: PlanStage, worktree: Path)
     pending = [node for node in plan.nodes if not tests_frozen(worktree, node)]
     remove_test_worktrees(store, stage.job_id, keep={node.id for node in pending})
     if pending:
-        await _TestsStage(ctx, stage, plan, worktree).run(pending)
+        tests = _TestsStage(ctx, stage, plan, worktree)
+        try:
+            await tests.run(pending)
+        finally:
+            # With `director auto` the run comes next in this process: it keeps the
+            # slots' servers (see author_slots.py).
+            await tests.places.close(keep_for_run=stage.auto)
     remove_test_worktrees(store, stage.job_id, keep=set())
 
 
@@ -75,6 +82,7 @@ class _TestsStage:
         self.job_wt = job_wt
         self.base = git.rev(job_wt)  # every node's worktree starts here, whenever it starts
         self.slots = asyncio.Semaphore(ctx.config.limits.parallel)
+        self.places = TestPlaces(ctx, stage.job_id, self.base, job_wt)
         self.stopped = False  # a node failed: no new node starts
 
     def progress(self, node: Node, phase: TestsPhase, attempt: int = 0, message: str = "") -> None:
@@ -109,15 +117,10 @@ class _TestsStage:
             if self.stopped:
                 return None
             try:
-                wt = await asyncio.to_thread(
-                    open_test_worktree,
-                    self.ctx.store,
-                    self.stage.job_id,
-                    node,
-                    self.base,
-                    self.job_wt,
-                )
-                red = await _author_node_tests(self, node, wt)
+                async with self.places.open(node) as wt:
+                    red = await _author_node_tests(self, node, wt)
+                # Its files are in the node's own scratch worktree now, wherever it worked.
+                red = dataclasses.replace(red, worktree=test_worktree(self.ctx.store, node.id))
             except BaseException as exc:
                 self.stopped = True
                 why = "stopped" if isinstance(exc, asyncio.CancelledError) else str(exc)

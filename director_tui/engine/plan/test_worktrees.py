@@ -55,6 +55,17 @@ def copy_tests(node: Node, source: Path, target: Path) -> None:
         _copy(source / test, target / test)
 
 
+def copy_existing_tests(node: Node, source: Path, target: Path) -> None:
+    """Make the node's test files in ``target`` what they are in ``source``: copied when
+    there, deleted when not (a test author's slot and the node's own worktree, both ways:
+    ``author_slots.py``)."""
+    for test in node.tests:
+        if (source / test).is_file():
+            _copy(source / test, target / test)
+        elif (target / test).is_file() or (target / test).is_symlink():
+            (target / test).unlink()
+
+
 def _copy(source: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.is_symlink():

@@ -17,7 +17,9 @@ the node's worktree: the state, events, costs and transcripts name the node, the
 sibling watch maps the slot's folder to it, its branch is what merges. A conflict's
 rebase and re-gate happen in the node's own worktree (the slot has moved on by then).
 
-Servers start at a slot's first OpenCode call, are health-checked before each call and
+Servers come from ``ctx.servers`` (``agent_servers.py``): under ``director auto`` a slot's
+server is the one its test authors used at plan time, already running; otherwise it
+starts at the slot's first OpenCode call. They are health-checked before each call and
 started again when dead (the call they broke runs again, not charged:
 ``OpenCodeServerProvider``), and stop with the run — and with director itself when it
 is killed (PDEATHSIG). Only OpenCode tiers use the server; other providers run their
@@ -28,29 +30,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from director_tui.engine import jobs
+from director_tui.engine.agent_servers import SLOT_ROLES
 from director_tui.engine.agents.base import AgentCall, AgentProvider
-from director_tui.engine.agents.collect import agent_env, find_binary
-from director_tui.engine.agents.opencode import (
-    BINARY_ENV,
-    OpenCodeProvider,
-    role_agent_definition,
-)
-from director_tui.engine.agents.opencode import agent_name as opencode_agent_name
 from director_tui.engine.agents.opencode_server import OpenCodeServer, ServerStartError
 from director_tui.engine.agents.opencode_session import OpenCodeServerProvider
 from director_tui.engine.config import split_tier
-from director_tui.engine.control_channel import agent_marker
-from director_tui.engine.proc import kill_below, kill_orphans
+from director_tui.engine.proc import kill_orphans
 from director_tui.engine.run.core import RunCore
-from director_tui.engine.sandbox import tool_folders
-
-# The roles a run may call in a slot (all served by its server from the start, so a
-# reviewer's first session does not restart it with a new agent).
-SLOT_ROLES = ("executor", "escalation", "reviewer", "explorer")
 
 
 def uses_slots(core: RunCore) -> bool:
@@ -149,15 +138,7 @@ class SlotPool:
         """Stop what agent calls left running in the slot: every process below its server
         but the server's own, and whatever works in its worktree (started after
         ``since``), never the server."""
-        server = slot.server
-        spare = server.machinery if server is not None and server.alive else frozenset()
-        stopped: list[str] = []
-        if server is not None and server.pid is not None and server.alive:
-            stopped += await self.core.io(kill_below, server.pid, spare)
-        stopped += await self.core.io(
-            kill_orphans, [slot.worktree], started_after=since, spare=spare
-        )
-        return stopped
+        return await self.core.ctx.servers.clear(slot.worktree, since=since)
 
     async def provider(self, slot: Slot, tier: str) -> AgentProvider | None:
         """The slot's server for an OpenCode tier (started now when it is not running);
@@ -178,51 +159,21 @@ class SlotPool:
         return OpenCodeServerProvider(server, before_retry=reset)
 
     def _new_server(self, slot: Slot) -> OpenCodeServer:
-        config = self.core.config
-        agents = {
-            opencode_agent_name(role): role_agent_definition(role, config.sampling_for(role))
-            for role in SLOT_ROLES
-        }
-        binary = find_binary(BINARY_ENV, "opencode") or "opencode"
-        slot.server = OpenCodeServer(
-            binary,
-            agents=agents,
-            log_dir=self.core.store.logs,
+        """The slot's server: the one the planning pass's test authors used in this slot's
+        worktree when it runs in this process (``director auto``), else a new one."""
+        slot.server = self.core.ctx.servers.server(
+            slot.worktree,
+            writable=True,
+            roles=SLOT_ROLES,
             name=f"opencode-server-slot-{slot.index}",
-            wrap_argv=self._sandboxed(slot) if self.core.ctx.sandbox.enabled else None,
-            # Its tools' processes carry an attempt's marker: the control channel
-            # refuses requests from them like from any agent's.
-            extra_env=agent_marker(f"opencode-server-slot-{slot.index}", None),
-            on_start=lambda started: self.core.notice(
-                f"{slot.name}: OpenCode server started (pid {started.pid}, start "
-                f"{started.starts}) in {slot.worktree.name}",
-                "info",
-                slot.holder,
-            ),
+        )
+        slot.server.on_start = lambda started: self.core.notice(
+            f"{slot.name}: OpenCode server started (pid {started.pid}, start "
+            f"{started.starts}) in {slot.worktree.name}",
+            "info",
+            slot.holder,
         )
         return slot.server
-
-    def _sandboxed(self, slot: Slot) -> Callable[[list[str]], list[str]]:
-        """The server inside the OS sandbox of its slot: only the slot's worktree (and
-        OpenCode's own state folders) writable, its .git and the shared git directory
-        read-only, home and .director/ hidden, its own PID namespace (where a daemon its
-        tools leave stays below it, for ``clear``), gone with director
-        (``--die-with-parent``). Asked at every start: the worktree may have been made
-        anew."""
-
-        def wrap(argv: list[str]) -> list[str]:
-            spec = self.core.ctx.sandbox_spec(slot.worktree)
-            if spec is None:
-                return argv
-            env = agent_env()
-            folders = OpenCodeProvider().sandbox_writable_dirs(env)
-            for folder in folders:
-                folder.mkdir(parents=True, exist_ok=True)
-            return spec.plus(
-                tools=tool_folders(argv[0], env.get("PATH", ""), spec.hide), writable=folders
-            ).wrap(argv)
-
-        return wrap
 
     async def stop(self, *, remove_worktrees: bool = False) -> None:
         """When the run's nodes are through (and again as the run ends, a no-op then):
@@ -233,13 +184,8 @@ class SlotPool:
         await asyncio.gather(*(self._stop_slot(s, remove_worktrees) for s in self.slots))
 
     async def _stop_slot(self, slot: Slot, remove_worktree: bool) -> None:
-        server, slot.server = slot.server, None
-        if server is not None:
-            spare = server.machinery if server.alive else frozenset()
-            if server.pid is not None and server.alive:
-                await asyncio.to_thread(kill_below, server.pid, spare)
-            with contextlib.suppress(Exception):
-                await server.stop()
+        slot.server = None
+        await self.core.ctx.servers.stop(slot.worktree)
         with contextlib.suppress(Exception):
             await asyncio.to_thread(kill_orphans, [slot.worktree], started_after=self.created_at)
         if remove_worktree and slot.worktree.exists():

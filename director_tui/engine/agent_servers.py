@@ -1,0 +1,222 @@
+"""The persistent OpenCode servers of one director process, one per worktree it serves.
+
+Why one per worktree: a server's tools can write wherever the server can, so a server
+(in the OS sandbox, when it is on) is started with only the worktree it serves writable —
+or nothing writable, for the planning roles that only read (explorer, brainstorm,
+planner, critic in the job worktree). A server serves exactly one directory for its whole
+life, so every session after its first is warm (bench/sessions.py).
+
+Who uses them: the planning pass (the read-only planner calls in the job worktree; the
+test authors in the slot worktrees ``jobs.slot_worktree``) and the run (its slots, the
+same slot worktrees). Both ask this registry, so ``director auto`` — plan and run in one
+process — hands each slot's server from the test authors to the run's attempts instead of
+starting it again. Servers stop when the outermost ``session()`` ends (a planning pass
+alone, or ``auto`` around both), when their owner stops them, and with director itself
+(PDEATHSIG, bwrap's ``--die-with-parent``).
+
+``EngineContext.call_agent`` picks a server here by the call's directory: an OpenCode
+tier, ``[opencode] server`` on, a server registered for that directory, and a role that
+may run there (a writer role never runs on a read-only server)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from director_tui.engine.agents.base import AgentCall, AgentProvider
+from director_tui.engine.agents.collect import agent_env, find_binary
+from director_tui.engine.agents.opencode import (
+    BINARY_ENV,
+    OpenCodeProvider,
+    role_agent_definition,
+)
+from director_tui.engine.agents.opencode import agent_name as opencode_agent_name
+from director_tui.engine.agents.opencode_server import OpenCodeServer
+from director_tui.engine.agents.opencode_session import OpenCodeServerProvider
+from director_tui.engine.config import split_tier
+from director_tui.engine.control_channel import agent_marker
+from director_tui.engine.proc import kill_below, kill_orphans
+from director_tui.engine.prompts import READ_ONLY_ROLES, normalize_role
+from director_tui.engine.sandbox import tool_folders
+
+if TYPE_CHECKING:
+    from director_tui.engine.context import EngineContext
+
+# The roles a slot's server serves from its start (test authors at plan time, then the
+# run's attempts and reviews): one inline config for both, so handing a slot's server
+# from planning to the run (``director auto``) never restarts it for a new agent.
+SLOT_ROLES = ("test_author", "executor", "escalation", "reviewer", "explorer")
+# The planning roles that only read, served in the job worktree by a read-only server.
+READER_ROLES = ("explorer", "brainstorm", "planner", "critic")
+
+BeforeRetry = Callable[[AgentCall], Awaitable[None]]
+
+
+@dataclass
+class Served:
+    server: OpenCodeServer
+    writable: bool
+    before_retry: BeforeRetry | None = None  # what puts its directory back after a lost call
+
+
+def _key(worktree: Path) -> str:
+    return os.path.abspath(worktree)
+
+
+class AgentServers:
+    """The process's OpenCode servers by the directory each serves."""
+
+    def __init__(self, ctx: EngineContext) -> None:
+        self.ctx = ctx
+        self._served: dict[str, Served] = {}
+        self._depth = 0
+        self._starting: set[asyncio.Task[object]] = set()
+        self._preparing: list[asyncio.Task[None]] = []
+
+    @property
+    def enabled(self) -> bool:
+        return self.ctx.config.opencode.server
+
+    def wanted(self, role: str) -> bool:
+        """Whether ``role``'s calls would go through a server (an OpenCode tier, servers on)."""
+        return self.enabled and split_tier(self.ctx.config.tier_for(role))[0] == "opencode"
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[AgentServers]:
+        """Servers registered inside live until the outermost session ends."""
+        self._depth += 1
+        try:
+            yield self
+        finally:
+            self._depth -= 1
+            if self._depth == 0:
+                await asyncio.shield(self.stop_all())
+
+    def get(self, worktree: Path) -> Served | None:
+        return self._served.get(_key(worktree))
+
+    def server(
+        self,
+        worktree: Path,
+        *,
+        writable: bool,
+        roles: Iterable[str],
+        name: str,
+        before_retry: BeforeRetry | None = None,
+    ) -> OpenCodeServer:
+        """The server of ``worktree`` (made now, not started, when there is none or the one
+        there has other write rights)."""
+        served = self.get(worktree)
+        if served is not None and served.writable == writable:
+            served.before_retry = before_retry
+            return served.server
+        config = self.ctx.config
+        agents = {
+            opencode_agent_name(role): role_agent_definition(role, config.sampling_for(role))
+            for role in roles
+        }
+        server = OpenCodeServer(
+            find_binary(BINARY_ENV, "opencode") or "opencode",
+            agents=agents,
+            log_dir=self.ctx.store.logs,
+            name=name,
+            wrap_argv=self._sandboxed(worktree, writable) if self.ctx.sandbox.enabled else None,
+            # Its tools' processes carry an attempt's marker: the control channel refuses
+            # requests from them like from any agent's.
+            extra_env=agent_marker(name, None),
+        )
+        self._served[_key(worktree)] = Served(server, writable, before_retry)
+        return server
+
+    def start_soon(self, server: OpenCodeServer) -> None:
+        """Start ``server`` in the background (it overlaps whatever comes before its first
+        call); a failed start is left to that call, which says why."""
+
+        async def start() -> None:
+            with contextlib.suppress(Exception):
+                await server.ensure_running()
+
+        task: asyncio.Task[object] = asyncio.ensure_future(start())
+        self._starting.add(task)
+        task.add_done_callback(self._starting.discard)
+
+    def prepare_soon(self, work: Awaitable[None]) -> None:
+        """Run ``work`` (worktrees and servers made ahead of need) in the background;
+        ``prepared()`` waits for it before those worktrees are used."""
+        self._preparing.append(asyncio.ensure_future(work))
+
+    async def prepared(self) -> None:
+        """Whatever ``prepare_soon`` started is done (its failure left to the callers'
+        own preparation, which does the same again)."""
+        tasks, self._preparing = self._preparing, []
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def provider(self, role: str, tier: str, cwd: Path) -> AgentProvider | None:
+        """The server of ``cwd`` for this call, or None (the tier's per-call driver)."""
+        if not self.enabled or split_tier(tier)[0] != "opencode":
+            return None
+        served = self.get(cwd)
+        if served is None or (not served.writable and normalize_role(role) not in READ_ONLY_ROLES):
+            return None
+        return OpenCodeServerProvider(served.server, before_retry=served.before_retry)
+
+    def _sandboxed(self, worktree: Path, writable: bool) -> Callable[[list[str]], list[str]]:
+        """The server inside the OS sandbox of its worktree: only that worktree (unless
+        read-only) and OpenCode's own state folders writable, its .git and the shared git
+        directory read-only, home and .director/ hidden, its own PID namespace (where a
+        daemon its tools leave stays below it, for ``clear``), gone with director
+        (``--die-with-parent``). Asked at every start: the worktree may have been made anew."""
+
+        def wrap(argv: list[str]) -> list[str]:
+            spec = self.ctx.sandbox_spec(worktree, writable=writable)
+            if spec is None:
+                return argv
+            env = agent_env()
+            folders = OpenCodeProvider().sandbox_writable_dirs(env)
+            for folder in folders:
+                folder.mkdir(parents=True, exist_ok=True)
+            return spec.plus(
+                tools=tool_folders(argv[0], env.get("PATH", ""), spec.hide), writable=folders
+            ).wrap(argv)
+
+        return wrap
+
+    async def clear(self, worktree: Path, *, since: float) -> list[str]:
+        """Stop what agent calls left running for ``worktree``: every process below its
+        server but the server's own, and whatever works in the worktree (started after
+        ``since``), never the server."""
+        served = self.get(worktree)
+        server = served.server if served is not None else None
+        alive = server is not None and server.alive
+        spare = server.machinery if server is not None and alive else frozenset()
+        stopped: list[str] = []
+        if server is not None and alive and server.pid is not None:
+            stopped += await asyncio.to_thread(kill_below, server.pid, spare)
+        stopped += await asyncio.to_thread(
+            kill_orphans, [worktree], started_after=since, spare=spare
+        )
+        return stopped
+
+    async def stop(self, worktree: Path) -> None:
+        """The server of ``worktree`` and whatever runs below it stopped, and forgotten."""
+        served = self._served.pop(_key(worktree), None)
+        if served is None:
+            return
+        server = served.server
+        if server.pid is not None and server.alive:
+            spare = server.machinery
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(kill_below, server.pid, spare)
+        with contextlib.suppress(Exception):
+            await server.stop()
+
+    async def stop_all(self) -> None:
+        for task in [*self._starting, *self._preparing]:
+            task.cancel()
+        await self.prepared()
+        await asyncio.gather(*(self.stop(Path(key)) for key in list(self._served)))
