@@ -1,0 +1,137 @@
+"""Which calls go to a persistent OpenCode server (``agent_servers.py``), how long servers
+live, how a test author's files move between its slot and its node's worktree, and the
+model listing remembered per process. No OpenCode runs here (servers are registered, not
+started): the real binary is in tests/e2e/test_auto_servers_e2e.py."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+
+from director_tui.engine.agents import model_check
+from director_tui.engine.agents.model_check import ModelListing, check_tiers
+from director_tui.engine.agents.opencode_session import OpenCodeServerProvider
+from director_tui.engine.config import ROLES, Config
+from director_tui.engine.context import EngineContext
+from director_tui.engine.models import Node
+from director_tui.engine.plan.test_worktrees import copy_existing_tests
+from director_tui.engine.store import Store
+
+
+def context(
+    repo: Path, *, server: bool = True, tiers: dict[str, str] | None = None
+) -> EngineContext:
+    config = Config.model_validate(
+        {
+            "tiers": dict.fromkeys(ROLES, "opencode/fake/m") | (tiers or {}),
+            "opencode": {"server": server},
+        }
+    )
+    return EngineContext.open(Store(repo), config)
+
+
+def test_a_call_goes_to_the_server_of_its_directory_only_when_its_role_may_run_there(
+    git_repo: Path, tmp_path: Path
+) -> None:
+    ctx = context(git_repo)
+    servers = ctx.servers
+    reader_dir, slot_dir, other = tmp_path / "job", tmp_path / "slot", tmp_path / "other"
+    reader = servers.server(reader_dir, writable=False, roles=("planner",), name="r")
+    slot = servers.server(slot_dir, writable=True, roles=("test_author",), name="s")
+
+    def served_by(role: str, cwd: Path, tier: str = "opencode/fake/m") -> object:
+        provider = servers.provider(role, tier, cwd)
+        return provider.server if isinstance(provider, OpenCodeServerProvider) else provider
+
+    assert served_by("planner", reader_dir) is reader
+    assert served_by("explorer", slot_dir) is slot  # a reader may run where writers do
+    assert served_by("test_author", slot_dir) is slot
+    # A writer never runs on a read-only server: its own per-call CLI instead.
+    assert served_by("test_author", reader_dir) is None
+    assert served_by("executor", other) is None  # no server serves that directory
+    assert served_by("planner", reader_dir, "claude-code/sonnet") is None
+    # The same directory asked again: the same server (not a second one).
+    assert servers.server(slot_dir, writable=True, roles=(), name="x") is slot
+
+
+def test_with_servers_off_every_call_is_a_per_call_cli(git_repo: Path, tmp_path: Path) -> None:
+    ctx = context(git_repo, server=False)
+    ctx.servers.server(tmp_path, writable=True, roles=("executor",), name="s")
+    assert not ctx.servers.wanted("executor")
+    assert ctx.servers.provider("executor", "opencode/fake/m", tmp_path) is None
+
+
+def test_servers_live_until_the_outermost_session_ends(git_repo: Path, tmp_path: Path) -> None:
+    ctx = context(git_repo)
+    servers = ctx.servers
+
+    async def nested() -> tuple[bool, bool]:
+        async with servers.session():
+            async with servers.session():  # a planning pass inside `director auto`
+                servers.server(tmp_path, writable=True, roles=("executor",), name="s")
+            kept = servers.get(tmp_path) is not None
+        return kept, servers.get(tmp_path) is not None
+
+    assert asyncio.run(nested()) == (True, False)
+
+
+def test_a_test_authors_files_go_between_slot_and_node_worktree_both_ways(
+    tmp_path: Path,
+) -> None:
+    node = Node(
+        id="n",
+        title="t",
+        spec="s",
+        files=["a.py"],
+        test_cmd="true",
+        tests=["tests/test_a.py", "tests/test_b.py"],
+    )
+    own, slot = tmp_path / "own", tmp_path / "slot"
+    (own / "tests").mkdir(parents=True)
+    (own / "tests" / "test_a.py").write_text("seeded\n")
+    (slot / "tests").mkdir(parents=True)
+    (slot / "tests" / "test_b.py").write_text("left from the slot's last node\n")
+
+    copy_existing_tests(node, own, slot)
+    assert (slot / "tests" / "test_a.py").read_text() == "seeded\n"
+    assert not (slot / "tests" / "test_b.py").exists()  # what the node's worktree lacks
+
+    (slot / "tests" / "test_b.py").write_text("written by the author\n")
+    os.chmod(slot / "tests" / "test_b.py", 0o755)
+    (slot / "tests" / "test_a.py").unlink()
+    copy_existing_tests(node, slot, own)
+    assert (own / "tests" / "test_b.py").read_text() == "written by the author\n"
+    assert os.access(own / "tests" / "test_b.py", os.X_OK)  # git records the mode
+    assert not (own / "tests" / "test_a.py").exists()  # the author deleted it
+
+
+def test_a_served_listing_is_used_and_remembered_for_the_process(
+    git_repo: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    binary = tmp_path / "opencode"
+    binary.write_text("#!/bin/sh\nexit 1\n")  # a cold `opencode models` would list nothing
+    binary.chmod(0o755)
+    monkeypatch.setenv("DIRECTOR_OPENCODE_BIN", str(binary))
+    monkeypatch.setattr(model_check, "_LISTED", {})
+    monkeypatch.setattr(model_check, "_PASSED", set())
+    asked: list[int] = []
+
+    async def lister() -> ModelListing:
+        asked.append(1)
+        return ModelListing(frozenset({"fake/m", "fake/other"}))
+
+    config = context(
+        git_repo, tiers={"executor": "opencode/fake/other", "reviewer": "opencode/fake/gone"}
+    ).config
+    first = asyncio.run(check_tiers(config, git_repo, ["planner"], lister=lister))
+    assert [c.status.value for c in first] == ["ok"]
+    # The run's tiers (`director auto`): checked against the plan's listing, not asked again.
+    second = asyncio.run(check_tiers(config, git_repo, ["executor"], lister=lister))
+    assert [c.status.value for c in second] == ["ok"]
+    assert asked == [1]
+    # Without a lister too: the remembered listing, not the cold CLI (which lists nothing).
+    third = asyncio.run(check_tiers(config, git_repo, ["reviewer"]))
+    assert [c.status.value for c in third] == ["missing"]
