@@ -25,6 +25,7 @@ COMMANDS = (
     "status",
     "control",
     "review",
+    "log",
     "bench",
     "tui",
     "demo",
@@ -41,6 +42,7 @@ the flow:
   director run                  run the approved plan: worktrees, gates, review, merge
   director status               where everything stands (--json for scripts)
   director review <node>        a node's diff; then accept / reject / retry --comment
+  director log <node>           a node's attempts; --attempt N prints their transcripts
   director tui                  the same, live, full-screen (attaches to a running job)
 
 exit codes: 0 done · 1 work failed · 2 bad input (nothing written) · 3 stopped at a gate

@@ -97,6 +97,11 @@ async def details(pilot: Pilot[Any]) -> None:
     table.focus()
     table.move_cursor(row=2)
     await pilot.press("enter")
+    # the attempts are read and the transcript rendered off the UI thread
+    for _ in range(100):
+        if len(pilot.app.screen.query("#attempt-body Static")) > 3:
+            break
+        await pilot.pause(0.05)
     await settle(pilot)
 
 
@@ -140,7 +145,7 @@ SHOTS: list[tuple[str, str, str, Step, tuple[int, int], bool]] = [
     ("gate2-60-nodes", "gate2", "gate2", nothing, (120, 40), True),
     ("run-board", "run", "run", nothing, (120, 40), False),
     ("run-board-80x24", "run", "run", nothing, (80, 24), False),
-    ("run-node-detail", "run", "run", details, (120, 40), False),
+    ("run-node-attempts", "run", "run", details, (120, 40), False),
     ("diff-review", "run-held", "run", diff_review, (120, 40), False),
     ("bench", "done", "bench", nothing, (120, 40), False),
     ("bench-80x24", "done", "bench", nothing, (80, 24), False),
@@ -164,13 +169,20 @@ async def shoot(
     return path
 
 
-async def main() -> int:
+async def main(names: list[str]) -> int:
+    """Every picture, or only those named (``make_screenshots.py run-board home``)."""
     OUT.mkdir(exist_ok=True)
+    unknown = set(names) - {shot[0] for shot in SHOTS}
+    if unknown:
+        print(f"no such screenshot: {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
     for shot in SHOTS:
+        if names and shot[0] not in names:
+            continue
         path = await shoot(*shot)
         print(f"wrote {path.relative_to(ROOT)}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    sys.exit(asyncio.run(main(sys.argv[1:])))

@@ -9,6 +9,7 @@ Test support only: it is not part of the package (``make screenshots`` and
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 from pathlib import Path
 from typing import Any, Literal
@@ -264,6 +265,8 @@ def write_sample(
         state, run_events = _run_history(plan, finished=stage == "done")
         store.write_model(store.state, state)
         events.extend(run_events)
+        started = [e.node_id for e in run_events if isinstance(e, AgentStarted) and e.node_id]
+        write_transcripts(store, plan, list(dict.fromkeys(started)))
     for seq, event in enumerate(events, start=1):
         event.seq = seq
         append_jsonl(store.events, event.model_dump(mode="json"))
@@ -292,6 +295,121 @@ def _write_job_branch(store: Store, plan: Plan) -> None:
             node.test_hashes.setdefault(test, hashlib.sha256(source.encode()).hexdigest())
     if is_repo:
         git.commit_all(worktree, "director: red tests (fixture)")
+
+
+def _second_attempt(node: Node, t: float, cost: float, total: float) -> list[EventBase]:
+    """The failed node's first gate, and its second attempt (told what failed)."""
+    call = f"executor-{node.id}-2"
+    return [
+        GateResult(
+            node_id=node.id,
+            attempt=1,
+            passed=False,
+            check="tests",
+            message="2 failed, 1 passed",
+            output_tail=FORMAT_FAILURE,
+            ts=t + 5.5,
+        ),
+        NodeStateChanged(
+            node_id=node.id,
+            status="running",
+            attempt=2,
+            max_attempts=2,
+            ts=t + 6,
+            tier="scripted/cheap",
+            message="attempt 2",
+        ),
+        AgentStarted(
+            call_id=call,
+            role="executor",
+            tier="scripted/cheap",
+            node_id=node.id,
+            attempt=2,
+            scripted=True,
+            ts=t + 6.2,
+        ),
+        AgentFinished(
+            call_id=call,
+            role="executor",
+            tier="scripted/cheap",
+            node_id=node.id,
+            exit_reason="ok",
+            input_tokens=2100,
+            output_tokens=450,
+            cost_usd=cost,
+            duration_secs=1.2,
+            ts=t + 7.5,
+        ),
+        CostUpdate(total_usd=round(total, 4), ceiling_usd=2.0, node_id=node.id, ts=t + 7.5),
+    ]
+
+
+FORMAT_FAILURE = r"""F.F                                                                      [100%]
+=================================== FAILURES ===================================
+_____________________________ test_render_marks_done ___________________________
+
+    def test_render_marks_done() -> None:
+        items = [Item("a", done=True), Item("b")]
+>       assert render(items) == "[x] a\n[ ] b"
+E       AssertionError: assert '[ ] a\n[ ] b' == '[x] a\n[ ] b'
+E         - [x] a
+E         + [ ] a
+
+tests/test_format.py:9: AssertionError
+_____________________________ test_render_empty ________________________________
+
+    def test_render_empty() -> None:
+>       assert render([]) == ""
+E       AssertionError: assert '\n' == ''
+
+tests/test_format.py:13: AssertionError
+=========================== short test summary info ============================
+FAILED tests/test_format.py::test_render_marks_done - AssertionError
+FAILED tests/test_format.py::test_render_empty - AssertionError
+2 failed, 1 passed in 0.03s"""
+
+
+def write_transcripts(store: Store, plan: Plan, started: list[str]) -> None:
+    """Each sample call's transcript, as OpenCode's ``--format json`` lines (what
+    `opencode run` prints), so the node details read a real CLI's transcript."""
+
+    def step(tokens_in: int, tokens_out: int, cost: float) -> dict[str, Any]:
+        tokens = {"input": tokens_in, "output": tokens_out, "reasoning": 0}
+        return {"type": "step_finish", "part": {"tokens": tokens | {"cache": {}}, "cost": cost}}
+
+    def tool(name: str, tool_input: dict[str, Any], output: str = "") -> dict[str, Any]:
+        state = {"status": "completed", "input": tool_input, "output": output}
+        return {"type": "tool_use", "part": {"tool": name, "state": state}}
+
+    def text(words: str) -> dict[str, Any]:
+        return {"type": "text", "part": {"text": words}}
+
+    nodes = {node.id: node for node in plan.nodes}
+    calls: dict[str, list[dict[str, Any]]] = {}
+    for node_id in started:
+        node = nodes[node_id]
+        red = FORMAT_FAILURE if node_id == "format" else "F\n1 failed in 0.02s"
+        calls[f"executor-{node_id}"] = [
+            {"type": "step_start", "part": {}},
+            tool("read", {"filePath": node.tests[0]}),
+            tool("bash", {"command": node.test_cmd}, red),
+            tool("write", {"filePath": node.files[0], "content": "..."}),
+            text(f"Implemented {node.title.lower()}: the tests I watched fail now pass."),
+            step(2100, 450, 0.006),
+        ]
+    if "format" in started:
+        calls["executor-format-2"] = [
+            {"type": "step_start", "part": {}},
+            text("The gate says `render` never marks done items. Fixing the marker:"),
+            tool("edit", {"filePath": "todo/format.py", "oldString": "[ ]", "newString": "[x]"}),
+            tool("bash", {"command": "pytest -q tests/test_format.py"}, FORMAT_FAILURE),
+            text('- `[x]` for done items\n- an empty list renders as `""`'),
+            step(2100, 450, 0.006),
+        ]
+    for call_id, lines in calls.items():
+        atomic_write_text(
+            store.logs / f"{call_id}.jsonl", "".join(json.dumps(line) + "\n" for line in lines)
+        )
 
 
 def _run_history(plan: Plan, *, finished: bool) -> tuple[RunState, list[EventBase]]:
@@ -384,9 +502,10 @@ def _run_history(plan: Plan, *, finished: bool) -> tuple[RunState, list[EventBas
         if outcome == "running":
             continue
         cost = 0.012 if node.estimated_difficulty == "easy" else 0.031
-        total += cost
         usage = RoleUsage(input_tokens=4200, output_tokens=900, cost_usd=cost, calls=1)
         st.usage["executor"] = usage
+        calls = 2 if outcome == "failed" else 1  # the failed node's two attempts share it
+        total += cost / calls
         events += [
             AgentFinished(
                 call_id=call,
@@ -394,15 +513,17 @@ def _run_history(plan: Plan, *, finished: bool) -> tuple[RunState, list[EventBas
                 tier="scripted/cheap",
                 node_id=node.id,
                 exit_reason="ok",
-                input_tokens=4200,
-                output_tokens=900,
-                cost_usd=cost,
+                input_tokens=4200 // calls,
+                output_tokens=900 // calls,
+                cost_usd=cost / calls,
                 duration_secs=4.0,
                 ts=t + 5,
             ),
             CostUpdate(total_usd=round(total, 4), ceiling_usd=2.0, node_id=node.id, ts=t + 5),
         ]
         if outcome == "failed":
+            total += cost / calls
+            events += _second_attempt(node, t, cost / calls, total)
             st.status = NodeStatus.failed
             st.attempts = 2
             st.finished_at = t + 9
@@ -520,7 +641,6 @@ BENCH_RUNS: dict[str, list[tuple[float, float]]] = {
 def write_bench_summary(store: Store) -> None:
     """A finished bench of three profiles × three runs: director-cli's field names, the
     spread and every run (what the chart draws), the verdicts against all-frontier."""
-    import json
     import statistics
 
     rows = [dict(r) for r in BENCH_ROWS]

@@ -78,7 +78,9 @@ def test_gate2_blocked_by_overlap(snap_compare: Callable[..., bool]) -> None:
     assert snap_compare(app, terminal_size=(120, 40), run_before=overlap)
 
 
-def test_run_node_detail(snap_compare: Callable[..., bool]) -> None:
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_run_node_detail(snap_compare: Callable[..., bool], size: tuple[int, int]) -> None:
+    """The failed node's details open on its attempts, attempt 2's transcript shown."""
     app = frozen_app(fixed_repo("run"), "run")
 
     async def details(pilot: Pilot[Any]) -> None:
@@ -87,10 +89,14 @@ def test_run_node_detail(snap_compare: Callable[..., bool]) -> None:
         table.focus()
         table.move_cursor(row=2)  # "format", the failed node
         await pilot.press("enter")
+        # the attempts are read and the transcript rendered off the UI thread
+        assert await wait_until(
+            pilot, lambda: len(pilot.app.screen.query("#attempt-body Static")) > 3
+        )
         await pilot.pause(0.3)
         await _settle(pilot)
 
-    assert snap_compare(app, terminal_size=(120, 40), run_before=details)
+    assert snap_compare(app, terminal_size=size, run_before=details)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")

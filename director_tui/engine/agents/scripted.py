@@ -40,6 +40,9 @@ from director_tui.engine.proc import run_command
 from director_tui.engine.prompts import READ_ONLY_ROLES
 from director_tui.engine.usage import TokenUsage
 
+# A command's output as the transcript keeps it (its last lines), as a CLI's would.
+TRANSCRIPT_OUTPUT_LINES = 200
+
 
 class ScriptStep(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -109,8 +112,13 @@ class _Recording:
         self.finished = TokenUsage()
         self.finished_cost: list[float] = []
 
-    def emit(self, kind: str, tool: str = "", status: str = "", summary: str = "") -> None:
-        self._add(kind, tool, status, summary)
+    def emit(
+        self, kind: str, tool: str = "", status: str = "", summary: str = "", **detail: Any
+    ) -> None:
+        """Live activity with ``summary``; the transcript record also keeps ``detail``
+        (a tool's input and output, a command's exit code, the whole text), so the
+        node's attempts read as a real agent's do."""
+        self._add(kind, tool, status, summary, detail=detail)
 
     def step_finished(self, usage: TokenUsage, cost_usd: float) -> None:
         """A model step that finished, billed: a call stopped after it still owes it."""
@@ -126,17 +134,20 @@ class _Recording:
         summary: str,
         usage: TokenUsage | None = None,
         cost_usd: float = 0.0,
+        detail: dict[str, Any] | None = None,
     ) -> None:
-        self.records.append(
-            {
-                "type": kind,
-                "tool": tool,
-                "status": status,
-                "summary": summary,
-                "timestamp": int(time.time() * 1000),
-                "scripted": True,
-            }
-        )
+        record: dict[str, Any] = {
+            "type": kind,
+            "tool": tool,
+            "status": status,
+            "summary": summary,
+            "timestamp": int(time.time() * 1000),
+            "scripted": True,
+        }
+        if usage is not None:
+            record["usage"] = usage.model_dump()
+            record["cost"] = cost_usd
+        self.records.append(record | (detail or {}))
         tokens = usage.total if usage else 0
         activity = self.call.activity(
             kind,
@@ -224,7 +235,7 @@ class ScriptedProvider:
                 tool_calls=tool_calls,
             )
         if entry.text:
-            emit("text", summary=entry.text[:200])
+            emit("text", summary=entry.text[:200], text=entry.text)
         emit("step", summary=f"{entry.tokens.total} tokens")
         return result(
             ExitReason.ok,
@@ -249,7 +260,7 @@ class ScriptedProvider:
             if step.step_usage is not None:
                 record.step_finished(step.step_usage, step.step_cost)
             if step.text is not None:
-                emit("text", summary=step.text[:200])
+                emit("text", summary=step.text[:200], text=step.text)
             if step.read is not None:
                 path = call.cwd / step.read
                 ok = path.is_file()
@@ -261,7 +272,13 @@ class ScriptedProvider:
                         at=time.time(),
                     )
                 )
-                emit("tool", "read", "completed" if ok else "error", step.read)
+                emit(
+                    "tool",
+                    "read",
+                    "completed" if ok else "error",
+                    step.read,
+                    input={"filePath": step.read},
+                )
             if step.write is not None:
                 target = call.cwd / step.write
                 if read_only or _sandbox_refuses(call, target):
@@ -275,7 +292,7 @@ class ScriptedProvider:
                         tool="write", status=status, input={"filePath": str(target)}, at=time.time()
                     )
                 )
-                emit("tool", "write", status, step.write)
+                emit("tool", "write", status, step.write, input={"filePath": step.write})
             if step.delete is not None:
                 refused = read_only or _sandbox_refuses(call, call.cwd / step.delete)
                 status = "error" if refused else "completed"
@@ -289,7 +306,13 @@ class ScriptedProvider:
                         at=time.time(),
                     )
                 )
-                emit("tool", "bash", status, f"rm {step.delete}")
+                emit(
+                    "tool",
+                    "bash",
+                    status,
+                    f"rm {step.delete}",
+                    input={"command": f"rm {step.delete}"},
+                )
             if step.run is not None:
                 if read_only:
                     tool_calls.append(
@@ -297,7 +320,7 @@ class ScriptedProvider:
                             tool="bash", status="error", input={"command": step.run}, at=time.time()
                         )
                     )
-                    emit("tool", "bash", "error", step.run)
+                    emit("tool", "bash", "error", step.run, input={"command": step.run})
                     continue
                 outcome = await run_command(
                     step.run,
@@ -315,7 +338,15 @@ class ScriptedProvider:
                         at=time.time(),
                     )
                 )
-                emit("tool", "bash", "completed", f"{step.run} → exit {outcome.exit_code}")
+                emit(
+                    "tool",
+                    "bash",
+                    "completed",
+                    f"{step.run} → exit {outcome.exit_code}",
+                    input={"command": step.run},
+                    output=outcome.tail(TRANSCRIPT_OUTPUT_LINES),
+                    exit_code=outcome.exit_code,
+                )
         if entry.hang:
             await asyncio.sleep(min(call.idle_timeout_secs, call.timeout_secs) + 3600)
 

@@ -1,8 +1,7 @@
-"""One node in depth: gate output, diff, review findings, the agent transcript."""
+"""One node in depth: every attempt with its transcripts, gate output, diff, review."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from rich.syntax import Syntax
@@ -19,28 +18,8 @@ from director_tui.engine.jobs import node_worktree
 from director_tui.engine.models import NodeState, NodeStatus
 from director_tui.tui.board import NodeRow
 from director_tui.tui.screens.base import DirectorScreen
+from director_tui.tui.widgets.attempts_view import AttemptsView
 from director_tui.tui.widgets.fitting_footer import FittingFooter
-
-TRANSCRIPT_LINES = 400
-
-
-def transcript_text(path: Path) -> str:
-    """The last lines of a JSONL transcript, one readable line per record."""
-    if not path.is_file():
-        return ""
-    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()[-TRANSCRIPT_LINES:]
-    out = []
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            out.append(line)
-            continue
-        if isinstance(record, dict):
-            kind = record.get("type", "")
-            body = record.get("part") or record.get("text") or record
-            out.append(f"[{kind}] {json.dumps(body)[:300]}")
-    return "\n".join(out)
 
 
 class NodeDetailScreen(DirectorScreen):
@@ -61,14 +40,14 @@ class NodeDetailScreen(DirectorScreen):
         yield Header(show_clock=False)
         yield Static(self.summary(), classes="status-line")
         with TabbedContent(id="detail-tabs"):
+            with TabPane("Attempts", id="tab-attempts"):
+                yield AttemptsView(self.director.bridge.store, self.node_id)
             with TabPane("Gate output", id="tab-gate"), VerticalScroll():
                 yield Static(self.gate_text(), markup=False)
             with TabPane("Diff", id="tab-diff"), VerticalScroll():
                 yield Static("computing the diff…", id="diff")
             with TabPane("Review", id="tab-review"), VerticalScroll():
                 yield Static(self.review_text(), markup=False)
-            with TabPane("Transcript", id="tab-transcript"), VerticalScroll():
-                yield Static(self.transcript(), markup=False)
         yield FittingFooter()
 
     def on_mount(self) -> None:
@@ -110,17 +89,6 @@ class NodeDetailScreen(DirectorScreen):
             merged = " — merged without a review verdict" if st.status == NodeStatus.done else ""
             return f"review error (not blocking){merged}: {st.review_error}"
         return "No review yet."
-
-    def transcript(self) -> str:
-        logs = self.director.bridge.store.logs
-        if self.row is not None:
-            for call_id in reversed(self.row.calls):
-                text = transcript_text(logs / f"{call_id}.jsonl")
-                if text:
-                    return f"{call_id}\n{text}"
-            if self.row.lines:
-                return "\n".join(self.row.lines)
-        return "No transcript yet."
 
     @work(thread=True, exclusive=True, group="diff", exit_on_error=False)
     def load_diff(self) -> None:
