@@ -318,3 +318,18 @@ def test_clean_keeps_unmerged_and_uncommitted_work_and_removes_the_rest(tmp_path
     assert f"removed worktree {merged} (detached at a commit a branch holds)" in cleaned.stdout
     assert (mine / "calc" / "extra.py").exists() and (scratch / "README.md").exists()
     assert job_wt.exists() and not merged.exists()
+
+
+def test_a_new_job_keeps_the_previous_jobs_worktree_with_unsaved_edits(tmp_path: Path) -> None:
+    """A new task while the last job's worktree holds the user's edits (its tests edited
+    at Gate 2): that worktree is moved beside, never removed."""
+    store = build_job(tmp_path, sample_nodes()[:1])
+    old = jobs.ensure_job_worktree(store, jobs.job_branch(JOB_ID))
+    (old / "calc" / "add.py").write_text("# my edit, not committed\n")
+    run_git(store.repo, "branch", "director/job-next", "main")
+    new = jobs.ensure_job_worktree(store, "director/job-next")
+    assert new == old and run_git(new, "branch", "--show-current") == "director/job-next"
+    [aside] = [t.path for t in worktree_moves.registered(store.repo) if ".unsaved-" in t.path.name]
+    assert (aside / "calc" / "add.py").read_text() == "# my edit, not committed\n"
+    cleaned = director_on(store.repo, "clean")
+    assert f"kept    {aside}: has uncommitted changes" in cleaned.stdout

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from director_tui.engine import worktree_moves
 from director_tui.engine.errors import GitError, UsageError
 from director_tui.engine.models import PlanStage, RunState, Stage
 from director_tui.engine.store import Store
@@ -130,12 +131,16 @@ def ensure_job_worktree(store: Store, branch: str) -> Path:
     intact = path.exists() and git.worktree_intact(store.repo, path)
     if registered and intact:
         return path
+    stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     if path.exists() and not intact:
         # An agent deleted or replaced its .git link: git run in the folder would reach
         # the user's checkout. Move it aside (files kept, never deleted) and add again.
-        stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
-        aside = path.with_name(f"{path.name}.broken-{stamp}")
-        path.rename(aside)
+        path.rename(path.with_name(f"{path.name}.broken-{stamp}"))
+    elif path.exists() and not registered and worktree_moves.has_local_changes(path):
+        # An earlier job's, with edits of the user's (its tests at Gate 2, say): kept
+        # beside, a worktree still (`director clean` names it), never removed.
+        aside = path.with_name(f"{path.name}.unsaved-{stamp}")
+        git.git(["worktree", "move", str(path), str(aside)], store.repo)
     # Registered but gone (someone deleted the folder): prune the stale entry, add again.
     if path.exists():
         git.remove_worktree(store.repo, path)
