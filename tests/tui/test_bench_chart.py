@@ -91,7 +91,7 @@ def test_unpriced_bench_is_drawn_in_tokens_and_says_so() -> None:
         frontier=("local",),
     )
     text = cost_quality_chart(plane, 60, 16).plain
-    assert "tokens per run (no run was priced), log scale →" in text
+    assert "tokens per run (unpriced), log scale →" in text
     assert "$" not in text and "10k" in text
     assert "quality bar" not in text and "frontier" not in text  # none to draw
 
@@ -99,3 +99,10 @@ def test_unpriced_bench_is_drawn_in_tokens_and_says_so() -> None:
 def test_an_empty_plane_says_so() -> None:
     empty = BenchPlane((), False, "nodes done", None, ())
     assert "no measured run" in cost_quality_chart(empty, 40, 10).plain
+
+
+@pytest.mark.parametrize(("width", "height"), [(20, 8), (30, 10)])
+def test_a_narrow_panel_crops_the_chart_never_wraps_it(width: int, height: int) -> None:
+    lines = cost_quality_chart(PLANE, width, height).plain.splitlines()
+    assert all(len(line) <= width for line in lines)
+    assert any("└" in line for line in lines)  # the axis is still one line

@@ -196,7 +196,7 @@ def x_labels(scale: Scale, ticks: list[float], fmt: str) -> list[tuple[int, str]
     for value in sorted(ticks, key=lambda v: (rank(v), v)):
         label = tokens(value) if fmt == "tokens" else money(value)
         col = scale.cell(value)
-        start = max(0, min(col - len(label) // 2, scale.cells - len(label) + 2))
+        start = max(0, min(col - len(label) // 2, scale.cells - len(label)))
         span = range(max(0, start - 1), min(len(taken), start + len(label) + 1))
         if any(taken[i] for i in span):
             continue
@@ -271,11 +271,11 @@ def cost_quality_chart(plane: BenchPlane, width: int, height: int) -> Text:
     under = [" "] * (plot_width + LABEL_WIDTH + 2)
     for col, label in labels:
         axis[col] = "┬"
-        start = max(0, min(col - len(label) // 2, plot_width - len(label) + 2))
+        start = max(0, min(col - len(label) // 2, plot_width - len(label)))
         under[LABEL_WIDTH + 1 + start : LABEL_WIDTH + 1 + start + len(label)] = label
     text.append(f"{'':>{LABEL_WIDTH}}└{''.join(axis)}\n", style="dim")
     text.append("".join(under).rstrip() + "\n", style="dim")
-    what = "tokens per run (no run was priced)" if plane.in_tokens else "cost per run ($)"
+    what = "tokens per run (unpriced)" if plane.in_tokens else "cost per run ($)"
     scale = ", log scale" if x.log else ""
     title = f"{what}{scale} →"
     text.append(f"{title:>{LABEL_WIDTH + 1 + plot_width}}\n", style="dim")
@@ -283,7 +283,10 @@ def cost_quality_chart(plane: BenchPlane, width: int, height: int) -> Text:
         text.append_text(line)
         text.append("\n")
     text.rstrip()
-    return text
+    lines = text.split("\n")
+    for line in lines:  # a very narrow panel crops the titles rather than wrapping them
+        line.truncate(width, overflow="crop")
+    return Text("\n").join(lines)
 
 
 class BenchChart(Widget):
