@@ -333,3 +333,17 @@ def test_a_new_job_keeps_the_previous_jobs_worktree_with_unsaved_edits(tmp_path:
     assert (aside / "calc" / "add.py").read_text() == "# my edit, not committed\n"
     cleaned = director_on(store.repo, "clean")
     assert f"kept    {aside}: has uncommitted changes" in cleaned.stdout
+
+
+def test_an_unwritable_worktree_base_is_said_with_the_fix(tmp_path: Path) -> None:
+    store = build_job(tmp_path, sample_nodes()[:1])
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder\n")
+    out = director_here_on(
+        store.repo, "run", "--no-tui", env={worktree_home.ROOT_ENV: str(blocker / "wt")}
+    )
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert f"cannot make director's worktree folder {blocker / 'wt'}" in out.stderr
+    assert worktree_home.ROOT_ENV in out.stderr and "Traceback" not in out.stderr
+    doctor = director_here_on(store.repo, "doctor", env={worktree_home.ROOT_ENV: str(blocker)})
+    assert f"FIX  worktrees: {blocker} is not a writable folder" in doctor.stdout

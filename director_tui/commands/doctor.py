@@ -175,8 +175,10 @@ def _check_worktrees(repo: Path, report: Callable[[bool, str], None]) -> None:
     store = Store(repo)
     where = store.worktrees
     existing = next(p for p in (where, *where.parents) if p.exists())
-    if not os.access(existing, os.W_OK):
-        report(False, f"worktrees: {existing} is not writable — set {worktree_home.ROOT_ENV}")
+    if not existing.is_dir() or not os.access(existing, os.W_OK):
+        report(
+            False, f"worktrees: {existing} is not a writable folder — set {worktree_home.ROOT_ENV}"
+        )
     else:
         print(
             f"note worktrees: {where} (outside the checkout; {worktree_home.ROOT_ENV} moves them)"

@@ -195,10 +195,17 @@ class Store:
         return self.root / "run.lock"
 
     def ensure(self) -> None:
-        for folder in (self.root, self.logs, self.worktrees, self.control):
+        for folder in (self.root, self.logs, self.control):
             folder.mkdir(parents=True, exist_ok=True)
-        if self._worktrees is None:
-            worktree_home.write_markers(self.repo, self.root, self.worktrees)
+        try:
+            self.worktrees.mkdir(parents=True, exist_ok=True)
+            if self._worktrees is None:
+                worktree_home.write_markers(self.repo, self.root, self.worktrees)
+        except OSError as exc:
+            raise UsageError(
+                f"cannot make director's worktree folder {self.worktrees}: {exc.strerror or exc}",
+                hint=f"set {worktree_home.ROOT_ENV} to a writable folder outside your checkout",
+            ) from exc
         self._exclude_runtime_files()
 
     def _exclude_runtime_files(self) -> None:
