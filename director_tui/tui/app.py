@@ -342,7 +342,7 @@ class DirectorApp(AppBase):
         self.engine_busy = job.task
         self.engine_requester = requester
         self.refresh_active()
-        self._engine_worker(job)
+        self.engine_worker = self._engine_worker(job)
         return True
 
     @work(thread=True, exclusive=True, group="engine", exit_on_error=False)
@@ -371,12 +371,24 @@ class DirectorApp(AppBase):
             WorkerState.CANCELLED,
         ):
             return
+        self.engine_ended(worker)
+
+    def engine_ended(self, worker: Worker[object]) -> None:
+        """The engine worker is done: what it answered, once (quitting right as a run
+        ends can get here before the worker's state message does)."""
+        if self.engine_busy is None or worker is not self.engine_worker:
+            return
         task, requester = self.engine_busy, self.engine_requester
         self.engine_busy, self.engine_requester = None, None
+        if task == EngineTask.RUN and isinstance(worker.result, RunOutcome):
+            # The exit code of `director run` is the engine's own answer, not the board's
+            # view of it: its RunFinished may still wait in the buffer for the next tick.
+            self.run_outcome = worker.result.outcome
+            self.flush_events()
         # Everything the engine wrote was delivered by its bus: skip those bytes on disk.
         self.tail.skip_to_end()
-        ok = event.state == WorkerState.SUCCESS
-        if event.state == WorkerState.ERROR and worker.error is not None:
+        ok = worker.state == WorkerState.SUCCESS
+        if worker.state == WorkerState.ERROR and worker.error is not None:
             self.show_error(f"{task or 'The engine'} stopped", worker.error)
         if self.detaching and task == EngineTask.RUN:
             if isinstance(worker.result, RunOutcome) and worker.result.outcome == "cancelled":

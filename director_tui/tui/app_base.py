@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from textual.app import App
+from textual.worker import Worker
 
 from director_tui.engine.errors import DirectorError
 from director_tui.engine.store import atomic_write_text
@@ -35,6 +36,8 @@ class AppBase(App[int]):
         self.detaching = False  # the user chose detach; the run moves once the engine stops
         self.farewell = ""  # printed on the terminal after the app has left it
         self.detached_pid = 0
+        self.engine_worker: Worker[object] | None = None
+        self.run_outcome = ""  # what the app's own engine answered for its run
 
     # -- errors -------------------------------------------------------------------------
     def show_error(self, title: str, error: BaseException) -> None:
@@ -74,7 +77,13 @@ class AppBase(App[int]):
         return None
 
     # -- leaving ------------------------------------------------------------------------
+    def engine_ended(self, worker: Worker[object]) -> None:
+        """The app's: the engine worker's end handled (its result, the board, the gate)."""
+
     async def action_quit(self) -> None:
+        worker = self.engine_worker
+        if self.engine_busy and worker is not None and worker.is_finished:
+            self.engine_ended(worker)  # its state message has not been handled yet
         if isinstance(self.screen, DirectorScreen) and self.screen.dirty:
 
             def discard(yes: bool | None) -> None:
@@ -146,7 +155,7 @@ class AppBase(App[int]):
         """What `director run` on a terminal returns: 0 only when the run succeeded."""
         if not self.start_run_on_mount:
             return 0
-        return 0 if self.board.outcome == "success" else 1
+        return 0 if (self.run_outcome or self.board.outcome) == "success" else 1
 
     def leave(self) -> None:
         if not self.farewell:

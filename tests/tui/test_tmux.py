@@ -117,6 +117,8 @@ def test_director_run_on_a_terminal_opens_the_run_board(
     try:
         screen = session.wait_for("3/3 done", timeout=90)
         assert "slots" in screen and "/2" in screen  # --parallel 2 reached the engine
+        # the run's end line shows whole at 80×24 (the header's counts used to push it out)
+        session.wait_for("Press l to land it.", timeout=30)
         session.keys("C-q")
         deadline = time.monotonic() + 15
         while not done_file.exists() and time.monotonic() < deadline:

@@ -22,6 +22,9 @@ from director_tui.tui.widgets.fitting_footer import FittingFooter
 # The live pane keeps this many lines at most, so memory stays flat on long runs.
 LOG_LINES = 5_000
 PANE_DEBOUNCE = 0.1
+# The header keeps room for the run's end line below its counts, so the board does not
+# move down when the run ends.
+LINE_MIN_HEIGHT = {"#run-header": 2}
 
 
 class RunBoardScreen(DirectorScreen):
@@ -100,6 +103,7 @@ class RunBoardScreen(DirectorScreen):
 
     def on_resize(self, event: events.Resize) -> None:
         super().on_resize(event)
+        self.lines_shown.clear()  # the status lines may wrap differently now
         self.call_after_refresh(self.refit_columns)
 
     def refit_columns(self) -> None:
@@ -228,13 +232,24 @@ class RunBoardScreen(DirectorScreen):
         self._set_line("#run-header", text)
 
     def _set_line(self, selector: str, text: Text | str) -> None:
-        """Repaint a fixed-height line only when it changed, and without a relayout (a
-        relayout repaints the whole screen, table included, several times a second)."""
+        """Repaint a status line only when it changed, and without a relayout (a relayout
+        repaints the whole screen, table included, several times a second) unless the
+        text now wraps onto more or fewer lines: at 80 columns the header's counts fill
+        the first line, and the end line ("… Press l to land it.") must still show."""
         plain = text.plain if isinstance(text, Text) else text
         if self.lines_shown.get(selector) == plain:
             return
         self.lines_shown[selector] = plain
-        self.query_one(selector, Static).update(text, layout=False)
+        widget = self.query_one(selector, Static)
+        width = widget.content_region.width or self.app.size.width
+        rich_text = text if isinstance(text, Text) else Text(text)
+        wrapped = len(rich_text.wrap(self.app.console, max(1, width)))
+        height = max(LINE_MIN_HEIGHT.get(selector, 1), wrapped)
+        if widget.styles.height is not None and widget.styles.height.value == height:
+            widget.update(text, layout=False)
+            return
+        widget.styles.height = height
+        widget.update(text)
 
     def update_pane(self) -> None:
         """Stream the selected node's lines; only the new ones are written each tick."""
