@@ -229,6 +229,8 @@ def test_director_review_prints_the_diff_collects_comments_and_accept_merges(
     refused = director_here_on(repo, "reject", "nope", "--comment", "x")
     assert refused.returncode == 2 and not (store.root / "reviews" / "nope.json").exists()
 
+    status = director_here_on(repo, "status")
+    assert "add: waiting for your review — `director review add`" in status.stdout
     accepted = director_here_on(repo, "accept", "add")
     assert accepted.returncode == 0 and "accepted" in accepted.stdout, accepted.stdout
     again = director_here_on(repo, "accept", "add")

@@ -64,6 +64,13 @@ def print_status(summary: dict[str, Any], console: Console | None = None) -> Non
                     else ""
                 )
                 console.print(f"  [red]{n['id']}[/]: {escape(n['last_error'])[:300]}{where}")
+            elif n["status"] == "awaiting_review":
+                node = escape(n["id"])
+                console.print(
+                    f"  [bold yellow]{node}[/]: waiting for your review — `director review "
+                    f"{node}`, then `director accept {node}` or `director reject {node} "
+                    "--comment …`"
+                )
     run = summary.get("run")
     if run:
         counts = ", ".join(f"{k} {v}" for k, v in sorted(run["counts"].items()))
