@@ -3,7 +3,8 @@ change them, and when one does, its change is undone.
 
 An executor has bash in ``<worktrees>/<node>`` (outside the checkout, ``worktree_home``)
 and, with the sandbox off, reaches by absolute path the files that hold the frozen contract (``plan.json``: test commands, hashes; ``plan_stage.json``: the
-approvals; ``config.toml`` and ``profiles/``: gates, limits, tiers) and next to the git
+approvals; ``config.toml`` and ``profiles/``: gates, limits, tiers; ``worktree-root``: where
+``worktree_moves`` takes worktrees from) and next to the git
 directory every worktree shares (``config``: ``core.hooksPath``, ``core.fsmonitor`` — a
 command git itself runs —; ``hooks/``; ``info/exclude`` and ``info/attributes``). A change
 to any of them survives the attempt: the next run would read a rewritten test command, the
@@ -41,7 +42,7 @@ from director_tui.engine import git
 REJECTED_SUFFIX = ".director-rejected"
 # Read whole; a larger file is fingerprinted by size and mtime and never restored.
 MAX_BYTES = 1024 * 1024
-DIRECTOR_FILES = ("plan.json", "plan_stage.json", "config.toml")
+DIRECTOR_FILES = ("plan.json", "plan_stage.json", "config.toml", "worktree-root")
 GIT_FILES = (
     "config",
     "config.worktree",

@@ -45,7 +45,7 @@ Policy (what happens when something changed):
   named in the notice); a move while no executor ran is kept and built on.
 
 Also watched: the few files outside any worktree that steer director or git —
-``.director/plan.json``, ``plan_stage.json``, ``config.toml``, ``profiles/`` and the
+``.director/plan.json``, ``plan_stage.json``, ``config.toml``, ``profiles/``, ``worktree-root`` and the
 shared git dir's ``config``, ``hooks/``, ``info/``, ``HEAD``, ``shallow`` and the stash's
 reflog — and every ref outside director's ``refs/heads/director/`` (the user's branches
 and tags, ``refs/stash``, ``refs/replace/*``; ``guarded_files``). A change to them while

@@ -90,13 +90,30 @@ def write_repo_marker(repo: Path) -> None:
     _write_if_changed(repo_root(repo) / REPO_MARKER, os.path.realpath(repo) + "\n")
 
 
-def recorded_location(state_root: Path) -> Path | None:
-    """The worktree folder a store's marker names (where an earlier director put them)."""
+def recorded_location(repo: Path, state_root: Path) -> Path | None:
+    """The worktree folder a store's marker names (where an earlier director put them),
+    or None when it names no folder director makes for ``repo``: the marker is a plain
+    file in ``.director/`` (anything may rewrite it), and what it names is where
+    ``worktree_moves.relocate`` takes worktrees from — a marker naming ``/`` or the
+    folder of the user's own worktrees must not move those."""
     try:
         text = (state_root / LOCATION_MARKER).read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError):
         return None
-    return Path(text) if text and os.path.isabs(text) else None
+    if not text or not os.path.isabs(text):
+        return None
+    folder = Path(text)
+    return folder if _is_repo_folder(folder, repo) else None
+
+
+def _is_repo_folder(folder: Path, repo: Path) -> bool:
+    """``<any base>/<repo's key>`` or a store's folder below it (``<key>/_stores/…``)."""
+    parts = folder.parts
+    key = repo_key(repo)
+    if key not in parts:
+        return False
+    below = parts[len(parts) - parts[::-1].index(key) :]
+    return not below or below[0] == STORES_FOLDER
 
 
 def _write_if_changed(path: Path, text: str) -> None:

@@ -27,6 +27,8 @@ from director_tui.engine import git, worktree_home
 from director_tui.engine.errors import GitError
 from director_tui.engine.store import Store
 
+# Director's own branches: a worktree on any other branch is the user's, never moved or removed.
+DIRECTOR_BRANCHES = "director/"
 # Worktrees whose content is director's scratch: a slot's (re-pointed and cleaned before
 # each attempt) and land's throw-away one.
 SCRATCH_PREFIXES = ("_slot-", "_land")
@@ -85,10 +87,12 @@ def relocate(store: Store) -> list[str]:
     """Move this repository's worktrees to where they belong now; what was done, and
     what was left and why (those lines start with "left"), for the user (empty when all
     was in place). Called under the run lock, by ``plan``, ``run`` and ``clean``."""
-    old_base = worktree_home.recorded_location(store.root)
+    old_base = worktree_home.recorded_location(store.repo, store.root)
     old_base = _real(old_base) if old_base is not None else None
     notes: list[str] = []
     for tree in registered(store.repo):
+        if not is_directors(tree):
+            continue
         dest = _new_place(store, tree.path, old_base)
         if dest is not None and tree.path.exists():
             notes.append(_move(store.repo, tree, dest))
@@ -96,6 +100,12 @@ def relocate(store: Store) -> list[str]:
     notes += _leftovers(store.legacy_worktrees)
     worktree_home.write_markers(store.repo, store.root, store.worktrees, moved=True)
     return notes
+
+
+def is_directors(tree: Worktree) -> bool:
+    """On one of director's branches, or detached (a slot's, land's): a worktree on any
+    other branch is the user's own, wherever it is."""
+    return tree.branch is None or tree.branch.startswith(DIRECTOR_BRANCHES)
 
 
 def _move(repo: Path, tree: Worktree, dest: Path) -> str:
@@ -184,7 +194,7 @@ def clean_worktrees(store: Store, merged_home: Callable[[str], str | None]) -> W
     result = WorktreeCleanup([], [])
     root = _real(worktree_home.repo_root(store.repo))
     for tree in registered(store.repo):
-        if not _real(tree.path).is_relative_to(root):
+        if not _real(tree.path).is_relative_to(root) or not is_directors(tree):
             continue
         if not tree.path.exists():
             continue  # pruned below
