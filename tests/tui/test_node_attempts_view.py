@@ -4,6 +4,7 @@ at 80×24 and 120×40."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,10 @@ from rich.syntax import Syntax
 from rich.text import Text
 from textual.widgets import Collapsible, DataTable, OptionList, Static
 
+from director_tui.engine.events import AgentActivity, AgentFinished, EventBase, GateResult
+from director_tui.engine.store import Store, append_jsonl, read_jsonl
 from director_tui.tui.screens.node_detail import NodeDetailScreen
+from tests.support.sample_job import FIXED_NOW
 from tests.tui.helpers import frozen_app, wait_until
 
 SIZES = [(120, 40), (80, 24)]
@@ -93,3 +97,46 @@ async def test_a_node_that_has_not_run_says_so(sample_repo: Callable[[str], Path
         await pilot.press("enter")
         assert await wait_until(pilot, lambda: isinstance(app.screen, NodeDetailScreen))
         assert await wait_until(pilot, lambda: "No attempts recorded" in _body(app))
+
+
+async def test_the_attempts_follow_a_running_node(sample_repo: Callable[[str], Path]) -> None:
+    """docs is running: its call's transcript grows, then the call ends and the gate
+    passes — the open details show each as it happens (as the engine writes them)."""
+    repo = sample_repo("run")
+    store = Store(repo)
+    app = frozen_app(repo, "run")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        options = await _open_details(app, pilot, "docs")
+        assert await wait_until(pilot, lambda: "Implemented" in _body(app))
+        prompts = lambda: [  # noqa: E731
+            str(options.get_option_at_index(i).prompt) for i in range(options.option_count)
+        ]
+        assert prompts() == ["attempt 1 · cheap", "  ▶ executor · cheap · running"]
+        transcript = store.logs / "executor-docs.jsonl"
+        line = {"type": "text", "part": {"text": "Also documented the JSON file."}}
+        with transcript.open("a") as out:
+            out.write(json.dumps(line) + "\n")
+        seq = max(int(r.get("seq", 0)) for r in read_jsonl(store.events))
+        at = FIXED_NOW + 1
+        news: list[EventBase] = [
+            AgentActivity(
+                call_id="executor-docs", role="executor", node_id="docs", kind="text", ts=at
+            ),
+            AgentFinished(
+                call_id="executor-docs",
+                role="executor",
+                tier="scripted/cheap",
+                node_id="docs",
+                exit_reason="ok",
+                ts=at,
+            ),
+            GateResult(node_id="docs", attempt=1, passed=True, check="passed", ts=at),
+        ]
+        for offset, event in enumerate(news, start=1):
+            event.seq = seq + offset  # as the engine's bus: into events.jsonl, then the app
+            append_jsonl(store.events, event.model_dump(mode="json"))
+            app.buffer.push(event)
+        assert await wait_until(pilot, lambda: "  ✔ gate · tests passed" in prompts())
+        assert "  ▶ executor · cheap · ok" in prompts()
+        assert await wait_until(pilot, lambda: "Also documented the JSON file." in _body(app))

@@ -35,6 +35,7 @@ class NodeDetailScreen(DirectorScreen):
         self.node_id = node_id
         self.row = row
         self.state = state
+        self.board_mark: tuple[object, ...] = ()
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
@@ -52,7 +53,24 @@ class NodeDetailScreen(DirectorScreen):
 
     def on_mount(self) -> None:
         self.load_diff()
+        self.board_mark = self.node_mark()  # the attempts view reads them on its mount
         self.ready = True
+
+    def refresh_from_board(self) -> None:
+        """The node moved on while its details are open: its attempts read again."""
+        mark = self.node_mark()
+        if mark != self.board_mark:
+            self.board_mark = mark
+            self.query_one(AttemptsView).refresh_attempts()
+
+    def node_mark(self) -> tuple[object, ...]:
+        """What changes on the board when the node's attempts do (a call, its tools, a
+        gate, a review)."""
+        row = self.director.board.rows.get(self.node_id)
+        if row is None:
+            return ()
+        calls = tuple(row.calls)
+        return (row.status, row.attempt, calls, row.last_event, row.tokens, row.review)
 
     def summary(self) -> Text:
         row, st = self.row, self.state

@@ -4,12 +4,15 @@ tool calls with what they touched, commands with their output (long output folde
 
 from __future__ import annotations
 
+import time
+
 from rich.markdown import Markdown
 from rich.syntax import Syntax
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
+from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Collapsible, OptionList, Static
 from textual.widgets.option_list import Option
@@ -32,7 +35,8 @@ from director_tui.engine.transcript import Transcript, TranscriptItem
 # lines shown), one key away from whole.
 INLINE_OUTPUT_LINES = 12
 PREVIEW_LINES = 4
-MAX_ITEMS_SHOWN = 400  # a transcript's items drawn at most (the rest named, in the file)
+MAX_ITEMS_SHOWN = 400
+RELOAD_SECS = 1.0  # a transcript's items drawn at most (the rest named, in the file)
 
 
 class AttemptsView(Horizontal):
@@ -53,6 +57,10 @@ class AttemptsView(Horizontal):
         self.node_id = node_id
         self.steps: dict[str, tuple[Attempt, Step]] = {}
         self.shown = ""
+        self.drawn = ""  # the step the body shows
+        self.latest = ""  # the latest call's key: shown until the user picks another step
+        self.loaded_at = 0.0
+        self.reload_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield OptionList(id="attempt-steps")
@@ -61,9 +69,23 @@ class AttemptsView(Horizontal):
     def on_mount(self) -> None:
         self.load()
 
+    def refresh_attempts(self) -> None:
+        """The node moved on (a new call, a gate, the running call's output): read again,
+        at most once a second (events.jsonl can be long)."""
+        wait = self.loaded_at + RELOAD_SECS - time.monotonic()
+        if wait <= 0:
+            self.load()
+        elif self.reload_timer is None:
+            self.reload_timer = self.set_timer(wait, self._reload_later)
+
+    def _reload_later(self) -> None:
+        self.reload_timer = None
+        self.load()
+
     @work(thread=True, exclusive=True, group="attempts", exit_on_error=False)
     def load(self) -> None:
         """events.jsonl read off the UI thread (it can be long)."""
+        self.loaded_at = time.monotonic()
         attempts = node_attempts(self.store, self.node_id)
         self.app.call_from_thread(self.show_attempts, attempts)
 
@@ -83,9 +105,17 @@ class AttemptsView(Horizontal):
         if not self.steps:
             self._show_widgets([Static("No attempts recorded for this node yet.")])
             return
-        # the latest agent call first: what the node's agent last did
-        options.highlighted = options.get_option_index(last)
-        options.focus()
+        # the latest agent call first (what the node's agent last did), and again when a
+        # newer one comes; a step the user picked stays
+        following = not self.shown or self.shown == self.latest
+        picked = last if following or self.shown not in self.steps else self.shown
+        self.latest = last
+        first_load = options.highlighted is None
+        self.shown = picked
+        options.highlighted = options.get_option_index(picked)  # no redraw: shown already
+        self.render_step(*self.steps[picked])  # drawn again: a running call's has grown
+        if first_load:
+            options.focus()
 
     @on(OptionList.OptionHighlighted, "#attempt-steps")
     def step_highlighted(self, event: OptionList.OptionHighlighted) -> None:
@@ -106,9 +136,13 @@ class AttemptsView(Horizontal):
 
     def _show_widgets(self, widgets: list[Widget]) -> None:
         body = self.query_one("#attempt-body", VerticalScroll)
+        same_step = self.drawn == self.shown
+        self.drawn = self.shown
+        scroll_y = body.scroll_y if same_step else 0.0
         body.remove_children()
         body.mount_all(widgets)
-        body.scroll_home(animate=False)
+        # the same step drawn again (it grew) keeps where the reader was
+        body.call_after_refresh(body.scroll_to, y=scroll_y, animate=False)
 
 
 def attempt_heading(attempt: Attempt) -> str:
