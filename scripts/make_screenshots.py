@@ -120,9 +120,26 @@ async def diff_review(pilot: Pilot[Any]) -> None:
     await settle(pilot)
 
 
+async def graph_neighbourhood(pilot: Pilot[Any]) -> None:
+    """The graph takes the keys (d), walks along edges to n025, keeps its neighbourhood (n)."""
+    await pilot.pause()
+    await pilot.press("d", "right", "right", "down", "right", "n")
+    await settle(pilot)
+
+
+async def run_graph(pilot: Pilot[Any]) -> None:
+    await pilot.pause()
+    await pilot.press("v", "right", "down")  # the failed node, format
+    await pilot.pause(0.3)
+    await settle(pilot)
+
+
 async def quit_while_running(pilot: Pilot[Any]) -> None:
     await pilot.pause()
     pilot.app.engine_busy = "running"  # type: ignore[attr-defined]  # as if its engine ran
+    # the header says so now, not at whichever clock tick falls in the pause below (a race
+    # that made this picture flake under load)
+    pilot.app.screen.refresh_from_board()  # type: ignore[attr-defined]
     await pilot.press("ctrl+q")
     await pilot.pause(0.3)
     await settle(pilot)
@@ -143,8 +160,10 @@ SHOTS: list[tuple[str, str, str, Step, tuple[int, int], bool]] = [
     ("gate2-edit-node", "gate2", "gate2", edit_node, (120, 40), False),
     ("gate2-blocked", "gate2", "gate2", overlap, (120, 40), False),
     ("gate2-60-nodes", "gate2", "gate2", nothing, (120, 40), True),
+    ("gate2-60-nodes-neighbourhood", "gate2", "gate2", graph_neighbourhood, (120, 40), True),
     ("run-board", "run", "run", nothing, (120, 40), False),
     ("run-board-80x24", "run", "run", nothing, (80, 24), False),
+    ("run-board-graph", "run", "run", run_graph, (120, 40), False),
     ("run-node-attempts", "run", "run", details, (120, 40), False),
     ("diff-review", "run-held", "run", diff_review, (120, 40), False),
     ("bench", "done", "bench", nothing, (120, 40), False),

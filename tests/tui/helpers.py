@@ -15,6 +15,7 @@ from typing import Any
 from textual.message import Message
 from textual.notifications import Notify
 
+from director_tui.engine.models import Plan
 from director_tui.tui.app import DirectorApp
 from tests.gitrepo import make_repo
 from tests.support.sample_job import FIXED_NOW, write_bench_summary, write_sample
@@ -34,14 +35,14 @@ def fixed_root_lock() -> Iterator[None]:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
-def fixed_repo(stage: str, name: str = "repo") -> Path:
+def fixed_repo(stage: str, name: str = "repo", *, plan: Plan | None = None) -> Path:
     """A repository at a fixed path, so the screens (which show the path) snapshot stably.
-    Call it while holding ``fixed_root_lock``."""
+    Call it while holding ``fixed_root_lock``. ``plan``: another plan than the sample's."""
     root = FIXED_ROOT / stage
     if root.exists():
         shutil.rmtree(root)
     repo = make_repo(root / name)
-    store = write_sample(repo, stage)  # type: ignore[arg-type]
+    store = write_sample(repo, stage, plan=plan)  # type: ignore[arg-type]
     write_bench_summary(store)
     return repo
 

@@ -20,9 +20,7 @@ from director_tui.engine.events import (
 )
 from director_tui.engine.models import Node, Plan
 from director_tui.tui.board import PANE_LINES, BoardModel
-from director_tui.tui.dag_layout import layout, node_layers
 from director_tui.tui.feed import EventBuffer, EventTail
-from tests.support.sample_job import big_plan
 
 
 def test_tail_reads_only_appended_bytes_and_waits_for_a_torn_line(tmp_path: Path) -> None:
@@ -130,31 +128,6 @@ def test_board_records_control_answers_and_pause() -> None:
         )
     )
     assert board.rows["x"].lines[-1] == "⚒ bash pytest"
-
-
-def test_layout_puts_every_node_after_its_dependencies() -> None:
-    plan = big_plan(60)
-    lay = layout(plan)
-    x_of = {b.node_id: b.x for b in lay.boxes if b.node_id}
-    assert set(x_of) == set(plan.ids)
-    for node in plan.nodes:
-        for dep in node.depends_on:
-            assert x_of[dep] < x_of[node.id]
-    # no two boxes overlap
-    cells = [(b.x + i, b.y) for b in lay.boxes for i in range(b.width)]
-    assert len(cells) == len(set(cells))
-    # every edge ends in an arrow just left of its target
-    for node in plan.nodes:
-        if node.depends_on:
-            box = lay.box_of(node.id)
-            assert box is not None and (box.x - 1, box.y) in lay.arrows
-
-
-def test_layout_survives_cycles_and_unknown_deps() -> None:
-    plan = Plan(nodes=[Node(id="a", depends_on=["b"]), Node(id="b", depends_on=["a", "ghost"])])
-    assert node_layers(plan) == [["a", "b"]]
-    lines = layout(plan).text_lines()
-    assert any("a" in line for line in lines) and any("b" in line for line in lines)
 
 
 def test_integration_gate_output_is_not_a_node_row() -> None:

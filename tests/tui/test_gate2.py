@@ -206,3 +206,31 @@ async def test_critique_of_an_edited_plan_asks_first_and_the_users_plan_can_be_r
         assert screen.plan is not None and screen.plan.node(second).title != "the critic's title"
         text = str(status.render())
         assert "edited by you" in text and "u restores" not in text
+
+
+async def test_the_graph_walks_along_edges_and_the_table_and_contract_follow(
+    sample_repo: Callable[[str], Path],
+) -> None:
+    app = frozen_app(sample_repo("gate2"), "gate2")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, PlanReviewScreen)
+        dag_view = screen.query_one("#dag", DagView)
+        await pilot.press("d", "right", "down", "right")  # model → store → format → cli
+        await pilot.pause()
+        assert app.focused is dag_view
+        assert screen.selected == dag_view.selected == "cli"
+        assert screen.plan is not None
+        table = screen.query_one("#nodes", DataTable)
+        assert table.cursor_row == screen.plan.ids.index("cli")
+        contract = screen.query_one("#node-info", Static).content
+        head = contract.renderables[0]  # type: ignore[union-attr]
+        assert head.plain.startswith("cli · argparse sub-commands\n")
+        await pilot.press("n")  # cli's neighbourhood: docs is neither before nor after it
+        await pilot.pause()
+        assert set(dag_view.drawing.boxes) == {"model", "store", "format", "cli", "entry"}
+        assert "neighbourhood of cli" in str(dag_view.legend.render())
+        await pilot.press("n")
+        await pilot.pause()
+        assert "docs" in dag_view.drawing.boxes

@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Log
 from director_tui.engine.store import Store
 from director_tui.tui.screens.node_detail import NodeDetailScreen
 from director_tui.tui.screens.run_board import RunBoardScreen
+from director_tui.tui.widgets.dag_view import DagView
 from tests.tui.helpers import Recorder, frozen_app, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -156,3 +157,30 @@ async def test_a_replaced_events_file_rebuilds_the_board(
         assert await wait_until(pilot, lambda: "running" in _status(app, "model"))
         assert app.board.rows["store"].status == "pending"  # history of the old file is gone
         assert "pending" in _status(app, "store")
+
+
+async def test_v_shows_the_plan_as_a_graph_in_state_colours_and_enter_opens_a_node(
+    sample_repo: Callable[[str], Path],
+) -> None:
+    app = frozen_app(sample_repo("run"), "run")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, RunBoardScreen)
+        await pilot.press("v")
+        await pilot.pause()
+        graph = screen.query_one("#board-graph", DagView)
+        assert graph.display and not screen.query_one("#board", DataTable).display
+        statuses = {nid: row.status for nid, row in app.board.rows.items()}
+        assert graph.states == statuses and statuses["format"] == "failed"
+        await pilot.press("right", "down")  # model → store → format
+        assert await wait_until(pilot, lambda: screen.pane_node == "format")
+        await pilot.press("enter")
+        assert await wait_until(pilot, lambda: isinstance(app.screen, NodeDetailScreen))
+        assert app.screen.node_id == "format"  # type: ignore[attr-defined]
+        app.pop_screen()
+        await pilot.pause()
+        await pilot.press("v")  # back to the table, its cursor on the graph's node
+        await pilot.pause()
+        table = screen.query_one("#board", DataTable)
+        assert table.display and table.cursor_row == table.get_row_index("format")

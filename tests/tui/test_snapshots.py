@@ -16,6 +16,7 @@ from textual.widgets import DataTable, Input, TextArea
 
 from director_tui.engine.store import Store
 from tests.support.review_sample import HELD_NODE, hold_for_review
+from tests.support.sample_job import big_plan
 from tests.tui.helpers import fixed_repo, fixed_root_lock, frozen_app, wait_until
 
 SIZES = [(120, 40), (80, 24)]
@@ -51,6 +52,37 @@ def test_screen(
 ) -> None:
     app = frozen_app(fixed_repo(stage), screen)
     assert snap_compare(app, terminal_size=size, run_before=_settle)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_gate2_graph_of_sixty_nodes_walked_and_narrowed_to_a_neighbourhood(
+    snap_compare: Callable[..., bool], size: tuple[int, int]
+) -> None:
+    """d gives the graph the keys, the arrows walk along edges, n keeps the focused node's
+    ancestors and descendants (a 60-node plan stays readable)."""
+    app = frozen_app(fixed_repo("gate2", plan=big_plan(60)), "gate2")
+
+    async def walk(pilot: Pilot[Any]) -> None:
+        await pilot.pause()
+        await pilot.press("d", "right", "right", "down", "right", "n")  # n025
+        await _settle(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=walk)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_run_board_graph_in_state_colours(
+    snap_compare: Callable[..., bool], size: tuple[int, int]
+) -> None:
+    app = frozen_app(fixed_repo("run"), "run")
+
+    async def graph(pilot: Pilot[Any]) -> None:
+        await pilot.pause()
+        await pilot.press("v", "right", "down")  # the graph; model → store → format (failed)
+        await pilot.pause(0.3)  # the pane follows the selection after its debounce
+        await _settle(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=graph)
 
 
 def test_gate2_edit_modal(snap_compare: Callable[..., bool]) -> None:
@@ -127,6 +159,9 @@ def test_quit_during_a_run(snap_compare: Callable[..., bool]) -> None:
     async def quit_while_running(pilot: Pilot[Any]) -> None:
         await pilot.pause()
         pilot.app.engine_busy = "running"  # type: ignore[attr-defined]  # as if its engine ran
+        # the header says so now, not at whichever clock tick falls in the pause below (a race
+        # that made this picture flake under load)
+        pilot.app.screen.refresh_from_board()  # type: ignore[attr-defined]
         await pilot.press("ctrl+q")
         await pilot.pause(0.3)
         await _settle(pilot)

@@ -41,6 +41,7 @@ def _plan_text(director: ScreenHost) -> str:
 class PlanReviewScreen(DirectorScreen):
     SUB_TITLE = "Gate 2 — plan review"
     CSS_PATH = "../plan_review.tcss"
+    AUTO_FOCUS = "#nodes"  # the arrows move the table's cursor until d gives them to the graph
     BINDINGS = [
         Binding("e", "edit_node", "Edit node", id="gate2.edit", tooltip="Edit the selected node"),
         Binding("a", "approve", "Approve", id="gate2.approve", tooltip="Approve Gate 2"),
@@ -58,7 +59,13 @@ class PlanReviewScreen(DirectorScreen):
             id="gate2.restore",
             tooltip="Put back your edited plan, kept in plan.edited.json",
         ),
-        Binding("d", "focus_graph", "Graph", id="gate2.graph", tooltip="Scroll the DAG graph"),
+        Binding(
+            "d",
+            "focus_graph",
+            "Graph",
+            id="gate2.graph",
+            tooltip="The DAG graph: arrows move along edges, n shows a node's neighbourhood",
+        ),
         Binding("t", "focus_table", "Nodes", id="gate2.table", tooltip="The node table"),
         Binding(
             "v",
@@ -251,11 +258,13 @@ class PlanReviewScreen(DirectorScreen):
         if event.row_key.value is None or self.plan is None:
             return
         self.selected = str(event.row_key.value)
-        dag_view = self.query_one("#dag", DagView)
-        dag_view.selected = self.selected
-        dag_view.relayout()
-        dag_view.scroll_to_selected()
+        self.query_one("#dag", DagView).select(self.selected)
         self.show_node()
+
+    def on_dag_view_selected(self, event: DagView.Selected) -> None:
+        """The focus moved in the graph: the table's cursor (and so the contract) follows."""
+        if self.plan is not None and event.node_id in self.plan.ids:
+            self.query_one("#nodes", DataTable).move_cursor(row=self.plan.ids.index(event.node_id))
 
     def show_node(self) -> None:
         info = self.query_one("#node-info", Static)

@@ -16,7 +16,7 @@ from director_tui.engine.models import RunState
 from director_tui.tui.board import COLUMNS, NodeRow
 from director_tui.tui.board_columns import column_widths
 from director_tui.tui.screens.base import DirectorScreen
-from director_tui.tui.widgets.dag_view import STATE_STYLE
+from director_tui.tui.widgets.dag_view import STATE_STYLE, DagView
 from director_tui.tui.widgets.fitting_footer import FittingFooter
 
 # The live pane keeps this many lines at most, so memory stays flat on long runs.
@@ -69,6 +69,14 @@ class RunBoardScreen(DirectorScreen):
         Binding(
             "l", "land", "Land", id="run.land", tooltip="Merge the finished job into your branch"
         ),
+        Binding(
+            "v",
+            "toggle_graph",
+            "Graph",
+            id="run.graph",
+            show=False,  # the footer is full at 80 columns; the pane title says it
+            tooltip="The plan as a graph in the nodes' state colours (v again: the table)",
+        ),
     ]
 
     def __init__(self) -> None:
@@ -90,6 +98,7 @@ class RunBoardScreen(DirectorScreen):
         yield Static(id="run-header", classes="status-line")
         with Vertical():
             yield DataTable(id="board", cursor_type="row", zebra_stripes=False)
+            yield DagView(id="board-graph")
             yield Static(id="pane-title", classes="panel-title")
             yield Log(id="live", max_lines=LOG_LINES, auto_scroll=True)
         yield FittingFooter()
@@ -130,6 +139,9 @@ class RunBoardScreen(DirectorScreen):
         self.shadow.clear()
         self.pane_node = None
         self.selected = None
+        if self.has_class("graph"):  # the new job's plan
+            plan = self.director.guard("Cannot read plan.json", self.director.bridge.plan)
+            self.query_one("#board-graph", DagView).show(plan, states=self.graph_states())
 
     # -- painting -----------------------------------------------------------------------
     def refresh_clock(self) -> None:
@@ -166,6 +178,11 @@ class RunBoardScreen(DirectorScreen):
             self.refresh_bindings()  # the footer swaps Pause and Resume
         self.update_header(now)
         self.update_pane()
+        if self.has_class("graph") and not clock_only:
+            self.query_one("#board-graph", DagView).set_states(self.graph_states())
+
+    def graph_states(self) -> dict[str, str]:
+        return {nid: row.status for nid, row in self.director.board.rows.items()}
 
     def _table_width(self, table: DataTable[object]) -> int:
         """The cells the board's columns may fill: the table's, once it is laid out."""
@@ -272,7 +289,8 @@ class RunBoardScreen(DirectorScreen):
         if log.auto_scroll:
             self.unseen = 0
         follow = "following" if log.auto_scroll else f"paused, {self.unseen} new (f to follow)"
-        self._set_line("#pane-title", f"Live: {row.node_id} — {follow}")
+        view = "v: table" if self.has_class("graph") else "v: graph"
+        self._set_line("#pane-title", f"Live: {row.node_id} — {follow} · {view}")
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.row_key.value is not None:
@@ -289,7 +307,37 @@ class RunBoardScreen(DirectorScreen):
             self.selected = str(event.row_key.value)
             self.action_details()
 
+    def on_dag_view_selected(self, event: DagView.Selected) -> None:
+        self.selected = event.node_id
+        if self.pane_timer is not None:
+            self.pane_timer.stop()
+        self.pane_timer = self.set_timer(PANE_DEBOUNCE, self.update_pane)
+
+    def on_dag_view_chosen(self, event: DagView.Chosen) -> None:
+        self.selected = event.node_id
+        self.action_details()
+
     # -- actions ------------------------------------------------------------------------
+    def action_toggle_graph(self) -> None:
+        """The table or the plan's graph, coloured by the nodes' states (same selection)."""
+        graph = self.query_one("#board-graph", DagView)
+        table = self.query_one("#board", DataTable)
+        if self.has_class("graph"):
+            self.remove_class("graph")
+            if self.selected is not None and self.selected in table.rows:
+                table.move_cursor(row=table.get_row_index(self.selected))
+            table.focus()
+        else:
+            plan = self.director.guard("Cannot read plan.json", self.director.bridge.plan)
+            if plan is None:
+                self.notify("No plan to draw yet.", severity="warning")
+                return
+            self.add_class("graph")
+            graph.show(plan, states=self.graph_states(), selected=self.selected)
+            graph.focus()
+        self.lines_shown.pop("#pane-title", None)
+        self.update_pane()
+
     def action_follow(self) -> None:
         log = self.query_one("#live", Log)
         log.auto_scroll = not log.auto_scroll

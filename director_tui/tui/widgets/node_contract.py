@@ -38,8 +38,10 @@ def node_contract(node: Node, errors: list[str], store: Store, plan: Plan | None
 
 def _head(node: Node, errors: list[str]) -> Text:
     head = Text()
-    head.append(f"{node.id}", style="bold")
-    head.append(f"  {node.title}\n", style="italic")
+    # One run with a visible separator: two styled runs split by spaces alone read
+    # "modelItem model…" wherever a viewer drops the spaces between them.
+    head.append(f"{node.id} · ", style="bold")
+    head.append(f"{node.title or '(no title)'}\n", style="italic")
     head.append("difficulty ", style="dim")
     head.append(f"{node.estimated_difficulty}\n")
     head.append("depends on ", style="dim")
