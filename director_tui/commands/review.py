@@ -71,8 +71,9 @@ def handle(args: argparse.Namespace) -> int:
     if plan is None:
         raise UsageError("no plan yet: nothing to review", hint='director plan "<task>"')
     review_comments.check_node(store, args.node)
-    for text in args.comment:
-        review_comments.add(store, args.node, review_comments.parse(text))
+    added = [review_comments.parse(text) for text in args.comment]  # all valid, or none kept
+    for comment in added:
+        review_comments.add(store, args.node, comment)
     state = store.read_model(store.state, RunState)
     if state is not None and state.job_id != plan.job_id:
         state = None  # an earlier job's state

@@ -107,15 +107,28 @@ _WHERE = re.compile(
 )
 
 
+COMMENT_FORMS = "'path:line: text', 'path:10-14: text', 'path: text' or plain text"
+
+
 def parse(spec: str) -> ReviewComment:
     """A comment as a user types it on the command line: ``calc/mul.py:12: use *``,
-    ``calc/mul.py:10-14: …``, ``calc/mul.py: …`` or plain text for the whole node."""
+    ``calc/mul.py:10-14: …``, ``calc/mul.py: …`` or plain text for the whole node.
+    An empty one, line 0 or a hunk that ends before it starts is a :class:`UsageError`."""
     spec = spec.strip()
+    if not spec:
+        raise UsageError("an empty comment: say what to change", hint=COMMENT_FORMS)
     match = _WHERE.match(spec)
     if match is None:
         return ReviewComment(text=spec)
     line = int(match["line"]) if match["line"] else None
     end = int(match["end"]) if match["end"] else None
+    if line == 0 or (end is not None and line is not None and end < line):
+        # Sent as is, the next attempt would be pointed at a line that is not there.
+        raise UsageError(
+            f"the comment {spec!r} names no line: lines count from 1, a hunk from its "
+            "first line to its last",
+            hint=COMMENT_FORMS,
+        )
     return ReviewComment(text=match["text"].strip(), path=match["path"], line=line, end_line=end)
 
 

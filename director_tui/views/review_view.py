@@ -8,7 +8,7 @@ from rich.text import Text
 
 from director_tui.engine.node_diff import DiffLine, FileDiff, NodeDiff
 from director_tui.engine.review_comments import ReviewComment
-from director_tui.views.console import table_console
+from director_tui.views.console import shown, table_console
 
 LINE_STYLE = {"add": "green", "delete": "red", "context": ""}
 MARK = {"add": "+", "delete": "-", "context": " "}
@@ -40,17 +40,17 @@ def print_diff(
             Text(f"\nyour comments ({len(comments)}), sent with the next retry or reject:")
         )
         for comment in comments:
-            console.print(Text(f"  {comment.describe()}"))
+            console.print(Text(f"  {shown(comment.describe())}"))
 
 
 def _print_file(console: Console, file: FileDiff) -> None:
-    title = Text(f"\n{file.title}", style="bold")
+    title = Text(f"\n{shown(file.title)}", style="bold")
     title.append(f"  {file.status}  +{file.added} -{file.deleted}", style="dim")
     console.print(title)
     if file.binary:
         console.print("  (binary file)")
     for hunk in file.hunks:
-        console.print(Text(hunk.header, style="cyan"))
+        console.print(Text(shown(hunk.header), style="cyan"))
         for line in hunk.lines:
             console.print(_line(line), soft_wrap=True)
 
@@ -58,5 +58,5 @@ def _print_file(console: Console, file: FileDiff) -> None:
 def _line(line: DiffLine) -> Text:
     number = "" if line.new_line is None else str(line.new_line)
     text = Text(f"{number:>5} ", style="dim")
-    text.append(MARK[line.kind] + line.text, style=LINE_STYLE[line.kind])
+    text.append(MARK[line.kind] + shown(line.text), style=LINE_STYLE[line.kind])
     return text
