@@ -8,8 +8,10 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from director_tui.engine import jobs
 from tests.cli import director_on
-from tests.run_fixture import build_job, run, sample_nodes, solve, write_script
+from tests.conftest import run_git
+from tests.run_fixture import JOB_ID, build_job, run, sample_nodes, solve, write_script
 
 # Erase the line and go back to its start (the next text overwrites what was shown), put
 # "owned" on the clipboard, flip the rest of the line right-to-left.
@@ -22,10 +24,14 @@ def test_escape_sequences_in_an_agents_diff_are_shown_not_acted_on(tmp_path: Pat
     store = build_job(tmp_path, [add])
     write_script(store, [solve(add)])
     assert run(store).success
+    # The header names the job branch before the merge, then the merge (not the merge twice).
+    branch = jobs.job_branch(JOB_ID)
+    before, merge = run_git(store.repo, "rev-parse", f"{branch}^1", branch).split()
     comment = "calc/add.py:3: what is \x1b[8mthis"
     shown = director_on(store.repo, "review", "add", "--comment", comment)
     assert shown.returncode == 0, shown.stderr
     out = shown.stdout
+    assert f"merged  · {before[:10]}..{merge[:10]}" in out, out
     assert "\x1b" not in out and "\u202e" not in out, repr(out)
     assert "# \\x1b[2K\\x1b[1G\\x1b]52;c;b3duZWQ=\\x1b\\\\u202ehidden" in out, out
     assert "calc/add.py:3: what is \\x1b[8mthis" in out, out

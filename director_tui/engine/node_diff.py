@@ -147,6 +147,10 @@ def _pick(
 def _diff(
     cwd: Path, node_id: str, source: str, base: str, target: str, paths: list[str]
 ) -> NodeDiff:
+    # "<merge>^1" and "<held>^" name the base by an expression: shown cut to ten
+    # characters it read as the target itself ("0b9b9f8627..0b9b9f8627"). Its object id.
+    resolved = git.git(["rev-parse", "--verify", "-q", base], cwd, check=False).stdout.strip()
+    base = resolved or base
     args = ["-c", "core.quotepath=false", "diff", "--no-color", "--no-ext-diff", "-M", "-U3"]
     proc = git.git([*args, base, target, "--", *paths], cwd, check=False)
     if proc.returncode != 0:
