@@ -15,6 +15,7 @@ import os
 import queue
 import signal
 import subprocess
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -37,29 +38,34 @@ def run_notify_command(notify: Notify, item: Attention, cwd: Path) -> str:
         return ""
     env = {**os.environ, **item.env(), "DIRECTOR_REPO": str(cwd)}
     payload = json.dumps({**item.as_json(), "repo": str(cwd)}) + "\n"
-    try:
-        proc = subprocess.Popen(
-            argv,
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,  # its own process group: a timeout ends all of it
-        )
-    except OSError as exc:
-        return f"{argv[0]}: {exc.strerror or exc}"
-    try:
-        _, err = proc.communicate(payload, timeout=notify.timeout_secs)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        return f"{argv[0]} took longer than {notify.timeout_secs:g}s and was stopped"
-    if proc.returncode != 0:
-        tail = " ".join((err or "").split())[-OUTPUT_TAIL_CHARS:]
-        return f"{argv[0]} exited with {proc.returncode}" + (f": {tail}" if tail else "")
+    # Its output goes to a file, not a pipe: a command that leaves a process of its own
+    # behind (`setsid … &`, a daemon it starts) keeps a pipe open, and reading it to its
+    # end waited for that process — past the timeout, holding up the run's exit.
+    with tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace") as err:
+        try:
+            proc = subprocess.Popen(
+                argv,
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                text=True,
+                start_new_session=True,  # its own process group: a timeout ends all of it
+            )
+        except OSError as exc:
+            return f"{argv[0]}: {exc.strerror or exc}"
+        try:
+            proc.communicate(payload, timeout=notify.timeout_secs)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return f"{argv[0]} took longer than {notify.timeout_secs:g}s and was stopped"
+        if proc.returncode != 0:
+            err.seek(0)
+            tail = " ".join(err.read().split())[-OUTPUT_TAIL_CHARS:]
+            return f"{argv[0]} exited with {proc.returncode}" + (f": {tail}" if tail else "")
     return ""
 
 
