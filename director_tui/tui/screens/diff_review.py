@@ -20,7 +20,7 @@ from director_tui.engine.node_diff import NodeDiff
 from director_tui.engine.review_comments import ReviewComment
 from director_tui.tui.board import STATUS_WORDS
 from director_tui.tui.screens.base import DirectorScreen
-from director_tui.tui.widgets.diff_view import DiffView, Target
+from director_tui.tui.widgets.diff_view import DiffView, Target, highlighted
 from director_tui.tui.widgets.fitting_footer import FittingFooter
 from director_tui.tui.widgets.modals import TextPromptModal
 
@@ -87,11 +87,19 @@ class DiffReviewScreen(DirectorScreen):
         except DirectorError as exc:
             diff = NodeDiff(node_id=self.node_id, source="", note=f"no diff: {exc}")
             comments, status = [], ""
-        self.app.call_from_thread(self.show, diff, comments, status)
+        # Syntax colours take ~0.3 ms a line: made here, not on the UI thread.
+        highlights = {index: highlighted(file) for index, file in enumerate(diff.files)}
+        self.app.call_from_thread(self.show, diff, comments, status, highlights)
 
-    def show(self, diff: NodeDiff, comments: list[ReviewComment], status: str) -> None:
+    def show(
+        self,
+        diff: NodeDiff,
+        comments: list[ReviewComment],
+        status: str,
+        highlights: dict[int, dict[int, list[Text]]] | None = None,
+    ) -> None:
         self.diff, self.comments, self.status = diff, comments, status
-        self.query_one(DiffView).show(diff, comments)
+        self.query_one(DiffView).show(diff, comments, highlights)
         self._paint()
         self.refresh_bindings()
 
