@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-import re
 import sys
 
 from rich.console import Console
+
+from director_tui.engine.visible import visible
 
 
 class ProgressConsole(Console):
@@ -35,20 +36,5 @@ def table_console() -> Console:
     return Console(width=PIPED_WIDTH if piped else None, highlight=False)
 
 
-# What a terminal acts on instead of printing: C0 controls but the tab, DEL, C1 controls,
-# and the bidirectional overrides ("Trojan Source": code that reads other than it runs).
-_UNSHOWN = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-
-
-def shown(text: str) -> str:
-    """``text`` safe to print on the user's terminal, every character visible: text an
-    agent wrote (a diff line, a file name) can carry escape sequences that clear the
-    screen, move the cursor over a line or set the clipboard (OSC 52) — a reviewer must
-    see the bytes, not what a terminal makes of them. Such characters read ``\\x1b``,
-    ``\\u202e``. Rich strips a few (BEL, CR) itself, never ESC."""
-    return _UNSHOWN.sub(_escaped, text)
-
-
-def _escaped(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+# Text an agent wrote, printed: every character visible (escape sequences, bidi overrides).
+shown = visible

@@ -172,3 +172,20 @@ async def test_the_review_keys_and_quit_fit_the_footer_at_80_columns() -> None:
             for key in ("n", "c", "h", "r", "x", "a", "escape", "ctrl+q"):
                 assert key in keys, key
                 assert keys[key].right <= palette_left, f"{key} is cut off at 80 columns"
+
+
+def test_the_view_shows_escape_sequences_and_bidi_overrides_as_text() -> None:
+    """What the agent wrote, not what a terminal makes of it (as `director review`)."""
+    from director_tui.engine.node_diff import DiffHunk, DiffLine, FileDiff
+    from director_tui.tui.widgets.diff_view import highlighted
+
+    sneaky = "ok = True\x1b[2K\rok = False  # \u202eevil"
+    hunk = DiffHunk(
+        header="@@ -0,0 +1 @@",
+        old_start=0,
+        new_start=1,
+        lines=[DiffLine(kind="add", text=sneaky, new_line=1)],
+    )
+    (line,) = highlighted(FileDiff(path="a.py", status="added", hunks=[hunk]))[0]
+    assert "\x1b" not in line.plain and "\u202e" not in line.plain and "\r" not in line.plain
+    assert "\\x1b[2K\\x0dok = False" in line.plain and "\\u202eevil" in line.plain

@@ -18,6 +18,7 @@ from textual.widgets import Header, Static
 from director_tui.engine.errors import DirectorError
 from director_tui.engine.node_diff import NodeDiff
 from director_tui.engine.review_comments import ReviewComment
+from director_tui.engine.visible import visible
 from director_tui.tui.board import STATUS_WORDS
 from director_tui.tui.screens.base import DirectorScreen
 from director_tui.tui.widgets.diff_view import DiffView, Target, highlighted
@@ -125,7 +126,7 @@ class DiffReviewScreen(DirectorScreen):
         line = Text()
         if file is not None and self.diff is not None:
             line.append(f"file {view.file_index + 1}/{len(self.diff.files)}  ", style="dim")
-            line.append(file.title, style="bold")
+            line.append(visible(file.title), style="bold")
             line.append(f"  {file.status}  ", style="dim")
             line.append(f"+{file.added}", style="green")
             line.append(f" -{file.deleted}", style="red")

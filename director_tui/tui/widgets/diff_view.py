@@ -20,6 +20,7 @@ from textual.strip import Strip
 
 from director_tui.engine.node_diff import DiffHunk, DiffLine, FileDiff, NodeDiff
 from director_tui.engine.review_comments import ReviewComment
+from director_tui.engine.visible import visible
 
 LINE_BACKGROUND = {"add": "on #12351f", "delete": "on #3d1518", "context": ""}
 MARK = {"add": "+", "delete": "-", "context": " "}
@@ -68,14 +69,15 @@ def highlighted(file: FileDiff, theme: str = THEME) -> dict[int, list[Text]]:
     out: dict[int, list[Text]] = {}
     for index, hunk in enumerate(file.hunks):
         if len(hunk.lines) > HIGHLIGHT_MAX_LINES:
-            out[index] = [Text(line.text) for line in hunk.lines]
+            out[index] = [Text(visible(line.text)) for line in hunk.lines]
             continue
-        code = "\n".join(line.text for line in hunk.lines)
+        code = "\n".join(visible(line.text) for line in hunk.lines)
         lexer = Syntax.guess_lexer(file.path, code)
         syntax = Syntax(code, lexer, theme=theme, background_color="default")
         lines = syntax.highlight(code).split("\n", allow_blank=True)
         out[index] = [
-            lines[i] if i < len(lines) else Text(ln.text) for i, ln in enumerate(hunk.lines)
+            lines[i] if i < len(lines) else Text(visible(ln.text))
+            for i, ln in enumerate(hunk.lines)
         ]
     return out
 
@@ -207,7 +209,7 @@ class DiffView(ScrollView, can_focus=False):
                 if id(comment) in drawn:
                     continue
                 drawn.add(id(comment))
-                under.append(Text(f"          ▸ you: {comment.text}", style="bold yellow"))
+                under.append(Text(f"          ▸ you: {visible(comment.text)}", style="bold yellow"))
             self._comment_rows.append(under)
 
     def _draw(self) -> None:
@@ -257,7 +259,7 @@ class DiffView(ScrollView, can_focus=False):
 
     def _render_row(self, file: FileDiff, hunk: DiffHunk, row: Row) -> Text:
         if row.line is None:
-            return Text(hunk.header, style="bold cyan")
+            return Text(visible(hunk.header), style="bold cyan")
         line = row.line
         old = "" if line.old_line is None else str(line.old_line)
         new = "" if line.new_line is None else str(line.new_line)
@@ -275,7 +277,7 @@ class DiffView(ScrollView, can_focus=False):
         hunk_lines = self._lines.get(row.hunk, [])
         if 0 <= row.position < len(hunk_lines):
             return hunk_lines[row.position].copy()
-        return Text(row.line.text)
+        return Text(visible(row.line.text))
 
     def _comments_at(self, file: FileDiff, hunk: DiffHunk, row: Row) -> list[ReviewComment]:
         """The comments drawn under this row: a hunk's under its header, a line's under
