@@ -175,7 +175,13 @@ def _check_worktrees(repo: Path, report: Callable[[bool, str], None]) -> None:
     store = Store(repo)
     where = store.worktrees
     existing = next(p for p in (where, *where.parents) if p.exists())
-    if not existing.is_dir() or not os.access(existing, os.W_OK):
+    if worktree_home.inside_checkout(repo):
+        report(
+            False,
+            f"worktrees: {where} is inside the checkout — set {worktree_home.ROOT_ENV} to an "
+            "absolute path outside it",
+        )
+    elif not existing.is_dir() or not os.access(existing, os.W_OK):
         report(
             False, f"worktrees: {existing} is not a writable folder — set {worktree_home.ROOT_ENV}"
         )

@@ -195,6 +195,13 @@ class Store:
         return self.root / "run.lock"
 
     def ensure(self) -> None:
+        if self._worktrees is None and worktree_home.inside_checkout(self.repo):
+            raise UsageError(
+                f"director's worktree folder {self.worktrees} would be inside the "
+                f"repository {self.repo}: your test runners, linters and watchers would "
+                "see the job's copies of your code",
+                hint=f"set {worktree_home.ROOT_ENV} to an absolute path outside the checkout",
+            )
         for folder in (self.root, self.logs, self.control):
             folder.mkdir(parents=True, exist_ok=True)
         try:

@@ -45,6 +45,14 @@ def base() -> Path:
     return home / "director" / "worktrees"
 
 
+def inside_checkout(repo: Path) -> bool:
+    """Is the base inside the repository's checkout? A relative ``DIRECTOR_WORKTREE_ROOT``
+    run from the checkout, or ``~/.local/state`` for a repository kept in the home folder
+    (dotfiles): the worktrees would be in the user's tree again, for every tool that
+    walks it — and untracked files that stop every ``plan``."""
+    return Path(os.path.realpath(base())).is_relative_to(os.path.realpath(repo))
+
+
 def repo_key(repo: Path) -> str:
     """``<name>-<hash>``: readable, and unique per real path (two clones named alike)."""
     real = os.path.realpath(repo)
