@@ -189,3 +189,23 @@ def test_the_view_shows_escape_sequences_and_bidi_overrides_as_text() -> None:
     (line,) = highlighted(FileDiff(path="a.py", status="added", hunks=[hunk]))[0]
     assert "\x1b" not in line.plain and "\u202e" not in line.plain and "\r" not in line.plain
     assert "\\x1b[2K\\x0dok = False" in line.plain and "\\u202eevil" in line.plain
+
+
+def test_a_comment_on_a_hunk_that_only_deletes_names_the_file() -> None:
+    """A deleted file's hunk covers no new line ('+0,0'): its comment is on the file, not
+    on a line 0 the next attempt could not find."""
+    from director_tui.engine.node_diff import NodeDiff, parse_unified
+    from director_tui.tui.widgets.diff_view import file_rows
+
+    text = (
+        "diff --git a/old.py b/old.py\ndeleted file mode 100644\n--- a/old.py\n+++ /dev/null\n"
+        "@@ -1,2 +0,0 @@\n-a = 1\n-b = 2\n"
+    )
+    files, _ = parse_unified(text)
+    view = DiffView()
+    view.diff = NodeDiff(node_id="n", source="s", files=files)
+    view.rows = file_rows(files[0])
+    view.cursor = 1
+    target = view.hunk_target()
+    assert target is not None and (target.path, target.line) == ("old.py", None)
+    assert files[0].status == "deleted" and target.where == "old.py"

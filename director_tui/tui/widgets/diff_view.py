@@ -191,6 +191,8 @@ class DiffView(ScrollView, can_focus=False):
         if file is None or not self.rows:
             return None
         first, last = file.hunks[self.rows[self.cursor].hunk].new_span
+        if first < 1:  # a hunk that only deletes (a deleted file: "+0,0"): the file
+            return Target(file.path, None)
         return Target(file.path, first, last)
 
     # -- drawing ------------------------------------------------------------------------------
