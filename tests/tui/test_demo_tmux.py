@@ -30,8 +30,13 @@ def start_demo(tmp_path: Path) -> tuple[Tmux, Path]:
         f"cd {tmp_path} && TERM=xterm-256color {sys.executable} -m director_tui demo "
         f"--dir {target}; echo DEMO-EXITED-$?; sleep 30"
     )
+    # A tmux server already running (another test's, another checkout's) starts the pane with
+    # *its* environment: this test's DIRECTOR_* (its own user config folder among them) and
+    # PYTHONPATH (this checkout's code) are handed over with -e.
+    own = [f"-e{key}={value}" for key, value in os.environ.items() if key.startswith("DIRECTOR_")]
+    own.append(f"-ePYTHONPATH={ROOT}")
     subprocess.run(
-        ["tmux", "new-session", "-d", "-s", session.name, "-x", "120", "-y", "40", command],
+        ["tmux", "new-session", "-d", "-s", session.name, "-x", "120", "-y", "40", *own, command],
         check=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
