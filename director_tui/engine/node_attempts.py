@@ -9,6 +9,8 @@ count again opens a new attempt with the same number.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -26,7 +28,7 @@ from director_tui.engine.events import (
     ReviewResult,
     parse_event,
 )
-from director_tui.engine.store import Store, read_jsonl
+from director_tui.engine.store import Store
 from director_tui.engine.transcript import Transcript, read_transcript
 
 # A node's states while an attempt is under way: not how it ended.
@@ -115,8 +117,32 @@ class NodeAttempts(BaseModel):
 
 def node_attempts(store: Store, node_id: str) -> NodeAttempts:
     """Every attempt of ``node_id`` in the current job's ``events.jsonl``, oldest first."""
-    events = [e for e in (parse_event(r) for r in read_jsonl(store.events)) if e is not None]
-    return attempts_from_events(node_id, events)
+    return attempts_from_events(node_id, list(node_events(store.events, node_id)))
+
+
+# The events a run writes most of (each tool call, each test output line) say nothing
+# about attempts: their lines are skipped unparsed (a 60-node run writes ~100k of them).
+_NOISE = ('"type":"agent_activity"', '"type":"test_output"')
+
+
+def node_events(path: Path, node_id: str) -> Iterator[Event]:
+    """The events of ``events.jsonl`` that name ``node_id``; other lines are not parsed."""
+    needle = json.dumps(node_id)
+    try:
+        fh = path.open(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return
+    with fh:
+        for line in fh:
+            if needle not in line or any(noise in line for noise in _NOISE):
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue  # a torn last line (killed mid-append)
+            event = parse_event(record) if isinstance(record, dict) else None
+            if event is not None:
+                yield event
 
 
 def attempts_from_events(node_id: str, events: list[Event]) -> NodeAttempts:

@@ -44,7 +44,7 @@ class RunBoardScreen(DirectorScreen):
             "details",
             "Details",
             id="run.details",
-            tooltip="Gate, diff, review, transcript",
+            tooltip="Every attempt with its transcript, gate, diff, review",
         ),
         # Out of the footer at 80 columns (the header names it while a node waits for you).
         Binding(
