@@ -65,7 +65,7 @@ def test_demo_in_tmux_from_gate1_to_a_green_run(tmp_path: Path) -> None:
         session.keys("n")  # bench the same task under the demo's two profiles
         session.wait_for("Bench this job's task", timeout=30)
         session.keys("y")
-        screen = session.wait_for("(finished)", timeout=240)
+        screen = session.wait_for("bench finished", timeout=240)
         assert "all-frontier" in screen and "cheap-cloud" in screen
         session.keys("C-q")
         session.wait_for("DEMO-EXITED-0", timeout=30)
