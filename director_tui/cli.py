@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import errno
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -71,6 +72,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader of our output went away (`director log x | head`, a pager quit):
+        # nothing is wrong with the work, so no traceback. Later writes (the interpreter's
+        # own flush at exit) go nowhere; the exit code is the shell's for SIGPIPE.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return OUTPUT_CLOSED
+
+
+# 128 + SIGPIPE, what a shell reports for `git log | head`'s git.
+OUTPUT_CLOSED = 141
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -96,9 +114,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if exc.errno in UNWRITABLE:
             print(
                 f"director: cannot write {where}: {exc.strerror}\n"
-                "  → director keeps its state in the repository's .director/ folder and "
-                "its worktrees there: make the repository writable, or work in a writable "
-                "clone (`git clone <repo> <folder>`)",
+                "  → director keeps its state in the repository's .director/ folder: make "
+                "the repository writable, or work in a writable clone "
+                "(`git clone <repo> <folder>`)",
                 file=sys.stderr,
             )
             return 2
