@@ -10,6 +10,7 @@ from pathlib import Path
 
 from director_tui.engine import dag, git
 from director_tui.engine.context import EngineContext
+from director_tui.engine.errors import GitError
 from director_tui.engine.events import GateResult, TestOutput
 from director_tui.engine.models import Node
 from director_tui.engine.proc import run_command
@@ -63,9 +64,26 @@ def revert_outside(worktree: Path, keep: set[str]) -> list[str]:
 
 
 def _commit_tests(worktree: Path, paths: list[str], message: str) -> None:
+    _refuse_ignored(worktree, paths)
     git.git(["add", "-A", "--", *paths], worktree)
     if git.git(["diff", "--cached", "--quiet"], worktree, check=False).returncode != 0:
         git.git(["commit", "-q", "--no-verify", "-m", message], worktree)
+
+
+def _refuse_ignored(worktree: Path, paths: list[str]) -> None:
+    """A test file the repository's ignore rules match (``*.js`` where JavaScript is build
+    output) can never be committed, frozen or merged: say which rule, instead of git's
+    "Use -f if you really want to add them"."""
+    found = git.git(["check-ignore", "-v", "--", *paths], worktree, check=False).stdout
+    rules = [line.split("\t", 1) for line in found.splitlines() if "\t" in line]
+    if rules:
+        named = ", ".join(f"{path} ({rule.rstrip(':')})" for rule, path in rules)
+        raise GitError(
+            f"the tests {named} are ignored by the repository's ignore rules: a commit "
+            "leaves them out, so they can be neither frozen nor merged — un-ignore them (a "
+            "`!` line in .gitignore, e.g. `!test/**`), commit that, and plan again with "
+            '`director plan --force "<task>"` (the job branch was cut before your fix)'
+        )
 
 
 async def red_check(
