@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -67,8 +68,14 @@ def test_directors_git_trusts_the_repo_marker_only_when_it_hashes_to_the_folder(
     assert git.out(["rev-parse", "--show-toplevel"], worktree) == str(worktree.resolve())
     marker = store.worktrees / worktree_home.REPO_MARKER
     marker.write_text(f"{other}\n")  # a rewritten marker naming another repository
-    assert git.git(["status"], worktree, check=False).returncode != 0  # fails closed
+    # This process opened the repository: its worktrees stay known, whatever the marker.
+    assert git.git(["status"], worktree, check=False).returncode == 0
+    # A process that did not open it goes by the marker, and fails closed.
+    status = "from director_tui.engine import git; import sys; "
+    status += f"sys.exit(git.git(['status'], __import__('pathlib').Path({str(worktree)!r}), check=False).returncode)"
+    assert subprocess.run([sys.executable, "-c", status], check=False).returncode != 0
     marker.write_text(f"{repo}\n")
+    assert subprocess.run([sys.executable, "-c", status], check=False).returncode == 0
     stray = store.worktrees / "stray"  # a folder git's records do not know
     stray.mkdir()
     assert git.git(["status"], stray, check=False).returncode != 0

@@ -2,7 +2,9 @@
 outside-in QA): ``.director/worktree-root`` is a plain file an agent with the sandbox off
 (or anything else) can rewrite, and the next ``plan``, ``run`` or ``clean`` moved every
 linked worktree below the folder it named into director's folder — then ``clean`` removed
-the user's one ("feature is merged into feature")."""
+the user's one ("feature is merged into feature"). The worktree folder's
+``.director-repo`` marker, rewritten by such an agent, made director's own git fail
+closed on every command of the run ("not a git repository")."""
 
 from __future__ import annotations
 
@@ -60,4 +62,17 @@ def test_an_executor_that_rewrites_the_worktree_marker_is_rejected_and_it_is_put
     rec, rejected = _first_attempt_rejected(store, nodes[0], f"echo / > {marker}")
     assert ".director/worktree-root" in rejected.message, rejected.message
     assert any("restored .director/worktree-root" in n.message for n in rec.of(Notice))
+    assert marker.read_bytes() == before
+
+
+def test_an_executor_that_rewrites_the_repo_marker_fails_alone_and_the_run_goes_on(
+    tmp_path: Path,
+) -> None:
+    nodes = sample_nodes()[:1]
+    store = build_job(tmp_path, nodes, config=SANDBOX_OFF)
+    marker = store.worktrees / worktree_home.REPO_MARKER
+    before = marker.read_bytes()
+    rec, rejected = _first_attempt_rejected(store, nodes[0], f"echo w > {marker}")
+    assert str(marker) in rejected.message, rejected.message
+    assert any(f"restored {marker}" in n.message for n in rec.of(Notice))
     assert marker.read_bytes() == before

@@ -37,7 +37,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from director_tui.engine import git
+from director_tui.engine import git, worktree_home
 
 REJECTED_SUFFIX = ".director-rejected"
 # Read whole; a larger file is fingerprinted by size and mtime and never restored.
@@ -73,6 +73,9 @@ class GuardedFiles:
         """Display key (repo-relative where it can be) → path, for every guarded file that
         exists now or may be created."""
         out = [self.director_root / name for name in DIRECTOR_FILES]
+        # The repository's worktree folder's marker: what director's git trusts to pick
+        # the git directory in a process that has not opened the repository itself.
+        out.append(worktree_home.repo_root(self.repo) / worktree_home.REPO_MARKER)
         out += sorted(self._listing(self.director_root / "profiles"))
         out += [self.git_dir / name for name in GIT_FILES]
         out += sorted(self._listing(self.git_dir / "hooks"))

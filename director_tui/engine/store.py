@@ -105,6 +105,7 @@ class Store:
         # Given for a repository that is director's own scratch clone (a cluster worker's):
         # its worktrees go with the clone when it is removed.
         self._worktrees = worktrees
+        worktree_home.remember(self.repo)
 
     # -- layout -------------------------------------------------------------------------
     @property

@@ -146,10 +146,26 @@ def key_folder(path: Path) -> Path | None:
     return real_base / here.relative_to(real_base).parts[0]
 
 
+# The repositories this process works on (a Store was made for each): their worktree
+# folders are known by name, whatever the marker in them says now — an executor with the
+# sandbox off can rewrite it, and director's own git then failed closed on every command
+# of the run (its node's commit, the merge queue's write-tree).
+_OPENED: dict[str, Path] = {}
+
+
+def remember(repo: Path) -> None:
+    real = Path(os.path.realpath(repo))
+    _OPENED[repo_key(real)] = real
+
+
 def owning_repo(folder: Path) -> Path | None:
     """The repository a worktree folder (:func:`key_folder`) belongs to, or None when
-    that cannot be trusted: no marker, or one naming a repository whose key is not the
-    folder's name (a rewritten marker can only name the repository itself)."""
+    that cannot be trusted: one this process works on (:func:`remember`), else the one
+    its marker names when the marker hashes to the folder's name (a rewritten marker can
+    only name the repository itself)."""
+    opened = _OPENED.get(folder.name)
+    if opened is not None:
+        return opened
     try:
         named = (folder / REPO_MARKER).read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError):
