@@ -201,6 +201,48 @@ async def test_an_agent_moving_head_off_the_node_branch_still_merges_its_work(
     assert run_git(repo, "show", "job--a:src/a.py") == "A = 1"
 
 
+async def test_the_gate_judges_the_commit_it_made_not_where_the_branch_moved(
+    repo: Path, tmp_path: Path
+) -> None:
+    """The agent's code, run as the tests (no sandbox), points the node branch at a
+    commit of its own after director committed the attempt. Every test run (the flake
+    re-run checks the commit out again) and the verdict are about director's commit."""
+    worktree, base = _node_worktree(repo, tmp_path)
+    (worktree / "src/a.py").write_text("A = 1\n")
+    planted, index = tmp_path / "planted", tmp_path / "evil-index"
+    script = tmp_path / "plant.sh"
+    script.write_text(
+        "set -e\n"
+        f"if [ ! -f {planted} ]; then\n"
+        "  B=$(printf 'A = 1\\nEVIL = 1\\n' | git hash-object -w --stdin)\n"
+        f"  GIT_INDEX_FILE={index} git read-tree job--a\n"
+        f"  GIT_INDEX_FILE={index} git update-index --cacheinfo 100644,$B,src/a.py\n"
+        f"  T=$(GIT_INDEX_FILE={index} git write-tree)\n"
+        "  C=$(git commit-tree $T -p job--a -m 'looks like node a')\n"
+        "  git update-ref refs/heads/job--a $C\n"
+        f"  echo $C > {planted}\n"
+        "fi\n"
+        f'{PY} -c \'import sys; sys.path.insert(0, "."); import src.a; '
+        'assert src.a.A == 1 and not hasattr(src.a, "EVIL")\'\n'
+    )
+    outcome = await gates.node_gate(
+        _node(repo, test_cmd=f"sh {script}"),
+        worktree,
+        base,
+        ignore_globs=[],
+        flake_runs=2,
+        timeout=30,
+        commit_message="node a",
+        branch="job--a",
+    )
+    assert outcome.passed and outcome.test_runs == 2, outcome
+    evil = planted.read_text().strip()
+    assert run_git(repo, "rev-parse", "job--a") == evil  # the plant really moved it
+    assert outcome.commit == run_git(repo, "rev-parse", f"{evil}^") != evil
+    assert run_git(repo, "log", "-1", "--format=%P %s", outcome.commit) == f"{base} node a"
+    assert run_git(repo, "show", f"{outcome.commit}:src/a.py") == "A = 1"
+
+
 async def test_an_attempt_that_resets_below_its_base_is_rejected(
     repo: Path, tmp_path: Path
 ) -> None:

@@ -12,6 +12,7 @@ from gitrepo import make_repo, run_git
 from director_tui.engine import git
 from director_tui.engine.errors import GitError
 from director_tui.engine.jobs import ensure_job_worktree, job_branch, job_worktree
+from director_tui.engine.run.merge_queue import rebase_judged
 from director_tui.engine.store import Store
 
 
@@ -97,9 +98,17 @@ def test_merge_conflict_is_reported_and_aborted_and_rebase_fixes_order(git_repo:
     # a change that does not conflict rebases cleanly onto the moved job head
     git.reset_clean(node_b, base)
     (node_b / "other.py").write_text("ok\n")
-    git.commit_all(node_b, "b2")
-    assert git.rebase(node_b, "job")
+    judged = git.commit_all(node_b, "b2")
+    assert rebase_judged(node_b, "node-b", judged, "job")
     assert git.merge_no_ff(job, "node-b", "merge b2")
+    # What is rebased is the judged commit; a branch moved meanwhile is never overwritten.
+    git.reset_clean(node_b, base)
+    (node_b / "third.py").write_text("ok\n")
+    judged = git.commit_all(node_b, "b3")
+    run_git(git_repo, "update-ref", "refs/heads/node-b", base)
+    assert not rebase_judged(node_b, "node-b", judged, "job")
+    assert git.rev(git_repo, "node-b") == base
+    assert git.current_branch(node_b) == "node-b"
 
 
 def test_reset_clean_leaves_nothing_behind(git_repo: Path) -> None:

@@ -9,7 +9,7 @@ through ``../mul/…`` (a real shell command), then mul's agent ends."""
 from __future__ import annotations
 
 import asyncio
-import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -92,48 +92,38 @@ async def test_a_commit_put_on_a_siblings_branch_after_its_gate_never_merges(
 ) -> None:
     """add's agent waits for mul's gate commit, then points mul's branch at a commit with
     a backdoor (git objects and update-ref only: no path into mul's worktree). mul's
-    review takes a while; what merges is the commit mul's gate judged."""
+    frozen test waits for the plant, so the branch has moved before mul can merge, however
+    loaded the machine; what merges is the commit mul's gate judged."""
     add, mul = sample_nodes()[:2]
-    store = build_job(
-        tmp_path, [add, mul], config=SANDBOX_OFF + "[review]\nstage_two_file_threshold = 0\n"
+    planted = tmp_path / "planted"
+    # After the import, so the red run and the agent's own run (stub: ImportError) do not
+    # wait; only the gate's run of the solution does.
+    wait_for_plant = (
+        f"import os, time\nwhile not os.path.exists({str(planted)!r}):\n    time.sleep(0.05)\n"
     )
+    mul = replace(mul, test_body=mul.test_body.replace("\n", "\n" + wait_for_plant, 1))
+    store = build_job(tmp_path, [add, mul], config=SANDBOX_OFF)
     branch = f"refs/heads/director/job-{JOB_ID}--{mul.id}"
     index = tmp_path / "evil-index"
     evil = tmp_path / "evil.py"
     evil.write_text(mul.solution + BACKDOOR + "\n")
     plant = (
-        "i=0; until git log -1 --format=%s "
+        "until git log -1 --format=%s "
         + branch
-        + " 2>/dev/null | grep -q 'director: node mul' || [ $i -gt 1200 ]; do sleep 0.05; "
-        "i=$((i+1)); done; "
+        + " 2>/dev/null | grep -q 'director: node mul'; do sleep 0.05; done; "
         f"B=$(git hash-object -w {evil}) && "
         f"GIT_INDEX_FILE={index} git read-tree {branch} && "
         f"GIT_INDEX_FILE={index} git update-index --cacheinfo 100644,$B,{mul.impl_path} && "
         f"T=$(GIT_INDEX_FILE={index} git write-tree) && "
         f"C=$(git commit-tree $T -p {branch} -m 'looks like mul') && "
-        f"git update-ref {branch} $C"
+        f"git update-ref {branch} $C && touch {planted}"
     )
-    review = {"verdict": "pass", "summary": "fine", "findings": []}
-    write_script(
-        store,
-        [
-            _with(solve(add), [{"run": plant}], []),
-            solve(mul),
-            {
-                "role": "reviewer",
-                "node": "mul",
-                # A reviewer runs no commands (read-only role), so it cannot wait for the
-                # move itself: a long review gives the plant time even on a loaded machine.
-                "steps": [{"sleep": 15}],
-                "text": json.dumps(review),
-            },
-            {"role": "reviewer", "node": "add", "text": json.dumps(review)},
-        ],
-    )
+    write_script(store, [_with(solve(add), [{"run": plant}], []), solve(mul)])
     rec = Recorder()
     outcome = await asyncio.to_thread(run, store, rec, parallel=2)
 
     assert outcome.success, outcome.message
+    assert planted.exists()
     assert job_file(store, mul.impl_path) == mul.solution  # the judged commit, no backdoor
     moved = [n.message for n in rec.of(Notice) if "put back on the judged commit" in n.message]
     assert moved and moved[0].startswith("node mul:"), [n.message for n in rec.of(Notice)]

@@ -153,6 +153,16 @@ def reattach_branch(worktree: Path, branch: str) -> None:
     git.git(["symbolic-ref", "HEAD", ref], worktree)
 
 
+@dataclass(frozen=True)
+class AttemptCommit:
+    """The commit director made of an attempt, known by its object id (never read back
+    from a ref), and what changed since the base."""
+
+    commit: str  # what the gate judges and the merge queue merges
+    changes: list[git.Change]
+    moved_to: str = ""  # the branch moved under director's swap: nothing was committed on it
+
+
 def commit_attempt(
     worktree: Path,
     base: str,
@@ -160,12 +170,17 @@ def commit_attempt(
     message: str,
     branch: str | None = None,
     allowlist: Sequence[str] | None = None,
-) -> list[git.Change]:
-    """Commit what the attempt left in its worktree onto the node branch and return what
-    changed since ``base`` — ignored byproducts taken back out of the commit.
+) -> AttemptCommit:
+    """Commit what the attempt left in its worktree onto the node branch; return the
+    commit and what changed since ``base`` — ignored byproducts taken back out of it.
 
     The gate judges this commit, and the merge queue merges it: one snapshot serves both
     (cheaper than a throw-away index per check, and what is judged is what merges).
+    The commit object is made with ``write-tree`` + ``commit-tree``, so director knows
+    its id without reading a ref: anything that moves the branch (an agent with the
+    sandbox off, a sibling's ``git update-ref``) can neither have its own commit judged
+    in place of this one nor be overwritten — the branch is moved by compare-and-swap,
+    and when it moved since director read it nothing is committed (``moved_to``).
     With ``branch``, a HEAD the agent moved off the node branch is put back first
     (:func:`reattach_branch`). With ``allowlist``, a file the allowlist does not allow is
     never staged (see :func:`_stage_allowed`); it is returned as a change all the same,
@@ -178,15 +193,23 @@ def commit_attempt(
         git.git(["add", "-A", "."], worktree)
     else:
         refused = _stage_allowed(worktree, base, allowlist, ignore_globs)
-    # Nothing to commit (an empty attempt, or a re-gate after a rebase) is not an error.
-    git.git(["commit", "-q", "--no-verify", "-m", message], worktree, check=False)
-    changes = git.changes_between(worktree, base, "HEAD")
+    tree = git.out(["write-tree"], worktree)
+    changes = git.changes_between(worktree, base, tree)
     byproducts = [p for c in changes for p in c.paths if ignored(p, ignore_globs)]
     if byproducts:
         git.git(["rm", "-r", "-q", "--cached", "--ignore-unmatch", "--", *byproducts], worktree)
-        git.git(["commit", "-q", "--no-verify", "--amend", "--allow-empty", "--no-edit"], worktree)
+        tree = git.out(["write-tree"], worktree)
+    ref = f"refs/heads/{branch}" if branch is not None else "HEAD"
+    parent = git.rev(worktree, ref)
+    commit = parent  # nothing to commit (an empty attempt, a re-gate after a rebase)
+    if tree != git.out(["rev-parse", f"{parent}^{{tree}}"], worktree):
+        commit = git.out(["commit-tree", tree, "-p", parent, "-m", message], worktree)
+        swapped = git.git(["update-ref", ref, commit, parent], worktree, check=False)
+        if swapped.returncode != 0:
+            moved = git.git(["rev-parse", "-q", "--verify", ref], worktree, check=False)
+            return AttemptCommit(commit, changes, moved_to=moved.stdout.strip() or "nothing")
     committed = {p for c in changes for p in c.paths}
-    return changes + [c for c in refused if c.path not in committed]
+    return AttemptCommit(commit, changes + [c for c in refused if c.path not in committed])
 
 
 def _stage_allowed(
@@ -334,11 +357,19 @@ async def node_gate(
     def structure() -> GateOutcome:
         if commit_message is None:
             return structural_check(node, worktree, base, ignore_globs)
-        changes = commit_attempt(
+        made = commit_attempt(
             worktree, base, ignore_globs, commit_message, branch, allowlist=node.files
         )
-        outcome = structural_check(node, worktree, base, ignore_globs, changes)
-        if outcome.passed and not _descends_from(worktree, base):
+        if made.moved_to:
+            return GateOutcome(
+                False,
+                "history",
+                f"the node branch moved to {made.moved_to[:10]} while director committed the "
+                "attempt (something else writes to it): nothing was committed; leave the "
+                "branches alone",
+            )
+        outcome = structural_check(node, worktree, base, ignore_globs, made.changes)
+        if outcome.passed and not _descends_from(worktree, base, made.commit):
             # A three-way merge of a commit that does not build on the base (the agent
             # ran `git reset` below it) is not the tree that was judged.
             return GateOutcome(
@@ -348,6 +379,7 @@ async def node_gate(
                 "rewritten with git reset/rebase/checkout); leave the branch history alone",
                 changed_files=outcome.changed_files,
             )
+        outcome.commit = made.commit
         return outcome
 
     outcome = await asyncio.to_thread(structure)
@@ -356,14 +388,16 @@ async def node_gate(
     touched = outcome.changed_files
     committed = commit_message is not None
     # What the commit leaves out, named when the tests fail without it.
-    after = await asyncio.to_thread(after_commit, worktree) if committed else None
+    after = await asyncio.to_thread(after_commit, worktree, outcome.commit) if committed else None
     left_out = after.left_out if after else []
     runs, secs = 0, 0.0
     while True:
         if after is not None:
             # The first run cleans only what differs from the commit; a re-run starts
             # from a full clean checkout (the run before may have left anything).
-            await asyncio.to_thread(checkout_commit_only, worktree, after if runs == 0 else None)
+            await asyncio.to_thread(
+                checkout_commit_only, worktree, after.commit, after if runs == 0 else None
+            )
         result = await run_command(
             node.test_cmd, worktree, timeout=timeout, on_line=on_line, sandbox=sandbox
         )
@@ -414,15 +448,17 @@ SHOWN_LEFTOVERS = 12
 class AfterCommit:
     """The attempt's worktree right after its commit, from one ``git status``."""
 
-    commit: str  # HEAD: the commit the tests judge
+    commit: str  # the commit the tests judge, as director made it (not read from HEAD)
     # What the commit leaves out: ``.gitignore`` files that differ from the committed
     # ones (new, changed, ignoring themselves) first, then every untracked or ignored
     # path (a folder git does not descend into shown once).
     left_out: list[str]
-    tracked_differs: bool  # a tracked file differs from the commit (a byproduct taken out)
+    # A tracked file differs from the commit (a byproduct taken out), or HEAD is not the
+    # commit (the branch was moved since): the status says nothing about the commit then.
+    tracked_differs: bool
 
 
-def after_commit(worktree: Path) -> AfterCommit:
+def after_commit(worktree: Path, commit: str) -> AfterCommit:
     text = git.git(
         [
             "status",
@@ -434,13 +470,12 @@ def after_commit(worktree: Path) -> AfterCommit:
         ],
         worktree,
     ).stdout
-    commit = ""
     rules: list[str] = []
     others: list[str] = []
     tracked_differs = False
     for record in text.split("\0"):
         if record.startswith("# branch.oid "):
-            commit = record.removeprefix("# branch.oid ")
+            tracked_differs |= record.removeprefix("# branch.oid ") != commit
         elif record[:2] in ("? ", "! "):
             path = git.shown(record[2:])
             if posixpath.basename(path.rstrip("/")) == ".gitignore":
@@ -452,15 +487,16 @@ def after_commit(worktree: Path) -> AfterCommit:
     return AfterCommit(commit, rules + others, tracked_differs)
 
 
-def checkout_commit_only(worktree: Path, known: AfterCommit | None = None) -> None:
-    """The worktree as a fresh checkout of its HEAD commit: tracked files reset, every
-    untracked and ignored file removed (``-ff``: nested repositories too), no index mark
-    left that would keep a file from being reset. With ``known`` (the state just after
-    the commit, whose staging cleared the marks) only what differs is cleaned."""
+def checkout_commit_only(worktree: Path, commit: str, known: AfterCommit | None = None) -> None:
+    """The worktree as a fresh checkout of ``commit``: index and tracked files read from
+    it (``read-tree --reset -u``: whatever the branch points to by now, and HEAD is not
+    moved), every untracked and ignored file removed (``-ff``: nested repositories too), no
+    index mark left that would keep a file from being reset. With ``known`` (the state
+    just after the commit, whose staging cleared the marks) only what differs is cleaned."""
     if known is None:
         git.clear_index_marks(worktree)
     if known is None or known.tracked_differs:
-        git.git(["reset", "-q", "--hard", "HEAD"], worktree)
+        git.git(["read-tree", "-q", "--reset", "-u", commit], worktree)
     if known is None or known.left_out:
         git.git(["clean", "-q", "-ffdx"], worktree)
 
@@ -479,8 +515,8 @@ def _left_out_note(left_out: Sequence[str]) -> str:
     )
 
 
-def _descends_from(worktree: Path, base: str) -> bool:
-    proc = git.git(["merge-base", "--is-ancestor", base, "HEAD"], worktree, check=False)
+def _descends_from(worktree: Path, base: str, commit: str) -> bool:
+    proc = git.git(["merge-base", "--is-ancestor", base, commit], worktree, check=False)
     return proc.returncode == 0
 
 

@@ -535,14 +535,6 @@ def merge_no_ff(worktree: Path, branch: str, message: str) -> bool:
     return False
 
 
-def rebase(worktree: Path, onto: str) -> bool:
-    proc = git(["rebase", "-q", onto], worktree, check=False)
-    if proc.returncode == 0:
-        return True
-    git(["rebase", "--abort"], worktree, check=False)
-    return False
-
-
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:

@@ -4,7 +4,7 @@ the rebase conflicts too, sends it back to re-execute on the new head.
 
 What merges is the commit the node's gate judged, never whatever its branch points to by
 then: a commit put on the branch after the gate (another agent's ``git update-ref``) is
-put back and never merged. A node whose worktree another agent wrote into during its
+put back and never merged; a rebase after a conflict rebases the judged commit too. A node whose worktree another agent wrote into during its
 attempt (``sibling_watch``) is not merged and runs again, uncharged. An attempt that
 changed nothing is done with "nothing to merge", never shown as merged work."""
 
@@ -104,7 +104,9 @@ class MergeQueue:
             head = await core.io(git.rev, repo, job_branch)
             core.job_head = head
             worktree = await core.io(self._own_worktree, nid, st, worktree, node_branch)
-            rebased_ok = head != base and await core.io(git.rebase, worktree, head)
+            rebased_ok = head != base and await core.io(
+                rebase_judged, worktree, node_branch, commit, head
+            )
         st.conflicts += 1
         if rebased_ok:
             core.notice(
@@ -182,3 +184,21 @@ class MergeQueue:
             asyncio.create_task(core.io(jobs.remove_node_worktree, core.store, own))
         )
         return MergeResult(merged=True)
+
+
+def rebase_judged(worktree: Path, branch: str, judged: str, onto: str) -> bool:
+    """Rebase the commit the gate judged onto ``onto`` — on a detached HEAD, so not
+    whatever the branch points to by now — then move the branch to the result by
+    compare-and-swap from the judged commit. False on a conflict, or (failing closed)
+    when the branch moved meanwhile: the node re-runs on the new head either way."""
+    ref = f"refs/heads/{branch}"
+    # Nothing of the user's rebase config applies: no autostash, no other branch moved.
+    rebase = ["rebase", "-q", "--no-autostash", "--no-update-refs", onto, judged]
+    rebased = git.git(rebase, worktree, check=False).returncode == 0
+    if not rebased:
+        git.git(["rebase", "--abort"], worktree, check=False)
+    else:
+        new = git.rev(worktree)
+        rebased = git.git(["update-ref", ref, new, judged], worktree, check=False).returncode == 0
+    git.git(["symbolic-ref", "HEAD", ref], worktree)  # back on the node branch
+    return rebased
