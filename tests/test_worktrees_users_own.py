@@ -37,6 +37,14 @@ def test_a_marker_naming_the_users_folder_moves_and_removes_none_of_their_worktr
     assert mine in _registered(repo) and (mine / "calc").is_dir()
     marker = (store.root / worktree_home.LOCATION_MARKER).read_text().strip()
     assert marker == str(store.worktrees)  # the current place, written back
+    # A folder director made (named <repo>-<hash>, the repository's name then) counts.
+    earlier = tmp_path / "old-base" / "repo-0123456789ab"
+    (store.root / worktree_home.LOCATION_MARKER).write_text(f"{earlier}\n")
+    assert worktree_home.recorded_location(store.root) == earlier
+    (store.root / worktree_home.LOCATION_MARKER).write_text(f"{earlier / '_stores' / 'b'}\n")
+    assert worktree_home.recorded_location(store.root) == earlier / "_stores" / "b"
+    (store.root / worktree_home.LOCATION_MARKER).write_text(f"{earlier / 'feature'}\n")
+    assert worktree_home.recorded_location(store.root) is None
 
 
 def test_clean_leaves_a_worktree_on_the_users_branch_even_in_directors_folder(

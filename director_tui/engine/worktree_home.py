@@ -98,10 +98,10 @@ def write_repo_marker(repo: Path) -> None:
     _write_if_changed(repo_root(repo) / REPO_MARKER, os.path.realpath(repo) + "\n")
 
 
-def recorded_location(repo: Path, state_root: Path) -> Path | None:
+def recorded_location(state_root: Path) -> Path | None:
     """The worktree folder a store's marker names (where an earlier director put them),
-    or None when it names no folder director makes for ``repo``: the marker is a plain
-    file in ``.director/`` (anything may rewrite it), and what it names is where
+    or None when it names no folder director makes: the marker is a plain file in
+    ``.director/`` (anything may rewrite it), and what it names is where
     ``worktree_moves.relocate`` takes worktrees from — a marker naming ``/`` or the
     folder of the user's own worktrees must not move those."""
     try:
@@ -111,16 +111,21 @@ def recorded_location(repo: Path, state_root: Path) -> Path | None:
     if not text or not os.path.isabs(text):
         return None
     folder = Path(text)
-    return folder if _is_repo_folder(folder, repo) else None
+    return folder if _is_repo_folder(folder) else None
 
 
-def _is_repo_folder(folder: Path, repo: Path) -> bool:
-    """``<any base>/<repo's key>`` or a store's folder below it (``<key>/_stores/…``)."""
+# A repository's worktree folder's name (repo_key): the repository's may have changed
+# since (a renamed checkout), so any such name counts, not only the current one.
+_KEY_NAME = re.compile(r"^[A-Za-z0-9._-]*-[0-9a-f]{12}$")
+
+
+def _is_repo_folder(folder: Path) -> bool:
+    """``<any base>/<name>-<hash>`` or a store's folder below it (``<key>/_stores/…``)."""
     parts = folder.parts
-    key = repo_key(repo)
-    if key not in parts:
+    keys = [i for i, part in enumerate(parts) if _KEY_NAME.match(part)]
+    if not keys:
         return False
-    below = parts[len(parts) - parts[::-1].index(key) :]
+    below = parts[keys[-1] + 1 :]
     return not below or below[0] == STORES_FOLDER
 
 

@@ -87,7 +87,7 @@ def relocate(store: Store) -> list[str]:
     """Move this repository's worktrees to where they belong now; what was done, and
     what was left and why (those lines start with "left"), for the user (empty when all
     was in place). Called under the run lock, by ``plan``, ``run`` and ``clean``."""
-    old_base = worktree_home.recorded_location(store.repo, store.root)
+    old_base = worktree_home.recorded_location(store.root)
     old_base = _real(old_base) if old_base is not None else None
     notes: list[str] = []
     for tree in registered(store.repo):
