@@ -423,3 +423,17 @@ def test_a_crashing_run_is_recorded_and_an_interrupt_keeps_the_partial_summary(
     assert [e["status"] for e in list_benches(Store(repo))] == ["interrupted", "finished"]
     with pytest.raises(UsageError, match="not a usable profile name"):
         asyncio.run(run_bench(Store(repo), "task", ["a..b"]))
+
+
+def test_a_profile_that_holds_nodes_for_human_review_still_finishes_its_bench(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No one accepts a held node during a bench: `[review] human` does not apply there (a
+    profile that set it waited forever)."""
+    repo = sample(tmp_path, monkeypatch)
+    profile = repo / ".director" / "profiles" / "all-frontier.toml"
+    profile.write_text(profile.read_text() + '[review]\nhuman = "always"\n')
+    held = run_bench(Store(repo), "add add and mul", ["all-frontier"], parallel=1)
+    summary = asyncio.run(asyncio.wait_for(held, timeout=120)).to_json()  # a hold never ends
+    assert summary["status"] == "finished"
+    assert row(summary, "all-frontier")["done"] == 2

@@ -126,7 +126,12 @@ class _Bench:
     ) -> RunResult:
         from director_tui.engine.run import run_job
 
+        # A bench measures models, not a human: a profile's `[review] human` would hold a
+        # passing node for an accept that no one gives, so the run would never end.
         config = self.configs[profile]
+        config = config.model_copy(
+            update={"review": config.review.model_copy(update={"human": "off"})}
+        )
         max_attempts = self.max_attempts or config.limits.max_attempts
         branch = bench_branch(self.bench_id, profile, repeat)
         root = run_root(self.store, self.bench_id, profile, repeat)
