@@ -11,12 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from director_tui.engine import git, jobs
 from director_tui.engine.agents import model_check
 from director_tui.engine.agents.model_check import ModelListing, check_tiers
 from director_tui.engine.agents.opencode_session import OpenCodeServerProvider
 from director_tui.engine.config import ROLES, Config
 from director_tui.engine.context import EngineContext
 from director_tui.engine.models import Node
+from director_tui.engine.plan import author_slots
 from director_tui.engine.plan.test_worktrees import copy_existing_tests
 from director_tui.engine.store import Store
 
@@ -135,3 +137,50 @@ def test_a_served_listing_is_used_and_remembered_for_the_process(
     # Without a lister too: the remembered listing, not the cold CLI (which lists nothing).
     third = asyncio.run(check_tiers(config, git_repo, ["reviewer"]))
     assert [c.status.value for c in third] == ["missing"]
+
+
+def test_a_3_node_plan_at_parallel_4_starts_3_slot_servers_only_the_first_early(
+    git_repo: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Each early server takes seconds of CPU from the planner's sessions: before the DAG
+    # is known only the first slot's starts; the tests stage starts one per node it
+    # authors at once, min(parallel, nodes), never a server for a slot nobody takes.
+    binary = tmp_path / "opencode"
+    binary.write_text("#!/bin/sh\nexit 1\n")  # a start that fails at once (no OpenCode)
+    binary.chmod(0o755)
+    monkeypatch.setenv("DIRECTOR_OPENCODE_BIN", str(binary))
+    ctx = context(git_repo)
+    ctx.config.limits.parallel = 4
+    base = git.rev(git_repo)
+    nodes = [
+        Node(id=n, title=n, spec=n, files=[f"{n}.py"], test_cmd="true", tests=[f"t_{n}.py"])
+        for n in ("a", "b", "c")
+    ]
+
+    def served_slots() -> list[int]:
+        return [k for k in range(4) if ctx.servers.get(jobs.slot_worktree(ctx.store, k))]
+
+    async def plan_pass() -> tuple[list[int], list[int], list[str]]:
+        async with ctx.servers.session():
+            await author_slots.warm_slots(ctx, "j", base)  # recon/spec/decompose still to come
+            await ctx.servers.prepared()
+            early = served_slots()
+            places = author_slots.TestPlaces(ctx, "j", base, git_repo)
+            all_in = asyncio.Barrier(len(nodes))  # the 3 test authors at work together
+            used: list[str] = []
+
+            async def author(node: Node) -> None:
+                async with places.open(node) as slot:
+                    used.append(slot.name)
+                    await all_in.wait()
+
+            await asyncio.gather(*(author(node) for node in nodes))
+            during = served_slots()
+            await places.close(keep_for_run=False)
+            return early, during, used
+
+    early, during, used = asyncio.run(plan_pass())
+    assert early == [0]
+    assert during == [0, 1, 2]
+    assert sorted(used) == [f"{jobs.SLOT_PREFIX}{k}" for k in range(3)]
+    assert not jobs.slot_worktree(ctx.store, 3).exists()

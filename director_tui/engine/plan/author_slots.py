@@ -47,26 +47,26 @@ def slot_branch(job_id: str, index: int) -> str:
 
 async def warm_slots(ctx: EngineContext, job_id: str, base: str) -> None:
     """Before the tests stage (while recon, spec and decompose talk to the model): the
-    slot worktrees made and their servers started in the background, so the test
-    authors' first sessions find them running."""
+    first slot's worktree made and its server started in the background, so the first
+    test author's session finds it running. Only the first: how many nodes need tests is
+    not known before decompose, and every server started here takes seconds of CPU from
+    the planner's own sessions (a 3-node plan at ``--parallel`` 4 started 4 here, one of
+    them never used). The tests stage starts the others as its nodes take slots
+    (``TestPlaces``), min(parallel, nodes to author) in all."""
     if not ctx.servers.wanted("test_author"):
         return
+    slot = jobs.slot_worktree(ctx.store, 0)
 
-    async def warm(index: int) -> None:
-        slot = jobs.slot_worktree(ctx.store, index)
+    def make() -> bool:
+        made = jobs.point_slot_worktree(ctx.store, slot, slot_branch(job_id, 0), base)
+        jobs.release_slot_worktree(ctx.store, slot)
+        return made
 
-        def make() -> bool:
-            made = jobs.point_slot_worktree(ctx.store, slot, slot_branch(job_id, index), base)
-            jobs.release_slot_worktree(ctx.store, slot)
-            return made
-
-        made_anew = await asyncio.to_thread(make)
-        served = ctx.servers.get(slot)
-        if made_anew and served is not None:
-            await served.server.stop()
-        ctx.servers.start_soon(_slot_server(ctx, slot, index))
-
-    await asyncio.gather(*(warm(index) for index in range(ctx.config.limits.parallel)))
+    made_anew = await asyncio.to_thread(make)
+    served = ctx.servers.get(slot)
+    if made_anew and served is not None:
+        await served.server.stop()
+    ctx.servers.start_soon(_slot_server(ctx, slot, 0))
 
 
 def _slot_server(
