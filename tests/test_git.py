@@ -238,3 +238,26 @@ def test_worktree_intact_sees_a_broken_or_redirected_git_link(git_repo: Path) ->
     assert not git.worktree_intact(git_repo, wt)
     (wt / ".git").write_text(link)
     assert git.worktree_intact(git_repo, wt)
+
+
+def test_file_at_reads_the_repository_not_a_git_dir_the_worktree_points_at(
+    git_repo: Path, tmp_path: Path
+) -> None:
+    """The gates compare frozen tests with ``file_at``: an agent that points its worktree's
+    .git file at a repository of its own (same branch name, its own README) must not choose
+    what director reads."""
+    store = Store(git_repo)
+    store.ensure()
+    wt = store.worktrees / "n"
+    git.add_worktree(git_repo, wt, "node-n", git.rev(git_repo))
+    decoy = tmp_path / "decoy"
+    subprocess.run(["git", "init", "-q", "-b", "node-n", str(decoy)], check=True)
+    (decoy / "README.md").write_text("# planted\n")
+    subprocess.run(["git", "-C", str(decoy), "add", "-A"], check=True)
+    subprocess.run(
+        ["git", "-C", str(decoy), "-c", "user.name=a", "-c", "user.email=a@b", "commit",
+         "-qm", "decoy"],
+        check=True,
+    )  # fmt: skip
+    (wt / ".git").write_text(f"gitdir: {decoy / '.git'}\n")
+    assert git.file_at(wt, "node-n", "README.md") == b"# sample\n"

@@ -69,9 +69,8 @@ _SAFE_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_PAGER": "cat", "GIT_EDITOR": "true
 def _run_git(
     args: list[str], cwd: Path, env: dict[str, str] | None, input_text: str | None
 ) -> subprocess.CompletedProcess[str]:
-    config = [part for item in _SAFE_CONFIG for part in ("-c", item)]
     return subprocess.run(
-        ["git", *config, *_explicit_git_dir(cwd), *args],
+        _careful_command(args, cwd),
         cwd=str(cwd),
         capture_output=True,
         text=True,
@@ -84,6 +83,11 @@ def _run_git(
         input=input_text,
         check=False,
     )
+
+
+def _careful_command(args: list[str], cwd: Path) -> list[str]:
+    config = [part for item in _SAFE_CONFIG for part in ("-c", item)]
+    return ["git", *config, *_explicit_git_dir(cwd), *args]
 
 
 def _explicit_git_dir(cwd: Path) -> list[str]:
@@ -544,9 +548,9 @@ def sha256_file(path: Path) -> str:
 
 
 def file_at(repo: Path, ref: str, path: str) -> bytes | None:
-    proc = subprocess.run(
-        ["git", "show", f"{ref}:{path}"], cwd=str(repo), capture_output=True, check=False
-    )
+    # Careful: the gates compare frozen tests with it; a rewritten .git file picks nothing.
+    command, env = _careful_command(["show", f"{ref}:{path}"], repo), os.environ | _SAFE_ENV
+    proc = subprocess.run(command, cwd=str(repo), capture_output=True, check=False, env=env)
     return proc.stdout if proc.returncode == 0 else None
 
 
