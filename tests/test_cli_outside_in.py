@@ -482,6 +482,25 @@ def test_an_empty_task_is_refused_and_never_resumes_an_unfinished_job(tmp_path: 
     assert stage_file.read_text() == before
 
 
+def test_nothing_to_resume_is_exit_2_with_nothing_written(git_repo: Path, tmp_path: Path) -> None:
+    """`director auto` with no task and no unfinished job said "nothing written" (exit 2)
+    after making .director/, its worktree-root marker and the repository's folder under
+    the worktree base; `plan --continue` and `plan --restore-edit` with no plan did too."""
+    base = tmp_path / "worktree-base"
+    env = {"DIRECTOR_WORKTREE_ROOT": str(base)}
+    for command, said in (
+        (["auto"], "there is no unfinished job to resume"),
+        (["plan", "--no-tui"], "the task is empty"),
+        (["plan", "--continue", "--no-tui"], "there is no plan in progress"),
+        (["plan", "--restore-edit"], "there is no plan in progress"),
+    ):
+        out = director(*command, cwd=git_repo, env=env)
+        assert out.returncode == 2, f"{command}: {out.stdout}{out.stderr}"
+        assert said in out.stderr, command
+        assert not (git_repo / ".director").exists(), command
+        assert not base.exists(), command
+
+
 # -- --help teaches -------------------------------------------------------------------------
 def test_every_subcommand_help_teaches_with_examples() -> None:
     from director_tui.cli import build_parser

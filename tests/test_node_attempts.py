@@ -6,6 +6,7 @@ scripted provider and for the lines OpenCode, Claude Code and Codex print — an
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -18,8 +19,8 @@ from director_tui.engine.node_attempts import (
 )
 from director_tui.engine.store import Store
 from director_tui.engine.transcript import read_transcript
-from tests.cli import director_here_on
-from tests.run_fixture import build_job, run, sample_nodes, write_script
+from tests.cli import director_here_on, director_on
+from tests.run_fixture import build_job, run, sample_nodes, solve, write_script
 
 WRONG_ADD = "def add(a, b):\n    return a - b\n"
 
@@ -130,6 +131,60 @@ def test_director_log_lists_the_attempts_and_prints_one_with_its_commands(
     assert missing.returncode == 2 and "its attempts: 1, 2" in missing.stderr
     unknown = director_here_on(store.repo, "log", "nope")
     assert unknown.returncode == 2 and "no node 'nope'" in unknown.stderr
+
+
+def _agent_wrote_escapes(tmp_path: Path) -> Store:
+    """add solved by an agent whose text, tool arguments and command output carry an
+    erase-line, an OSC 52 clipboard write and a right-to-left override."""
+    add = sample_nodes()[0]
+    store = build_job(tmp_path, [add])
+    entry = solve(add)
+    entry["steps"] = [
+        {"text": "Done.\x1b[2K said \u202eevil"},
+        {"read": "calc/\x1b]52;c;aGk=\x07add.py"},
+        {"run": "printf '\\033[2Kwiped \\342\\200\\256rev\\n'"},
+        *entry["steps"],
+    ]
+    write_script(store, [entry])
+    assert run(store).done == ["add"]
+    return store
+
+
+def test_director_log_piped_is_plain_lines_with_escape_sequences_shown_as_text(
+    tmp_path: Path,
+) -> None:
+    """Piped, `director log` padded every line to 160 columns (Markdown and padded blocks)
+    and wrote an agent's escape sequences to the reader's terminal as they were."""
+    store = _agent_wrote_escapes(tmp_path)
+    out = director_on(store.repo, "log", "add", "--attempt", "1")  # stdout: a real pipe
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert "    Done.\\x1b[2K said \\u202eevil" in lines  # the text, as written, in full
+    assert "    ✘ read calc/\\x1b]52;c;aGk=\\x07add.py" in lines  # no such file: an error
+    assert "    \\x1b[2Kwiped \\u202erev" in lines  # the command's output
+    assert not [line for line in lines if line != line.rstrip()]  # no padding at all
+    for raw in ("\x1b", "\x07", "\u202e"):
+        assert raw not in out.stdout
+
+
+def test_director_log_on_a_terminal_shows_escape_sequences_as_text(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from director_tui.views.attempts_view import print_attempts
+
+    store = _agent_wrote_escapes(tmp_path)
+    history = node_attempts(store, "add")
+    step = history.attempts[0].steps[0]
+    assert isinstance(step, CallStep)
+    terminal = Console(file=io.StringIO(), force_terminal=True, width=100)
+    print_attempts("add", history.attempts, {step.call_id: call_transcript(store, step)}, terminal)
+    written = terminal.file.getvalue()  # type: ignore[attr-defined]
+    assert "\\x1b[2K" in written and "\\x1b]52;c;aGk=\\x07" in written
+    assert "\\u202e" in written
+    # Rich's own colours are there; the agent's erase-line, clipboard write and override not.
+    assert "\x1b[" in written
+    for raw in ("\x1b[2K", "\x1b]52", "\x07", "\u202e"):
+        assert raw not in written
 
 
 def _write(path: Path, records: list[dict[str, object]]) -> Path:

@@ -32,6 +32,7 @@ from director_tui.engine.config import Config, load_config
 from director_tui.engine.context import EngineContext
 from director_tui.engine.errors import UsageError
 from director_tui.engine.models import PlanStage, Stage
+from director_tui.engine.store import Store
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -83,16 +84,8 @@ async def _plan(
     from director_tui.engine import plan
 
     resume = jobs.unfinished_job(ctx.store) is not None and not force
-    if stage is not None and resume and task is not None and task != stage.task:
-        raise UsageError(
-            f"an unfinished job ({stage.job_id}: {stage.task.splitlines()[0][:60]!r}) is in "
-            "this repository",
-            hint="run `director auto` without a task to resume it, or add --force to archive "
-            "it and start this task",
-        )
     if not resume or stage is None:
-        if task is None:
-            raise UsageError("there is no unfinished job to resume", hint='director auto "<task>"')
+        assert task is not None  # refuse_unresumable said so before anything was written
         return await plan.start_plan(ctx, task, auto=True, critique=critique)
     if stage.stage == Stage.approved:
         return stage
@@ -108,12 +101,31 @@ async def _plan(
     return await plan.continue_plan(ctx)
 
 
+def refuse_unresumable(store: Store, task: str | None, *, force: bool) -> None:
+    """``UsageError`` when there is nothing to resume without a task, or a new task would
+    shadow the unfinished job. Reading only: called before the store makes its folders
+    and markers, so exit 2 leaves nothing behind."""
+    unfinished = None if force else jobs.unfinished_job(store)
+    if unfinished is None:
+        if task is None:
+            raise UsageError("there is no unfinished job to resume", hint='director auto "<task>"')
+        return
+    if task is not None and task != unfinished.task:
+        raise UsageError(
+            f"an unfinished job ({unfinished.job_id}: {unfinished.task.splitlines()[0][:60]!r}) "
+            "is in this repository",
+            hint="run `director auto` without a task to resume it, or add --force to archive "
+            "it and start this task",
+        )
+
+
 def handle(args: argparse.Namespace) -> int:
     # An empty task given ("$TASK" unset) is an error, not "resume the unfinished job".
     given = args.task is not None or args.input is not None
     task = read_task(args.task, args.input, "auto") if given else None
     store = store_for(args)
     store.check_free()  # exit 4 "busy" before any check that would misread a busy repo
+    refuse_unresumable(store, task, force=args.force)
     config = with_parallel(_with_ceiling(load_config(store.repo), args.max_cost), args.parallel)
     ctx = EngineContext.open(store, config)
     with stop_like_ctrl_c(), telling_the_human(ctx):

@@ -214,7 +214,7 @@ def finish(stage: PlanStage, printer: PlanPrinter, job_worktree: Path) -> int:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from director_tui.engine.plan import continue_plan, restore_edit, start_plan
+    from director_tui.engine.plan import continue_plan, require_stage, restore_edit, start_plan
 
     if args.resume and (args.task or args.input):
         raise UsageError("--continue resumes the current plan: give no task with it")
@@ -223,13 +223,16 @@ def handle(args: argparse.Namespace) -> int:
             raise UsageError("--restore-edit takes no task and no other mode")
         store = store_for(args)
         store.check_free()
+        require_stage(store)  # before the store's folders and markers are made
         ctx = EngineContext.open(store, load_config(store.repo))
         print(restore_edit(ctx) + "; `director plan --continue` approves it")
         return 0
     task = None if args.resume else read_task(args.task, args.input)
     store = store_for(args)
     store.check_free()  # exit 4 "busy" before any check that would misread a busy repo
-    if not args.resume and not args.force:
+    if args.resume:
+        require_stage(store)  # before the store's folders and markers are made
+    elif not args.force:
         refuse_to_archive(store, "plan")
     ctx = EngineContext.open(store, with_parallel(load_config(store.repo), args.parallel))
     printer = PlanPrinter()

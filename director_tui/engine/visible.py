@@ -21,6 +21,12 @@ def visible(text: str) -> str:
     return _UNSHOWN.sub(_escaped, text)
 
 
+def visible_lines(text: str) -> str:
+    """:func:`visible` line by line: the line breaks kept as breaks (a transcript's text,
+    a command's output), every other control written out."""
+    return "\n".join(visible(line) for line in text.split("\n"))
+
+
 def _escaped(match: re.Match[str]) -> str:
     code = ord(match.group())
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"

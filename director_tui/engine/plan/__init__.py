@@ -67,6 +67,7 @@ from director_tui.engine.plan.pipeline import (
     load_stage,
     next_step,
     reject_spec,
+    require_stage,
     restore_edit,
     start_plan,
 )
@@ -88,6 +89,7 @@ __all__ = [
     "parse_plan",
     "plan_is_edited",
     "reject_spec",
+    "require_stage",
     "restore_edit",
     "spec_is_edited",
     "start_plan",

@@ -52,7 +52,9 @@ def load_stage(store: Store) -> PlanStage | None:
     return store.read_model(store.plan_stage, PlanStage)
 
 
-def _require_stage(store: Store) -> PlanStage:
+def require_stage(store: Store) -> PlanStage:
+    """The plan in progress; ``UsageError`` when there is none. Reading only: commands
+    call it before anything is written (exit 2 says "nothing written")."""
     stage = load_stage(store)
     if stage is None:
         raise UsageError(
@@ -184,7 +186,7 @@ async def continue_plan(ctx: EngineContext, *, approver: Approver = "human") -> 
     with store.run_lock(LOCK_PURPOSE) as took_over:
         if took_over:
             notice(ctx, took_over, "warning")
-        stage = _require_stage(store)
+        stage = require_stage(store)
         if stage.stage == Stage.approved:
             notice(ctx, "the plan is already approved")
             return stage
@@ -241,7 +243,7 @@ async def reject_spec(ctx: EngineContext, comment: str) -> PlanStage:
         raise UsageError("a rejection needs a comment saying what to change")
     store = ctx.store
     with store.run_lock(LOCK_PURPOSE):
-        stage = _require_stage(store)
+        stage = require_stage(store)
         if stage.stage != Stage.gate1:
             raise UsageError(
                 f"the spec can only be rejected at Gate 1 (the plan is at {stage.stage.value!r})"
@@ -259,7 +261,7 @@ async def critique(ctx: EngineContext) -> PlanStage:
     The gate still waits for an approver afterwards."""
     store = ctx.store
     with store.run_lock(LOCK_PURPOSE):
-        stage = _require_stage(store)
+        stage = require_stage(store)
         worktree = _job_worktree(ctx, stage)
         if stage.stage not in (Stage.gate1, Stage.gate2):
             raise UsageError(
@@ -280,7 +282,7 @@ def restore_edit(ctx: EngineContext) -> str:
     what was done."""
     store = ctx.store
     with store.run_lock(LOCK_PURPOSE):
-        stage = _require_stage(store)
+        stage = require_stage(store)
         if stage.stage == Stage.gate1:
             restore_edited_spec(store)
             message = "your edited spec is back in .director/spec.md"
