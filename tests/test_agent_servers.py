@@ -13,14 +13,19 @@ import pytest
 
 from director_tui.engine import git, jobs
 from director_tui.engine.agents import model_check
+from director_tui.engine.agents.base import ExitReason
 from director_tui.engine.agents.model_check import ModelListing, check_tiers
 from director_tui.engine.agents.opencode_session import OpenCodeServerProvider
 from director_tui.engine.config import ROLES, Config
 from director_tui.engine.context import EngineContext
-from director_tui.engine.models import Node
+from director_tui.engine.models import Node, Plan
 from director_tui.engine.plan import author_slots
 from director_tui.engine.plan.test_worktrees import copy_existing_tests
+from director_tui.engine.run import AttemptReport, AttemptSpec, Runner
+from director_tui.engine.run.core import RunCore
 from director_tui.engine.store import Store
+from tests.run_fixture import build_job, sample_nodes
+from tests.run_fixture import context as run_context
 
 
 def context(
@@ -184,3 +189,66 @@ def test_a_3_node_plan_at_parallel_4_starts_3_slot_servers_only_the_first_early(
     assert during == [0, 1, 2]
     assert sorted(used) == [f"{jobs.SLOT_PREFIX}{k}" for k in range(3)]
     assert not jobs.slot_worktree(ctx.store, 3).exists()
+
+
+@pytest.mark.parametrize(
+    ("server", "tiers", "warmed"),
+    [
+        (True, {"executor": "opencode/fake/m"}, [0, 1]),
+        (False, {"executor": "opencode/fake/m"}, []),  # `[opencode] server = false`
+        (True, {"escalation": "opencode/fake/m"}, []),  # the first attempts call no server
+    ],
+)
+def test_a_2_node_run_at_parallel_4_starts_its_2_first_slot_servers_before_any_attempt(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    server: bool,
+    tiers: dict[str, str],
+    warmed: list[int],
+) -> None:
+    # A plain `director run`: the slots the first wave takes (min(parallel, ready nodes))
+    # get their servers right after recovery, in a worktree scrubbed first, so the first
+    # executors do not pay the start themselves; no server for a slot nobody takes.
+    binary = tmp_path / "opencode"
+    binary.write_text("#!/bin/sh\nexit 1\n")  # a start that fails at once (no OpenCode)
+    binary.chmod(0o755)
+    monkeypatch.setenv("DIRECTOR_OPENCODE_BIN", str(binary))
+    store = build_job(tmp_path, sample_nodes()[:2])  # add and mul: both ready at once
+    ctx = run_context(store)
+    ctx.config.opencode.server = server
+    for role, tier in tiers.items():
+        setattr(ctx.config.tiers, role, tier)
+    plan = store.read_model(store.plan, Plan)
+    assert plan is not None
+    job_head = git.rev(store.repo, plan.job_branch)
+    slots = [jobs.slot_worktree(store, k) for k in range(4)]
+    # What an agent of an earlier run left in a kept slot: not what a server starts on.
+    git.git(["worktree", "add", "-q", "--detach", str(slots[0]), job_head], store.repo)
+    (slots[0] / "opencode.json").write_text('{"permission": "allow"}\n')
+    at_first_attempt: dict[str, object] = {}
+
+    class FirstWave:
+        """Looks at the slots as the first attempt starts (the attempt itself fails)."""
+
+        def __init__(self, core: RunCore, _windows: object) -> None:
+            self.core = core
+
+        async def run(self, spec: AttemptSpec, _sink: object) -> AttemptReport:
+            if not at_first_attempt:
+                registered = [k for k, wt in enumerate(slots) if ctx.servers.get(wt)]
+                at_first_attempt["registered"] = registered
+                at_first_attempt["writable"] = [
+                    served.writable for wt in slots if (served := ctx.servers.get(wt))
+                ]
+                at_first_attempt["heads"] = [git.rev(slots[k], "HEAD") for k in registered]
+                at_first_attempt["leftover"] = (slots[0] / "opencode.json").exists()
+            return AttemptReport(exit_reason=ExitReason.crashed, message="no agent here")
+
+    runner = Runner(ctx, plan, parallel=4, max_attempts=1, executor=FirstWave)
+    asyncio.run(runner.run())
+    assert at_first_attempt["registered"] == warmed
+    assert at_first_attempt["writable"] == [True] * len(warmed)  # each its slot's, writable
+    assert at_first_attempt["heads"] == [job_head] * len(warmed)
+    assert at_first_attempt["leftover"] is not bool(warmed)  # scrubbed before its start
+    assert not slots[2].exists() and not slots[3].exists()
+    assert all(ctx.servers.get(wt) is None for wt in slots)  # stopped with the run

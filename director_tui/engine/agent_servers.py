@@ -133,9 +133,11 @@ class AgentServers:
         self._served[_key(worktree)] = Served(server, writable, before_retry)
         return server
 
-    def start_soon(self, server: OpenCodeServer) -> None:
+    def start_soon(self, server: OpenCodeServer) -> asyncio.Task[object]:
         """Start ``server`` in the background (it overlaps whatever comes before its first
-        call); a failed start is left to that call, which says why."""
+        call); a failed start is left to that call, which says why. The task is returned
+        for an owner that stops the server before ``stop_all`` (cancel it first: a start
+        that begins after the stop would leave a server nobody stops)."""
 
         async def start() -> None:
             with contextlib.suppress(Exception):
@@ -144,6 +146,7 @@ class AgentServers:
         task: asyncio.Task[object] = asyncio.ensure_future(start())
         self._starting.add(task)
         task.add_done_callback(self._starting.discard)
+        return task
 
     def prepare_soon(self, work: Awaitable[None]) -> None:
         """Run ``work`` (worktrees and servers made ahead of need) in the background;
@@ -192,6 +195,10 @@ class AgentServers:
         ``since``), never the server."""
         served = self.get(worktree)
         server = served.server if served is not None else None
+        if server is not None:
+            # A server started in the background (start_soon) may be starting still: its
+            # own processes are known only once it listens.
+            await server.settled()
         alive = server is not None and server.alive
         spare = server.machinery if server is not None and alive else frozenset()
         stopped: list[str] = []

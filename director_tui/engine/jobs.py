@@ -239,10 +239,7 @@ def point_slot_worktree(store: Store, worktree: Path, branch: str, base: str) ->
 
     repo = store.repo
     existed = worktree.exists()
-    if existed and not git.worktree_intact(repo, worktree):
-        shutil.rmtree(worktree, ignore_errors=True)
-        git.git(["worktree", "remove", "--force", str(worktree)], repo, check=False)
-        git.git(["worktree", "prune"], repo, check=False)
+    _drop_broken_slot(store, worktree)
     where = git.worktree_branches(repo).get(branch)
     if where is not None and where.resolve() != worktree.resolve():
         if not where.resolve().is_relative_to(store.worktrees.resolve()):
@@ -254,14 +251,53 @@ def point_slot_worktree(store: Store, worktree: Path, branch: str, base: str) ->
     if not worktree.exists():
         git.add_worktree(repo, worktree, branch, start=base)
         return existed
+    _scrub_slot(worktree, ["-B", branch, base], base)
+    return False
+
+
+def park_slot_worktree(store: Store, worktree: Path, base: str) -> bool:
+    """The slot worktree detached at ``base`` and clean, on no branch: a place for its
+    agent server to start in before any node holds it (the run's first slots, warmed
+    while the run gets ready). Scrubbed like ``point_slot_worktree``: what a previous
+    run's agents left there (an ``opencode.json`` among it) is not what the server
+    starts on. True when the folder was made (anew)."""
+    from director_tui.engine import git
+
+    existed = worktree.exists()
+    _drop_broken_slot(store, worktree)
+    if not worktree.exists():
+        worktree.parent.mkdir(parents=True, exist_ok=True)
+        git.git(
+            ["worktree", "add", "-q", "--no-checkout", "--detach", str(worktree), base], store.repo
+        )
+        git.full_checkout(worktree)
+        git.git(["reset", "-q", "--hard"], worktree)
+        return existed
+    _scrub_slot(worktree, ["--detach", base], base)
+    return False
+
+
+def _drop_broken_slot(store: Store, worktree: Path) -> None:
+    """A slot folder whose git link an agent broke goes (git run there would reach
+    another repository)."""
+    from director_tui.engine import git
+
+    if worktree.exists() and not git.worktree_intact(store.repo, worktree):
+        shutil.rmtree(worktree, ignore_errors=True)
+        git.git(["worktree", "remove", "--force", str(worktree)], store.repo, check=False)
+        git.git(["worktree", "prune"], store.repo, check=False)
+
+
+def _scrub_slot(worktree: Path, checkout: list[str], base: str) -> None:
+    from director_tui.engine import git
+
     git.git(["rebase", "--abort"], worktree, check=False)
     git.git(["merge", "--abort"], worktree, check=False)
     # -f: local changes and untracked files in the way are thrown away.
-    git.git(["checkout", "-q", "-f", "-B", branch, base], worktree)
+    git.git(["checkout", "-q", "-f", *checkout], worktree)
     git.reset_clean(worktree, base)
     # -ff: a nested repository an agent made (`git init sub`) goes too.
     git.git(["clean", "-q", "-ffdx", "-e", ".director"], worktree)
-    return False
 
 
 def release_slot_worktree(store: Store, worktree: Path) -> None:

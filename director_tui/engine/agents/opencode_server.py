@@ -215,6 +215,12 @@ class OpenCodeServer:
         async with self._lock:
             await self._stop()
 
+    async def settled(self) -> None:
+        """Back once no start (or stop) is under way: ``machinery`` is then the running
+        server's, so clearing below it cannot take a server still starting for a leftover."""
+        async with self._lock:
+            pass
+
     async def _stop(self) -> None:
         proc, self._proc, self.endpoint = self._proc, None, None
         if proc is None:

@@ -113,6 +113,10 @@ class Runner:
         # it): claim ownership only afterwards, or a resuming process started after the
         # orphans (`director run` again from a shell) would spare every one of them.
         notes = await core.io(recover, core)
+        # What recovery left running in the slots is stopped: the first wave's slot servers
+        # can start now, overlapping the rest of the set-up below.
+        if core.slots is not None and not state.paused and not core.ceiling_reached():
+            core.slots.warm_soon(min(core.parallel, len(self.ready())), core.job_head)
         await core.io(sandbox_watch.refresh_job_index, core.job_worktree)
         state.owner_pid = os.getpid()
         state.owner_create_time = psutil.Process().create_time()

@@ -18,9 +18,12 @@ sibling watch maps the slot's folder to it, its branch is what merges. A conflic
 rebase and re-gate happen in the node's own worktree (the slot has moved on by then).
 
 Servers come from ``ctx.servers`` (``agent_servers.py``): under ``director auto`` a slot's
-server is the one its test authors used at plan time, already running; otherwise it
-starts at the slot's first OpenCode call. They are health-checked before each call and
-started again when dead (the call they broke runs again, not charged:
+server is the one its test authors used at plan time, already running. Otherwise the
+first wave's slots (min(parallel, ready nodes)) start theirs in the background right after
+recovery (``warm_soon``: each slot worktree detached at the job's head and scrubbed
+first, the server in the slot's sandbox as always), overlapping the rest of the run's
+set-up; any other slot's starts at its first OpenCode call. They are health-checked
+before each call and started again when dead (the call they broke runs again, not charged:
 ``OpenCodeServerProvider``), and stop with the run — and with director itself when it
 is killed (PDEATHSIG). Only OpenCode tiers use the server; other providers run their
 usual per-call CLI in the slot's worktree."""
@@ -79,6 +82,8 @@ class SlotPool:
         self.slots = [Slot(k, jobs.slot_worktree(core.store, k)) for k in range(count)]
         self._free: list[Slot] = list(self.slots)
         self._freed = asyncio.Condition()
+        self._warming: asyncio.Task[None] | None = None
+        self._starting: list[asyncio.Task[object]] = []
         # Leftovers by working directory count only when younger than the run's slots
         # (a shell the user opened there earlier is not ours).
         self.created_at = time.time()
@@ -90,7 +95,33 @@ class SlotPool:
         """The node whose attempt holds the slot in ``worktrees/<folder>``, if any."""
         return next((s.holder for s in self.slots if s.worktree.name == folder), None)
 
+    def warm_soon(self, count: int, base: str) -> None:
+        """In the background, while the run gets ready: the first ``count`` slots' worktrees
+        made (detached at ``base``, clean) and their servers started, so the first wave's
+        attempts find them started or starting instead of paying the start themselves.
+        ``count`` is what the first wave takes (min(parallel, ready nodes)): a server for a
+        slot nobody takes would only take CPU from the ones that are used. Nothing starts
+        when the executors' calls do not go through a server (another tier, ``[opencode]
+        server = false``)."""
+        if count <= 0 or not self.core.ctx.servers.wanted("executor"):
+            return
+        self._warming = asyncio.ensure_future(self._warm(self.slots[:count], base))
+
+    async def _warm(self, slots: list[Slot], base: str) -> None:
+        for slot in slots:
+            made_anew = await self.core.io(
+                jobs.park_slot_worktree, self.core.store, slot.worktree, base
+            )
+            server = slot.server or self._new_server(slot)
+            if made_anew:
+                await server.stop()  # a server of `auto`'s tests stage has the old folder bound
+            self._starting.append(self.core.ctx.servers.start_soon(server))
+
     async def acquire(self, nid: str) -> Slot:
+        if self._warming is not None:
+            # Not before the warm-up is through with the slots' worktrees (its failure is
+            # the attempt's: prepare does the same again).
+            await asyncio.gather(asyncio.shield(self._warming), return_exceptions=True)
         async with self._freed:
             await self._freed.wait_for(lambda: bool(self._free))
             slot = min(self._free, key=self._coldness)
@@ -181,6 +212,13 @@ class SlotPool:
         ``remove_worktrees`` (every node merged: its work is on the job branch), else
         kept, like a failed node's own worktree, for a look at what its last attempt
         left. Its own threads: the run's pool may be shut down already."""
+        # A warm-up's start still to come would start a server after its stop.
+        for task in [*filter(None, [self._warming]), *self._starting]:
+            task.cancel()
+        await asyncio.gather(
+            *filter(None, [self._warming]), *self._starting, return_exceptions=True
+        )
+        self._warming, self._starting = None, []
         await asyncio.gather(*(self._stop_slot(s, remove_worktrees) for s in self.slots))
 
     async def _stop_slot(self, slot: Slot, remove_worktree: bool) -> None:
