@@ -21,6 +21,7 @@ from director_tui.engine.context import EngineContext
 from director_tui.engine.models import Node, Plan
 from director_tui.engine.plan import author_slots
 from director_tui.engine.plan.test_worktrees import copy_existing_tests
+from director_tui.engine.proc import process_tree
 from director_tui.engine.run import AttemptReport, AttemptSpec, Runner
 from director_tui.engine.run.core import RunCore
 from director_tui.engine.store import Store
@@ -252,3 +253,39 @@ def test_a_2_node_run_at_parallel_4_starts_its_2_first_slot_servers_before_any_a
     assert at_first_attempt["leftover"] is not bool(warmed)  # scrubbed before its start
     assert not slots[2].exists() and not slots[3].exists()
     assert all(ctx.servers.get(wt) is None for wt in slots)  # stopped with the run
+
+
+def test_clearing_a_slot_waits_for_its_server_starting_in_the_background(
+    git_repo: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A slot warmed right after recovery is still starting when its first attempt clears
+    # it: the server's own processes are known only once it listens, and clearing before
+    # would kill them as an agent's leftovers.
+    binary = tmp_path / "opencode"
+    binary.write_text(
+        "#!/bin/sh\nsleep 60 &\nsleep 2\necho 'listening on http://127.0.0.1:9'\nwait\n"
+    )
+    binary.chmod(0o755)
+    monkeypatch.setenv("DIRECTOR_OPENCODE_BIN", str(binary))
+    config = Config.model_validate(
+        {"tiers": dict.fromkeys(ROLES, "opencode/fake/m"), "sandbox": {"mode": "off"}}
+    )
+    ctx = EngineContext.open(Store(git_repo), config)
+    slot = tmp_path / "slot"
+    slot.mkdir()
+
+    async def clear_while_starting() -> tuple[list[str], bool, bool]:
+        async with ctx.servers.session():
+            server = ctx.servers.server(slot, writable=True, roles=("executor",), name="s")
+            ctx.servers.start_soon(server)
+            for _ in range(100):  # until its own child runs (it listens 2 s later)
+                await asyncio.sleep(0.05)
+                if server.pid is not None and len(process_tree(server.pid)) > 1:
+                    break
+            assert server.endpoint is None  # starting, not listening yet
+            stopped = await ctx.servers.clear(slot, since=0)
+            return stopped, server.alive, len(process_tree(server.pid or 0)) > 1
+
+    stopped, alive, child_alive = asyncio.run(clear_while_starting())
+    assert stopped == []
+    assert alive and child_alive
