@@ -15,7 +15,7 @@ from typing import Any
 
 import psutil
 
-from director_tui.engine.proc import CREATE_TIME_SLACK_SECS, kill_orphans, run_command
+from director_tui.engine.proc import CREATE_TIME_SLACK_SECS, kill_orphans, run_command, wait_dead
 
 
 def test_cancelled_command_is_killed_and_leaves_no_unretrieved_exception(tmp_path: Path) -> None:
@@ -157,3 +157,74 @@ def test_orphan_daemons_get_term_together_then_kill_after_one_grace(tmp_path: Pa
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(daemon.pid, signal.SIGKILL)
             daemon.wait(timeout=10)
+
+
+# Our child forks a grandchild in a session of its own (a stray outside the group) that
+# exits at once; the child never reaps it, so it stays a zombie that is not ours to reap.
+ZOMBIE_PARENT = """
+import os, sys, time
+pid = os.fork()
+if pid == 0:
+    os.setsid()
+    os._exit(0)
+print(pid, flush=True)
+time.sleep(100)
+"""
+
+
+def _zombie_grandchild() -> tuple[subprocess.Popen[str], psutil.Process]:
+    parent = subprocess.Popen(
+        [sys.executable, "-c", ZOMBIE_PARENT],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert parent.stdout is not None
+    zombie = psutil.Process(int(parent.stdout.readline()))
+    deadline = time.monotonic() + 10
+    while zombie.status() != psutil.STATUS_ZOMBIE and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert zombie.status() == psutil.STATUS_ZOMBIE
+    return parent, zombie
+
+
+def test_wait_dead_counts_a_zombie_nobody_reaps_as_dead() -> None:
+    """psutil.wait_procs waits its whole timeout for a zombie that is not our child (its
+    reaping is up to its parent or init): stopping a server paid a second for it."""
+    parent, zombie = _zombie_grandchild()
+    try:
+        began = time.monotonic()
+        assert wait_dead([zombie], 5.0) == []
+        assert time.monotonic() - began < 2.5
+        sleeper = psutil.Process(parent.pid)
+        began = time.monotonic()
+        assert wait_dead([sleeper], 0.3) == [sleeper]  # a live one is waited for, then named
+        assert time.monotonic() - began >= 0.3
+    finally:
+        parent.kill()
+        parent.wait()
+
+
+async def test_kill_tree_does_not_wait_for_a_stray_zombie() -> None:
+    """A stray of the tree (out of its group) that is already a zombie: the tree is
+    killed without waiting for someone to reap it (the parent is reaped by asyncio, as
+    a server's is)."""
+    from director_tui.engine.agents.stream import kill_tree
+
+    parent = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        ZOMBIE_PARENT,
+        stdout=asyncio.subprocess.PIPE,
+        start_new_session=True,
+    )
+    assert parent.stdout is not None
+    zombie = psutil.Process(int(await parent.stdout.readline()))
+    deadline = time.monotonic() + 10
+    while zombie.status() != psutil.STATUS_ZOMBIE and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    began = time.monotonic()
+    await kill_tree(parent.pid, 2.0)
+    assert time.monotonic() - began < 0.9  # it waited 1 s for the zombie before
+    assert await asyncio.wait_for(parent.wait(), 5) == -signal.SIGTERM
+    assert _gone(zombie.pid)

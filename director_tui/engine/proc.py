@@ -71,6 +71,27 @@ async def in_thread_or_here(fn: Callable[..., object], *args: object) -> None:
         fn(*args)
 
 
+def wait_dead(procs: Iterable[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Wait up to ``timeout`` seconds for ``procs`` to be dead; the ones still alive.
+    A zombie counts as dead: it runs nothing and holds nothing but its process-table
+    entry, and when its parent is gone its reaping is up to init (a container's init may
+    never reap it), so ``psutil.wait_procs`` would wait the whole timeout for it."""
+    alive = list(procs)
+    deadline = time.monotonic() + timeout
+    while True:
+        alive = [proc for proc in alive if _running(proc)]
+        if not alive or time.monotonic() >= deadline:
+            return alive
+        time.sleep(0.02)
+
+
+def _running(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
 def _group_alive(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)

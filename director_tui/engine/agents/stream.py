@@ -33,6 +33,7 @@ from director_tui.engine.proc import (
     group_alive,
     in_thread_or_here,
     kill_process_group_async,
+    wait_dead,
 )
 
 READ_CHUNK = 64 * 1024
@@ -137,7 +138,7 @@ async def kill_tree(pid: int, grace: float = KILL_GRACE_SECS) -> None:
             if child.is_running():
                 child.kill()
     with contextlib.suppress(psutil.Error):
-        await in_thread_or_here(psutil.wait_procs, strays, 1.0)
+        await in_thread_or_here(wait_dead, strays, 1.0)
 
 
 async def run_streaming(
