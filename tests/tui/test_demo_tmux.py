@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -30,16 +29,9 @@ def start_demo(tmp_path: Path) -> tuple[Tmux, Path]:
         f"cd {tmp_path} && TERM=xterm-256color {sys.executable} -m director_tui demo "
         f"--dir {target}; echo DEMO-EXITED-$?; sleep 30"
     )
-    # A tmux server already running (another test's, another checkout's) starts the pane with
-    # *its* environment: this test's DIRECTOR_* (its own user config folder among them) and
-    # PYTHONPATH (this checkout's code) are handed over with -e.
-    own = [f"-e{key}={value}" for key, value in os.environ.items() if key.startswith("DIRECTOR_")]
-    own.append(f"-ePYTHONPATH={ROOT}")
-    subprocess.run(
-        ["tmux", "new-session", "-d", "-s", session.name, "-x", "120", "-y", "40", *own, command],
-        check=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    # The session's own tmux server starts the pane with this test's environment: its
+    # DIRECTOR_* (its own user config folder among them) and PYTHONPATH (this checkout).
+    session.start(command, 120, 40, {**os.environ, "PYTHONPATH": str(ROOT)})
     return session, target
 
 
@@ -70,7 +62,7 @@ def test_demo_in_tmux_from_gate1_to_a_green_run(tmp_path: Path) -> None:
         session.keys("C-q")
         session.wait_for("DEMO-EXITED-0", timeout=30)
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session.name], check=False)
+        session.kill()
     store = Store(target)
     stage = store.read_model(store.plan_stage, PlanStage)
     assert stage is not None and stage.stage == Stage.approved
@@ -94,7 +86,7 @@ def test_quitting_the_demo_at_gate_1_exits_3_as_the_readme_says(tmp_path: Path) 
         session.keys("C-q")
         session.wait_for("DEMO-EXITED-3", timeout=30)
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session.name], check=False)
+        session.kill()
 
 
 def bell_flag(session: Tmux) -> str:
@@ -113,7 +105,7 @@ def test_gate1_in_the_demo_sets_the_terminals_bell_flag(tmp_path: Path) -> None:
         session.keys("C-q")
         session.wait_for("DEMO-EXITED-3", timeout=30)
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session.name], check=False)
+        session.kill()
 
 
 def test_with_the_bell_off_gate1_leaves_the_bell_flag_unset(tmp_path: Path) -> None:
@@ -129,4 +121,4 @@ def test_with_the_bell_off_gate1_leaves_the_bell_flag_unset(tmp_path: Path) -> N
         session.keys("C-q")
         session.wait_for("DEMO-EXITED-3", timeout=30)
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session.name], check=False)
+        session.kill()

@@ -4,6 +4,7 @@ provider, through the real plan pipeline and run engine."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -22,11 +23,24 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class Tmux:
+    """One test's session on a tmux server of its own (``-L``): a shared server exits when
+    its last session ends, and a test starting its session then fails with "server exited
+    unexpectedly"; its own server also starts the pane with this test's environment."""
+
     def __init__(self, name: str) -> None:
         self.name = name
 
     def run(self, *args: str) -> str:
-        return subprocess.run(["tmux", *args], capture_output=True, text=True, check=True).stdout
+        command = ["tmux", "-L", self.name, *args]
+        return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+    def start(self, command: str, width: int, height: int, env: dict[str, str]) -> None:
+        size = ["-x", str(width), "-y", str(height)]
+        tmux = ["tmux", "-L", self.name, "new-session", "-d", "-s", self.name, *size, command]
+        subprocess.run(tmux, check=True, env=env)
+
+    def kill(self) -> None:
+        subprocess.run(["tmux", "-L", self.name, "kill-server"], check=False, capture_output=True)
 
     def keys(self, *keys: str) -> None:
         self.run("send-keys", "-t", self.name, *keys)
@@ -58,17 +72,13 @@ def tmux_app(tmp_path: Path) -> Iterator[Callable[[Path, str], Tmux]]:
             f"cd {repo} && TERM=xterm-256color {sys.executable} -m director_tui tui "
             f"--screen {screen}; sleep 5"
         )
-        subprocess.run(
-            ["tmux", "new-session", "-d", "-s", session.name, "-x", "120", "-y", "40", command],
-            check=True,
-            env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
-        )
+        session.start(command, 120, 40, {**os.environ, "PYTHONPATH": str(ROOT)})
         sessions.append(session)
         return session
 
     yield start
     for session in sessions:
-        subprocess.run(["tmux", "kill-session", "-t", session.name], check=False)
+        session.kill()
 
 
 def test_plan_review_to_run_board_in_tmux(
@@ -109,11 +119,7 @@ def test_director_run_on_a_terminal_opens_the_run_board(
         f"cd {store.repo} && TERM=xterm-256color {sys.executable} -m director_tui run "
         f"--parallel 2; echo $? > {done_file}; sleep 5"
     )
-    subprocess.run(
-        ["tmux", "new-session", "-d", "-s", session.name, "-x", "80", "-y", "24", command],
-        check=True,
-        env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
-    )
+    session.start(command, 80, 24, {**os.environ, "PYTHONPATH": str(ROOT)})
     try:
         screen = session.wait_for("3/3 done", timeout=90)
         assert "slots" in screen and "/2" in screen  # --parallel 2 reached the engine
@@ -126,4 +132,4 @@ def test_director_run_on_a_terminal_opens_the_run_board(
         assert done_file.read_text().strip() == "0"
         assert "Traceback" not in session.screen()
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session.name], check=False)
+        session.kill()
