@@ -140,3 +140,32 @@ async def test_the_attempts_follow_a_running_node(sample_repo: Callable[[str], P
         assert await wait_until(pilot, lambda: "  ✔ gate · tests passed" in prompts())
         assert "  ▶ executor · cheap · ok" in prompts()
         assert await wait_until(pilot, lambda: "Also documented the JSON file." in _body(app))
+
+
+def test_an_agents_escape_sequences_show_as_text_in_the_attempts_tab() -> None:
+    """What an agent wrote reaches the screen with its controls written out, as in
+    `director log` and the diff review: an erase-line, an OSC 52 clipboard write and a
+    bidi override are shown, never acted on."""
+    from director_tui.engine.transcript import TranscriptItem
+    from director_tui.tui.widgets.attempts_view import item_widgets
+
+    items = [
+        TranscriptItem(kind="text", text="all good\x1b[2K"),
+        TranscriptItem(kind="command", command="echo \x1b]52;c;ZXZpbA==\x07", output="x\x1b[1A"),
+        TranscriptItem(kind="tool", tool="write", args="calc/\u202eyp.dda", output="ok"),
+        TranscriptItem(kind="reasoning", text="hm\x9b"),
+    ]
+    shown = []
+    for item in items:
+        for widget in item_widgets(item):
+            content = widget.content if isinstance(widget, Static) else ""
+            if isinstance(content, Syntax):
+                shown.append(content.code)
+            elif isinstance(content, Markdown):
+                shown.append(content.markup)
+            else:
+                shown.append(content.plain if isinstance(content, Text) else str(content))
+    text = "\n".join(shown)
+    assert not any(ch in text for ch in "\x1b\x07\x9b\u202e"), repr(text)
+    for written_out in ("\\x1b[2K", "\\x1b]52;c;ZXZpbA==\\x07", "\\x1b[1A", "\\u202e", "\\x9b"):
+        assert written_out in text

@@ -30,6 +30,7 @@ from director_tui.engine.node_attempts import (
 )
 from director_tui.engine.store import Store
 from director_tui.engine.transcript import Transcript, TranscriptItem
+from director_tui.engine.visible import visible, visible_lines
 
 # Output up to this many lines is shown as it is; longer output is folded (its last
 # lines shown), one key away from whole.
@@ -169,18 +170,18 @@ def step_widgets(attempt: Attempt, step: Step, transcript: Transcript | None) ->
         head = Text(f"{attempt.label()} · {step.label()}", style="bold")
         widgets: list[Widget] = [Static(head, classes="step-head")]
         if step.message:
-            widgets.append(Static(Text(step.message, style="red"), classes="item"))
+            widgets.append(Static(Text(visible_lines(step.message), style="red"), classes="item"))
         widgets += output_widgets(step.output_tail or "(no output)")
         return widgets
     head = Text(f"{attempt.label()} · {step.label()}", style="bold")
-    lines = [Text(step.summary)] if step.summary else []
+    lines = [Text(visible_lines(step.summary))] if step.summary else []
     for finding in step.findings:
         where = " ".join(p for p in (finding.get("file", ""), finding.get("line", "")) if p)
         lines.append(
             Text.assemble(
                 (f"[{finding.get('severity', '?')}] ", "yellow"),
                 (f"{where} ", "bold"),
-                finding.get("summary", ""),
+                visible(finding.get("summary", "")),
             )
         )
     return [Static(head, classes="step-head"), *(Static(line, classes="item") for line in lines)]
@@ -199,7 +200,7 @@ def call_widgets(attempt: Attempt, step: CallStep, transcript: Transcript | None
     )
     widgets: list[Widget] = [Static(head, classes="step-head")]
     if step.message:
-        widgets.append(Static(Text(step.message, style="red"), classes="item"))
+        widgets.append(Static(Text(visible_lines(step.message), style="red"), classes="item"))
     if transcript is None or not transcript.found:
         widgets.append(Static(Text("No transcript: the call wrote none.", style="dim")))
         return widgets
@@ -216,14 +217,19 @@ def call_widgets(attempt: Attempt, step: CallStep, transcript: Transcript | None
 
 def item_widgets(item: TranscriptItem) -> list[Widget]:
     if item.kind == "text":
-        return [Static(Markdown(item.text), classes="item")]
+        return [Static(Markdown(visible_lines(item.text)), classes="item")]
     if item.kind == "reasoning":
-        return [Static(Text(item.text, style="dim italic"), classes="item")]
+        return [Static(Text(visible_lines(item.text), style="dim italic"), classes="item")]
     if item.kind == "command":
         status = "" if item.exit_code is None else f"  → exit {item.exit_code}"
         style = "red" if item.exit_code not in (None, 0) or item.status == "error" else "green"
         head = Static(
-            Syntax(f"$ {item.command}", "bash", word_wrap=True, background_color="default")
+            Syntax(
+                f"$ {visible_lines(item.command)}",
+                "bash",
+                word_wrap=True,
+                background_color="default",
+            )
         )
         widgets: list[Widget] = [head]
         if status:
@@ -231,7 +237,7 @@ def item_widgets(item: TranscriptItem) -> list[Widget]:
         return widgets + output_widgets(item.output)
     if item.kind == "tool":
         mark = ("✘ ", "red") if item.status == "error" else ("⚒ ", "")
-        line = Static(Text.assemble(mark, (item.tool, "bold"), " ", item.args))
+        line = Static(Text.assemble(mark, (visible(item.tool), "bold"), " ", visible(item.args)))
         return [line, *output_widgets(item.output)] if item.output else [line]
     if item.kind == "step":
         tokens = item.tokens
@@ -239,13 +245,13 @@ def item_widgets(item: TranscriptItem) -> list[Widget]:
         cost = f" · {cost_text(item.cost_usd)}" if item.cost_usd else ""
         return [Static(Text(f"— step finished · {said}{cost}", style="dim"), classes="item")]
     if item.kind == "error":
-        return [Static(Text(f"✘ {item.text}", style="bold red"), classes="item")]
-    return [Static(Text(item.text, style="dim"), classes="item")]
+        return [Static(Text(f"✘ {visible_lines(item.text)}", style="bold red"), classes="item")]
+    return [Static(Text(visible_lines(item.text), style="dim"), classes="item")]
 
 
 def output_widgets(output: str) -> list[Widget]:
     """Short output as it is; long output folded, its last lines shown."""
-    lines = output.rstrip().splitlines()
+    lines = visible_lines(output.rstrip()).split("\n")
     if not lines:
         return []
     if len(lines) <= INLINE_OUTPUT_LINES:
