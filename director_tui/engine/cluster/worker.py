@@ -16,6 +16,7 @@ import contextlib
 import fcntl
 import re
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -81,8 +82,16 @@ def ensure_base(work_root: Path, job_id: str, base: str, fetch_pack: FetchPack) 
 def reap(path: Path) -> list[str]:
     """Kill what still runs in an execution's folder (a cancelled or abandoned attempt's
     agent and tests) and remove the folder."""
-    killed = kill_orphans([path], started_after=0.0) if path.exists() else []
-    shutil.rmtree(path, ignore_errors=True)
+    killed: list[str] = []
+    # The force-cancelled task's process can still be writing into the folder while it is
+    # removed (it dies when Ray gets to it): kill and remove again until the folder is gone.
+    for _ in range(5):
+        if not path.exists():
+            break
+        killed += kill_orphans([path], started_after=0.0)
+        shutil.rmtree(path, ignore_errors=True)
+        if path.exists():
+            time.sleep(0.2)
     return killed
 
 
