@@ -490,6 +490,7 @@ def test_nothing_to_resume_is_exit_2_with_nothing_written(git_repo: Path, tmp_pa
     env = {"DIRECTOR_WORKTREE_ROOT": str(base)}
     for command, said in (
         (["auto"], "there is no unfinished job to resume"),
+        (["auto", "--force"], "--force starts a new job, so it needs the task"),
         (["plan", "--no-tui"], "the task is empty"),
         (["plan", "--continue", "--no-tui"], "there is no plan in progress"),
         (["plan", "--restore-edit"], "there is no plan in progress"),

@@ -105,6 +105,13 @@ def refuse_unresumable(store: Store, task: str | None, *, force: bool) -> None:
     """``UsageError`` when there is nothing to resume without a task, or a new task would
     shadow the unfinished job. Reading only: called before the store makes its folders
     and markers, so exit 2 leaves nothing behind."""
+    if force and task is None:
+        # --force archives the unfinished job to start a new one: it needs that new task.
+        raise UsageError(
+            "--force starts a new job, so it needs the task",
+            hint='director auto "<task>" --force (without --force, `director auto` resumes '
+            "the unfinished job)",
+        )
     unfinished = None if force else jobs.unfinished_job(store)
     if unfinished is None:
         if task is None:
