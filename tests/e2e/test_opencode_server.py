@@ -19,6 +19,7 @@ from conftest import OpenCodeEnv
 
 from director_tui.engine.agents import opencode
 from director_tui.engine.agents.base import AgentCall, ExitReason
+from director_tui.engine.agents.collect import NO_ERROR_OUTPUT
 from director_tui.engine.agents.local_http import request
 from director_tui.engine.agents.opencode_server import OpenCodeServer
 from director_tui.engine.agents.opencode_session import OpenCodeServerProvider
@@ -225,6 +226,9 @@ async def test_cancel_and_the_idle_watchdog_abort_the_session_through_the_api(
     idle = await provider.run(make_call("executor", git_repo, tmp_path, idle=5), lambda _a: None)
     assert idle.exit_reason == ExitReason.idle, idle.message
     assert await busy_sessions(server, git_repo) == {}
+    # Worded as the CLI driver words it: the server's log holds the earlier call's and
+    # this call's own abort ("error=Aborted"), neither of them an error of this call.
+    assert idle.message == f"no output for 5s: killed the agent's process tree; {NO_ERROR_OUTPUT}"
 
     # The server is still good for the next call.
     after = await provider.run(make_call("executor", git_repo, tmp_path), lambda _a: None)

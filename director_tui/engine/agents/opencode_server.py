@@ -130,7 +130,9 @@ class OpenCodeServer:
             release(self.endpoint is not None)
 
     async def _start(self, env: dict[str, str]) -> None:
-        offset = self.stdout_path.stat().st_size if self.stdout_path.exists() else 0
+        offset = log_size(self.stdout_path)
+        # The logs are appended to by every start: a failed start quotes only its own.
+        err_offset = log_size(self.stderr_path)
         # Files, not pipes: nobody has to drain them for the server to keep running.
         with self.stdout_path.open("ab") as out, self.stderr_path.open("ab") as err:
             try:
@@ -160,13 +162,13 @@ class OpenCodeServer:
             if not self.alive:
                 raise ServerStartError(
                     f"opencode serve exited with code {self._proc.returncode} before listening"
-                    + self._stderr_note()
+                    + self._stderr_note(err_offset)
                 )
             if time.monotonic() >= deadline:
                 await self.stop()
                 raise ServerStartError(
                     f"opencode serve did not listen within {self.startup_timeout_secs:g}s"
-                    + self._stderr_note()
+                    + self._stderr_note(err_offset)
                 )
             await asyncio.sleep(0.05)
 
@@ -180,8 +182,8 @@ class OpenCodeServer:
         match = _LISTENING.search(text)
         return match.group(1) if match else ""
 
-    def _stderr_note(self) -> str:
-        tail = stderr_tail(self.stderr_path)
+    def _stderr_note(self, since: int) -> str:
+        tail = stderr_tail(self.stderr_path, since=since)
         return f": {one_line(tail[-600:], 600)}" if tail else ""
 
     async def healthy(self) -> bool:
@@ -230,11 +232,20 @@ class OpenCodeServer:
             await proc.wait()
 
 
-def stderr_tail(path: Path, limit: int = 4096) -> str:
+def log_size(path: Path) -> int:
+    """Where the log ends now: what a call's ``stderr_tail(path, since=...)`` starts at."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def stderr_tail(path: Path, limit: int = 4096, *, since: int = 0) -> str:
+    """The log's last ``limit`` bytes, none from before offset ``since``."""
     try:
         with path.open("rb") as fh:
             fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, fh.tell() - limit))
+            fh.seek(max(since, fh.tell() - limit))
             return fh.read().decode("utf-8", errors="replace").strip()
     except OSError:
         return ""

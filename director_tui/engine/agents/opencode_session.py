@@ -43,6 +43,7 @@ from director_tui.engine.agents.opencode import (
 from director_tui.engine.agents.opencode_server import (
     OpenCodeServer,
     ServerStartError,
+    log_size,
     stderr_tail,
 )
 from director_tui.engine.agents.stream import DEFAULT_MAX_LINE_BYTES, StreamOutcome, Watchdog
@@ -219,6 +220,11 @@ class _Session:
         stream = EventStream(endpoint, "/global/event")
         queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         reader: asyncio.Task[str] | None = None
+        # The server's log is every call's (and every start's) since it started: a
+        # watchdog's message quotes only what this call's session logged, read before our
+        # own abort logs "error=Aborted" there — as the CLI driver quotes its own stderr.
+        log_start = log_size(self.server.stderr_path)
+        tail = ""
         try:
             with self.transcript.open("w", encoding="utf-8") as out:
                 try:
@@ -233,6 +239,7 @@ class _Session:
                     if not lost:
                         self.collector.add_error(f"OpenCode server API: {exc}")
                 if fired is not None:
+                    tail = self.retry_note or stderr_tail(self.server.stderr_path, since=log_start)
                     await self._abort(endpoint)
         except asyncio.CancelledError:
             await asyncio.shield(self._abort(endpoint))
@@ -245,7 +252,6 @@ class _Session:
                     await reader
         if not lost and not self.server.alive:
             lost = "it exited"
-        tail = (self.retry_note or stderr_tail(self.server.stderr_path)) if fired else ""
         return (
             StreamOutcome(
                 exit_code=None if fired else 0,
