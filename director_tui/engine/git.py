@@ -576,9 +576,10 @@ def merge_into_branch(
 ) -> str | None:
     """Merge ``tip_branch`` into ``branch`` with git objects only (``merge-tree
     --write-tree`` + ``commit-tree`` + a compare-and-swap ``update-ref``): no checkout,
-    so a merge costs a few milliseconds. Returns the merge commit, or None on a conflict
-    (or when the branch moved between the read and the swap). ``BranchMovedError`` when
-    the branch is not at ``expected_head``."""
+    so a merge costs a few milliseconds. Returns the merge commit, or None on a conflict.
+    ``BranchMovedError`` when the branch is not at ``expected_head``, or moved between
+    the read and the swap: that is no conflict, and the caller must not build on where
+    it moved to before it knows who moved it."""
     head = rev(repo, branch)
     if expected_head is not None and head != expected_head:
         raise BranchMovedError(f"{branch} moved to {head}")
@@ -593,4 +594,9 @@ def merge_into_branch(
     # The old value makes this a compare-and-swap: a commit someone else put on the
     # branch meanwhile makes it fail instead of being overwritten.
     swapped = git(["update-ref", f"refs/heads/{branch}", commit, head], repo, check=False)
-    return commit if swapped.returncode == 0 else None
+    if swapped.returncode != 0:
+        now = git(["rev-parse", "-q", "--verify", f"refs/heads/{branch}"], repo, check=False)
+        raise BranchMovedError(
+            f"{branch} moved to {now.stdout.strip() or 'nothing'} while director merged into it"
+        )
+    return commit

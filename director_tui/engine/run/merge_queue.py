@@ -75,11 +75,21 @@ class MergeQueue:
                     expected_head=core.job_head,
                 )
             except git.BranchMovedError:
-                # Not by a merge of ours: attribute it (and put it back) before merging.
+                # Not by a merge of ours (before the merge, or in the window between its
+                # read and its swap): attribute it — put back when an executor did it —
+                # before merging, never build on it unseen.
                 await self.windows.checkpoint()
-                merge_commit = await core.io(
-                    git.merge_into_branch, repo, job_branch, commit, message
-                )
+                try:
+                    merge_commit = await core.io(
+                        git.merge_into_branch,
+                        repo,
+                        job_branch,
+                        commit,
+                        message,
+                        expected_head=core.job_head,
+                    )
+                except git.BranchMovedError as exc:
+                    return self._branch_keeps_moving(nid, st, exc)
             if merge_commit is not None:
                 core.job_head = merge_commit
                 st.merge_commit = merge_commit
@@ -100,9 +110,10 @@ class MergeQueue:
                     asyncio.create_task(core.io(jobs.remove_node_worktree, core.store, own))
                 )
                 return MergeResult(merged=True)
-            # The job branch moved under us and the change conflicts: rebase and re-gate.
-            head = await core.io(git.rev, repo, job_branch)
-            core.job_head = head
+            # The change conflicts with work merged meanwhile: rebase and re-gate. Onto
+            # the head the merge was tried on, never the branch read again: whatever
+            # moved it since is for a checkpoint to attribute first.
+            head = core.job_head
             worktree = await core.io(self._own_worktree, nid, st, worktree, node_branch)
             rebased_ok = head != base and await core.io(
                 rebase_judged, worktree, node_branch, commit, head
@@ -127,6 +138,25 @@ class MergeQueue:
             "The files now contain that work: build on it."
         )
         core.notice(f"node {nid}: {st.last_error}", "info", nid)
+        return MergeResult(merged=False)
+
+    def _branch_keeps_moving(
+        self, nid: str, st: NodeState, exc: git.BranchMovedError
+    ) -> MergeResult:
+        """The job branch moved under the merge again after a checkpoint: not merged (the
+        gate's verdict stands on a base that is gone), run again on the head director
+        knows, uncharged; bounded like conflicts."""
+        st.conflicts += 1
+        st.last_error = f"not merged: {exc} (again after a check)"
+        if st.conflicts > MAX_CONFLICT_RETRIES:
+            st.feedback = st.last_error
+            return MergeResult(merged=False)
+        uncount_attempt(st)
+        st.feedback = (
+            "Your previous change passed its gates but could not be merged: the job branch "
+            "moved while director merged it. Do the work again on the files as they are now."
+        )
+        self.core.notice(f"node {nid}: {st.last_error}; re-running", "warning", nid)
         return MergeResult(merged=False)
 
     def _own_worktree(self, nid: str, st: NodeState, worktree: Path, branch: str) -> Path:
