@@ -261,3 +261,24 @@ def test_file_at_reads_the_repository_not_a_git_dir_the_worktree_points_at(
     )  # fmt: skip
     (wt / ".git").write_text(f"gitdir: {decoy / '.git'}\n")
     assert git.file_at(wt, "node-n", "README.md") == b"# sample\n"
+
+
+def test_revs_and_rev_and_tree_read_commits_in_one_process(git_repo: Path) -> None:
+    first = git.rev(git_repo)
+    (git_repo / "a.py").write_text("a\n")
+    run_git(git_repo, "add", "a.py")
+    run_git(git_repo, "commit", "-qm", "a")
+    run_git(git_repo, "tag", "-a", "-m", "annotated", "v1")  # a tag object peels to its commit
+    second = git.rev(git_repo)
+    assert git.revs(git_repo, "HEAD~1", "v1", second) == [first, second, second]
+    assert git.rev_and_tree(git_repo, "v1") == (
+        second,
+        run_git(git_repo, "rev-parse", "HEAD^{tree}"),
+    )
+    tree = run_git(git_repo, "rev-parse", "HEAD^{tree}")
+    # A name that is no commit (missing, a tree) fails as rev() does, never a wrong oid.
+    for bad in ("no-such-branch", tree):
+        with pytest.raises(GitError):
+            git.revs(git_repo, "HEAD", bad)
+        with pytest.raises(GitError):
+            git.rev_and_tree(git_repo, bad)

@@ -161,6 +161,12 @@ class AttemptCommit:
     commit: str  # what the gate judges and the merge queue merges
     changes: list[git.Change]
     moved_to: str = ""  # the branch moved under director's swap: nothing was committed on it
+    made_on: str = ""  # the one parent director gave ``commit`` ("" when it made none)
+
+    def builds_on(self, base: str) -> bool:
+        """``commit`` is ``base``, or director made it right on ``base`` (its one parent is
+        known: no git needed). False says nothing: only git's history can tell then."""
+        return base in (self.commit, self.made_on)
 
 
 def commit_attempt(
@@ -187,12 +193,14 @@ def commit_attempt(
     so the allowlist check rejects the attempt for it."""
     if branch is not None:
         reattach_branch(worktree, branch)
-    git.clear_index_marks(worktree)  # a skip-worktree file would be tested, never committed
+    # A skip-worktree file would be tested, never committed. The same listing names the
+    # untracked files the allowlist check needs.
+    untracked = git.clear_index_marks(worktree, untracked=allowlist is not None)
     refused: list[git.Change] = []
     if allowlist is None:
         git.git(["add", "-A", "."], worktree)
     else:
-        refused = _stage_allowed(worktree, base, allowlist, ignore_globs)
+        refused = _stage_allowed(worktree, base, allowlist, ignore_globs, untracked)
     tree = git.out(["write-tree"], worktree)
     changes = git.changes_between(worktree, base, tree)
     byproducts = [p for c in changes for p in c.paths if ignored(p, ignore_globs)]
@@ -200,20 +208,28 @@ def commit_attempt(
         git.git(["rm", "-r", "-q", "--cached", "--ignore-unmatch", "--", *byproducts], worktree)
         tree = git.out(["write-tree"], worktree)
     ref = f"refs/heads/{branch}" if branch is not None else "HEAD"
-    parent = git.rev(worktree, ref)
+    parent, parent_tree = git.rev_and_tree(worktree, ref)
     commit = parent  # nothing to commit (an empty attempt, a re-gate after a rebase)
-    if tree != git.out(["rev-parse", f"{parent}^{{tree}}"], worktree):
+    made_on = ""
+    if tree != parent_tree:
         commit = git.out(["commit-tree", tree, "-p", parent, "-m", message], worktree)
+        made_on = parent
         swapped = git.git(["update-ref", ref, commit, parent], worktree, check=False)
         if swapped.returncode != 0:
             moved = git.git(["rev-parse", "-q", "--verify", ref], worktree, check=False)
             return AttemptCommit(commit, changes, moved_to=moved.stdout.strip() or "nothing")
     committed = {p for c in changes for p in c.paths}
-    return AttemptCommit(commit, changes + [c for c in refused if c.path not in committed])
+    return AttemptCommit(
+        commit, changes + [c for c in refused if c.path not in committed], made_on=made_on
+    )
 
 
 def _stage_allowed(
-    worktree: Path, base: str, allowlist: Sequence[str], ignore_globs: Sequence[str]
+    worktree: Path,
+    base: str,
+    allowlist: Sequence[str],
+    ignore_globs: Sequence[str],
+    untracked: Sequence[str],
 ) -> list[git.Change]:
     """Stage what the attempt left, except the paths the allowlist refuses; return those.
 
@@ -225,7 +241,7 @@ def _stage_allowed(
     file matching the ignore globs stays out as well (the commit would drop it again)."""
     refused: list[git.Change] = []
     never_stage: list[str] = []
-    for raw, kind in _left_since(worktree, base).items():
+    for raw, kind in _left_since(worktree, base, untracked).items():
         path = git.shown(raw)
         if ignored(path, ignore_globs):
             if kind == "?":
@@ -251,17 +267,16 @@ def _beyond_symlink(worktree: Path, raw: str) -> bool:
     return any((worktree / parent).is_symlink() for parent in Path(raw).parents[:-1])
 
 
-def _left_since(worktree: Path, base: str) -> dict[str, str]:
+def _left_since(worktree: Path, base: str, untracked: Sequence[str]) -> dict[str, str]:
     """Raw path → kind of every path in the worktree that differs from ``base``: ``A``,
-    ``M``, ``D`` or ``T`` for what git tracks, ``?`` for each untracked file that
-    ``git add -A`` would take. Hashes nothing into the object store."""
+    ``M``, ``D`` or ``T`` for what git tracks, ``?`` for each of ``untracked`` (what
+    ``git add -A`` would take: :func:`git.clear_index_marks` lists them). Hashes nothing
+    into the object store."""
     diff = git.git(["diff", "--name-status", "-z", "--no-renames", base, "--"], worktree).stdout
     fields = diff.split("\0")
     found = {fields[i + 1]: fields[i][:1] for i in range(0, len(fields) - 1, 2)}
-    untracked = git.git(["ls-files", "-o", "--exclude-standard", "-z"], worktree).stdout
-    for raw in untracked.split("\0"):
-        if raw:
-            found.setdefault(raw, "?")
+    for raw in untracked:
+        found.setdefault(raw, "?")
     return found
 
 
@@ -369,7 +384,9 @@ async def node_gate(
                 "branches alone",
             )
         outcome = structural_check(node, worktree, base, ignore_globs, made.changes)
-        if outcome.passed and not _descends_from(worktree, base, made.commit):
+        if outcome.passed and not (
+            made.builds_on(base) or _descends_from(worktree, base, made.commit)
+        ):
             # A three-way merge of a commit that does not build on the base (the agent
             # ran `git reset` below it) is not the tree that was judged.
             return GateOutcome(

@@ -234,6 +234,39 @@ def rev(repo: Path, ref: str = "HEAD") -> str:
     return out(["rev-parse", "--verify", f"{ref}^{{commit}}"], repo)
 
 
+def revs(repo: Path, *refs: str) -> list[str]:
+    """:func:`rev` of each of ``refs``, from one git process (``cat-file --batch-check``);
+    ``GitError`` when one is not a commit."""
+    proc = git(
+        ["cat-file", "--batch-check=%(objectname)"],
+        repo,
+        input_text="".join(f"{ref}^{{commit}}\n" for ref in refs),
+    )
+    found = proc.stdout.splitlines()
+    for ref, line in zip(refs, found, strict=False):
+        if not _is_oid(line):
+            raise GitError(f"{ref} is not a commit in {repo}: {line}")
+    if len(found) != len(refs):
+        raise GitError(f"git cat-file answered {len(found)} of {len(refs)} names in {repo}")
+    return found
+
+
+def rev_and_tree(repo: Path, ref: str) -> tuple[str, str]:
+    """The commit ``ref`` names and that commit's tree, from one reading of ``ref`` (a
+    ref that moves between two reads could pair a commit with another's tree)."""
+    proc = git(["cat-file", "--batch"], repo, input_text=f"{ref}^{{commit}}\n")
+    header, _, body = proc.stdout.partition("\n")
+    oid, _, kind = header.partition(" ")
+    tree = body.partition("\n")[0].removeprefix("tree ")
+    if not kind.startswith("commit ") or not _is_oid(oid) or not _is_oid(tree):
+        raise GitError(f"{ref} is not a commit in {repo}: {header}")
+    return oid, tree
+
+
+def _is_oid(text: str) -> bool:
+    return len(text) in (40, 64) and all(c in "0123456789abcdef" for c in text)
+
+
 def branch_exists(repo: Path, name: str) -> bool:
     return (
         git(["rev-parse", "--verify", "-q", f"refs/heads/{name}"], repo, check=False).returncode
@@ -491,20 +524,30 @@ def commit_all(worktree: Path, message: str, *, exclude: list[str] | None = None
     return rev(worktree)
 
 
-def clear_index_marks(worktree: Path) -> None:
+def clear_index_marks(worktree: Path, *, untracked: bool = False) -> list[str]:
     """Drop every skip-worktree and assume-unchanged mark from a director worktree's index.
 
     With either mark git neither stages the file (``add -A``) nor resets it (``reset
     --hard``): an agent's ``git update-index --skip-worktree calc/add.py`` then an edit
     would be tested but never committed. One ``ls-files`` finds the marks (none, almost
-    always); each kind is cleared by its own ``update-index`` (one flag per call)."""
-    listing = git(["ls-files", "-v", "-z"], worktree).stdout
+    always); each kind is cleared by its own ``update-index`` (one flag per call).
+
+    With ``untracked`` the same ``ls-files`` also lists the untracked files ``git add
+    -A`` would take (``-o --exclude-standard``, tagged ``?``), returned as raw paths:
+    the gate needs both, and a git process is most of what either costs. (Clearing a
+    mark adds or drops no index entry, so the untracked list stays true after it.)"""
+    extra = ["-c", "-o", "--exclude-standard"] if untracked else []
+    listing = git(["ls-files", "-v", *extra, "-z"], worktree).stdout
     skipped: list[str] = []
     assumed: list[str] = []
+    others: list[str] = []
     for entry in listing.split("\0"):
         if len(entry) < 3:
             continue
         tag, path = entry[0], entry[2:]
+        if tag == "?":
+            others.append(path)
+            continue
         if tag in "Ss":
             skipped.append(path)
         if tag.islower():
@@ -516,6 +559,7 @@ def clear_index_marks(worktree: Path) -> None:
                 worktree,
                 input_text="\0".join(paths) + "\0",
             )
+    return others
 
 
 def reset_clean(worktree: Path, ref: str = "HEAD") -> None:
@@ -580,10 +624,9 @@ def merge_into_branch(
     ``BranchMovedError`` when the branch is not at ``expected_head``, or moved between
     the read and the swap: that is no conflict, and the caller must not build on where
     it moved to before it knows who moved it."""
-    head = rev(repo, branch)
+    head, tip = revs(repo, branch, tip_branch)
     if expected_head is not None and head != expected_head:
         raise BranchMovedError(f"{branch} moved to {head}")
-    tip = rev(repo, tip_branch)
     proc = git(["merge-tree", "--write-tree", "--no-messages", head, tip], repo, check=False)
     if proc.returncode == 1:
         return None
