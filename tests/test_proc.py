@@ -15,6 +15,7 @@ from typing import Any
 
 import psutil
 
+from director_tui.engine import proc as proc_module
 from director_tui.engine.proc import CREATE_TIME_SLACK_SECS, kill_orphans, run_command, wait_dead
 
 
@@ -228,3 +229,29 @@ async def test_kill_tree_does_not_wait_for_a_stray_zombie() -> None:
     assert time.monotonic() - began < 0.9  # it waited 1 s for the zombie before
     assert await asyncio.wait_for(parent.wait(), 5) == -signal.SIGTERM
     assert _gone(zombie.pid)
+
+
+def test_the_proc_prefilter_never_drops_a_process_psutil_counts_as_recent() -> None:
+    """kill_orphans picks candidates from /proc/<pid>/stat before psutil looks at them:
+    every process psutil dates at or after the cut-off must get through, the one born
+    exactly at it included."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        born = psutil.Process(child.pid).create_time()
+        assert child.pid in {p.pid for p in proc_module._created_since(born)}
+        for cut in (born, time.time() - 3600, 0.0):
+            before = _psutil_recent(cut)
+            ours = {p.pid for p in proc_module._created_since(cut) if p.info["create_time"] >= cut}
+            after = _psutil_recent(cut)
+            assert before & after <= ours  # alive through all three scans: never missed
+    finally:
+        child.kill()
+        child.wait(timeout=10)
+
+
+def _psutil_recent(cut: float) -> set[int]:
+    return {
+        p.pid
+        for p in psutil.process_iter(["create_time"])
+        if p.info["create_time"] is not None and p.info["create_time"] >= cut
+    }
