@@ -22,6 +22,10 @@ def _isolated_home(
     monkeypatch.setenv("DIRECTOR_AGENT_HOME", str(tmp_path_factory.mktemp("agent-home")))
     # Director's worktrees (outside the checkout) never go to the developer's state dir.
     monkeypatch.setenv("DIRECTOR_WORKTREE_ROOT", str(tmp_path_factory.mktemp("worktrees")))
+    # Nor the model checks that passed: each test asks its (fake) OpenCode afresh.
+    monkeypatch.setenv(
+        "DIRECTOR_MODEL_CHECK_CACHE", str(tmp_path_factory.mktemp("state") / "model-checks.json")
+    )
     monkeypatch.setenv("GIT_AUTHOR_NAME", "test")
     monkeypatch.setenv("GIT_AUTHOR_EMAIL", "test@example.com")
     monkeypatch.setenv("GIT_COMMITTER_NAME", "test")

@@ -14,7 +14,7 @@ from director_tui.commands.common import add_repo_arg
 from director_tui.engine import sandbox
 from director_tui.engine.agents import claude_code, codex, opencode
 from director_tui.engine.agents.collect import binary_version, find_binary, version_text
-from director_tui.engine.agents.model_check import ModelStatus, check_tiers
+from director_tui.engine.agents.model_check import ModelStatus, check_tiers, keep_passes
 from director_tui.engine.config import (
     Config,
     load_config,
@@ -111,12 +111,19 @@ def _report_config_files(repo: Path, report: Callable[[bool, str], None]) -> Non
 def _check_models(
     config: Config, repo: Path, installed: set[str], report: Callable[[bool, str], None]
 ) -> None:
-    """Each tier's model, asked of its CLI (only CLIs found above can be asked)."""
+    """Each tier's model, asked of its CLI (only CLIs found above can be asked) now:
+    never a pass kept from an earlier command, which is what plan and run use."""
     try:
-        checks = asyncio.run(check_tiers(config, repo))
+        checks = asyncio.run(check_tiers(config, repo, fresh=True))
     except DirectorError as exc:
         report(False, f"models: {exc}")
         return
+    keep_passes(checks)
+    if any(c.listed for c in checks):
+        print(
+            "note models: asked OpenCode now; plan, run and bench reuse a pass for a day "
+            "while its binary, config and credentials are unchanged"
+        )
     for check in checks:
         provider = split_tier(check.tier)[0]
         if provider == "scripted" or (provider not in installed and provider in CLIS):

@@ -34,15 +34,21 @@ STORES_FOLDER = "_stores"
 _NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 
 
+def state_home() -> Path:
+    """Director's state folder for the user: ``$XDG_STATE_HOME/director``, else
+    ``~/.local/state/director``."""
+    state = os.environ.get("XDG_STATE_HOME", "").strip()
+    # The XDG spec: a relative value is invalid and must be ignored.
+    home = Path(state) if os.path.isabs(state) else Path.home() / ".local" / "state"
+    return home / "director"
+
+
 def base() -> Path:
     """The folder holding every repository's worktree folder (absolute, not resolved)."""
     override = os.environ.get(ROOT_ENV, "").strip()
     if override:
         return Path(os.path.abspath(os.path.expanduser(override)))
-    state = os.environ.get("XDG_STATE_HOME", "").strip()
-    # The XDG spec: a relative value is invalid and must be ignored.
-    home = Path(state) if os.path.isabs(state) else Path.home() / ".local" / "state"
-    return home / "director" / "worktrees"
+    return state_home() / "worktrees"
 
 
 def inside_checkout(repo: Path) -> bool:

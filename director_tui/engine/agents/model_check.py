@@ -12,7 +12,10 @@ said to be "not checked", never "ok".
 A listing that passed is remembered for the life of the process (one check per run,
 not per call: ``director auto`` lists once for its plan and its run, whatever tiers
 each uses); a failed one is asked again, so a fix is seen at once. Where a planning pass
-has its OpenCode server at hand, the server answers (``list_served_models``).
+has its OpenCode server at hand, the server answers (``list_served_models``). A pass is
+also kept across processes (``model_cache``: under a fingerprint of OpenCode's binary,
+config, credentials and provider variables, for a day), so from a user's second job on
+``plan``/``run``/bench ask nothing; ``director doctor`` always asks (``fresh``).
 """
 
 from __future__ import annotations
@@ -20,12 +23,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from urllib.parse import quote
 
+from director_tui.engine.agents import model_cache
 from director_tui.engine.agents.collect import agent_env, find_binary
 from director_tui.engine.agents.first_start import first_start_turn
 from director_tui.engine.agents.local_http import LocalHttpError, request
@@ -49,6 +54,9 @@ class TierCheck:
     roles: tuple[str, ...]
     status: ModelStatus
     detail: str  # one line: what was found and, when missing, the fix
+    fingerprint: str = ""  # of what OpenCode's answer depends on (model_cache)
+    listed: bool = False  # the verdict comes from a listing made in this process
+    checked_at: float | None = None  # a pass kept from an earlier process: when it was listed
 
     def line(self) -> str:
         return f"tier {self.tier} (for {', '.join(self.roles)}): {self.detail}"
@@ -200,14 +208,18 @@ async def check_tiers(
     listings: dict[str, ModelListing] | None = None,
     *,
     lister: Lister | None = None,
+    fresh: bool = False,
 ) -> list[TierCheck]:
     """One check per tier that ``roles`` (default: every role) use; ``where`` is the file
     the fix names (a bench profile's tiers are in its own file). ``listings`` shares one
     ``opencode models`` answer per binary between several calls (a bench's profiles).
     ``lister``: where the listing comes from instead of a cold ``opencode models`` (a
-    running server); when it cannot answer, ``opencode models`` is asked after all."""
+    running server); when it cannot answer, ``opencode models`` is asked after all.
+    ``fresh``: ask the CLI now, whatever passed before in this process or an earlier one
+    (``director doctor``). Passes are kept for later processes by ``keep_passes``."""
     checks: list[TierCheck] = []
     asked: dict[str, ModelListing] = {} if listings is None else listings
+    fingerprints: dict[str, str] = {}
     for tier, tier_roles in _roles_by_tier(config, roles).items():
         provider, ref = split_tier(tier)
         if provider == "scripted":
@@ -232,26 +244,77 @@ async def check_tiers(
             continue
         env = opencode_env()
         key = (binary, str(repo), tier, *(env.get(k, "") for k in _ENV_KEYS))
-        if key in _PASSED:
+        if key in _PASSED and not fresh:
             checks.append(TierCheck(tier, tier_roles, ModelStatus.ok, "OpenCode has this model"))
+            continue
+        digest = fingerprints.get(binary)
+        if digest is None:
+            digest = fingerprints[binary] = model_cache.fingerprint(binary, repo, env)
+        kept = None if fresh else model_cache.passed_at(digest, tier)
+        if kept is not None:
+            _PASSED.add(key)
+            detail = f"OpenCode had this model {ago(kept)} (its config is unchanged)"
+            checks.append(
+                TierCheck(tier, tier_roles, ModelStatus.ok, detail, digest, checked_at=kept)
+            )
             continue
         listing = asked.get(binary)
         if listing is None:
-            listing = asked[binary] = await _listing(binary, repo, env, lister)
+            listing = asked[binary] = await _listing(binary, repo, env, lister, fresh=fresh)
         status, detail = _opencode_verdict(ref, listing, where)
         if status == ModelStatus.ok:
             _PASSED.add(key)
-        checks.append(TierCheck(tier, tier_roles, status, detail))
+        checks.append(TierCheck(tier, tier_roles, status, detail, digest, listed=True))
     return checks
 
 
+def keep_passes(checks: Iterable[TierCheck]) -> None:
+    """Keep the passes listed in this process for later ones (``model_cache``) — only
+    when no tier is missing: a refused command writes nothing. A tier a fresh listing no
+    longer has loses a pass kept for it (``director doctor`` found it gone)."""
+    checks = list(checks)
+    missing = [c for c in checks if c.status == ModelStatus.missing and c.fingerprint]
+    for check in missing:
+        model_cache.forget(check.fingerprint, [check.tier])
+    if missing:
+        return
+    listed: dict[str, list[str]] = {}
+    for check in checks:
+        if check.status == ModelStatus.ok and check.listed and check.fingerprint:
+            listed.setdefault(check.fingerprint, []).append(check.tier)
+    for digest, tiers in listed.items():
+        model_cache.remember(digest, tiers)
+
+
+def ago(at: float, now: float | None = None) -> str:
+    """``at`` (a time.time()) as "12 min ago", for a line a human reads."""
+    secs = max(0.0, (time.time() if now is None else now) - at)
+    if secs < 60:
+        return "under a minute ago"
+    if secs < 3600:
+        return f"{int(secs // 60)} min ago"
+    return f"{int(secs // 3600)} h ago"
+
+
+def kept_note(checks: Iterable[TierCheck]) -> str:
+    """One line for the job's notices when passes kept from an earlier process answered
+    the check (nothing was asked), or "" when the CLI was asked."""
+    kept = [c.checked_at for c in checks if c.checked_at is not None]
+    if not kept:
+        return ""
+    return (
+        f"models: as OpenCode listed them {ago(min(kept))}, not asked again — its binary, "
+        "config and credentials are unchanged (`director doctor` asks it now)"
+    )
+
+
 async def _listing(
-    binary: str, repo: Path, env: dict[str, str], lister: Lister | None
+    binary: str, repo: Path, env: dict[str, str], lister: Lister | None, *, fresh: bool
 ) -> ModelListing:
-    """The models OpenCode has: remembered from earlier in this process, else from
-    ``lister``, else a cold ``opencode models``."""
+    """The models OpenCode has: remembered from earlier in this process (unless
+    ``fresh``), else from ``lister``, else a cold ``opencode models``."""
     key = (binary, str(repo), *(env.get(k, "") for k in _ENV_KEYS))
-    listing = _LISTED.get(key)
+    listing = None if fresh else _LISTED.get(key)
     if listing is None and lister is not None:
         served = await lister()
         listing = None if served.error else served
@@ -268,9 +331,10 @@ _ENV_KEYS = ("HOME", "OPENCODE_CONFIG_CONTENT", "OPENCODE_CONFIG", "XDG_CONFIG_H
 
 async def require_models(
     config: Config, repo: Path, roles: Iterable[str], doing: str, *, lister: Lister | None = None
-) -> None:
+) -> str:
     """``UsageError`` (exit 2, nothing written yet) naming each tier whose model the agent
-    CLI says it does not have. A CLI that cannot be asked does not stop the command."""
+    CLI says it does not have. A CLI that cannot be asked does not stop the command.
+    Returns ``kept_note``: the line to show when earlier passes answered."""
     checks = await check_tiers(config, repo, roles, lister=lister)
     missing = [c for c in checks if c.status == ModelStatus.missing]
     if missing:
@@ -279,6 +343,8 @@ async def require_models(
             + "\n".join(f"  - {c.line()}" for c in missing),
             hint="`director doctor` checks every tier",
         )
+    keep_passes(checks)
+    return kept_note(checks)
 
 
 async def require_profile_models(
@@ -289,9 +355,11 @@ async def require_profile_models(
     the fix in that profile's file. ``profiles`` maps a name to its config and roles."""
     lines = []
     listings: dict[str, ModelListing] = {}
+    checks: list[TierCheck] = []
     for name, (config, roles) in profiles.items():
         where = f"[tiers] of .director/profiles/{name}.toml"
         for check in await check_tiers(config, repo, roles, where, listings):
+            checks.append(check)
             if check.status == ModelStatus.missing:
                 lines.append(f"  - profile {name}: {check.line()}")
     if lines:
@@ -299,3 +367,4 @@ async def require_profile_models(
             "the bench would call a model the agent CLI does not have:\n" + "\n".join(lines),
             hint="fix each profile's [tiers], then bench again; nothing was planned or run",
         )
+    keep_passes(checks)

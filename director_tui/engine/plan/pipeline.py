@@ -126,9 +126,9 @@ async def start_plan(
     base_branch, base_commit = check_checkout(ctx.repo)
     require_binaries(ctx.config, PLAN_ROLES, "planning")
     async with ctx.servers.session():
-        await require_models(ctx.config, ctx.repo, PLAN_ROLES, "planning")
+        models_note = await require_models(ctx.config, ctx.repo, PLAN_ROLES, "planning")
         ctx.require_sandbox()
-        return await _start_job(ctx, task, base_branch, base_commit, auto, critique)
+        return await _start_job(ctx, task, base_branch, base_commit, auto, critique, models_note)
 
 
 async def _start_job(
@@ -138,6 +138,7 @@ async def _start_job(
     base_commit: str,
     auto: bool,
     critique: bool,
+    models_note: str = "",
 ) -> PlanStage:
     store = ctx.store
     with store.run_lock(LOCK_PURPOSE) as took_over:
@@ -164,6 +165,8 @@ async def _start_job(
             critique=critique,
         )
         _save(ctx, stage, f"job {job_id} on branch {branch} from {base_branch}@{base_commit[:10]}")
+        if models_note:  # said in the new job's events, not the archived one's
+            notice(ctx, models_note)
         submodules = git.submodule_paths(ctx.repo, base_commit)
         if submodules:
             # `git worktree add` leaves submodules empty, and filling them per node means
@@ -192,7 +195,11 @@ async def continue_plan(ctx: EngineContext, *, approver: Approver = "human") -> 
             return stage
         require_binaries(ctx.config, PLAN_ROLES, "planning")
         async with ctx.servers.session():
-            await require_models(ctx.config, ctx.repo, PLAN_ROLES, "planning", lister=_lister(ctx))
+            models_note = await require_models(
+                ctx.config, ctx.repo, PLAN_ROLES, "planning", lister=_lister(ctx)
+            )
+            if models_note:
+                notice(ctx, models_note)
             ctx.require_sandbox()
             return await _continue(ctx, stage, approver)
 

@@ -120,11 +120,13 @@ async def run_job(
 
         executor = executor_factory(ctx.config.cluster)
     require_binaries(ctx.config, run_roles(ctx.config), "the run")
-    await require_models(ctx.config, ctx.repo, run_roles(ctx.config), "the run")
+    models_note = await require_models(ctx.config, ctx.repo, run_roles(ctx.config), "the run")
     ctx.require_sandbox()
     with ctx.store.run_lock("run") as note:
         if note:
             ctx.bus.emit(Notice(level="warning", message=note))
+        if models_note:
+            ctx.bus.emit(Notice(message=models_note))
         runner = Runner(ctx, plan, parallel=parallel, max_attempts=max_attempts, executor=executor)
         # Group-commit the events while scheduling: the loop must not wait on fsync.
         previous, ctx.bus.background_fsync = ctx.bus.background_fsync, True
