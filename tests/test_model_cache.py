@@ -92,8 +92,10 @@ def test_a_pass_is_kept_for_the_next_process_which_asks_nothing(
     assert fake.asked() == 1
     note = run_check(git_repo, monkeypatch)
     assert fake.asked() == 1
-    assert note.startswith("models: as OpenCode listed them under a minute ago, not asked again")
-    assert "`director doctor` asks it now" in note
+    assert note == (
+        "models: as OpenCode listed them under a minute ago (its binary, config and "
+        "credentials are unchanged; `director doctor` asks afresh)"
+    )
     new_process(monkeypatch)
     checks = asyncio.run(check_tiers(tiers(), git_repo, RUN_ROLES))
     assert [c.status for c in checks] == [ModelStatus.ok, ModelStatus.ok]
@@ -128,9 +130,7 @@ CHANGES: dict[str, Callable[[Path, FakeOpenCode, pytest.MonkeyPatch], None]] = {
         _agent_home() / ".opencode" / "opencode.jsonc", "{}"
     ),
     "project config": lambda repo, fake, mp: _write(repo / "opencode.json", "{}"),
-    "project .opencode": lambda repo, fake, mp: _write(
-        repo / ".opencode" / "opencode.jsonc", "{}"
-    ),
+    "project .opencode": lambda repo, fake, mp: _write(repo / ".opencode" / "opencode.jsonc", "{}"),
     "a plugin": lambda repo, fake, mp: _write(repo / ".opencode" / "plugin" / "p.ts", "x"),
     "credentials": lambda repo, fake, mp: _write(
         _agent_home() / ".local" / "share" / "opencode" / "auth.json", '{"acme": {}}'
@@ -244,17 +244,32 @@ def test_an_unwritable_cache_only_costs_the_saving(
     assert fake.asked() == 2
 
 
+def _age_passes(by: float) -> list[float]:
+    data = json.loads(cache_file().read_text())
+    for passes in data["passed"].values():
+        for tier in passes:
+            passes[tier] -= by
+    cache_file().write_text(json.dumps(data))
+    return _kept_times()
+
+
+def _kept_times() -> list[float]:
+    data = json.loads(cache_file().read_text())
+    return sorted(at for passes in data["passed"].values() for at in passes.values())
+
+
 def test_a_pass_older_than_a_day_is_asked_again(
     git_repo: Path, fake: FakeOpenCode, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run_check(git_repo, monkeypatch)
-    data = json.loads(cache_file().read_text())
-    for passes in data["passed"].values():
-        for tier in passes:
-            passes[tier] -= model_cache.MAX_AGE_SECS + 60
-    cache_file().write_text(json.dumps(data))
+    # Used at 23 h, a pass keeps the time it was listed at: using it is no new evidence.
+    aged = _age_passes(23 * 3600)
+    assert "23 h ago" in run_check(git_repo, monkeypatch)
+    assert fake.asked() == 1 and _kept_times() == aged
+    _age_passes(3600 + 60)
     run_check(git_repo, monkeypatch)
     assert fake.asked() == 2
+    assert min(_kept_times()) > time.time() - 60
     # One from the future (the clock was set back) proves nothing either.
     data = json.loads(cache_file().read_text())
     for passes in data["passed"].values():
@@ -327,3 +342,30 @@ def test_doctor_asks_every_time_and_its_pass_is_kept_for_plan_and_run(
     with pytest.raises(UsageError, match="no model 'b'"):
         run_check(git_repo, monkeypatch)
     assert fake.asked() == 5
+    # A doctor that finds a model missing keeps no pass, not even the other tiers'.
+    cache_file().unlink()
+    new_process(monkeypatch)
+    director_here_on(git_repo, "doctor")
+    assert fake.asked() == 6 and not cache_file().exists()
+
+
+def test_plan_says_in_one_line_that_a_kept_pass_answered(
+    git_repo: Path, fake: FakeOpenCode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The line is in the new job's notices (the printed progress and events.jsonl); the
+    planner's call then fails (the stand-in OpenCode runs no agent), which is no matter."""
+    roles = ("planner", "test_author", "executor", "explorer", "reviewer", "escalation")
+    _write(
+        git_repo / ".director" / "config.toml",
+        "[tiers]\n" + "".join(f'{role} = "opencode/fake/a"\n' for role in roles),
+    )
+    new_process(monkeypatch)
+    director_here_on(git_repo, "doctor")
+    assert fake.asked() == 1
+    new_process(monkeypatch)
+    plan = director_here_on(git_repo, "plan", "add a feature", "--no-tui")
+    assert fake.asked() == 1, plan.stdout + plan.stderr
+    line = "models: as OpenCode listed them under a minute ago (its binary, config and"
+    assert line in " ".join(plan.stdout.split()), plan.stdout
+    events = (git_repo / ".director" / "events.jsonl").read_text()
+    assert events.count("models: as OpenCode listed them") == 1

@@ -303,8 +303,8 @@ def kept_note(checks: Iterable[TierCheck]) -> str:
     if not kept:
         return ""
     return (
-        f"models: as OpenCode listed them {ago(min(kept))}, not asked again — its binary, "
-        "config and credentials are unchanged (`director doctor` asks it now)"
+        f"models: as OpenCode listed them {ago(min(kept))} (its binary, config and "
+        "credentials are unchanged; `director doctor` asks afresh)"
     )
 
 
