@@ -93,6 +93,46 @@ async def test_refused_files_are_named_and_never_hashed_into_the_repository(
     assert (worktree / "notes.md").read_text() == "rewritten by the agent\n"
 
 
+async def test_a_refused_edit_hidden_by_skip_worktree_is_never_hashed_either(
+    tmp_path: Path,
+) -> None:
+    """The gate lists the paths that differ from the base while it clears the index's
+    marks: a diff taken while ``notes.md`` was skip-worktree does not see its edit, so
+    the paths are listed again once the mark is gone — else ``add -A`` would hash it."""
+    repo = make_repo(
+        tmp_path / "repo",
+        {
+            "src/a.py": "A = 0\n",
+            "src/__init__.py": "",
+            "notes.md": "keep\n",
+            "tests/check_a.py": "from src.a import A\nassert A == 1\n",
+        },
+    )
+    base = run_git(repo, "rev-parse", "HEAD")
+    worktree = tmp_path / "wt-a"
+    run_git(repo, "worktree", "add", "-q", "-b", "job--a", str(worktree), base)
+    (worktree / "src/a.py").write_text("A = 1\n")
+    run_git(worktree, "update-index", "--skip-worktree", "notes.md")
+    (worktree / "notes.md").write_text("rewritten behind a skip-worktree mark\n")
+
+    outcome = await gates.node_gate(
+        _node(repo),
+        worktree,
+        base,
+        ignore_globs=[],
+        flake_runs=1,
+        timeout=30,
+        commit_message="node a",
+        branch="job--a",
+    )
+
+    assert not outcome.passed and outcome.check == "allowlist", outcome
+    assert "notes.md" in outcome.message, outcome.message
+    assert not _in_object_store(repo, worktree / "notes.md")
+    committed = run_git(repo, "show", "--name-only", "--format=", "job--a").split()
+    assert committed == ["src/a.py"]
+
+
 def test_an_executor_leaving_a_large_file_fails_the_allowlist_without_growing_git(
     tmp_path: Path,
 ) -> None:

@@ -38,8 +38,10 @@ import fnmatch
 import hashlib
 import posixpath
 from collections.abc import Callable, Sequence
+from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from director_tui.engine import git
 from director_tui.engine.dag import normalise_path
@@ -48,6 +50,9 @@ from director_tui.engine.proc import CommandResult, run_command
 from director_tui.engine.sandbox import SandboxSpec
 
 OUTPUT_TAIL_LINES = 40
+# Threads for the gate's git processes that run side by side (commit_attempt); shared by
+# every gate of the process, each using two at most.
+_BESIDE = futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="gate-git")
 
 
 @dataclass
@@ -191,24 +196,42 @@ def commit_attempt(
     (:func:`reattach_branch`). With ``allowlist``, a file the allowlist does not allow is
     never staged (see :func:`_stage_allowed`); it is returned as a change all the same,
     so the allowlist check rejects the attempt for it."""
-    if branch is not None:
-        reattach_branch(worktree, branch)
-    # A skip-worktree file would be tested, never committed. The same listing names the
-    # untracked files the allowlist check needs.
-    untracked = git.clear_index_marks(worktree, untracked=allowlist is not None)
+    # Git processes that need nothing of each other run side by side (a git process is
+    # most of what each step costs): HEAD put back on the node branch, the index's
+    # marks and untracked files, the paths that differ from the base.
+    reattached = _BESIDE.submit(reattach_branch, worktree, branch) if branch else None
+    differs = _BESIDE.submit(_differs_from, worktree, base) if allowlist is not None else None
+    try:
+        # A skip-worktree file would be tested, never committed. The same listing names
+        # the untracked files the allowlist check needs.
+        listing = git.clear_index_marks(worktree, untracked=allowlist is not None)
+    finally:
+        _settle(reattached, differs)
+    if reattached is not None:
+        reattached.result()
     refused: list[git.Change] = []
     if allowlist is None:
         git.git(["add", "-A", "."], worktree)
     else:
-        refused = _stage_allowed(worktree, base, allowlist, ignore_globs, untracked)
-    tree = git.out(["write-tree"], worktree)
-    changes = git.changes_between(worktree, base, tree)
+        assert differs is not None
+        # A marked file looked unchanged to that diff: once its mark is gone, ask again.
+        differing = _differs_from(worktree, base) if listing.cleared else differs.result()
+        left = _left_since(differing, listing.untracked)
+        refused = _stage_allowed(worktree, left, allowlist, ignore_globs)
+    ref = f"refs/heads/{branch}" if branch is not None else "HEAD"
+    # The tree, what it changes since the base, the branch's commit and tree: side by side.
+    parent_read = _BESIDE.submit(git.rev_and_tree, worktree, ref)
+    staged = _BESIDE.submit(git.staged_changes, worktree, base)
+    try:
+        tree = git.out(["write-tree"], worktree)
+    finally:
+        _settle(parent_read, staged)
+    changes = staged.result()
     byproducts = [p for c in changes for p in c.paths if ignored(p, ignore_globs)]
     if byproducts:
         git.git(["rm", "-r", "-q", "--cached", "--ignore-unmatch", "--", *byproducts], worktree)
         tree = git.out(["write-tree"], worktree)
-    ref = f"refs/heads/{branch}" if branch is not None else "HEAD"
-    parent, parent_tree = git.rev_and_tree(worktree, ref)
+    parent, parent_tree = parent_read.result()
     commit = parent  # nothing to commit (an empty attempt, a re-gate after a rebase)
     made_on = ""
     if tree != parent_tree:
@@ -224,12 +247,13 @@ def commit_attempt(
     )
 
 
+def _settle(*pending: futures.Future[Any] | None) -> None:
+    """Wait until every one has ended (its failure is for its ``result()`` to raise)."""
+    futures.wait([f for f in pending if f is not None])
+
+
 def _stage_allowed(
-    worktree: Path,
-    base: str,
-    allowlist: Sequence[str],
-    ignore_globs: Sequence[str],
-    untracked: Sequence[str],
+    worktree: Path, left: dict[str, str], allowlist: Sequence[str], ignore_globs: Sequence[str]
 ) -> list[git.Change]:
     """Stage what the attempt left, except the paths the allowlist refuses; return those.
 
@@ -241,7 +265,7 @@ def _stage_allowed(
     file matching the ignore globs stays out as well (the commit would drop it again)."""
     refused: list[git.Change] = []
     never_stage: list[str] = []
-    for raw, kind in _left_since(worktree, base, untracked).items():
+    for raw, kind in left.items():
         path = git.shown(raw)
         if ignored(path, ignore_globs):
             if kind == "?":
@@ -267,12 +291,22 @@ def _beyond_symlink(worktree: Path, raw: str) -> bool:
     return any((worktree / parent).is_symlink() for parent in Path(raw).parents[:-1])
 
 
-def _left_since(worktree: Path, base: str, untracked: Sequence[str]) -> dict[str, str]:
-    """Raw path → kind of every path in the worktree that differs from ``base``: ``A``,
-    ``M``, ``D`` or ``T`` for what git tracks, ``?`` for each of ``untracked`` (what
-    ``git add -A`` would take: :func:`git.clear_index_marks` lists them). Hashes nothing
-    into the object store."""
-    diff = git.git(["diff", "--name-status", "-z", "--no-renames", base, "--"], worktree).stdout
+def _differs_from(worktree: Path, base: str) -> str:
+    """``git diff --name-status`` of the worktree against ``base``. Hashes nothing into
+    the object store, and takes no ``index.lock`` (``GIT_OPTIONAL_LOCKS=0``: no index
+    refresh written), so it can run beside a command that writes the index."""
+    return git.git(
+        ["diff", "--name-status", "-z", "--no-renames", base, "--"],
+        worktree,
+        env={"GIT_OPTIONAL_LOCKS": "0"},
+    ).stdout
+
+
+def _left_since(diff: str, untracked: Sequence[str]) -> dict[str, str]:
+    """Raw path → kind of every path in the worktree that differs from the base: ``A``,
+    ``M``, ``D`` or ``T`` for what git tracks (``diff``: :func:`_differs_from`), ``?``
+    for each of ``untracked`` (what ``git add -A`` would take: :func:`git.clear_index_marks`
+    lists them)."""
     fields = diff.split("\0")
     found = {fields[i + 1]: fields[i][:1] for i in range(0, len(fields) - 1, 2)}
     for raw in untracked:

@@ -471,7 +471,18 @@ def changes(worktree: Path, base: str) -> list[Change]:
 
 def changes_between(cwd: Path, base: str, target: str) -> list[Change]:
     """Every change from ``base`` to ``target`` (commits or trees), as :class:`Change`."""
-    raw = git(["diff-tree", "-r", "-z", "-M", "--raw", base, target], cwd).stdout
+    return _raw_changes(git(["diff-tree", "-r", "-z", "-M", "--raw", base, target], cwd).stdout)
+
+
+def staged_changes(worktree: Path, base: str) -> list[Change]:
+    """:func:`changes_between` ``base`` and the tree ``write-tree`` makes of the index now
+    (``diff-index --cached``: the same raw records), without waiting for that tree."""
+    return _raw_changes(
+        git(["diff-index", "--cached", "-r", "-z", "-M", "--raw", base, "--"], worktree).stdout
+    )
+
+
+def _raw_changes(raw: str) -> list[Change]:
     fields = raw.split("\0")
     result: list[Change] = []
     i = 0
@@ -524,7 +535,13 @@ def commit_all(worktree: Path, message: str, *, exclude: list[str] | None = None
     return rev(worktree)
 
 
-def clear_index_marks(worktree: Path, *, untracked: bool = False) -> list[str]:
+@dataclass(frozen=True)
+class IndexListing:
+    untracked: list[str]  # raw paths ``git add -A`` would take (when asked for)
+    cleared: bool  # a skip-worktree or assume-unchanged mark was found and dropped
+
+
+def clear_index_marks(worktree: Path, *, untracked: bool = False) -> IndexListing:
     """Drop every skip-worktree and assume-unchanged mark from a director worktree's index.
 
     With either mark git neither stages the file (``add -A``) nor resets it (``reset
@@ -533,9 +550,9 @@ def clear_index_marks(worktree: Path, *, untracked: bool = False) -> list[str]:
     always); each kind is cleared by its own ``update-index`` (one flag per call).
 
     With ``untracked`` the same ``ls-files`` also lists the untracked files ``git add
-    -A`` would take (``-o --exclude-standard``, tagged ``?``), returned as raw paths:
-    the gate needs both, and a git process is most of what either costs. (Clearing a
-    mark adds or drops no index entry, so the untracked list stays true after it.)"""
+    -A`` would take (``-o --exclude-standard``, tagged ``?``), as raw paths: the gate
+    needs both, and a git process is most of what either costs. (Clearing a mark adds
+    or drops no index entry, so the untracked list stays true after it.)"""
     extra = ["-c", "-o", "--exclude-standard"] if untracked else []
     listing = git(["ls-files", "-v", *extra, "-z"], worktree).stdout
     skipped: list[str] = []
@@ -559,7 +576,7 @@ def clear_index_marks(worktree: Path, *, untracked: bool = False) -> list[str]:
                 worktree,
                 input_text="\0".join(paths) + "\0",
             )
-    return others
+    return IndexListing(others, cleared=bool(skipped or assumed))
 
 
 def reset_clean(worktree: Path, ref: str = "HEAD") -> None:
