@@ -16,6 +16,7 @@ agent CLI as a child process, the gate's tests here, inside a watched window
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Literal, Protocol
@@ -157,11 +158,20 @@ class LocalAttemptExecutor:
                 jobs.prepare_node_worktree, core.store, worktree, spec.branch, spec.base_commit
             )
         core.siblings.begin_attempt(nid)
-        prompt = await core.io(
-            executor_prompt, node, worktree, feedback=spec.feedback, attempt=spec.attempt
-        )
         # The watched window (sandbox_watch) spans the call and this attempt's gate tests.
-        await self.windows.open(nid)
+        # Its opening fingerprint (the checkout, the job worktree) and the prompt (read from
+        # this worktree) need nothing of each other: side by side, both ended before the
+        # call — a failure of either is raised once both are done, so a window left open
+        # is one the lifecycle knows of and closes.
+        prompt, opened = await asyncio.gather(
+            core.io(executor_prompt, node, worktree, feedback=spec.feedback, attempt=spec.attempt),
+            self.windows.open(nid),
+            return_exceptions=True,
+        )
+        for failure in (prompt, opened):
+            if isinstance(failure, BaseException):
+                raise failure
+        assert isinstance(prompt, str)
         called_at = time.time()
         result, entry = await core.ctx.call_agent(
             "executor",
