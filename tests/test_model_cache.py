@@ -189,6 +189,20 @@ def test_files_named_by_env_and_config_and_their_env_references(
     assert fake.asked() == len(steps) + 1
 
 
+def test_a_relative_opencode_config_is_read_from_the_repository(
+    git_repo: Path, fake: FakeOpenCode, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """OpenCode starts in the repository, so that is where a relative name points, not
+    where director was started."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OPENCODE_CONFIG", "ci/opencode.json")
+    _write(git_repo / "ci" / "opencode.json", "{}")
+    run_check(git_repo, monkeypatch)
+    _write(git_repo / "ci" / "opencode.json", '{"provider": {}}')
+    run_check(git_repo, monkeypatch)
+    assert fake.asked() == 2
+
+
 def test_a_missing_model_is_never_kept_and_a_refused_command_writes_nothing(
     git_repo: Path, fake: FakeOpenCode, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -97,8 +97,13 @@ def _config_dirs(repo: Path, env: Mapping[str, str]) -> list[Path]:
     config_home = env.get("XDG_CONFIG_HOME") or str(home / ".config")
     dirs = [Path(config_home) / "opencode", home / ".opencode", repo / ".opencode"]
     if env.get("OPENCODE_CONFIG_DIR"):
-        dirs.append(Path(env["OPENCODE_CONFIG_DIR"]).expanduser())
+        dirs.append(_from(repo, env["OPENCODE_CONFIG_DIR"]))
     return dirs
+
+
+def _from(repo: Path, named: str) -> Path:
+    """A path from the environment as OpenCode, started in ``repo``, reads it."""
+    return repo / Path(named).expanduser()
 
 
 def fingerprint(binary: str, repo: Path, env: Mapping[str, str]) -> str:
@@ -114,7 +119,7 @@ def fingerprint(binary: str, repo: Path, env: Mapping[str, str]) -> str:
         parts += [str(folder / sub) for sub in _PLUGIN_FOLDERS]
         parts += [_folder_stats(folder / sub) for sub in _PLUGIN_FOLDERS]
     if env.get("OPENCODE_CONFIG"):
-        files.append(Path(env["OPENCODE_CONFIG"]).expanduser())
+        files.append(_from(real_repo, env["OPENCODE_CONFIG"]))
     for path in files:
         content = _read(path)
         parts.append([str(path), None if content is None else _digest(content)])
