@@ -5,6 +5,10 @@ planner's, one per slot shared by the test authors and the run, as ``director au
 does) next to ``[opencode] server = false`` (a cold ``opencode run`` per call) with the
 test authors one node at a time.
 
+``OpenCodeBench.warm_home`` runs one ``opencode models`` in the bench's fresh agent HOME
+before any job, untimed: OpenCode's first start there migrates its database (seconds),
+which would otherwise be paid by whichever mode runs first and spared the other.
+
 ``OpenCodeBench.job`` plans the job (``start_plan`` auto, no critic: recon, spec,
 decompose, a test author per node) and runs it in one event loop.
 
@@ -21,6 +25,7 @@ import asyncio
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -180,6 +185,23 @@ class OpenCodeBench:
 
     def close(self) -> None:
         self.fake.stop()
+
+    def warm_home(self) -> float:
+        """One ``opencode models`` in the agent HOME (its first start: the database
+        migration), so neither mode pays it; the seconds it took."""
+        began = time.perf_counter()
+        done = subprocess.run(
+            [str(self.binary), "models"],
+            cwd=self.root,
+            env=model_check.opencode_env(),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=300,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise SystemExit(f"`opencode models` failed: {done.stderr.decode()[-400:]}")
+        return time.perf_counter() - began
 
     def config(self, parallel: int, server: bool) -> str:
         tiers = "".join(f'{role} = "opencode/fake/{role}"\n' for role in ROLES)

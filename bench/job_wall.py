@@ -269,6 +269,13 @@ def sessions(latencies: list[float], node_counts: list[int], parallel: int) -> i
     with tempfile.TemporaryDirectory(prefix="director-job-wall-") as tmp:
         bench = OpenCodeBench(Path(tmp))
         try:
+            took = bench.warm_home()
+            print(
+                f"agent HOME warmed first (one `opencode models`, {took:.1f}s, not timed): "
+                f"neither mode pays OpenCode's first-start migration; load "
+                f"{os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
             for latency in latencies:
                 for nodes in node_counts:
                     print(header)

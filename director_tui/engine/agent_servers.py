@@ -4,7 +4,8 @@ Why one per worktree: a server's tools can write wherever the server can, so a s
 (in the OS sandbox, when it is on) is started with only the worktree it serves writable —
 or nothing writable, for the planning roles that only read (explorer, brainstorm,
 planner, critic in the job worktree). A server serves exactly one directory for its whole
-life, so every session after its first is warm (bench/sessions.py).
+life, and boots that directory's instance as it starts (``OpenCodeServer.prime``), so
+even its first session is warm (bench/sessions.py).
 
 Who uses them: the planning pass (the read-only planner calls in the job worktree; the
 test authors in the slot worktrees ``jobs.slot_worktree``) and the run (its slots, the
@@ -129,6 +130,7 @@ class AgentServers:
             # Its tools' processes carry an attempt's marker: the control channel refuses
             # requests from them like from any agent's.
             extra_env=agent_marker(name, None),
+            directory=Path(_key(worktree)),  # primed at each start: its first call is warm
         )
         self._served[_key(worktree)] = Served(server, writable, before_retry)
         return server

@@ -8,6 +8,16 @@ the same code as the ``opencode run`` driver's. It runs in its own process group
 PDEATHSIG (and inside whatever ``wrap_argv`` puts around it, e.g. a bwrap sandbox with
 ``--die-with-parent``), so it never outlives director. ``ensure_running()`` health-checks
 it and starts it again when it died.
+
+Priming: a server boots each directory's instance lazily, at the first request naming it
+— about 2 s of CPU that its first prompt would pay (a later prompt takes 0.1-0.2 s). Each
+start (the first and every restart) pays it right after the server listens, without a
+model call, for the directory the server serves: ``GET /config/providers`` boots the
+instance and its provider state, ``GET /find/file`` (one result) its file watcher and
+project refresh — the first prompt needs both, neither alone is enough. The start waits
+for the priming (a call would only wait for the same boot inside its prompt); a priming
+that fails or is refused is noted (``prime_error``) and the start goes on: the first
+prompt pays it then.
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from director_tui.engine.agents.collect import agent_env, one_line
 from director_tui.engine.agents.first_start import first_start_turn
@@ -35,6 +46,10 @@ from director_tui.engine.proc import process_tree
 
 USERNAME = "opencode"
 STARTUP_TIMEOUT_SECS = 120.0  # 9-12 s measured under load on 2 cores; a wide margin
+PRIME_TIMEOUT_SECS = 60.0  # each priming request: ~1.5 s quiet, several under load
+# What boots a directory's instance (providers) and its location services (file
+# watcher, project refresh) without a model call; a session alone boots neither.
+PRIME_PATHS = ("/config/providers", "/find/file?query=a&limit=1")
 _LISTENING = re.compile(r"listening on (http://[^\s]+)")
 
 WrapArgv = Callable[[list[str]], list[str]]
@@ -58,6 +73,8 @@ class OpenCodeServer:
         startup_timeout_secs: float = STARTUP_TIMEOUT_SECS,
         extra_env: dict[str, str] | None = None,
         on_start: Callable[[OpenCodeServer], None] | None = None,
+        directory: Path | None = None,
+        log_level: str = "ERROR",
     ) -> None:
         self.binary = binary
         self.agents = dict(agents)
@@ -67,6 +84,9 @@ class OpenCodeServer:
         self.startup_timeout_secs = startup_timeout_secs
         self.extra_env = dict(extra_env or {})
         self.on_start = on_start  # told after every start (the first and each restart)
+        self.directory = directory  # what it serves: primed at each start (None: nothing)
+        self.log_level = log_level
+        self.prime_error = ""  # why the last start's priming failed ("" when it did not)
         self.password = secrets.token_urlsafe(24)
         self.endpoint: LocalServer | None = None
         self.starts = 0  # how many times it was started (restarts = starts - 1)
@@ -102,7 +122,7 @@ class OpenCodeServer:
             "0",  # 4096 when free, else one the OS picks: read back from its first line
             "--print-logs",
             "--log-level",
-            "ERROR",
+            self.log_level,
         ]
         return self.wrap_argv(argv) if self.wrap_argv else argv
 
@@ -128,6 +148,32 @@ class OpenCodeServer:
             await self._start(env)
         finally:
             release(self.endpoint is not None)
+        # After the first-start turn: priming writes no database schema, and slots'
+        # servers priming side by side is what starting them early is for.
+        await self.prime()
+
+    async def prime(self) -> None:
+        """Boot the instance of the directory it serves (see the module's docstring);
+        never raises: a failure is kept in ``prime_error`` for the first prompt to pay."""
+        self.prime_error = ""
+        if self.directory is None or self.endpoint is None:
+            return
+        directory = quote(str(self.directory), safe="")
+        for path in PRIME_PATHS:
+            sep = "&" if "?" in path else "?"
+            try:
+                answer = await request(
+                    self.endpoint,
+                    "GET",
+                    f"{path}{sep}directory={directory}",
+                    timeout=PRIME_TIMEOUT_SECS,
+                )
+            except LocalHttpError as exc:
+                self.prime_error = str(exc)
+                return
+            if answer.status != 200:
+                self.prime_error = f"GET {path}: HTTP {answer.status}"
+                return
 
     async def _start(self, env: dict[str, str]) -> None:
         offset = log_size(self.stdout_path)
