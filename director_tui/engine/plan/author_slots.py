@@ -39,6 +39,10 @@ from director_tui.engine.plan.test_worktrees import (
     test_branch,
 )
 
+# Slot servers started before decompose: 2, not ``parallel`` — most plans have two
+# nodes or more, and a server no node takes costs the others ~3 s of CPU (2 cores).
+EARLY_SLOTS = 2
+
 
 def slot_branch(job_id: str, index: int) -> str:
     """The scratch branch a test author's slot is on (removed with the stage's others)."""
@@ -47,26 +51,32 @@ def slot_branch(job_id: str, index: int) -> str:
 
 async def warm_slots(ctx: EngineContext, job_id: str, base: str) -> None:
     """Before the tests stage (while recon, spec and decompose talk to the model): the
-    first slot's worktree made and its server started in the background, so the first
-    test author's session finds it running. Only the first: how many nodes need tests is
-    not known before decompose, and every server started here takes seconds of CPU from
-    the planner's own sessions (a 3-node plan at ``--parallel`` 4 started 4 here, one of
-    them never used). The tests stage starts the others as its nodes take slots
-    (``TestPlaces``), min(parallel, nodes to author) in all."""
+    first ``early_slots`` slots' worktrees made and their servers started and primed in
+    the background, so the first test authors' sessions find them warm. How many nodes
+    need tests is not known before decompose: the tests stage starts any other slot's
+    server as a node takes it (``TestPlaces``), min(parallel, nodes to author) in all."""
     if not ctx.servers.wanted("test_author"):
         return
-    slot = jobs.slot_worktree(ctx.store, 0)
+    for index in range(early_slots(ctx.config.limits.parallel)):
+        slot = jobs.slot_worktree(ctx.store, index)
 
-    def make() -> bool:
-        made = jobs.point_slot_worktree(ctx.store, slot, slot_branch(job_id, 0), base)
-        jobs.release_slot_worktree(ctx.store, slot)
-        return made
+        def make(slot: Path = slot, index: int = index) -> bool:
+            made = jobs.point_slot_worktree(ctx.store, slot, slot_branch(job_id, index), base)
+            jobs.release_slot_worktree(ctx.store, slot)
+            return made
 
-    made_anew = await asyncio.to_thread(make)
-    served = ctx.servers.get(slot)
-    if made_anew and served is not None:
-        await served.server.stop()
-    ctx.servers.start_soon(_slot_server(ctx, slot, 0))
+        made_anew = await asyncio.to_thread(make)
+        served = ctx.servers.get(slot)
+        if made_anew and served is not None:
+            await served.server.stop()
+        ctx.servers.start_soon(_slot_server(ctx, slot, index))
+
+
+def early_slots(parallel: int) -> int:
+    """How many slot servers ``warm_slots`` starts before decompose says how many nodes
+    there are. Each costs ~3 s of CPU to start and prime; a server started here that no
+    node takes only slows the others (on 2 cores)."""
+    return min(parallel, EARLY_SLOTS)
 
 
 def _slot_server(

@@ -381,9 +381,10 @@ async def _serving(
     """The planning pass's OpenCode servers (``agent_servers.py``) for what runs inside:
     the roles that only read are sessions on one server in the job worktree that can
     write nothing there (started at its first call, stopped as the pass ends); the test
-    authors' slot servers are the tests stage's (``author_slots.py``), the first of them
+    authors' slot servers are the tests stage's (``author_slots.py``), the first two
     started early when this pass (``stage``) goes on to the tests stage without waiting
-    at a gate."""
+    at a gate — after the planner's server has started and primed: the explorer's call
+    waits for that one, the test authors' only after decompose."""
     servers = ctx.servers
     async with servers.session():
         reader = _reader(ctx, worktree)
