@@ -233,6 +233,10 @@ def test_a_bench_keeps_nothing_when_one_profile_is_refused(
     assert fake.asked() == 2  # one listing for both profiles, then one for the good one
     run_check(git_repo, monkeypatch)
     assert fake.asked() == 2  # the bench's pass answers a run
+    new_process(monkeypatch)
+    note = asyncio.run(require_profile_models({"good": (good, RUN_ROLES)}, git_repo))
+    assert note.startswith("models: as OpenCode listed them under a minute ago")
+    assert fake.asked() == 2
 
 
 @pytest.mark.parametrize(

@@ -349,10 +349,11 @@ async def require_models(
 
 async def require_profile_models(
     profiles: Mapping[str, tuple[Config, Iterable[str]]], repo: Path
-) -> None:
+) -> str:
     """``require_models`` for a bench: every profile's tiers for the roles it will call,
     checked before anything runs, one ``UsageError`` naming each profile, tier, roles and
-    the fix in that profile's file. ``profiles`` maps a name to its config and roles."""
+    the fix in that profile's file. ``profiles`` maps a name to its config and roles.
+    Returns ``kept_note``."""
     lines = []
     listings: dict[str, ModelListing] = {}
     checks: list[TierCheck] = []
@@ -368,3 +369,4 @@ async def require_profile_models(
             hint="fix each profile's [tiers], then bench again; nothing was planned or run",
         )
     keep_passes(checks)
+    return kept_note(checks)

@@ -373,10 +373,11 @@ def _finish(bench: _Bench, setup: _Setup, started: float) -> BenchSummary:
     return summary
 
 
-async def _check_models(repo: Path, setup: _Setup) -> None:
+async def _check_models(repo: Path, setup: _Setup) -> str:
     """Every profile's models asked of its agent CLI before anything is planned or run
     (``UsageError`` naming the profile, tier, roles and fix): a missing one would
-    otherwise fail its runs after the planning was paid for."""
+    otherwise fail its runs after the planning was paid for. Returns the line saying
+    that passes kept from an earlier command answered, if they did."""
     from director_tui.engine.agents import PLAN_ROLES, run_roles
     from director_tui.engine.agents.model_check import require_profile_models
 
@@ -389,7 +390,7 @@ async def _check_models(repo: Path, setup: _Setup) -> None:
         if name == setup.plan_profile:
             roles = tuple(dict.fromkeys((*PLAN_ROLES, *roles)))
         wanted[name] = (config, roles)
-    await require_profile_models(wanted, repo)
+    return await require_profile_models(wanted, repo)
 
 
 async def run_bench(
@@ -412,13 +413,19 @@ async def run_bench(
     ``LockHeldError`` when another bench is running in this repository."""
     task = task.strip()
     setup = _check_input(store, task, profiles, plan_profile, repeat, parallel, max_attempts)
-    await _check_models(store.repo, setup)
+    models_note = await _check_models(store.repo, setup)
     lock_store = Store(store.repo, root=store.bench / ".lock")
     with lock_store.run_lock("bench"):
         bench_id = new_bench_id()
         bus = EventBus(events_path(store))
         if on_event is not None:
             bus.subscribe(on_event)
+        if models_note:
+            bus.emit(
+                BenchProgress(
+                    bench_id=bench_id, profile="", repeat=0, phase="plan", message=models_note
+                )
+            )
         bench = _Bench(
             store=store,
             bench_id=bench_id,
