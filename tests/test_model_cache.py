@@ -203,6 +203,30 @@ def test_a_relative_opencode_config_is_read_from_the_repository(
     assert fake.asked() == 2
 
 
+SCHEMA = '\n  "$schema": "https://opencode.ai/config.json",'
+
+
+@pytest.mark.parametrize("before", ['{"provider":{}}', '{\n  "provider": {}\n}\n', "{}", "  {\n}"])
+def test_the_schema_opencode_writes_into_a_config_it_reads_is_no_change(
+    before: str, git_repo: Path, fake: FakeOpenCode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OpenCode 1.18.33 adds ``"$schema"`` after the opening brace of every config file it
+    reads that has none (seen in the global and the project's): the command after the
+    first would otherwise ask again."""
+    files = [_agent_home() / ".config" / "opencode" / "opencode.json", git_repo / "opencode.json"]
+    for path in files:
+        _write(path, before)
+    run_check(git_repo, monkeypatch)
+    for path in files:
+        brace = before.index("{") + 1
+        path.write_text(before[:brace] + SCHEMA + before[brace:])
+    run_check(git_repo, monkeypatch)
+    assert fake.asked() == 1
+    files[1].write_text(files[1].read_text().replace("{", '{"model": "fake/a",', 1))
+    run_check(git_repo, monkeypatch)
+    assert fake.asked() == 2
+
+
 def test_a_missing_model_is_never_kept_and_a_refused_command_writes_nothing(
     git_repo: Path, fake: FakeOpenCode, monkeypatch: pytest.MonkeyPatch
 ) -> None:

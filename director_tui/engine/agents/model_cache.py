@@ -49,6 +49,11 @@ _PROVIDER_ENV = re.compile(
 # `{env:NAME}` in an OpenCode config: whatever the name, its value decides the provider.
 _ENV_REFERENCE = re.compile(r"\{env:([^}\s]+)\}")
 _CONFIG_NAMES = ("config.json", "opencode.json", "opencode.jsonc")
+# OpenCode writes `"$schema": "https://opencode.ai/config.json",` after the opening brace
+# of a config file that has none, on its first read (1.18.33): without this, the check
+# that read the file would be kept under a fingerprint the next command no longer has.
+_SCHEMA = re.compile(rb'^(\s*\{)\s*"\$schema"\s*:\s*"[^"\\]*"\s*,?\s*')
+_OPENING = re.compile(rb"^(\s*\{)\s*")
 _PLUGIN_FOLDERS = ("plugin", "plugins")
 
 
@@ -122,7 +127,7 @@ def fingerprint(binary: str, repo: Path, env: Mapping[str, str]) -> str:
         files.append(_from(real_repo, env["OPENCODE_CONFIG"]))
     for path in files:
         content = _read(path)
-        parts.append([str(path), None if content is None else _digest(content)])
+        parts.append([str(path), None if content is None else _digest(_unschema(content))])
         if content is not None:
             texts.append(content)
     home = Path(env.get("HOME") or "~").expanduser()
@@ -134,6 +139,11 @@ def fingerprint(binary: str, repo: Path, env: Mapping[str, str]) -> str:
         names.update(m.group(1) for m in _ENV_REFERENCE.finditer(text.decode("utf-8", "replace")))
     parts.append([[name, _digest(_bytes(env[name]))] for name in sorted(names) if name in env])
     return _digest(json.dumps(parts, separators=(",", ":")).encode())
+
+
+def _unschema(content: bytes) -> bytes:
+    """A config file's text as it reads with or without the ``$schema`` OpenCode adds."""
+    return _OPENING.sub(rb"\1", _SCHEMA.sub(rb"\1", content, count=1), count=1)
 
 
 def _bytes(text: str) -> bytes:
