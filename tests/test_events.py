@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
+
+import pytest
 
 from director_tui.engine.events import (
     AgentActivity,
@@ -72,3 +75,30 @@ def test_concurrent_emitters_lose_nothing(tmp_path: Path) -> None:
     records = read_jsonl(tmp_path / "events.jsonl")
     assert len(records) == 800
     assert sorted(r["seq"] for r in records) == list(range(1, 801))
+
+
+def test_a_ledger_appended_during_group_commit_is_written_at_once_and_fsynced_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cost ledger follows the events' durability: fsynced before append_durable
+    returns outside group commit; during it, on disk for any reader at once (a killed
+    process loses nothing) and fsynced off the caller's thread, at the latest by sync()."""
+    synced: list[tuple[int, str]] = []
+    real_fsync = os.fsync
+
+    def spy(fd: int) -> None:
+        synced.append((os.fstat(fd).st_ino, threading.current_thread().name))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    ledger = tmp_path / "costs.jsonl"
+    bus = EventBus(tmp_path / "events.jsonl")
+    bus.append_durable(ledger, {"n": 1})
+    assert synced == [(ledger.stat().st_ino, threading.current_thread().name)]
+    synced.clear()
+    bus.background_fsync = True
+    bus.append_durable(ledger, {"n": 2})
+    assert [r["n"] for r in read_jsonl(ledger)] == [1, 2]
+    assert threading.current_thread().name not in {name for _, name in synced}
+    bus.sync()
+    assert ledger.stat().st_ino in {ino for ino, _ in synced}

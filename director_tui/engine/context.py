@@ -171,7 +171,14 @@ class EngineContext:
 
     def _record(self, result: AgentResult, node_id: str | None, attempt: int) -> CostRecord:
         """Price the call, append it to ``costs.jsonl`` and say it ended."""
-        entry = cost.record(self.store.costs, result, self.config, node_id=node_id, attempt=attempt)
+        entry = cost.record(
+            self.store.costs,
+            result,
+            self.config,
+            node_id=node_id,
+            attempt=attempt,
+            append=self.bus.append_durable,  # as durable as the events, group commit too
+        )
         self.bus.emit(
             AgentFinished(
                 call_id=result.call_id,

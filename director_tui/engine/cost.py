@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -61,7 +63,13 @@ def cost_text(cost_usd: float, unpriced_calls: int = 0, digits: int = 4) -> str:
 
 
 def record(
-    ledger: Path, result: AgentResult, config: Config, *, node_id: str | None, attempt: int
+    ledger: Path,
+    result: AgentResult,
+    config: Config,
+    *,
+    node_id: str | None,
+    attempt: int,
+    append: Callable[[Path, dict[str, Any]], None] = append_jsonl,
 ) -> CostRecord:
     cost, priced, source = price(result, config)
     entry = CostRecord(
@@ -79,7 +87,7 @@ def record(
         scripted=result.scripted,
         duration_secs=result.duration_secs,
     )
-    append_jsonl(ledger, entry.model_dump(mode="json") | director_cli_fields(entry))
+    append(ledger, entry.model_dump(mode="json") | director_cli_fields(entry))
     return entry
 
 

@@ -9,6 +9,7 @@ changes are fsynced.
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -298,6 +299,10 @@ class EventBus:
         self.background_fsync = False
         self._fsync_wanted = threading.Event()
         self._fsync_thread: threading.Thread | None = None
+        # Other ledgers appended during group commit; every batch fsyncs them all (a
+        # path taken off a to-do set by one batch would let sync() return before that
+        # batch's fsync ended).
+        self._also_fsync: set[Path] = set()
 
     def subscribe(self, sink: Sink) -> None:
         self.sinks.append(sink)
@@ -315,6 +320,18 @@ class EventBus:
         for sink in list(self.sinks):
             sink(event)  # type: ignore[arg-type]
 
+    def append_durable(self, path: Path, record: dict[str, Any]) -> None:
+        """Append ``record`` to another JSONL ledger of the run (the costs) as durably as
+        an event: fsynced before returning, or — during group commit — written and
+        flushed now (a killed process loses nothing) and fsynced with the next batch, so
+        the event loop does not wait on the disk once per agent call."""
+        later = self.background_fsync
+        append_jsonl(path, record, durable=not later)
+        if later:
+            with self._lock:
+                self._also_fsync.add(path)
+            self._request_fsync()
+
     def _request_fsync(self) -> None:
         self._fsync_wanted.set()
         if self._fsync_thread is None or not self._fsync_thread.is_alive():
@@ -329,15 +346,16 @@ class EventBus:
             self._fsync_now()
 
     def _fsync_now(self) -> None:
-        if self.path is None or not self.path.exists():
-            return
-        import os
-
-        fd = os.open(self.path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        with self._lock:
+            also = sorted(self._also_fsync)
+        for path in (self.path, *also):
+            if path is None or not path.exists():
+                continue
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def sync(self) -> None:
         """Make every event emitted so far durable (ends a group-commit stretch)."""
