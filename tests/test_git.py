@@ -282,3 +282,44 @@ def test_revs_and_rev_and_tree_read_commits_in_one_process(git_repo: Path) -> No
             git.revs(git_repo, "HEAD", bad)
         with pytest.raises(GitError):
             git.rev_and_tree(git_repo, bad)
+
+
+def test_merge_into_branch_by_ids_reads_the_branch_only_before_believing_a_conflict(
+    git_repo: Path,
+) -> None:
+    """The merge queue's call (the expected head, the judged commit by id) reads no ref
+    up front: a branch that moved still fails (never overwritten), and a conflict is
+    only reported as one when the branch is where it was expected and both are commits."""
+
+    def commit_on(start: str, text: str) -> str:
+        run_git(git_repo, "checkout", "-q", "--detach", start)
+        (git_repo / "README.md").write_text(text)
+        run_git(git_repo, "commit", "-q", "-am", text)
+        return git.rev(git_repo)
+
+    base = git.rev(git_repo)
+    ours, theirs = commit_on(base, "ours\n"), commit_on(base, "theirs\n")
+    run_git(git_repo, "checkout", "-q", "--detach", base)
+    (git_repo / "other.txt").write_text("x\n")
+    run_git(git_repo, "add", "other.txt")
+    run_git(git_repo, "commit", "-q", "-m", "other")
+    clean = git.rev(git_repo)
+    git.create_branch(git_repo, "job", ours)
+    # A conflict with the branch where it was expected: None, the branch untouched.
+    assert git.merge_into_branch(git_repo, "job", theirs, "m", expected_head=ours) is None
+    assert git.rev(git_repo, "job") == ours
+    # The branch moved: the same conflict is a move, not a conflict; a clean merge fails
+    # its swap and leaves the mover's commit in place.
+    git.create_branch(git_repo, "job", base, force=True)
+    with pytest.raises(git.BranchMovedError):
+        git.merge_into_branch(git_repo, "job", theirs, "m", expected_head=ours)
+    with pytest.raises(git.BranchMovedError):
+        git.merge_into_branch(git_repo, "job", clean, "m", expected_head=ours)
+    assert git.rev(git_repo, "job") == base
+    # merge-tree answers 1 for a tree too: no conflict is made of it.
+    tree = run_git(git_repo, "rev-parse", f"{clean}^{{tree}}")
+    with pytest.raises(GitError):
+        git.merge_into_branch(git_repo, "job", tree, "m", expected_head=base)
+    merged = git.merge_into_branch(git_repo, "job", clean, "m", expected_head=base)
+    assert merged is not None and git.rev(git_repo, "job") == merged
+    assert run_git(git_repo, "log", "-1", "--format=%P", merged) == f"{base} {clean}"

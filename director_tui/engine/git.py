@@ -632,6 +632,17 @@ class BranchMovedError(GitError):
     """The branch is not where the caller's last merge left it."""
 
 
+def _merge_sides(
+    repo: Path, branch: str, tip_branch: str, expected_head: str | None
+) -> tuple[str, str]:
+    """The commits a merge of ``tip_branch`` into ``branch`` joins; ``BranchMovedError``
+    when ``branch`` is not at ``expected_head``, ``GitError`` when one is no commit."""
+    head, tip = revs(repo, branch, tip_branch)
+    if expected_head is not None and head != expected_head:
+        raise BranchMovedError(f"{branch} moved to {head}")
+    return head, tip
+
+
 def merge_into_branch(
     repo: Path, branch: str, tip_branch: str, message: str, expected_head: str | None = None
 ) -> str | None:
@@ -641,11 +652,19 @@ def merge_into_branch(
     ``BranchMovedError`` when the branch is not at ``expected_head``, or moved between
     the read and the swap: that is no conflict, and the caller must not build on where
     it moved to before it knows who moved it."""
-    head, tip = revs(repo, branch, tip_branch)
-    if expected_head is not None and head != expected_head:
-        raise BranchMovedError(f"{branch} moved to {head}")
+    # The merge queue's case — the head it expects, the judged commit by its id — reads
+    # nothing first: a branch elsewhere fails the swap below, and before a conflict
+    # (merge-tree also answers 1 for a name that is no commit) is believed the reading
+    # is done after all. One git process less per merge.
+    trusted = expected_head is not None and _is_oid(expected_head) and _is_oid(tip_branch)
+    if trusted:
+        head, tip = expected_head or "", tip_branch
+    else:
+        head, tip = _merge_sides(repo, branch, tip_branch, expected_head)
     proc = git(["merge-tree", "--write-tree", "--no-messages", head, tip], repo, check=False)
     if proc.returncode == 1:
+        if trusted:
+            _merge_sides(repo, branch, tip_branch, expected_head)
         return None
     if proc.returncode != 0:
         raise GitError(f"git merge-tree failed: {proc.stderr.strip()}")
