@@ -1,11 +1,13 @@
 """Deterministic gates: what decides, by exit codes and hashes alone, whether work merges.
 
-* :func:`node_gate` — one node attempt: every test file byte-identical to its frozen
-  hash, the change inside the allowlist (plus ``[repository] ignore`` globs; a file
-  outside it is never staged, so its blob never reaches the object store), no new
-  symlink pointing out of the worktree, the attempt's commit built on its base (no
-  history rewritten under it), then ``test_cmd``
-  passes on a clean checkout of the commit; on a pass, flake control re-runs
+* :func:`node_gate` — one node attempt: every test file's blob in the attempt's commit
+  byte-identical to its frozen hash (the hash of the blob frozen at plan time: what
+  merges, not the worktree's copy) with its mode unchanged, the change inside the
+  allowlist (plus ``[repository] ignore`` globs; a file outside it is never staged, so
+  its blob never reaches the object store), no new symlink pointing out of the
+  worktree, the attempt's commit built on its base (no history rewritten under it),
+  then ``test_cmd`` passes on a clean checkout of the commit (the tests written afresh
+  from its blobs, and left unchanged by the run); on a pass, flake control re-runs
   ``test_cmd`` (on a clean checkout again) until it has run ``flake_runs`` times in all
   (1 disables it) and any failure marks the attempt flaky.
 
@@ -45,6 +47,7 @@ from typing import Any
 
 from director_tui.engine import git
 from director_tui.engine.dag import normalise_path
+from director_tui.engine.errors import GitError
 from director_tui.engine.models import Node
 from director_tui.engine.proc import CommandResult, run_command
 from director_tui.engine.sandbox import SandboxSpec
@@ -104,8 +107,146 @@ def allowed(path: str, allowlist: Sequence[str]) -> bool:
     return False
 
 
+def frozen_hash(data: bytes) -> str:
+    """The hash a test is frozen by: sha256 of its committed blob."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def _frozen_by_an_older_plan(data: bytes, recorded: str) -> bool:
+    """A plan frozen before hashes were taken from blobs hashed the author's worktree
+    copy, which ``core.autocrlf=true`` wrote with CRLF: ``data`` (a blob without CRLF)
+    in that form. Accepted only for the very blob on the attempt's base."""
+    return b"\r\n" not in data and frozen_hash(data.replace(b"\n", b"\r\n")) == recorded
+
+
+def committed_test_hashes(cwd: Path, treeish: str, tests: Sequence[str]) -> dict[str, str]:
+    """test → frozen hash of its blob in ``treeish``; GitError naming a test that is not
+    committed there as a regular file (a symlink's target would not be frozen with it)."""
+    entries = git.tree_entries(cwd, treeish, list(tests))
+    hashes: dict[str, str] = {}
+    for test in tests:
+        entry = entries.get(test)
+        if entry is None:
+            raise GitError(f"the test {test} is not committed at {treeish[:12]}")
+        if not entry.regular_file:
+            raise GitError(
+                f"the test {test} is committed as {entry.described}: a frozen test must be a "
+                "regular file (what a symlink points to would not be frozen with it)"
+            )
+    contents = git.blobs(cwd, [entries[test].oid for test in tests])
+    for test in tests:
+        found = contents[entries[test].oid]
+        if found is None:
+            raise GitError(f"the test {test} cannot be read at {treeish[:12]}")
+        hashes[test] = frozen_hash(found[1])
+    return hashes
+
+
+def check_committed_tests(
+    node: Node, cwd: Path, base: str, commit: str
+) -> tuple[str | None, dict[str, bytes]]:
+    """Why a test in ``commit`` is not the frozen one (None: it is), and the tests'
+    committed bytes — judged on the committed blobs, exactly what merges, never on the
+    worktree's copies: an eol rule or a ``.gitattributes`` filter (the agent's own, in a
+    folder it may write) can make a worktree file match its frozen hash while the blob
+    ``git add`` made of it differs. One git process (both commits' blobs in one batch);
+    a mode change is in the attempt's changes (:func:`_tests_touched`)."""
+    tests = list(node.tests)
+    found = git.blobs(cwd, [f"{rev}:{test}" for rev in (commit, base) for test in tests])
+    contents: dict[str, bytes] = {}
+    for test in tests:
+        now, was = found[f"{commit}:{test}"], found[f"{base}:{test}"]
+        if now is None:
+            return f"test file {test} was deleted or replaced", contents
+        oid, data = now
+        recorded = node.test_hashes.get(test)
+        if recorded is None:
+            # No recorded hash: the committed version on the node's base is the contract.
+            if was is None or was[0] != oid:
+                return f"test file {test} differs from the committed version", contents
+        else:
+            actual = frozen_hash(data)
+            unchanged = was is not None and was[0] == oid
+            if actual != recorded and not (unchanged and _frozen_by_an_older_plan(data, recorded)):
+                return (
+                    f"test file {test} was modified (sha256 {actual[:12]}… ≠ frozen "
+                    f"{recorded[:12]}…)",
+                    contents,
+                )
+        contents[test] = data
+    return None, contents
+
+
+def _tests_touched(node: Node, changes: Sequence[git.Change]) -> str | None:
+    tests = {normalise_path(t) for t in node.tests}
+    for change in changes:
+        for path in change.paths:
+            if normalise_path(path) not in tests:
+                continue
+            if change.status == "D":
+                return f"test file {path} was deleted"
+            if change.status in "MT" and change.old_mode != change.new_mode:
+                if change.new_mode == "120000":
+                    return f"test file {path} was replaced by a symlink"
+                return f"test file {path} changed mode ({change.old_mode} → {change.new_mode})"
+            moved = path == change.old_path and change.status == "R"
+            return f"test file {path} was {'moved' if moved else 'modified'}"
+    return None
+
+
+def checkout_tests(worktree: Path, commit: str, contents: dict[str, bytes]) -> dict[str, str]:
+    """The node's tests on disk exactly as ``commit`` holds them (``contents``): a copy
+    that is the blob, or git's CRLF checkout of it, is left; any other (what an eol rule
+    or a filter made of it, or anything at all) is written afresh by git from the
+    commit. Returns test → sha256 of the bytes there, which the test run must leave as
+    they are. No git process when every copy is the blob (almost always)."""
+    stale = [
+        test
+        for test, blob in contents.items()
+        if not _is_checkout_of(blob, _bytes_on_disk(worktree / test))
+    ]
+    if stale:
+        for test in stale:
+            path = worktree / test
+            if path.is_symlink() or path.is_file():
+                path.unlink()
+        _with_pathspecs(worktree, ["checkout", "-q", commit], [f":(literal){t}" for t in stale])
+    return {test: _digest_on_disk(worktree / test) for test in contents}
+
+
+def _bytes_on_disk(path: Path) -> bytes | None:
+    if path.is_symlink() or not path.is_file():
+        return None
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def _is_checkout_of(blob: bytes, on_disk: bytes | None) -> bool:
+    return on_disk is not None and _same_or_crlf_checkout(blob, on_disk)
+
+
+def _digest_on_disk(path: Path) -> str:
+    """sha256 of a regular file's bytes; "" for a symlink, a folder or nothing."""
+    if path.is_symlink() or not path.is_file():
+        return ""
+    return git.sha256_file(path)
+
+
+def _changed_by_the_run(worktree: Path, written: dict[str, str]) -> str | None:
+    for test, digest in written.items():
+        if _digest_on_disk(worktree / test) != digest:
+            return (
+                f"test file {test} was changed while the tests ran (the frozen tests must "
+                "come out of a run as they went in)"
+            )
+    return None
+
+
 def check_hashes(node: Node, worktree: Path, base: str) -> str | None:
-    """Why a test file is not byte-identical to its frozen hash, or None."""
+    """Why a test file in the worktree (an attempt not committed) is not byte-identical
+    to its frozen hash, or None."""
     for test in node.tests:
         path = worktree / test
         if not path.is_file() or path.is_symlink():
@@ -341,12 +482,38 @@ def structural_check(
     base: str,
     ignore_globs: Sequence[str],
     changes: Sequence[git.Change] | None = None,
+    *,
+    commit: str | None = None,
 ) -> GateOutcome:
     """Hashes, allowlist and symlinks: no command runs here. ``changes`` defaults to the
-    worktree's uncommitted state against ``base``."""
-    broken = check_hashes(node, worktree, base)
-    if changes is None:
-        changes = git.changes(worktree, base)
+    worktree's uncommitted state against ``base``. With ``commit`` (the attempt's, which
+    ``changes`` describe) the tests are judged on its blobs, else on the worktree's files."""
+    return _structural(node, worktree, base, ignore_globs, changes, commit)[0]
+
+
+def _structural(
+    node: Node,
+    worktree: Path,
+    base: str,
+    ignore_globs: Sequence[str],
+    changes: Sequence[git.Change] | None,
+    commit: str | None,
+) -> tuple[GateOutcome, dict[str, bytes]]:
+    """:func:`structural_check`, and with ``commit`` the tests' committed bytes (empty
+    unless they are the frozen tests)."""
+    contents: dict[str, bytes] = {}
+    if commit is None:
+        broken = check_hashes(node, worktree, base)
+        if changes is None:
+            changes = git.changes(worktree, base)
+    else:
+        if changes is None:
+            changes = git.changes_between(worktree, base, commit)
+        # What the agent did to a test (a refused path is never staged, so the commit
+        # may not show it) names it best; the commit's blobs are what decides.
+        broken = _tests_touched(node, changes)
+        if broken is None:
+            broken, contents = check_committed_tests(node, worktree, base, commit)
     touched: list[str] = []
     outside: dict[str, str] = {}  # path → how the message names it
     escapes: list[str] = []
@@ -363,7 +530,7 @@ def structural_check(
         if target is not None:
             escapes.append(f"{change.path} → {target}")
     if broken:
-        return GateOutcome(False, "hashes", broken, changed_files=touched)
+        return GateOutcome(False, "hashes", broken, changed_files=touched), {}
     if outside:
         return GateOutcome(
             False,
@@ -372,15 +539,15 @@ def structural_check(
             + ", ".join(outside.values())
             + f" (allowed: {', '.join(node.files)})",
             changed_files=touched,
-        )
+        ), {}
     if escapes:
         return GateOutcome(
             False,
             "symlink",
             "new symlink pointing outside the worktree: " + ", ".join(escapes),
             changed_files=touched,
-        )
-    return GateOutcome(True, "structure", changed_files=touched)
+        ), {}
+    return GateOutcome(True, "structure", changed_files=touched), contents
 
 
 async def node_gate(
@@ -403,7 +570,10 @@ async def node_gate(
     without it the worktree's uncommitted state is judged and nothing is written. The
     test command runs inside ``sandbox`` when given (the tests are the agent's code too)."""
 
+    contents: dict[str, bytes] = {}  # the frozen tests' bytes in the judged commit
+
     def structure() -> GateOutcome:
+        nonlocal contents
         if commit_message is None:
             return structural_check(node, worktree, base, ignore_globs)
         made = commit_attempt(
@@ -417,7 +587,9 @@ async def node_gate(
                 "attempt (something else writes to it): nothing was committed; leave the "
                 "branches alone",
             )
-        outcome = structural_check(node, worktree, base, ignore_globs, made.changes)
+        outcome, contents = _structural(
+            node, worktree, base, ignore_globs, made.changes, made.commit
+        )
         if outcome.passed and not (
             made.builds_on(base) or _descends_from(worktree, base, made.commit)
         ):
@@ -442,6 +614,7 @@ async def node_gate(
     after = await asyncio.to_thread(after_commit, worktree, outcome.commit) if committed else None
     left_out = after.left_out if after else []
     runs, secs = 0, 0.0
+    written: dict[str, str] = {}
     while True:
         if after is not None:
             # The first run cleans only what differs from the commit; a re-run starts
@@ -449,6 +622,7 @@ async def node_gate(
             await asyncio.to_thread(
                 checkout_commit_only, worktree, after.commit, after if runs == 0 else None
             )
+            written = await asyncio.to_thread(checkout_tests, worktree, after.commit, contents)
         result = await run_command(
             node.test_cmd, worktree, timeout=timeout, on_line=on_line, sandbox=sandbox
         )
@@ -477,7 +651,10 @@ async def node_gate(
                 test_secs=secs,
             )
         # A test run must not have touched the frozen tests (e.g. a fixture rewriting them).
-        broken = await asyncio.to_thread(check_hashes, node, worktree, base)
+        if after is not None:
+            broken = await asyncio.to_thread(_changed_by_the_run, worktree, written)
+        else:
+            broken = await asyncio.to_thread(check_hashes, node, worktree, base)
         if broken:
             return GateOutcome(False, "hashes", broken, changed_files=touched, test_runs=runs)
         if runs >= max(1, flake_runs):

@@ -608,11 +608,92 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _git_bytes(args: list[str], cwd: Path) -> subprocess.CompletedProcess[bytes]:
+    """Director's careful git (safe config, the git dir from git's records) with its
+    output as the exact bytes."""
+    command, env = _careful_command(args, cwd), os.environ | _SAFE_ENV
+    return subprocess.run(command, cwd=str(cwd), capture_output=True, check=False, env=env)
+
+
 def file_at(repo: Path, ref: str, path: str) -> bytes | None:
     # Careful: the gates compare frozen tests with it; a rewritten .git file picks nothing.
-    command, env = _careful_command(["show", f"{ref}:{path}"], repo), os.environ | _SAFE_ENV
-    proc = subprocess.run(command, cwd=str(repo), capture_output=True, check=False, env=env)
+    proc = _git_bytes(["show", f"{ref}:{path}"], repo)
     return proc.stdout if proc.returncode == 0 else None
+
+
+REGULAR_FILE_MODES = ("100644", "100755")
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    """One path of a commit as git stores it: what merges, whatever the worktree shows."""
+
+    mode: str  # 100644, 100755 (executable), 120000 (symlink), 160000 (gitlink), 040000
+    kind: str  # blob, tree, commit
+    oid: str
+
+    @property
+    def regular_file(self) -> bool:
+        return self.kind == "blob" and self.mode in REGULAR_FILE_MODES
+
+    @property
+    def described(self) -> str:
+        if self.mode == "120000":
+            return "a symlink"
+        if self.kind == "tree":
+            return "a folder"
+        if self.kind == "commit":
+            return "a submodule"
+        return "an executable file" if self.mode == "100755" else "a file"
+
+
+def tree_entries(cwd: Path, treeish: str, paths: list[str]) -> dict[str, TreeEntry]:
+    """The entries ``paths`` have in ``treeish`` (a path not there is left out), read from
+    the object store: no worktree file, attribute or filter comes into it."""
+    if not paths:
+        return {}
+    listing = git(["ls-tree", "-z", "--full-tree", treeish, "--", *paths], cwd).stdout
+    found: dict[str, TreeEntry] = {}
+    for record in listing.split("\0"):
+        meta, tab, path = record.partition("\t")
+        if tab:
+            mode, kind, oid = meta.split(" ")
+            found[path] = TreeEntry(mode, kind, oid)
+    return found
+
+
+def _git_bytes_in(args: list[str], cwd: Path, data: bytes) -> bytes:
+    command, env = _careful_command(args, cwd), os.environ | _SAFE_ENV
+    proc = subprocess.run(
+        command, cwd=str(cwd), input=data, capture_output=True, check=False, env=env
+    )
+    if proc.returncode != 0:
+        why = proc.stderr.decode("utf-8", "replace").strip()
+        raise GitError(f"git {' '.join(args)} failed in {cwd}: {why}")
+    return proc.stdout
+
+
+def blobs(cwd: Path, names: list[str]) -> dict[str, tuple[str, bytes] | None]:
+    """name (``<commit>:<path>``, ``<oid>``) → (object id, exact bytes) of each blob, from
+    one git process (``cat-file --batch``): as committed, no eol conversion or filter.
+    None for a name that is missing or not a blob."""
+    if any("\n" in name for name in names):
+        raise GitError("a name with a line break cannot be looked up in one batch")
+    text = "".join(f"{name}\n" for name in names)
+    out = _git_bytes_in(["cat-file", "--batch"], cwd, text.encode("utf-8", "surrogateescape"))
+    found: dict[str, tuple[str, bytes] | None] = {}
+    at = 0
+    for name in names:
+        end = out.index(b"\n", at)
+        header = out[at:end].split(b" ")
+        at = end + 1
+        if len(header) == 3 and header[1] in (b"blob", b"tree", b"commit", b"tag"):
+            size = int(header[2])
+            body, at = out[at : at + size], at + size + 1  # the body ends with its own LF
+            found[name] = (header[0].decode(), body) if header[1] == b"blob" else None
+        else:
+            found[name] = None  # "<name> missing" (or ambiguous)
+    return found
 
 
 def ensure_gitignore(repo: Path, lines: list[str]) -> bool:

@@ -93,7 +93,13 @@ async def adopt(
         # No command runs here: the commit's own diff, no scan of the worktree.
         changes = await core.io(git.changes_between, worktree, spec.base_commit, report.commit)
         outcome = await core.io(
-            gates.structural_check, node, worktree, spec.base_commit, [], changes
+            gates.structural_check,
+            node,
+            worktree,
+            spec.base_commit,
+            [],
+            changes,
+            commit=report.commit,  # the tests judged on its blobs: what merges
         )
     if not outcome.passed:
         verdict = GateVerdict.of(outcome)

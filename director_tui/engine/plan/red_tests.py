@@ -5,35 +5,32 @@ tests stage and by Gate 2's edits."""
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 from pathlib import Path
 
 from director_tui.engine import dag, git
 from director_tui.engine.context import EngineContext
 from director_tui.engine.errors import GitError
 from director_tui.engine.events import GateResult, TestOutput
+from director_tui.engine.gates import committed_test_hashes
 from director_tui.engine.models import Node
 from director_tui.engine.proc import run_command
 from director_tui.engine.redcheck import RedVerdict, classify_red
 
 
-def _sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def tests_frozen(worktree: Path, node: Node) -> bool:
-    """The node's tests are committed, unchanged since, and their hashes recorded."""
+    """The node's tests are committed as regular files whose blobs hash to the recorded
+    hashes, and unchanged in the worktree since (as git sees it: an eol conversion on
+    checkout is no change, a person's edit is)."""
     if not node.tests or set(node.test_hashes) != set(node.tests):
         return False
-    for path in node.tests:
-        committed = git.file_at(worktree, "HEAD", path)
-        target = worktree / path
-        if committed is None or not target.is_file():
+    try:
+        if committed_test_hashes(worktree, "HEAD", node.tests) != node.test_hashes:
             return False
-        recorded = node.test_hashes[path]
-        if _sha256_bytes(committed) != recorded or git.sha256_file(target) != recorded:
-            return False
-    return True
+    except GitError:
+        return False
+    pathspecs = [f":(literal){path}" for path in node.tests]
+    status = ["status", "--porcelain=v1", "-z", "--untracked-files=no", "--", *pathspecs]
+    return git.git(status, worktree).stdout == ""
 
 
 def is_junk(path: str, patterns: list[str]) -> bool:
@@ -115,5 +112,7 @@ async def red_check(
 
 def freeze(worktree: Path, node: Node, output: str, message: str) -> None:
     _commit_tests(worktree, node.tests, message)
-    node.test_hashes = {path: git.sha256_file(worktree / path) for path in node.tests}
+    # The committed blobs, what the gates compare and what merges: the worktree copy can
+    # differ from them (an eol rule, a filter), either way.
+    node.test_hashes = committed_test_hashes(worktree, "HEAD", node.tests)
     node.red_output = "\n".join(output.strip().splitlines()[-60:])
