@@ -3,12 +3,35 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 from gitrepo import make_repo, run_git
 
 __all__ = ["make_repo", "run_git"]  # other test modules import them from here
+
+
+def _share_compiled_bytecode() -> None:
+    """Every Python the suite starts (``director`` subprocesses, the gates' pytest, tmux
+    apps, Ray workers, the xdist workers themselves) reads and writes its bytecode in one
+    folder in the venv. With PYTHONDONTWRITEBYTECODE set (as on this CI's machines) each of
+    those processes compiled director_tui from source, and each inner pytest re-rewrote
+    the asserts of its plugins' 140 modules (hypothesis among them): ~8 s a pytest start
+    on a loaded 2-core machine, paid by every pytest gate. The folder keeps the tests'
+    repositories free of __pycache__ (the reason to set that variable); it sits outside
+    /tmp and ~, so a sandboxed gate sees it (read-only) too. Bytecode is checked against
+    its source's mtime and size, so a stale entry is recompiled, never run."""
+    if "PYTHONPYCACHEPREFIX" in os.environ or not os.access(sys.prefix, os.W_OK):
+        return
+    prefix = Path(sys.prefix) / "pycache-tests"
+    os.environ["PYTHONPYCACHEPREFIX"] = str(prefix)
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    sys.pycache_prefix = str(prefix)
+    sys.dont_write_bytecode = False
+
+
+_share_compiled_bytecode()  # at import: before xdist starts its workers with this env
 
 
 @pytest.fixture(autouse=True)
