@@ -49,21 +49,39 @@ def test_the_scripted_plan_is_valid_and_has_parallel_layers() -> None:
     assert max(len(layer) for layer in layers) >= 2
 
 
+def failed_files(run: subprocess.CompletedProcess[str]) -> set[str]:
+    """The test files with a failing test, from pytest's ``-rf`` summary lines."""
+    return {
+        line.split()[1].split("::")[0]
+        for line in run.stdout.splitlines()
+        if line.startswith("FAILED ")
+    }
+
+
 def test_tests_are_red_before_and_green_with_the_solutions(tmp_path: Path) -> None:
+    # One pytest run per phase, not one per file (a pytest start costs seconds): exit 1 is
+    # "tests failed" (a collection error is 2), and each file must have a failure of its own.
     repo = demo.create_demo_repo(tmp_path / "demo")
     data = Path(demo.__file__).parent
+    tests = {}
     for node_id, (_impl, test, *_rest) in demo.NODES.items():
         shutil.copy(data / "node_tests" / Path(test).name, repo / test)
-        red = pytest_run(repo, test)
-        assert red.returncode == 1, f"{node_id}: {red.stdout[-500:]}"  # failing, not broken
+        tests[node_id] = test
+    red = pytest_run(repo, "-rf", *tests.values())
+    assert red.returncode == 1, red.stdout[-2000:]  # failing, not broken
+    assert failed_files(red) == set(tests.values()), red.stdout[-2000:]
     for solution in ("tokenize", "stopwords", "table", "counter", "cli"):
         shutil.copy(data / "solutions" / f"{solution}.py", repo / "wordfreq" / f"{solution}.py")
     green = pytest_run(repo)
     assert green.returncode == 0, green.stdout[-2000:]
-    # and the deliberately wrong attempts really fail their node's tests
-    for wrong, test in (("counter", "tests/test_counter.py"), ("table", "tests/test_table.py")):
-        shutil.copy(data / "solutions" / f"{wrong}_wrong.py", repo / "wordfreq" / f"{wrong}.py")
-        assert pytest_run(repo, test).returncode == 1
+    # and the deliberately wrong attempts really fail their node's tests (counter and
+    # table import neither each other, so each file's failure is its own wrong attempt)
+    wrong = {"counter": "tests/test_counter.py", "table": "tests/test_table.py"}
+    for name in wrong:
+        shutil.copy(data / "solutions" / f"{name}_wrong.py", repo / "wordfreq" / f"{name}.py")
+    broken = pytest_run(repo, "-rf", *wrong.values())
+    assert broken.returncode == 1, broken.stdout[-2000:]
+    assert failed_files(broken) == set(wrong.values()), broken.stdout[-2000:]
 
 
 def test_script_covers_every_role_and_node() -> None:
