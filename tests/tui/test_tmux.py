@@ -70,7 +70,7 @@ def tmux_app(tmp_path: Path) -> Iterator[Callable[[Path, str], Tmux]]:
         session = Tmux(f"director-test-{uuid.uuid4().hex[:8]}")
         command = (
             f"cd {repo} && TERM=xterm-256color {sys.executable} -m director_tui tui "
-            f"--screen {screen}; sleep 5"
+            f"--screen {screen}; echo APP-EXITED; sleep 5"
         )
         session.start(command, 120, 40, {**os.environ, "PYTHONPATH": str(ROOT)})
         sessions.append(session)
@@ -105,8 +105,8 @@ def test_plan_review_to_run_board_in_tmux(
     lines = screen.splitlines()
     assert len(lines) <= 24 and all(len(line) <= 80 for line in lines)
     tmux.keys("C-q")
-    time.sleep(1.0)
-    assert "Traceback" not in tmux.screen()
+    screen = tmux.wait_for("APP-EXITED")  # whatever it printed on the way out is shown
+    assert "Traceback" not in screen
 
 
 def test_director_run_on_a_terminal_opens_the_run_board(
