@@ -20,7 +20,8 @@ import pytest
 from packaging.requirements import Requirement
 
 from director_tui.engine import git, sandbox, worktree_home
-from director_tui.engine.config import ROLES
+from director_tui.engine.config import ROLES, load_config
+from director_tui.engine.context import EngineContext
 from director_tui.engine.errors import UsageError
 from director_tui.engine.events import GateResult
 from director_tui.engine.models import RunState
@@ -519,3 +520,27 @@ def test_a_server_socket_under_run_and_its_env_are_out_of_reach(
 
 def interpreter_tools() -> tuple[Path, ...]:
     return tuple(sandbox.interpreter_folders([Path.home()]))
+
+
+def test_a_sandbox_spec_shows_the_tools_of_the_path_it_is_asked_under(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The context works out PATH's tool folders once per PATH and hidden set: a spec
+    asked again gives the same folders, a PATH changed since gives its own."""
+    if not sandbox.probe().ok:
+        pytest.skip("no usable bwrap here")
+    home = tmp_path / "home"
+    for tool in (".local/bin", ".cargo/bin"):
+        (home / tool).mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    store = build_job(tmp_path / "job", sample_nodes()[:1])
+    ctx = EngineContext.open(store, load_config(store.repo))
+    monkeypatch.setenv("PATH", f"{home}/.local/bin:/usr/bin:/bin")
+    first = ctx.sandbox_spec(store.repo)
+    assert first is not None and home / ".local" in first.tools
+    again = ctx.sandbox_spec(store.repo)
+    assert again is not None and again.tools == first.tools
+    monkeypatch.setenv("PATH", f"{home}/.cargo/bin:/usr/bin:/bin")
+    moved = ctx.sandbox_spec(store.repo)
+    assert moved is not None and home / ".cargo" in moved.tools
+    assert home / ".local" not in moved.tools

@@ -36,6 +36,9 @@ class EngineContext:
     bus: EventBus = field(default_factory=EventBus)
     _sandbox: sandbox.Decision | None = field(default=None, repr=False)
     _servers: AgentServers | None = field(default=None, repr=False)
+    _tools: dict[tuple[str, tuple[Path, ...]], tuple[Path, ...]] = field(
+        default_factory=dict, repr=False
+    )
 
     @property
     def repo(self) -> Path:
@@ -90,14 +93,28 @@ class EngineContext:
         return SandboxSpec(
             cwd=cwd,
             hide=tuple(hide),
-            tools=(
-                self.repo,
-                *sandbox.tool_folders(None, os.environ.get("PATH", ""), hide),
-                *sandbox.interpreter_folders(hide),
-            ),
+            tools=self._tool_binds(hide),
             protect=tuple(protect),
             cwd_writable=writable,
         )
+
+    def _tool_binds(self, hide: list[Path]) -> tuple[Path, ...]:
+        """The checkout, ``PATH``'s tool folders and director's Python, to show under
+        ``hide``: worked out once per ``PATH`` and hidden set. Each spec asked again — a
+        realpath of every ``PATH`` entry and the interpreter, 3-10 ms, twice per node
+        attempt (bench/overhead.py) — for folders that do not move while a run works,
+        short of the user re-linking their tools. Which of them may be shown is path
+        arithmetic on the hidden set (the key); whether each exists is asked again by
+        every ``SandboxSpec.wrap`` (bwrap refuses a missing bind source)."""
+        key = (os.environ.get("PATH", ""), tuple(hide))
+        tools = self._tools.get(key)
+        if tools is None:
+            tools = self._tools[key] = (
+                self.repo,
+                *sandbox.tool_folders(None, key[0], hide),
+                *sandbox.interpreter_folders(hide),
+            )
+        return tools
 
     async def call_agent(
         self,
