@@ -17,11 +17,26 @@ import pytest
 
 
 def move_after_commit_tree(
-    monkeypatch: pytest.MonkeyPatch, tmp: Path, script: str, *, when: str = "*"
+    monkeypatch: pytest.MonkeyPatch, tmp: Path, script: str, *, when: str = "*", times: int = 1
 ) -> Path:
-    """Run ``script`` once, after the first ``git … commit-tree …`` whose arguments (as
-    one string) match the shell pattern ``when``. Returns the file that exists once it
-    ran (the script's output and errors are in ``<it>.log``)."""
+    """Run ``script`` after the first ``times`` ``git … commit-tree …`` whose arguments
+    (as one string) match the shell pattern ``when``. Returns the file that exists once
+    it ran (the script's output and errors are in ``<it>.log``)."""
+    return move_around_git(monkeypatch, tmp, script, when=f"*' commit-tree '{when}", times=times)
+
+
+def move_around_git(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp: Path,
+    script: str,
+    *,
+    when: str,
+    before: bool = False,
+    times: int = 1,
+) -> Path:
+    """Run ``script`` right after (``before``: right before) each of the first ``times``
+    git commands whose arguments, as one string padded with a space each side, match
+    the shell pattern ``when``. Returns the file that exists once it ran."""
     real = shutil.which("git")
     assert real is not None
     real_dir = tmp / "real-git"
@@ -30,21 +45,24 @@ def move_after_commit_tree(
     seam = tmp / "git-seam"
     seam.mkdir()
     armed, fired = seam / "armed", seam / "fired"
-    armed.touch()
+    armed.mkdir()
+    for shot in range(times):
+        (armed / str(shot)).touch()
     mover = seam / "mover.sh"
     mover.write_text("set -e\n" + script)
+    move = (
+        f'    if [ $rc -eq 0 ] && rm "$(ls -d {armed}/* 2>/dev/null | head -1)" 2>/dev/null; then\n'
+        f'      PATH="{real_dir}:$PATH" sh {mover} >{fired}.log 2>&1 && touch {fired}\n'
+        "    fi ;;\n"
+    )
     wrapper = seam / "git"
     wrapper.write_text(
         "#!/bin/sh\n"
-        f'"{real}" "$@"\n'
-        "rc=$?\n"
-        'case " $* " in\n'
-        f"  *' commit-tree '{when})\n"
-        f"    if [ $rc -eq 0 ] && rm {armed} 2>/dev/null; then\n"
-        f'      PATH="{real_dir}:$PATH" sh {mover} >{fired}.log 2>&1 && touch {fired}\n'
-        "    fi ;;\n"
-        "esac\n"
-        "exit $rc\n"
+        + (f'case " $* " in\n  {when})\n  rc=0\n{move}esac\n' if before else "")
+        + f'"{real}" "$@"\n'
+        + "rc=$?\n"
+        + ("" if before else f'case " $* " in\n  {when})\n{move}esac\n')
+        + "exit $rc\n"
     )
     wrapper.chmod(0o755)
     monkeypatch.setenv("PATH", f"{seam}{os.pathsep}{os.environ.get('PATH', '')}")

@@ -6,18 +6,23 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from director_tui.engine import gates, git, jobs
-from director_tui.engine.events import GateResult
-from director_tui.engine.models import Node
+from director_tui.engine.events import GateResult, Notice
+from director_tui.engine.models import Node, RunState
+from director_tui.engine.store import Store
+from tests.cli import director_on
 from tests.conftest import make_repo, run_git
-from tests.git_mover import move_after_commit_tree
+from tests.git_mover import move_after_commit_tree, move_around_git
 from tests.run_fixture import (
     JOB_ID,
+    SANDBOX_OFF,
     Recorder,
     build_job,
+    context,
     job_file,
     run,
     sample_nodes,
@@ -39,7 +44,7 @@ def _plant(repo: Path, ref: str, path: str, content: Path, index: Path, record: 
         f"T=$(GIT_INDEX_FILE={index} git write-tree)\n"
         f"C=$(git commit-tree $T -p {ref} -m 'the mover')\n"
         f"git update-ref {ref} $C\n"
-        f"echo $C > {record}\n"
+        f"echo $C >> {record}\n"
     )
 
 
@@ -169,7 +174,12 @@ def test_the_job_branch_moved_under_the_merge_queues_swap_is_put_back_not_built_
     add on the head director knows. The old code took the failed swap for a conflict
     and rebased add onto the mover's commit, which then stayed in the job branch."""
     add, mul = sample_nodes()[:2]
-    store = build_job(tmp_path, [add, mul], limits={"max_attempts": 3, "idle_timeout_secs": 60})
+    store = build_job(
+        tmp_path,
+        [add, mul],
+        config=SANDBOX_OFF,  # mul's wait reads a file made while it runs (see below)
+        limits={"max_attempts": 3, "idle_timeout_secs": 60},
+    )
     job = f"refs/heads/{jobs.job_branch(JOB_ID)}"
     evil, mover = tmp_path / "evil.txt", tmp_path / "mover-commit"
     evil.write_text("planted\n")
@@ -196,3 +206,108 @@ def test_the_job_branch_moved_under_the_merge_queues_swap_is_put_back_not_built_
     assert job_file(store, mul.impl_path) == mul.solution
     mul_checks = [(g.attempt, g.check) for g in rec.of(GateResult) if g.node_id == "mul"]
     assert mul_checks[0] == (1, "outside_worktree"), mul_checks
+
+
+def test_a_job_branch_that_moves_again_under_the_retried_merge_sends_the_node_round_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The job branch moves under add's merge, is put back, and moves again under the
+    retried merge: add is not merged then, runs again uncharged, and merges on the head
+    director knows; neither move reaches the job branch."""
+    add, mul = sample_nodes()[:2]
+    # The sandbox off: mul's wait reads a file made while it runs (the sandbox's view of
+    # the test's folder does not show it).
+    store = build_job(
+        tmp_path,
+        [add, mul],
+        config=SANDBOX_OFF,
+        limits={"max_attempts": 3, "idle_timeout_secs": 60},
+    )
+    job = f"refs/heads/{jobs.job_branch(JOB_ID)}"
+    evil, movers = tmp_path / "evil.txt", tmp_path / "mover-commits"
+    evil.write_text("planted\n")
+    fired_once, second = tmp_path / "first-move", tmp_path / "second-move"
+    fired = move_after_commit_tree(
+        monkeypatch,
+        tmp_path,
+        _plant(store.repo, job, "planted.txt", evil, tmp_path / "idx", movers)
+        + f"if [ -e {fired_once} ]; then touch {second}; else touch {fired_once}; fi\n",
+        when="*'-m director: merge node add'*",
+        times=2,
+    )
+    # mul's executor runs (its window open) until both moves are done.
+    both = f"while [ ! -e {second} ]; do sleep 0.05; done"
+    first_mul = solve(mul, attempt=1)
+    first_mul["steps"] = [{"run": both}, *first_mul["steps"]]
+    write_script(store, [solve(add), first_mul, solve(mul)])
+    rec = Recorder()
+    outcome = run(store, rec, parallel=2)
+
+    assert fired.exists(), (fired.parent / "fired.log").read_text()
+    assert outcome.success, outcome.message
+    moved = movers.read_text().split()
+    assert len(moved) == 2
+    for commit in moved:
+        contains = run_git(store.repo, "branch", "--contains", commit, "--format=%(refname)")
+        assert job not in contains.split()
+    assert job_file(store, "planted.txt") is None
+    assert job_file(store, add.impl_path) == add.solution
+    again = [n.message for n in rec.of(Notice) if "again after a check" in n.message]
+    assert again and again[0].startswith("node add: not merged:"), again
+    state = context(store).store.read_model(store.state, RunState)
+    assert state is not None and state.nodes["add"].attempts == 1  # the round was not charged
+
+
+def _finished_job(tmp_path: Path, **kw: Any) -> Store:
+    store = build_job(tmp_path, sample_nodes()[:1], **kw)
+    assert run(store).success
+    return store
+
+
+def _users_commit(repo: Path, record: Path) -> str:
+    """Shell lines: the user commits on their branch, and the commit is recorded."""
+    return (
+        f"cd {repo}\n"
+        "git -c user.name=u -c user.email=u@x commit -q --allow-empty -m 'the user, meanwhile'\n"
+        f"git rev-parse HEAD > {record}\n"
+    )
+
+
+def test_land_never_moves_a_users_branch_that_moved_right_before_its_fast_forward(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The user commits between land's last look at the checkout and its fast-forward:
+    git's --ff-only is the compare-and-swap, the user's commit stays and nothing lands."""
+    store = _finished_job(tmp_path)
+    repo, record = store.repo, tmp_path / "users-commit"
+    fired = move_around_git(
+        monkeypatch,
+        tmp_path,
+        _users_commit(repo, record),
+        when="*' merge -q '*",
+        before=True,
+    )
+    refused = director_on(repo, "land")
+    assert fired.exists(), (fired.parent / "fired.log").read_text()
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "git refused to fast-forward main" in refused.stderr
+    assert run_git(repo, "rev-parse", "HEAD") == record.read_text().strip()
+    assert run_git(repo, "symbolic-ref", "HEAD") == "refs/heads/main"
+    assert "a + b" not in (repo / "calc" / "add.py").read_text()
+    assert "Traceback" not in refused.stderr
+
+
+def test_land_refuses_when_the_users_branch_moved_while_its_gates_ran(tmp_path: Path) -> None:
+    """A gate (the sandbox off, so it can) commits on the user's branch: the result was
+    gated against a head that is gone, so nothing lands and the user's commit stays."""
+    repo_dir, armed, record = tmp_path / "repo", tmp_path / "armed", tmp_path / "users-commit"
+    gate = f"if [ -e {armed} ]; then rm {armed}; sh {tmp_path / 'commit.sh'}; fi"
+    store = _finished_job(tmp_path, config=SANDBOX_OFF, gates={"moves": gate})
+    (tmp_path / "commit.sh").write_text("set -e\n" + _users_commit(repo_dir, record))
+    armed.touch()
+    refused = director_on(store.repo, "land")
+    assert not armed.exists() and record.exists(), refused.stdout + refused.stderr
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "your checkout changed while the gates ran; main was not touched" in refused.stderr
+    assert run_git(store.repo, "rev-parse", "HEAD") == record.read_text().strip()
+    assert "a + b" not in (store.repo / "calc" / "add.py").read_text()
