@@ -6,9 +6,12 @@ started): the real binary is in tests/e2e/test_auto_servers_e2e.py."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from director_tui.engine import git, jobs
@@ -290,3 +293,69 @@ def test_clearing_a_slot_waits_for_its_server_starting_in_the_background(
     stopped, alive, child_alive = asyncio.run(clear_while_starting())
     assert stopped == []
     assert alive and child_alive
+
+
+@pytest.mark.parametrize("how", ["clear", "stop"])
+def test_a_daemon_a_tool_left_outside_the_worktree_and_the_servers_tree_is_stopped(
+    git_repo: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, how: str
+) -> None:
+    # Without the OS sandbox's PID namespace, a tool's `setsid sh -c 'cd /; sleep 14;
+    # echo late > $W/late.txt' &` is neither below the server nor working in the slot:
+    # seen in a run, its late write landed in the slot's next attempt. What marks it as
+    # this server's tools' is the environment it inherited.
+    pidfile = tmp_path / "daemon.pid"
+    binary = tmp_path / "opencode"
+    binary.write_text(
+        "#!/bin/sh\necho 'listening on http://127.0.0.1:9'\nsleep 0.5\n"
+        f"(cd / && setsid sh -c 'echo $$ > {pidfile}; exec sleep 6003' >/dev/null 2>&1 &)\n"
+        "exec sleep 60\n"
+    )
+    binary.chmod(0o755)
+    monkeypatch.setenv("DIRECTOR_OPENCODE_BIN", str(binary))
+    config = Config.model_validate(
+        {"tiers": dict.fromkeys(ROLES, "opencode/fake/m"), "sandbox": {"mode": "off"}}
+    )
+    ctx = EngineContext.open(Store(git_repo), config)
+    slot = tmp_path / "slot"
+    slot.mkdir()
+    other = psutil.Popen(["sleep", "60"], cwd="/")  # another server's tool, say: unmarked
+
+    async def leave_a_daemon() -> tuple[int, bool]:
+        async with ctx.servers.session():
+            server = ctx.servers.server(slot, writable=True, roles=("executor",), name="s")
+            await server.ensure_running()
+            for _ in range(100):
+                await asyncio.sleep(0.05)
+                if pidfile.exists() and pidfile.read_text().strip():
+                    break
+            daemon = int(pidfile.read_text())
+            assert psutil.Process(daemon).cwd() == "/"
+            assert daemon not in process_tree(server.pid or 0)
+            if how == "clear":
+                await ctx.servers.clear(slot, since=0)
+            else:
+                await ctx.servers.stop(slot)
+            return daemon, server.alive
+
+    try:
+        daemon, server_alive = asyncio.run(leave_a_daemon())
+        assert gone(daemon)
+        assert server_alive == (how == "clear")  # clearing never takes the server
+        assert other.is_running()
+    finally:
+        other.kill()
+        if pidfile.exists() and pidfile.read_text().strip():
+            with contextlib.suppress(psutil.Error):
+                psutil.Process(int(pidfile.read_text())).kill()
+
+
+def gone(pid: int) -> bool:
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.05)
+    return False

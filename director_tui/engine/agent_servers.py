@@ -24,6 +24,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +43,7 @@ from director_tui.engine.agents.opencode_server import OpenCodeServer
 from director_tui.engine.agents.opencode_session import OpenCodeServerProvider
 from director_tui.engine.config import split_tier
 from director_tui.engine.control_channel import agent_marker
-from director_tui.engine.proc import kill_below, kill_orphans
+from director_tui.engine.proc import kill_below, kill_marked, kill_orphans
 from director_tui.engine.prompts import READ_ONLY_ROLES, normalize_role
 from director_tui.engine.sandbox import tool_folders
 
@@ -54,6 +56,10 @@ if TYPE_CHECKING:
 SLOT_ROLES = ("test_author", "executor", "escalation", "reviewer", "explorer")
 # The planning roles that only read, served in the job worktree by a read-only server.
 READER_ROLES = ("explorer", "brainstorm", "planner", "critic")
+# In a server's environment, so in every process its tools start: a value of its own, by
+# which clearing finds what they left running outside both the server's process tree
+# and its worktree (without the sandbox's PID namespace, a `setsid` daemon that `cd /`).
+SERVER_ENV = "DIRECTOR_AGENT_SERVER"
 
 BeforeRetry = Callable[[AgentCall], Awaitable[None]]
 
@@ -63,6 +69,14 @@ class Served:
     server: OpenCodeServer
     writable: bool
     before_retry: BeforeRetry | None = None  # what puts its directory back after a lost call
+    marker: str = ""  # SERVER_ENV's value in its processes' environment
+    made_at: float = 0.0  # nothing older is a leftover of its tools (with a margin: below)
+
+    @property
+    def since(self) -> float:
+        # A process's start time is read from boot-time ticks, which can drift from the
+        # wall clock by a little: only reading older processes' environments is saved.
+        return self.made_at - 60
 
 
 def _key(worktree: Path) -> str:
@@ -117,6 +131,7 @@ class AgentServers:
             served.before_retry = before_retry
             return served.server
         config = self.ctx.config
+        marker = f"{os.getpid()}-{secrets.token_hex(8)}"
         agents = {
             opencode_agent_name(role): role_agent_definition(role, config.sampling_for(role))
             for role in roles
@@ -129,10 +144,12 @@ class AgentServers:
             wrap_argv=self._sandboxed(worktree, writable) if self.ctx.sandbox.enabled else None,
             # Its tools' processes carry an attempt's marker: the control channel refuses
             # requests from them like from any agent's.
-            extra_env=agent_marker(name, None),
+            extra_env={**agent_marker(name, None), SERVER_ENV: marker},
             directory=Path(_key(worktree)),  # primed at each start: its first call is warm
         )
-        self._served[_key(worktree)] = Served(server, writable, before_retry)
+        self._served[_key(worktree)] = Served(
+            server, writable, before_retry, marker=marker, made_at=time.time()
+        )
         return server
 
     def start_soon(self, server: OpenCodeServer) -> asyncio.Task[object]:
@@ -193,22 +210,26 @@ class AgentServers:
 
     async def clear(self, worktree: Path, *, since: float) -> list[str]:
         """Stop what agent calls left running for ``worktree``: every process below its
-        server but the server's own, and whatever works in the worktree (started after
-        ``since``), never the server."""
+        server but the server's own, whatever works in the worktree (started after
+        ``since``), and whatever carries its server's ``SERVER_ENV`` marker — never the
+        server."""
         served = self.get(worktree)
         server = served.server if served is not None else None
-        if server is not None:
-            # A server started in the background (start_soon) may be starting still: its
-            # own processes are known only once it listens.
-            await server.settled()
-        alive = server is not None and server.alive
-        spare = server.machinery if server is not None and alive else frozenset()
-        stopped: list[str] = []
-        if server is not None and alive and server.pid is not None:
-            stopped += await asyncio.to_thread(kill_below, server.pid, spare)
-        stopped += await asyncio.to_thread(
-            kill_orphans, [worktree], started_after=since, spare=spare
-        )
+        # A server started in the background (start_soon) may be starting still: its own
+        # processes are known only once it listens, and none starts while clearing.
+        async with server.settled() if server is not None else contextlib.nullcontext():
+            alive = server is not None and server.alive
+            spare = server.machinery if server is not None and alive else frozenset()
+            stopped: list[str] = []
+            if server is not None and alive and server.pid is not None:
+                stopped += await asyncio.to_thread(kill_below, server.pid, spare)
+            stopped += await asyncio.to_thread(
+                kill_orphans, [worktree], started_after=since, spare=spare
+            )
+            if served is not None:
+                stopped += await asyncio.to_thread(
+                    kill_marked, SERVER_ENV, served.marker, started_after=served.since, spare=spare
+                )
         return stopped
 
     async def stop(self, worktree: Path) -> None:
@@ -223,6 +244,10 @@ class AgentServers:
                 await asyncio.to_thread(kill_below, server.pid, spare)
         with contextlib.suppress(Exception):
             await server.stop()
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(
+                kill_marked, SERVER_ENV, served.marker, started_after=served.since
+            )
 
     async def stop_all(self) -> None:
         for task in [*self._starting, *self._preparing]:

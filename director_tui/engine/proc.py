@@ -260,6 +260,33 @@ def _created_since(started_after: float) -> Iterable[psutil.Process]:
         yield proc
 
 
+def kill_marked(
+    key: str, value: str, *, started_after: float, spare: Collection[int] = (), grace: float = 1.0
+) -> list[str]:
+    """Kill every process whose environment holds ``key=value`` (a marker only one
+    server's processes carry), but those in ``spare``: what that server's tools left
+    running after leaving both its process tree and its worktree (``setsid``, ``cd /``),
+    found by what they inherited. One TERM each, one grace period, then KILL."""
+    me = os.getpid()
+    victims: list[psutil.Process] = []
+    for proc in _created_since(started_after):
+        if proc.pid == me or proc.pid in spare or proc.info["create_time"] < started_after:
+            continue
+        with contextlib.suppress(psutil.Error):
+            if proc.environ().get(key) == value:
+                victims.append(proc)
+    names: list[str] = []
+    for proc in victims:
+        with contextlib.suppress(psutil.Error):
+            names.append(f"pid {proc.pid} ({proc.name()})")
+            proc.terminate()
+    _, alive = psutil.wait_procs(victims, timeout=grace)
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    return names
+
+
 def _pgid(pid: int) -> int:
     try:
         return os.getpgid(pid)

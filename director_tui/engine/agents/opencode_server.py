@@ -28,7 +28,7 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -263,11 +263,13 @@ class OpenCodeServer:
         async with self._lock:
             await self._stop()
 
-    async def settled(self) -> None:
-        """Back once no start (or stop) is under way: ``machinery`` is then the running
-        server's, so clearing below it cannot take a server still starting for a leftover."""
+    @contextlib.asynccontextmanager
+    async def settled(self) -> AsyncIterator[None]:
+        """Inside, no start (or stop) is under way and none begins: ``machinery`` is the
+        running server's, so clearing what its tools left cannot take a server still
+        starting (its processes carry the same marker and may work in the same folder)."""
         async with self._lock:
-            pass
+            yield
 
     async def _stop(self) -> None:
         proc, self._proc, self.endpoint = self._proc, None, None

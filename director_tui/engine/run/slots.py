@@ -11,8 +11,9 @@ An attempt holds one slot from its start until it enters the merge queue or ends
 worktree is re-pointed to the node's branch at its base and cleaned (``reset --hard``,
 ``clean -ffdx``: nothing of a rejected attempt, this node's or another's, is left), and
 whatever the previous calls left running is stopped — the processes below the server
-that are not the server's own (its sandbox's PID namespace keeps a daemon there), and
-those working in the slot's worktree. While it holds the slot, the slot's worktree *is*
+that are not the server's own (its sandbox's PID namespace keeps a daemon there),
+those working in the slot's worktree, and those carrying the server's environment marker
+(without the sandbox, a daemon that left both). While it holds the slot, the slot's worktree *is*
 the node's worktree: the state, events, costs and transcripts name the node, the
 sibling watch maps the slot's folder to it, its branch is what merges. A conflict's
 rebase and re-gate happen in the node's own worktree (the slot has moved on by then).
