@@ -63,17 +63,28 @@ class MergeQueue:
                 return self._reject_written_into(nid, st, writers)
             if not st.changed_files:
                 return self._done_without_change(nid, st, worktree)
-            await core.io(self._branch_at_judged_commit, nid, node_branch, commit)
             message = f"director: merge node {nid} — {node.title}".strip(" —")
-            try:
-                merge_commit = await core.io(
+            # What merges is the judged commit, by its id: the node branch is put right
+            # beside the merge (a git process less in a row), both ended before anything
+            # goes on — a rebase after a conflict swaps the branch from the judged commit.
+            put_back, first = await asyncio.gather(
+                core.io(self._branch_at_judged_commit, nid, node_branch, commit),
+                core.io(
                     git.merge_into_branch,
                     repo,
                     job_branch,
                     commit,
                     message,
                     expected_head=core.job_head,
-                )
+                ),
+                return_exceptions=True,
+            )
+            if isinstance(put_back, BaseException):
+                raise put_back
+            try:
+                if isinstance(first, BaseException):
+                    raise first
+                merge_commit = first
             except git.BranchMovedError:
                 # Not by a merge of ours (before the merge, or in the window between its
                 # read and its swap): attribute it — put back when an executor did it —
