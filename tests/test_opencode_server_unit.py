@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
+
+import pytest
 
 from director_tui.engine.agents.local_http import EventStream, LocalServer, request
+from director_tui.engine.agents.opencode_server import OpenCodeServer, ServerStartError
 from director_tui.engine.agents.opencode_session import _SessionEvents, permission_reply
 
 
@@ -81,3 +85,25 @@ async def test_event_stream_reads_chunked_sse_and_requests_send_basic_auth() -> 
     assert answer.status == 200 and answer.json() == {"healthy": True}
     assert events == [{"type": "a"}, {"type": "b"}]
     assert b"Authorization: Basic b3BlbmNvZGU6czNjcmV0" in seen[0]  # opencode:s3cret
+
+
+async def test_a_server_that_never_listens_fails_its_start_and_stays_usable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The start gives up after its timeout and stops what it started: that stop ran under
+    # the lock ensure_running holds (asyncio's is not re-entrant), so the start hung for
+    # good, and with it the attempt, the slot's clearing and the run's end.
+    binary = tmp_path / "opencode"
+    binary.write_text("#!/bin/sh\nexec sleep 60\n")
+    binary.chmod(0o755)
+    monkeypatch.setenv("DIRECTOR_AGENT_HOME", str(tmp_path / "home"))  # not the user's
+    server = OpenCodeServer(
+        str(binary), agents={}, log_dir=tmp_path / "logs", startup_timeout_secs=0.5
+    )
+    with pytest.raises(ServerStartError, match=r"did not listen within 0\.5s"):
+        async with asyncio.timeout(20):
+            await server.ensure_running()
+    assert not server.alive
+    async with asyncio.timeout(5):  # the lock is free again
+        async with server.settled():
+            pass

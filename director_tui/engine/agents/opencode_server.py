@@ -139,6 +139,7 @@ class OpenCodeServer:
         )
 
     async def start(self) -> None:
+        """Called with the lock held (``ensure_running``)."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         env = self.env()
         # Servers of parallel slots starting at once in a fresh HOME race on OpenCode's
@@ -211,7 +212,7 @@ class OpenCodeServer:
                     + self._stderr_note(err_offset)
                 )
             if time.monotonic() >= deadline:
-                await self.stop()
+                await self._stop()  # the caller holds the lock (it is not re-entrant)
                 raise ServerStartError(
                     f"opencode serve did not listen within {self.startup_timeout_secs:g}s"
                     + self._stderr_note(err_offset)
