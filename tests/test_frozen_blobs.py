@@ -213,9 +213,17 @@ def test_blobs_reads_many_exact_blobs_in_one_batch(tmp_path: Path) -> None:
     (repo / "empty").write_bytes(b"")
     run_git(repo, "add", "-A")
     run_git(repo, "commit", "-q", "-m", "data")
-    names = ["HEAD:data.bin", "HEAD:empty", "HEAD:nothing", "HEAD:src", "HEAD:src/a.py"]
+    names = [
+        "HEAD:data.bin",
+        "HEAD:empty",
+        "HEAD:nothing",
+        "HEAD:src",
+        "HEAD:x blob",  # missing, and its answer must not read as a header
+        "HEAD:src/a.py",
+    ]
     found = git.blobs(repo, names)
     assert found["HEAD:data.bin"] == (run_git(repo, "rev-parse", "HEAD:data.bin"), binary)
     assert found["HEAD:empty"] is not None and found["HEAD:empty"][1] == b""
     assert found["HEAD:nothing"] is None and found["HEAD:src"] is None  # missing, a tree
+    assert found["HEAD:x blob"] is None
     assert found["HEAD:src/a.py"] is not None and found["HEAD:src/a.py"][1] == b"A = 0\n"

@@ -687,7 +687,13 @@ def blobs(cwd: Path, names: list[str]) -> dict[str, tuple[str, bytes] | None]:
         end = out.index(b"\n", at)
         header = out[at:end].split(b" ")
         at = end + 1
-        if len(header) == 3 and header[1] in (b"blob", b"tree", b"commit", b"tag"):
+        # "<oid> <type> <size>", else "<name> missing" / "<name> ambiguous" (a name
+        # with spaces in it never reads as an object: its first word is no object id).
+        if (
+            len(header) == 3
+            and _is_oid(header[0].decode("ascii", "replace"))
+            and header[2].isdigit()
+        ):
             size = int(header[2])
             body, at = out[at : at + size], at + size + 1  # the body ends with its own LF
             found[name] = (header[0].decode(), body) if header[1] == b"blob" else None
