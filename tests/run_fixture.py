@@ -9,10 +9,13 @@ scripted provider's script. Tests are tiny Python scripts (faster than pytest).
 from __future__ import annotations
 
 import asyncio
+import atexit
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -96,12 +99,73 @@ def build_job(
     limits: dict[str, Any] | None = None,
 ) -> Store:
     nodes = nodes if nodes is not None else sample_nodes()
+    template, base, plan_nodes = _job_repo(nodes)
+    repo = root / "repo"
+    repo.mkdir(parents=True, exist_ok=True)
+    # A copy of real git data (objects, refs, index with its stat info): the repository is
+    # the one the steps in _job_repo made, at this test's own path.
+    subprocess.run(["cp", "-a", f"{template}/.", str(repo)], check=True)
+    store = Store(repo)
+    store.ensure()
+    branch = jobs.job_branch(JOB_ID)
+    plan = Plan(job_id=JOB_ID, job_branch=branch, base_commit=base, task="calc", nodes=plan_nodes)
+    store.write_model(store.plan, plan)
+    store.write_model(
+        store.plan_stage,
+        PlanStage(job_id=JOB_ID, task="calc", stage=stage, job_branch=branch, base_commit=base),
+    )
+    limit_values: dict[str, Any] = {
+        "flake_runs": 1,
+        "idle_timeout_secs": 5,
+        "node_timeout_secs": 60,
+        "gate_timeout_secs": 60,
+        **(limits or {}),
+    }
+    gate_lines = "".join(f'{k} = "{v}"\n' for k, v in (gates or {}).items())
+    store.config.write_text(
+        "[tiers]\n"
+        'planner = "scripted/planner"\n'
+        'test_author = "scripted/planner"\n'
+        'executor = "scripted/cheap"\n'
+        'explorer = "scripted/cheap"\n'
+        'reviewer = "scripted/reviewer"\n'
+        'escalation = "scripted/strong"\n'
+        "[limits]\n"
+        + "".join(f"{k} = {json.dumps(v)}\n" for k, v in limit_values.items())
+        + config
+        + ("\n[gates]\n" + gate_lines if gate_lines else "")
+    )
+    write_script(store, [solve(s) for s in nodes])
+    return store
+
+
+# Per process: the node specs -> (the repository's folder, the job branch's base, the nodes).
+_JOB_REPOS: dict[tuple[Any, ...], tuple[Path, str, list[Node]]] = {}
+
+
+def _job_repo(nodes: list[NodeSpec]) -> tuple[Path, str, list[Node]]:
+    """The git part of a job (main with the stubs, the job branch with the committed red
+    tests, each test seen failing), made once per process for each set of node specs and
+    copied by build_job: its 15 git processes and a Python per node cost seconds per test
+    on a loaded 2-core machine, and 140 tests build a job. Nothing in it names its path
+    but the captured red output (an ImportError's file path), which no test reads."""
+    key = tuple(
+        (s.id, s.impl_path, s.test_body, s.stub, tuple(s.depends_on), tuple(s.extra_files))
+        for s in nodes
+    )
+    if key not in _JOB_REPOS:
+        root = Path(tempfile.mkdtemp(prefix="director-job-repo-"))
+        atexit.register(shutil.rmtree, root, ignore_errors=True)
+        _JOB_REPOS[key] = _make_job_repo(root, nodes)
+    repo, base, plan_nodes = _JOB_REPOS[key]
+    return repo, base, [n.model_copy(deep=True) for n in plan_nodes]
+
+
+def _make_job_repo(root: Path, nodes: list[NodeSpec]) -> tuple[Path, str, list[Node]]:
     files = {"README.md": "# calc\n", "calc/__init__.py": ""}
     for spec in nodes:
         files[spec.impl_path] = spec.stub
     repo = make_repo(root / "repo", files)
-    store = Store(repo)
-    store.ensure()
     branch = jobs.job_branch(JOB_ID)
     run_git(repo, "branch", branch)
     # Commit the red tests onto the job branch through a temporary worktree.
@@ -136,35 +200,7 @@ def build_job(
         )
     base = run_git(wt, "rev-parse", "HEAD")
     run_git(repo, "worktree", "remove", "--force", str(wt))
-    plan = Plan(job_id=JOB_ID, job_branch=branch, base_commit=base, task="calc", nodes=plan_nodes)
-    store.write_model(store.plan, plan)
-    store.write_model(
-        store.plan_stage,
-        PlanStage(job_id=JOB_ID, task="calc", stage=stage, job_branch=branch, base_commit=base),
-    )
-    limit_values: dict[str, Any] = {
-        "flake_runs": 1,
-        "idle_timeout_secs": 5,
-        "node_timeout_secs": 60,
-        "gate_timeout_secs": 60,
-        **(limits or {}),
-    }
-    gate_lines = "".join(f'{k} = "{v}"\n' for k, v in (gates or {}).items())
-    store.config.write_text(
-        "[tiers]\n"
-        'planner = "scripted/planner"\n'
-        'test_author = "scripted/planner"\n'
-        'executor = "scripted/cheap"\n'
-        'explorer = "scripted/cheap"\n'
-        'reviewer = "scripted/reviewer"\n'
-        'escalation = "scripted/strong"\n'
-        "[limits]\n"
-        + "".join(f"{k} = {json.dumps(v)}\n" for k, v in limit_values.items())
-        + config
-        + ("\n[gates]\n" + gate_lines if gate_lines else "")
-    )
-    write_script(store, [solve(s) for s in nodes])
-    return store
+    return repo, base, plan_nodes
 
 
 def solve(spec: NodeSpec, **extra: Any) -> dict[str, Any]:
