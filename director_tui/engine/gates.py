@@ -571,14 +571,20 @@ async def node_gate(
     test command runs inside ``sandbox`` when given (the tests are the agent's code too)."""
 
     contents: dict[str, bytes] = {}  # the frozen tests' bytes in the judged commit
+    # The worktree right after the commit, read beside the structural checks (they read
+    # only git objects; nothing writes the worktree in between): one git process less
+    # in a row, one wasted on an attempt the structure rejects.
+    after_made: futures.Future[AfterCommit] | None = None
 
     def structure() -> GateOutcome:
-        nonlocal contents
+        nonlocal contents, after_made
         if commit_message is None:
             return structural_check(node, worktree, base, ignore_globs)
         made = commit_attempt(
             worktree, base, ignore_globs, commit_message, branch, allowlist=node.files
         )
+        if not made.moved_to:
+            after_made = _BESIDE.submit(after_commit, worktree, made.commit)
         if made.moved_to:
             return GateOutcome(
                 False,
@@ -605,13 +611,16 @@ async def node_gate(
         outcome.commit = made.commit
         return outcome
 
-    outcome = await asyncio.to_thread(structure)
+    try:
+        outcome = await asyncio.to_thread(structure)
+    finally:
+        if after_made is not None:
+            await asyncio.wrap_future(after_made)  # its git process ends before the gate does
     if not outcome.passed:
         return outcome
     touched = outcome.changed_files
-    committed = commit_message is not None
     # What the commit leaves out, named when the tests fail without it.
-    after = await asyncio.to_thread(after_commit, worktree, outcome.commit) if committed else None
+    after = after_made.result() if after_made is not None else None
     left_out = after.left_out if after else []
     runs, secs = 0, 0.0
     written: dict[str, str] = {}
