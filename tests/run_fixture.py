@@ -149,16 +149,19 @@ def _job_repo(nodes: list[NodeSpec]) -> tuple[Path, str, list[Node]]:
     copied by build_job: its 15 git processes and a Python per node cost seconds per test
     on a loaded 2-core machine, and 140 tests build a job. Nothing in it names its path
     but the captured red output (an ImportError's file path), which no test reads."""
-    key = tuple(
-        (s.id, s.impl_path, s.test_body, s.stub, tuple(s.depends_on), tuple(s.extra_files))
-        for s in nodes
-    )
+    # What the repository and the nodes are made of (a subclass's own test_cmd too).
+    key = tuple(_spec_key(s) for s in nodes)
     if key not in _JOB_REPOS:
         root = Path(tempfile.mkdtemp(prefix="director-job-repo-"))
         atexit.register(shutil.rmtree, root, ignore_errors=True)
         _JOB_REPOS[key] = _make_job_repo(root, nodes)
     repo, base, plan_nodes = _JOB_REPOS[key]
     return repo, base, [n.model_copy(deep=True) for n in plan_nodes]
+
+
+def _spec_key(s: NodeSpec) -> tuple[Any, ...]:
+    made_of = (s.id, s.impl_path, s.test_path, s.test_cmd, s.test_body, s.stub)
+    return (*made_of, tuple(s.extra_files), tuple(s.depends_on))
 
 
 def _make_job_repo(root: Path, nodes: list[NodeSpec]) -> tuple[Path, str, list[Node]]:
