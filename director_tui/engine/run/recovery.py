@@ -46,10 +46,15 @@ def recover(core: RunCore) -> list[str]:
         notes.append(behind)
     job_head = git.rev(store.repo, plan.job_branch)
     if core.fresh_state:
+        # Which node branches exist, from one git process (a plan of hundreds of nodes
+        # asked one each, in series, before the run could start).
+        branches = _branches(store.repo)
         for nid, st in st_map.items():
             branch = jobs.node_branch(plan.job_id, nid)
-            if st.status == NodeStatus.pending and merged_already(
-                store.repo, nid, branch, job_head
+            if (
+                st.status == NodeStatus.pending
+                and branch in branches
+                and merged_already(store.repo, nid, branch, job_head)
             ):
                 st.status, st.branch, st.finished_at = NodeStatus.done, branch, time.time()
                 notes.append(
@@ -90,6 +95,13 @@ def _follow_moved_worktrees(store: Store, states: Iterable[NodeState]) -> None:
     for st in states:
         if st.worktree and Path(st.worktree).is_relative_to(legacy):
             st.worktree = str(store.worktrees / Path(st.worktree).relative_to(legacy))
+
+
+def _branches(repo: Path) -> set[str]:
+    """Every branch of ``repo`` (a ref git cannot read is left out, as ``branch_exists``
+    says no to it)."""
+    listing = git.out(["for-each-ref", "--format=%(refname:strip=2)", "refs/heads/"], repo)
+    return set(listing.splitlines())
 
 
 def merged_already(repo: Path, nid: str, branch: str, job_head: str) -> bool:
