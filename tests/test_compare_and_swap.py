@@ -20,6 +20,7 @@ from tests.git_mover import move_after_commit_tree, move_around_git
 from tests.run_fixture import (
     JOB_ID,
     SANDBOX_OFF,
+    NodeSpec,
     Recorder,
     build_job,
     context,
@@ -165,6 +166,23 @@ def test_merge_into_branch_raises_when_the_branch_moves_under_its_swap(
     assert run_git(repo, "rev-parse", "job") == mover.read_text().strip()  # not overwritten
 
 
+def _add_merges_while_mul_runs(
+    tmp: Path, add: NodeSpec, mul: NodeSpec, wait: dict[str, str]
+) -> list[dict[str, Any]]:
+    """The script: mul's first attempt says it runs (its watched window is open by then),
+    then waits (``wait``); add's agent starts its work only once mul runs, so add's merge
+    always falls in mul's window, however loaded the machine."""
+    running = tmp / "mul-running"
+    first_add = solve(add)
+    first_add["steps"] = [
+        {"run": f"while [ ! -e {running} ]; do sleep 0.05; done"},
+        *first_add["steps"],
+    ]
+    first_mul = solve(mul, attempt=1)
+    first_mul["steps"] = [{"run": f"touch {running}"}, wait, *first_mul["steps"]]
+    return [first_add, first_mul, solve(mul)]
+
+
 def test_the_job_branch_moved_under_the_merge_queues_swap_is_put_back_not_built_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -190,9 +208,7 @@ def test_the_job_branch_moved_under_the_merge_queues_swap_is_put_back_not_built_
         when="*'-m director: merge node add'*",
     )
     wait = {"run": f"while [ ! -e {fired} ]; do sleep 0.05; done"}
-    first_mul = solve(mul, attempt=1)
-    first_mul["steps"] = [wait, *first_mul["steps"]]
-    write_script(store, [solve(add), first_mul, solve(mul)])
+    write_script(store, _add_merges_while_mul_runs(tmp_path, add, mul, wait))
     rec = Recorder()
     outcome = run(store, rec, parallel=2)
 
@@ -237,9 +253,7 @@ def test_a_job_branch_that_moves_again_under_the_retried_merge_sends_the_node_ro
     )
     # mul's executor runs (its window open) until both moves are done.
     both = f"while [ ! -e {second} ]; do sleep 0.05; done"
-    first_mul = solve(mul, attempt=1)
-    first_mul["steps"] = [{"run": both}, *first_mul["steps"]]
-    write_script(store, [solve(add), first_mul, solve(mul)])
+    write_script(store, _add_merges_while_mul_runs(tmp_path, add, mul, {"run": both}))
     rec = Recorder()
     outcome = run(store, rec, parallel=2)
 
