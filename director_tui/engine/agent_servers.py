@@ -187,6 +187,13 @@ class AgentServers:
             return None
         return OpenCodeServerProvider(served.server, before_retry=served.before_retry)
 
+    @property
+    def _uncontained(self) -> bool:
+        """Whether a server's tools can leave its process tree: without the sandbox's PID
+        namespace (which keeps them below it, and ends them with it). Only then is every
+        process's environment read for its marker (~10 ms on a busy machine)."""
+        return not self.ctx.sandbox.enabled
+
     def _sandboxed(self, worktree: Path, writable: bool) -> Callable[[list[str]], list[str]]:
         """The server inside the OS sandbox of its worktree: only that worktree (unless
         read-only) and OpenCode's own state folders writable, its .git and the shared git
@@ -226,7 +233,7 @@ class AgentServers:
             stopped += await asyncio.to_thread(
                 kill_orphans, [worktree], started_after=since, spare=spare
             )
-            if served is not None:
+            if served is not None and self._uncontained:
                 stopped += await asyncio.to_thread(
                     kill_marked, SERVER_ENV, served.marker, started_after=served.since, spare=spare
                 )
@@ -244,6 +251,8 @@ class AgentServers:
                 await asyncio.to_thread(kill_below, server.pid, spare)
         with contextlib.suppress(Exception):
             await server.stop()
+        if not self._uncontained:
+            return
         with contextlib.suppress(Exception):
             await asyncio.to_thread(
                 kill_marked, SERVER_ENV, served.marker, started_after=served.since
