@@ -22,8 +22,10 @@ Servers come from ``ctx.servers`` (``agent_servers.py``): under ``director auto`
 server is the one its test authors used at plan time, already running. Otherwise the
 first wave's slots (min(parallel, ready nodes)) start theirs in the background right after
 recovery (``warm_soon``: each slot worktree detached at the job's head and scrubbed
-first, the server in the slot's sandbox as always), overlapping the rest of the run's
-set-up; any other slot's starts at its first OpenCode call. They are health-checked
+first, the server in the slot's sandbox as always, primed for that worktree as every
+server start is — ``OpenCodeServer.prime`` — so the first attempt's session finds the
+directory booted), overlapping the rest of the run's set-up; any other slot's starts at
+its first OpenCode call. They are health-checked
 before each call and started again when dead (the call they broke runs again, not charged:
 ``OpenCodeServerProvider``), and stop with the run — and with director itself when it
 is killed (PDEATHSIG). Only OpenCode tiers use the server; other providers run their
@@ -99,7 +101,7 @@ class SlotPool:
     def warm_soon(self, count: int, base: str) -> None:
         """In the background, while the run gets ready: the first ``count`` slots' worktrees
         made (detached at ``base``, clean) and their servers started, so the first wave's
-        attempts find them started or starting instead of paying the start themselves.
+        attempts find them started (and primed) or starting instead of paying it themselves.
         ``count`` is what the first wave takes (min(parallel, ready nodes)): a server for a
         slot nobody takes would only take CPU from the ones that are used. Nothing starts
         when the executors' calls do not go through a server (another tier, ``[opencode]
