@@ -359,3 +359,115 @@ def gone(pid: int) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def _never_listening(tmp_path: Path) -> Path:
+    """An `opencode` whose `serve` boots forever, with a child of its own (as a sandboxed
+    server has its sandbox's init and the server below it)."""
+    binary = tmp_path / "opencode"
+    binary.write_text("#!/bin/sh\nsleep 300 &\nwait\n")
+    binary.chmod(0o755)
+    return binary
+
+
+def _unsandboxed(repo: Path) -> EngineContext:
+    config = Config.model_validate(
+        {"tiers": dict.fromkeys(ROLES, "opencode/fake/m"), "sandbox": {"mode": "off"}}
+    )
+    return EngineContext.open(Store(repo), config)
+
+
+def _gone(pids: list[int]) -> bool:
+    return not any(os.path.exists(f"/proc/{pid}") and _not_zombie(pid) for pid in pids)
+
+
+def _not_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][:1] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_start_cancelled_while_the_server_boots_leaves_no_process(
+    git_repo: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Ctrl-C while a server boots cancels its start: the process it spawned was left
+    # running (in its sandbox's PID namespace it then outlived director).
+    monkeypatch.setenv("DIRECTOR_OPENCODE_BIN", str(_never_listening(tmp_path)))
+    ctx = _unsandboxed(git_repo)
+    slot = tmp_path / "slot"
+    slot.mkdir()
+
+    async def cancel_mid_start() -> list[int]:
+        server = ctx.servers.server(slot, writable=True, roles=("executor",), name="s")
+        start = asyncio.ensure_future(server.ensure_running())
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if server.pid is not None and len(process_tree(server.pid)) > 1:
+                break
+        tree = list(process_tree(server.pid or 0))
+        assert len(tree) > 1, "the fake server never started its child"
+        start.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await start
+        return tree
+
+    tree = asyncio.run(cancel_mid_start())
+    assert _gone(tree), tree
+
+
+def test_a_server_stopped_by_the_registry_never_starts_again(
+    git_repo: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A background warm-up (the planning pass's) held the planner's server and started it
+    # after the pass had stopped it as Ctrl-C ended the pass: a server nobody stopped.
+    from director_tui.engine.agents.opencode_server import ServerStartError
+
+    monkeypatch.setenv("DIRECTOR_OPENCODE_BIN", str(_never_listening(tmp_path)))
+    ctx = _unsandboxed(git_repo)
+    job = tmp_path / "job"
+    job.mkdir()
+
+    async def start_after_stop() -> tuple[int | None, int]:
+        server = ctx.servers.server(job, writable=False, roles=("planner",), name="r")
+        await ctx.servers.stop(job)
+        with pytest.raises(ServerStartError, match="stopped for good"):
+            await server.ensure_running()
+        return server.pid, server.starts
+
+    assert asyncio.run(start_after_stop()) == (None, 0)
+
+
+def test_a_server_that_never_listens_fails_its_start_in_time_and_leaves_nothing(
+    git_repo: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The start-up timeout stopped the server with stop(), which waits for the lock the
+    # start itself holds: the start hung for good instead of failing.
+    from director_tui.engine.agents.opencode_server import ServerStartError
+
+    monkeypatch.setenv("DIRECTOR_OPENCODE_BIN", str(_never_listening(tmp_path)))
+    ctx = _unsandboxed(git_repo)
+    slot = tmp_path / "slot"
+    slot.mkdir()
+
+    async def start() -> list[int]:
+        server = ctx.servers.server(slot, writable=True, roles=("executor",), name="s")
+        server.startup_timeout_secs = 1.0
+        seen: list[int] = []
+
+        async def watch() -> None:
+            while True:
+                seen[:] = sorted(set(seen) | set(process_tree(server.pid or 0)))
+                await asyncio.sleep(0.05)
+
+        watcher = asyncio.ensure_future(watch())
+        try:
+            async with asyncio.timeout(30):
+                with pytest.raises(ServerStartError, match="did not listen within 1s"):
+                    await server.ensure_running()
+        finally:
+            watcher.cancel()
+        return seen
+
+    tree = asyncio.run(start())
+    assert tree and _gone(tree), tree

@@ -240,7 +240,8 @@ class AgentServers:
         return stopped
 
     async def stop(self, worktree: Path) -> None:
-        """The server of ``worktree`` and whatever runs below it stopped, and forgotten."""
+        """The server of ``worktree`` and whatever runs below it stopped for good (a
+        background start still holding it starts nothing), and forgotten."""
         served = self._served.pop(_key(worktree), None)
         if served is None:
             return
@@ -250,7 +251,7 @@ class AgentServers:
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(kill_below, server.pid, spare)
         with contextlib.suppress(Exception):
-            await server.stop()
+            await server.retire()
         if not self._uncontained:
             return
         with contextlib.suppress(Exception):

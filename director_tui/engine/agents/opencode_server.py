@@ -95,6 +95,10 @@ class OpenCodeServer:
         self.machinery: frozenset[int] = frozenset()
         self._proc: asyncio.subprocess.Process | None = None
         self._lock = asyncio.Lock()
+        # Set by retire(): stopped for good. A start asked for afterwards (a background
+        # warm-up still waiting for the lock as director stops) would leave a server
+        # nobody stops, so it is refused.
+        self.retired = False
 
     @property
     def stdout_path(self) -> Path:
@@ -140,6 +144,8 @@ class OpenCodeServer:
 
     async def start(self) -> None:
         """Called with the lock held (``ensure_running``)."""
+        if self.retired:
+            raise ServerStartError(f"the {self.name} server was stopped for good")
         self.log_dir.mkdir(parents=True, exist_ok=True)
         env = self.env()
         # Servers of parallel slots starting at once in a fresh HOME race on OpenCode's
@@ -197,6 +203,18 @@ class OpenCodeServer:
                     f"cannot start {self.binary} serve: {exc.strerror or exc}. {INSTALL_HINT}"
                 ) from exc
         self.starts += 1
+        try:
+            await self._until_listening(offset, err_offset)
+        except BaseException:
+            # A start that did not finish — it failed, timed out or was cancelled (Ctrl-C
+            # while a server boots) — leaves no process behind, even when nobody calls
+            # stop() afterwards: a server in its sandbox's PID namespace outlives
+            # director's exit otherwise.
+            await asyncio.shield(self._stop())
+            raise
+
+    async def _until_listening(self, offset: int, err_offset: int) -> None:
+        assert self._proc is not None
         deadline = time.monotonic() + self.startup_timeout_secs
         while True:
             url = self._listening_url(offset)
@@ -212,7 +230,6 @@ class OpenCodeServer:
                     + self._stderr_note(err_offset)
                 )
             if time.monotonic() >= deadline:
-                await self._stop()  # the caller holds the lock (it is not re-entrant)
                 raise ServerStartError(
                     f"opencode serve did not listen within {self.startup_timeout_secs:g}s"
                     + self._stderr_note(err_offset)
@@ -263,6 +280,11 @@ class OpenCodeServer:
     async def stop(self) -> None:
         async with self._lock:
             await self._stop()
+
+    async def retire(self) -> None:
+        """Stop it for good: every later start is refused (``ServerStartError``)."""
+        self.retired = True
+        await self.stop()
 
     @contextlib.asynccontextmanager
     async def settled(self) -> AsyncIterator[None]:
