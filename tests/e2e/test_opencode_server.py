@@ -274,3 +274,27 @@ async def test_a_killed_server_is_restarted_and_the_call_it_broke_runs_again(
     assert resets == [call.call_id]
     assert (tmp_path / "logs" / f"{call.call_id}.lost-1.jsonl").exists()
     assert any("died under the call" in a.summary for a in activity if a.kind == "error")
+
+
+async def test_a_provider_opencode_keeps_retrying_trips_the_idle_watchdog_with_its_error(
+    opencode_env: OpenCodeEnv, server: OpenCodeServer, git_repo: Path, tmp_path: Path
+) -> None:
+    """OpenCode retrying a failing provider (backing off 2, 4, 8, 17 s) prints nothing
+    under ``opencode run``, so the idle watchdog fires after its time and quotes the
+    error OpenCode logged. The session says "busy" at every retry: that is OpenCode's
+    bookkeeping, not the agent's activity — counted as such, the watchdog fired only
+    once a back-off outgrew it (here at ~15 s instead of ~8 s), and the message said
+    "no error output" (the retry's message alone does not read as an error)."""
+    overloaded = {"status": 500, "error": "upstream overloaded"}
+    opencode_env({"executor": [overloaded] * 8})
+    provider = OpenCodeServerProvider(server)
+    await server.ensure_running()  # its start is not the call's idle time
+
+    result = await provider.run(make_call("executor", git_repo, tmp_path, idle=5), lambda _a: None)
+
+    assert result.exit_reason == ExitReason.idle, result.message
+    assert result.message == (
+        "no output for 5s: killed the agent's process tree; "
+        "last error on its stderr: AI_APICallError: upstream overloaded"
+    )
+    assert result.duration_secs < 12, result.duration_secs

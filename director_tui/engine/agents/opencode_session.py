@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import quote
 
 from director_tui.engine.agents.base import AgentCall, AgentResult, ExitReason, OnActivity
-from director_tui.engine.agents.collect import Collector, one_line
+from director_tui.engine.agents.collect import Collector, last_stderr_error, one_line
 from director_tui.engine.agents.local_http import (
     EventStream,
     LocalHttpError,
@@ -239,7 +239,10 @@ class _Session:
                     if not lost:
                         self.collector.add_error(f"OpenCode server API: {exc}")
                 if fired is not None:
-                    tail = self.retry_note or stderr_tail(self.server.stderr_path, since=log_start)
+                    # What the CLI driver quotes: the last error OpenCode logged; the
+                    # retry's own message when it logged none.
+                    logged = stderr_tail(self.server.stderr_path, since=log_start)
+                    tail = logged if last_stderr_error(logged) else self.retry_note or logged
                     await self._abort(endpoint)
         except asyncio.CancelledError:
             await asyncio.shield(self._abort(endpoint))
@@ -330,12 +333,15 @@ class _Session:
             kind = payload.get("type")
             if kind == "session.status":
                 status = _dict(props.get("status"))
-                if status.get("type") == "retry":  # OpenCode retrying a failing provider
-                    self.retry_note = one_line(str(status.get("message", "")), 300)
-                    continue
                 if status.get("type") == "idle":
                     return None, ""
-            elif kind == "session.idle":
+                if status.get("type") == "retry":  # OpenCode retrying a failing provider
+                    self.retry_note = one_line(str(status.get("message", "")), 300)
+                # Busy, retrying: OpenCode's bookkeeping, not the agent's activity (it says
+                # "busy" at every retry of a failing provider, which `opencode run` never
+                # prints): the idle watchdog runs on.
+                continue
+            if kind == "session.idle":
                 return None, ""
             last_activity = time.monotonic()
             if kind == "message.part.updated" and isinstance(props.get("part"), dict):
