@@ -9,6 +9,12 @@ test authors one node at a time.
 before any job, untimed: OpenCode's first start there migrates its database (seconds),
 which would otherwise be paid by whichever mode runs first and spared the other.
 
+The model check (``model_check``): with ``kept_models`` (the default, what a user's
+second job in a repository sees) every job's repository is made at the same path and
+``keep_models`` asks OpenCode once before any job, untimed, so each job's check is
+answered by the kept pass in both modes; without it each job asks OpenCode afresh
+(a cold ``opencode models``, a first job in a repository), in both modes.
+
 ``OpenCodeBench.job`` plans the job (``start_plan`` auto, no critic: recon, spec,
 decompose, a test author per node) and runs it in one event loop.
 
@@ -24,10 +30,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -203,6 +209,30 @@ class OpenCodeBench:
             raise SystemExit(f"`opencode models` failed: {done.stderr.decode()[-400:]}")
         return time.perf_counter() - began
 
+    @property
+    def repo_path(self) -> Path:
+        """Every job's repository is made here (and removed after it): the kept model
+        check's fingerprint names the repository's path."""
+        return self.root / "job-repo"
+
+    def _new_repo(self) -> Path:
+        shutil.rmtree(self.repo_path, ignore_errors=True)
+        return make_repo(self.repo_path, {"README.md": "# calc\n", "calc/__init__.py": ""})
+
+    def keep_models(self) -> float:
+        """Ask OpenCode for the models once, untimed, as a first job in the repository
+        would: its pass is kept, so every job's check after it is answered from it. The
+        seconds it took."""
+        repo = self._new_repo()
+        store = Store(repo)
+        store.ensure()
+        store.config.write_text(self.config(1, True))
+        began = time.perf_counter()
+        asyncio.run(model_check.require_models(load_config(repo), repo, ROLES, "the bench"))
+        took = time.perf_counter() - began
+        shutil.rmtree(repo, ignore_errors=True)
+        return took
+
     def config(self, parallel: int, server: bool) -> str:
         tiers = "".join(f'{role} = "opencode/fake/{role}"\n' for role in ROLES)
         return (
@@ -211,12 +241,14 @@ class OpenCodeBench:
             f"\n[opencode]\nserver = {'true' if server else 'false'}\n"
         )
 
-    def job(self, nodes: int, latency: float, parallel: int, *, server: bool) -> JobWall:
+    def job(
+        self, nodes: int, latency: float, parallel: int, *, server: bool, kept_models: bool
+    ) -> JobWall:
         """Plan (auto, no critic) and run a job in one event loop, as ``director auto``
         does. Cold (``server=False``): test authors one node at a time."""
         specs = node_specs(nodes)
-        with tempfile.TemporaryDirectory(prefix="director-job-wall-oc-", dir=self.root) as tmp:
-            repo = make_repo(Path(tmp) / "repo", {"README.md": "# calc\n", "calc/__init__.py": ""})
+        try:
+            repo = self._new_repo()
             store = Store(repo)
             store.ensure()
             store.config.write_text(self.config(parallel if server else 1, server))
@@ -224,9 +256,12 @@ class OpenCodeBench:
                 plan_turns(specs, latency)
                 | {f"executor|Implement {s.id} in": executor_turns(s, latency) for s in specs}
             )
-            # Every command asks OpenCode for its models once: not remembered across jobs.
+            # Each job is a command of its own: nothing remembered in this process. The
+            # passes kept on disk answer it (kept_models) or are forgotten first.
             model_check._PASSED.clear()
             model_check._LISTED.clear()
+            if not kept_models:
+                Path(os.environ["DIRECTOR_MODEL_CHECK_CACHE"]).unlink(missing_ok=True)
             ctx = EngineContext.open(store, load_config(store.repo))
             calls: dict[str, list[float]] = {}
 
@@ -253,3 +288,5 @@ class OpenCodeBench:
 
             plan_secs, run_secs = asyncio.run(whole())
             return JobWall(plan_secs, run_secs, load_before, os.getloadavg()[0], calls)
+        finally:
+            shutil.rmtree(self.repo_path, ignore_errors=True)

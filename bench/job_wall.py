@@ -23,7 +23,10 @@ latency: through persistent ``opencode serve`` processes with test authors side 
 as ``director auto`` does, next to ``[opencode] server = false`` (a cold ``opencode run``
 per call) with test authors one at a time, in one run.
 
-    .venv/bin/python bench/job_wall.py --opencode [--latency 0 3] [--nodes 3 8]
+    .venv/bin/python bench/job_wall.py --opencode [--latency 0 3] [--nodes 3 8] [--model-check kept|fresh]
+
+The model check is kept from a first ask (a user's second job in a repository) unless
+``--model-check fresh`` (every job asks OpenCode: a first job), the same in both modes.
 
 Goal (issue 13): with 0 s latency the whole happy job ≤ 0.35× of the cold-start version.
 """
@@ -220,9 +223,16 @@ def main() -> int:
         action="store_true",
         help="the whole job with the real OpenCode: servers next to cold `opencode run`",
     )
+    parser.add_argument(
+        "--model-check",
+        choices=["kept", "fresh"],
+        default="kept",
+        help="--opencode: each job's model check answered by a pass kept from before, as "
+        "from a user's second job in a repository (kept), or asked of OpenCode (fresh)",
+    )
     args = parser.parse_args()
     if args.opencode:
-        return sessions(args.latency, args.nodes, args.parallel)
+        return sessions(args.latency, args.nodes, args.parallel, args.model_check == "kept")
     print(f"scripted model; turns per call {TURNS}; run at --parallel {args.parallel}")
     print(f"{os.cpu_count()} cores; load average at start {os.getloadavg()[0]:.1f}")
     header = (
@@ -256,7 +266,9 @@ def main() -> int:
     return 0
 
 
-def sessions(latencies: list[float], node_counts: list[int], parallel: int) -> int:
+def sessions(
+    latencies: list[float], node_counts: list[int], parallel: int, kept_models: bool
+) -> int:
     from bench._opencode_run import EXECUTOR_TURNS, OpenCodeBench
 
     print(
@@ -276,12 +288,24 @@ def sessions(latencies: list[float], node_counts: list[int], parallel: int) -> i
                 f"{os.getloadavg()[0]:.1f}",
                 flush=True,
             )
+            if kept_models:
+                took = bench.keep_models()
+                print(
+                    f"models asked once first ({took:.1f}s, not timed): every job's model "
+                    "check is answered by that kept pass, in both modes, as for a user's "
+                    "second job in a repository (--model-check fresh: each job asks OpenCode)",
+                    flush=True,
+                )
+            else:
+                print("each job asks OpenCode for its models (a first job), in both modes")
             for latency in latencies:
                 for nodes in node_counts:
                     print(header)
                     walls = {}
                     for label, server in (("servers", True), ("cold", False)):
-                        wall = bench.job(nodes, latency, parallel, server=server)
+                        wall = bench.job(
+                            nodes, latency, parallel, server=server, kept_models=kept_models
+                        )
                         walls[label] = wall
                         print(
                             f"{latency:>6.1f}s {nodes:>5} {label:>9} {wall.plan_secs:>7.1f} "
