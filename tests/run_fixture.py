@@ -105,6 +105,9 @@ def build_job(
     # A copy of real git data (objects, refs, index with its stat info): the repository is
     # the one the steps in _job_repo made, at this test's own path.
     subprocess.run(["cp", "-a", f"{template}/.", str(repo)], check=True)
+    # The index's stat data (inode, ctime) is the template's: refreshed, its files read as
+    # clean again (git sparse-checkout kept a "modified" file in the tree without it).
+    run_git(repo, "update-index", "-q", "--refresh")
     store = Store(repo)
     store.ensure()
     branch = jobs.job_branch(JOB_ID)
