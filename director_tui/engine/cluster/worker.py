@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import os
 import re
 import shutil
 import time
@@ -79,19 +80,29 @@ def ensure_base(work_root: Path, job_id: str, base: str, fetch_pack: FetchPack) 
     return cache
 
 
+REAP_DEADLINE_SECS = 20.0
+REAP_SETTLED_SECS = 1.0  # gone this long: the cancelled task is not writing any more
+
+
 def reap(path: Path) -> list[str]:
     """Kill what still runs in an execution's folder (a cancelled or abandoned attempt's
     agent and tests) and remove the folder."""
     killed: list[str] = []
     # The force-cancelled task's process can still be writing into the folder while it is
-    # removed (it dies when Ray gets to it): kill and remove again until the folder is gone.
-    for _ in range(5):
-        if not path.exists():
+    # removed — it dies when Ray gets to it, seconds later on a loaded machine: kill and
+    # remove again until the folder has stayed gone for a while.
+    deadline = time.monotonic() + REAP_DEADLINE_SECS
+    gone_since: float | None = None
+    while time.monotonic() < deadline:
+        if path.exists() or os.path.lexists(path):
+            gone_since = None
+            killed += kill_orphans([path], started_after=0.0)
+            shutil.rmtree(path, ignore_errors=True)
+        elif gone_since is None:
+            gone_since = time.monotonic()
+        elif time.monotonic() - gone_since >= REAP_SETTLED_SECS:
             break
-        killed += kill_orphans([path], started_after=0.0)
-        shutil.rmtree(path, ignore_errors=True)
-        if path.exists():
-            time.sleep(0.2)
+        time.sleep(0.1)
     return killed
 
 
