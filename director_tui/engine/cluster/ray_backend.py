@@ -148,6 +148,11 @@ class _Listener:
         self.node_id = ""
         self.attempt_dir = ""
 
+    @property
+    def placed(self) -> bool:
+        """Where it runs is known: the node and the folder (a reap can go there)."""
+        return bool(self.node_id and self.attempt_dir)
+
     def apply(self, kind: str, data: dict[str, Any]) -> None:
         if kind == "placed":
             self.node_id = data.get("node_id", self.node_id)
@@ -207,6 +212,7 @@ class RaySession:
             str(core.store.repo)
         )
         self.listeners: dict[str, _Listener] = {}
+        self.unplaced: dict[str, _Listener] = {}  # stopped before their place was known
         self.slots = asyncio.Semaphore(cluster.max_in_flight)
         self.in_flight: dict[str, str] = {}  # token → attempt id
         self.reaps: list[Any] = []
@@ -224,10 +230,21 @@ class RaySession:
         items: list[dict[str, Any]] = await asyncio.wrap_future(
             self.channel.drain.remote().future()
         )
+        self._apply(items)
+
+    def _apply(self, items: list[dict[str, Any]]) -> None:
         for item in items:
             listener = self.listeners.get(item["token"])
             if listener is not None:  # else: an execution the head gave up on
                 listener.apply(item["kind"], item["data"])
+            elif item["kind"] == "placed" and item["token"] in self.unplaced:
+                # One the head stopped before it knew where it ran (its node and its
+                # folder come in two "placed"): reaped there once both are known.
+                stopped = self.unplaced[item["token"]]
+                stopped.apply("placed", item["data"])
+                if stopped.placed:
+                    del self.unplaced[item["token"]]
+                    self.reap(stopped)
 
     async def _poll(self) -> None:
         while True:
@@ -252,7 +269,7 @@ class RaySession:
         )
 
     def reap(self, listener: _Listener) -> None:
-        if not listener.node_id or not listener.attempt_dir:
+        if not listener.placed:
             return
         there = NodeAffinitySchedulingStrategy(listener.node_id, soft=False)
         self.reaps.append(
@@ -262,6 +279,9 @@ class RaySession:
     def close(self) -> None:
         if self.poller is not None:
             self.poller.cancel()
+        if self.unplaced:
+            with contextlib.suppress(Exception):
+                self._apply(ray.get(self.channel.drain.remote(), timeout=10))
         with contextlib.suppress(Exception):
             ray.get(self.reaps, timeout=30)
         for actor in (self.channel, self.repo_server):
@@ -386,13 +406,13 @@ class RayAttemptExecutor:
                 asyncio.wrap_future(ref.future()), timeout=self._deadline(spec)
             )
         except TimeoutError:
-            self._stop(ref, listener)
+            self._stop(ref, listener, ticket.token)
             return AttemptReport(
                 exit_reason=ExitReason.timeout,
                 message="the attempt's task outlived its deadline on the cluster",
             ), b""
         except asyncio.CancelledError:
-            self._stop(ref, listener)
+            self._stop(ref, listener, ticket.token)
             raise
         except ray.exceptions.RayTaskError as exc:
             # Our code failed on the worker (not the agent): the harness's failure.
@@ -402,7 +422,7 @@ class RayAttemptExecutor:
                 message=f"the worker failed: {str(exc).strip().splitlines()[-1][:500]}",
             ), b""
         except ray.exceptions.RayError as exc:
-            self._stop(ref, listener)
+            self._stop(ref, listener, ticket.token)
             raise _Lost(type(exc).__name__) from exc
         finally:
             session.in_flight.pop(ticket.token, None)
@@ -416,13 +436,18 @@ class RayAttemptExecutor:
         session.overhead["receive"] += time.monotonic() - began
         return reply, pack
 
-    def _stop(self, ref: Any, listener: _Listener) -> None:
+    def _stop(self, ref: Any, listener: _Listener, token: str) -> None:
         with contextlib.suppress(Exception):
             ray.cancel(ref, force=True)
         self.session.listeners = {
             k: v for k, v in self.session.listeners.items() if v is not listener
         }
-        self.session.reap(listener)
+        if listener.placed:
+            self.session.reap(listener)
+        else:
+            # Where it runs is not known yet (its "placed" progress is on the way):
+            # reaped once the next drain — the poller's or close's — brings it.
+            self.session.unplaced[token] = listener
 
 
 def _script_text(core: RunCore) -> str | None:
