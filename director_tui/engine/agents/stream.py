@@ -116,6 +116,9 @@ def _stderr_tail(path: Path) -> str:
         return ""
 
 
+_DIRECTOR_IS_INIT = os.getpid() == 1  # in a container, director may be PID 1 itself
+
+
 def die_with_parent() -> None:
     """In the agent's process, before exec: ask Linux for SIGTERM when director dies.
     A ``kill -9`` of director otherwise leaves the agent calling its model, with no
@@ -123,6 +126,10 @@ def die_with_parent() -> None:
     still stopped then, by process group)."""
     if _prctl is not None:
         _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        # Director killed between the fork and the prctl: no signal will ever come, and
+        # the child was handed to init already. (Not when director itself is PID 1.)
+        if os.getppid() == 1 and not _DIRECTOR_IS_INIT:
+            os._exit(1)
 
 
 async def kill_tree(pid: int, grace: float = KILL_GRACE_SECS) -> None:
