@@ -198,10 +198,16 @@ class RaySession:
                     "(docs/cluster.md)",
                 )
             try:
-                ray.init(address=address, log_to_driver=False, configure_logging=False)
+                # No address: a Ray of the run's own ("local"). Ray's address-less init
+                # joins the latest cluster started on this machine instead (its address
+                # is in /tmp/ray/ray_current_cluster): anyone's `ray start`, another
+                # run's, a test's — whose workers then ran this run's attempts.
+                ray.init(address=address or "local", log_to_driver=False, configure_logging=False)
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise UsageError(
-                    f"cannot join the Ray cluster at {address!r}: {exc}",
+                    f"cannot join the Ray cluster at {address!r}: {exc}"
+                    if address
+                    else f"cannot start a Ray on this machine for the run: {exc}",
                     hint="check [cluster] address / RAY_ADDRESS / --address, or "
                     "`ray status` on the head (docs/cluster.md)",
                 ) from exc
