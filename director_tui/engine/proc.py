@@ -275,16 +275,7 @@ def kill_marked(
         with contextlib.suppress(psutil.Error):
             if proc.environ().get(key) == value:
                 victims.append(proc)
-    names: list[str] = []
-    for proc in victims:
-        with contextlib.suppress(psutil.Error):
-            names.append(f"pid {proc.pid} ({proc.name()})")
-            proc.terminate()
-    _, alive = psutil.wait_procs(victims, timeout=grace)
-    for proc in alive:
-        with contextlib.suppress(psutil.Error):
-            proc.kill()
-    return names
+    return terminate_then_kill(victims, grace)
 
 
 def _pgid(pid: int) -> int:
@@ -322,13 +313,19 @@ def kill_below(pid: int, spare: Collection[int], grace: float = 1.0) -> list[str
         ]
     except psutil.Error:
         return []
+    return terminate_then_kill(victims, grace)
+
+
+def terminate_then_kill(victims: list[psutil.Process], grace: float) -> list[str]:
+    """One TERM each, one shared grace period, then KILL for what still runs; the names
+    of the processes it was sent to."""
     names: list[str] = []
-    for child in victims:
+    for proc in victims:
         with contextlib.suppress(psutil.Error):
-            names.append(f"pid {child.pid} ({child.name()})")
-            child.terminate()
+            names.append(f"pid {proc.pid} ({proc.name()})")
+            proc.terminate()
     _, alive = psutil.wait_procs(victims, timeout=grace)
-    for child in alive:
+    for proc in alive:
         with contextlib.suppress(psutil.Error):
-            child.kill()
+            proc.kill()
     return names
