@@ -49,11 +49,25 @@ Fixtures (all usable from any test under ``tests/e2e/``; mark such tests
     It sets, for the test's duration (monkeypatch), the environment the driver reads:
     ``DIRECTOR_OPENCODE_BIN`` (the pinned binary), ``DIRECTOR_AGENT_HOME`` (a temp HOME
     for the agent process only, so OpenCode never touches the developer's
-    ``~/.local/share/opencode``), ``OPENCODE_DISABLE_AUTOUPDATE=1``,
+    ``~/.local/share/opencode``; a copy of ``opencode_home_template``, or empty for a
+    test marked ``fresh_agent_home``), ``OPENCODE_DISABLE_AUTOUPDATE=1``,
     ``OPENCODE_DISABLE_MODELS_FETCH=1`` and ``OPENCODE_CONFIG_CONTENT`` holding the
     ``fake`` provider (the driver merges its role agents into that value — exactly how
     a user's own value is treated). ``OpenCodeSetup.env`` holds the same values for
     tests that start ``director`` as a subprocess.
+
+``opencode_home_template`` (session)
+    A HOME in which the real OpenCode has done its first start once: its database made
+    and migrated, and the ``@opencode-ai/plugin`` package it installs from npm into
+    ``~/.config/opencode`` on the first start in a HOME (a fetch of 7-30 MB of package
+    metadata that every start in a still-empty HOME begins again and that dies with the
+    process). Made once per pytest process (one ``opencode serve``, ~6 s on a quiet
+    2-core machine); each test gets a copy (``cp -a``; the installed packages
+    hard-linked), as a user's second session finds their HOME. Tests ABOUT a first start
+    mark themselves ``@pytest.mark.fresh_agent_home`` and get an empty HOME. Offline (no
+    install under way after ``TEMPLATE_OFFLINE_SECS``, or none finished in
+    ``TEMPLATE_INSTALL_SECS``) the package is left out and each start tries again, as
+    in an empty HOME.
 
 ``claude_bin`` / ``claude_env`` (session / function)
     The same for Claude Code 2.1.332: ``claude_env(script)`` points the real ``claude``
@@ -79,17 +93,26 @@ Fixtures (all usable from any test under ``tests/e2e/``; mark such tests
 
 from __future__ import annotations
 
+import base64
 import json
+import os
+import re
 import shutil
+import signal
+import subprocess
 import tempfile
+import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from agent_clis import CliUnavailable, cache_root, ensure_cli
 from fake_model_server import FakeModelServer, Script
+from gitrepo import make_repo
 
 from director_tui.engine.config import ROLES, Config, deep_merge, split_tier
 
@@ -112,6 +135,108 @@ def opencode_bin() -> Path:
     except (CliUnavailable, OSError) as exc:
         # A failure, not a skip: these are the acceptance tests against the real binary.
         pytest.fail(f"OpenCode could not be installed (npm needed): {exc}")
+
+
+# OpenCode's first start in a HOME installs @opencode-ai/plugin (64 MB with its
+# dependencies) from npm in the background: seconds, longer on a slow network.
+TEMPLATE_INSTALL_SECS = 120.0
+TEMPLATE_OFFLINE_SECS = 20.0
+_MODULES = Path(".config", "opencode", "node_modules")
+_PLUGIN = _MODULES / "@opencode-ai" / "plugin" / "package.json"
+_PLUGIN_LOCK = Path(".config", "opencode", "package-lock.json")
+
+
+def _first_start(binary: Path, home: Path, project: Path) -> bool:
+    """Run ``opencode serve`` in ``home`` until its first start is over: the database
+    made, the instance of ``project`` booted (which starts the plugin install) and the
+    install finished. False when the install did not finish in time."""
+    env = {
+        key: value for key, value in os.environ.items() if not key.startswith(("XDG_", "OPENCODE_"))
+    }
+    password = "template"
+    env.update(
+        HOME=str(home),
+        OPENCODE_DISABLE_AUTOUPDATE="1",
+        OPENCODE_DISABLE_MODELS_FETCH="1",
+        OPENCODE_SERVER_USERNAME="opencode",
+        OPENCODE_SERVER_PASSWORD=password,
+    )
+    log = home.parent / "template-serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [str(binary), "serve", "--hostname", "127.0.0.1", "--port", "0"],
+            cwd=project, env=env, stdin=subprocess.DEVNULL, stdout=out,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + TEMPLATE_INSTALL_SECS
+        url = ""
+        while not url:
+            found = re.search(r"listening on (http://\S+)", log.read_text(errors="replace"))
+            url = found.group(1) if found else ""
+            if proc.poll() is not None or time.monotonic() > deadline:
+                return False
+            time.sleep(0.1)
+        auth = base64.b64encode(f"opencode:{password}".encode()).decode()
+        boot = urllib.request.Request(
+            f"{url}/config/providers?directory={quote(str(project), safe='')}",
+            headers={"Authorization": f"Basic {auth}"},
+        )
+        with urllib.request.urlopen(boot, timeout=60) as answer:
+            answer.read()
+        # No npm cache a while after the boot: no network, the install never starts.
+        offline_at = time.monotonic() + TEMPLATE_OFFLINE_SECS
+        while not ((home / _PLUGIN).exists() and (home / _PLUGIN_LOCK).exists()):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                return False
+            if time.monotonic() > offline_at and not (home / ".npm").exists():
+                return False
+            time.sleep(0.2)
+        return True
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+@dataclass(frozen=True)
+class HomeTemplate:
+    home: Path  # everything but the installed packages: copied for each test
+    packages: Path | None  # ~/.config/opencode/node_modules: hard-linked for each test
+
+    def copy_to(self, home: Path) -> None:
+        subprocess.run(["cp", "-a", f"{self.home}/.", str(home)], check=True)
+        if self.packages is not None:
+            # 4,300 files nobody writes (OpenCode only reads and, were they missing,
+            # reinstalls them): linked, not copied — a copy cost as much CPU as it saved.
+            target = home / _MODULES
+            subprocess.run(["cp", "-al", str(self.packages), str(target)], check=True)
+
+
+@pytest.fixture(scope="session")
+def opencode_home_template(
+    opencode_bin: Path, tmp_path_factory: pytest.TempPathFactory
+) -> HomeTemplate:
+    root = tmp_path_factory.mktemp("opencode-home-template")
+    home = root / "home"
+    home.mkdir()
+    packages: Path | None = root / "node_modules"
+    if _first_start(opencode_bin, home, make_repo(root / "project")):
+        (home / _MODULES).rename(root / "node_modules")
+    else:
+        # A half-done install would be copied into every test: none, as in a new HOME.
+        shutil.rmtree(home / ".config" / "opencode", ignore_errors=True)
+        packages = None
+    # npm's download cache: nothing reads it once the package is installed.
+    shutil.rmtree(home / ".npm", ignore_errors=True)
+    assert (home / ".local" / "share" / "opencode" / "opencode.db").exists(), (
+        root / "template-serve.log"
+    ).read_text(errors="replace")[-2000:]
+    return HomeTemplate(home, packages)
 
 
 @pytest.fixture
@@ -155,8 +280,12 @@ def opencode_env(
     fake_server: FakeModelServer,
     tmp_path_factory: pytest.TempPathFactory,
     monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> OpenCodeEnv:
     agent_home = tmp_path_factory.mktemp("agent-home")
+    if request.node.get_closest_marker("fresh_agent_home") is None:
+        template: HomeTemplate = request.getfixturevalue("opencode_home_template")
+        template.copy_to(agent_home)
 
     def make(
         script: Script,

@@ -254,6 +254,7 @@ async def test_ten_megabytes_of_output_stream_with_bounded_memory(
     assert peak < 8 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
 
 
+@pytest.mark.fresh_agent_home
 async def test_two_first_starts_in_a_fresh_home_both_work(
     opencode_env: OpenCodeEnv, tmp_path: Path
 ) -> None:

@@ -90,6 +90,9 @@ class Events:
             self.server_names.append(psutil.Process(int(match.group(2))).name())
 
 
+# Two slot servers start at once here, in an empty HOME: their two first starts must take
+# turns on OpenCode's database (first_start), and this is the server test that sees it.
+@pytest.mark.fresh_agent_home
 def test_three_nodes_at_parallel_two_use_two_servers_and_every_attempt_starts_clean(
     tmp_path: Path, opencode_env: OpenCodeEnv
 ) -> None:
