@@ -17,7 +17,7 @@ from urllib.parse import quote
 import pytest
 from conftest import OpenCodeEnv
 
-from director_tui.engine.agents import opencode
+from director_tui.engine.agents import opencode, opencode_session
 from director_tui.engine.agents.base import AgentCall, ExitReason
 from director_tui.engine.agents.collect import NO_ERROR_OUTPUT
 from director_tui.engine.agents.local_http import request
@@ -133,6 +133,54 @@ async def test_a_session_edits_the_worktree_with_the_cli_drivers_tokens_cost_and
     assert again.text == "again"
     assert (again.tokens.input_tokens, again.tokens.output_tokens) == (7, 3)
     assert server.starts == 1
+
+
+async def test_a_session_whose_end_the_event_stream_lost_is_read_from_the_api(
+    opencode_env: OpenCodeEnv,
+    server: OpenCodeServer,
+    git_repo: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Events can be lost on the way (a slow reader, a stream the server dropped and we
+    did not notice): once the session's first tool has run, this stream passes nothing
+    more of it, neither its last steps nor its end. The call still ends as soon as the
+    quiet check asks the API, whole: the same tools, text, tokens and cost."""
+    opencode_env({"executor": WRITE_THEN_ANSWER}, prices={"executor": (3.0, 15.0)})
+    monkeypatch.setattr(opencode_session, "QUIET_CHECK_SECS", 2.0)
+    pump = opencode_session._pump
+
+    async def lossy_pump(stream: Any, queue: asyncio.Queue[dict[str, Any] | None]) -> str:
+        class Lossy:
+            lost = False
+
+            def put_nowait(self, event: dict[str, Any] | None) -> None:
+                part = ((event or {}).get("payload") or {}).get("properties", {}).get("part")
+                if isinstance(part, dict) and part.get("tool") == "write":
+                    self.lost = True  # this event is the last one passed on
+                elif self.lost and event is not None:
+                    return
+                queue.put_nowait(event)
+
+        return await pump(stream, Lossy())  # type: ignore[arg-type]
+
+    monkeypatch.setattr(opencode_session, "_pump", lossy_pump)
+    activity: list[AgentActivity] = []
+
+    result = await OpenCodeServerProvider(server).run(
+        make_call("executor", git_repo, tmp_path, idle=60), activity.append
+    )
+
+    assert result.exit_reason == ExitReason.ok, result.message
+    assert (git_repo / "out.txt").read_text() == "hello\n"
+    assert [(c.tool, c.status) for c in result.tool_calls] == [
+        ("write", "completed"),
+        ("bash", "completed"),
+    ]
+    assert result.text == "Done: hello.py prints hello."
+    assert (result.tokens.input_tokens, result.tokens.output_tokens) == (4500, 170)
+    assert result.cost_usd == pytest.approx(4500 * 3.0 / 1e6 + 170 * 15.0 / 1e6, rel=1e-9)
+    assert any("ended unseen by the event stream" in a.summary for a in activity)
 
 
 async def test_a_permission_request_is_answered_at_once_by_the_roles_rules(

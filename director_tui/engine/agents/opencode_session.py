@@ -50,6 +50,9 @@ from director_tui.engine.agents.stream import DEFAULT_MAX_LINE_BYTES, StreamOutc
 from director_tui.engine.prompts import permissions_for
 
 SUBSCRIBE_TIMEOUT_SECS = 30.0
+# After this long with no event for the session, its state is asked of the API: an end
+# the event stream never brought (a lost event) is then read from the session itself.
+QUIET_CHECK_SECS = 10.0
 ABORT_WAIT_SECS = 5.0  # after an abort, how long the session may take to go idle
 
 
@@ -308,7 +311,7 @@ class _Session:
         reader: asyncio.Task[str],
     ) -> tuple[Watchdog | None, str]:
         deadline = started + self.call.timeout_secs
-        last_activity = time.monotonic()
+        last_activity = last_event = time.monotonic()
         events = _SessionEvents(self.session_id)
         while True:
             now = time.monotonic()
@@ -317,12 +320,17 @@ class _Session:
             idle_left = self.call.idle_timeout_secs - (now - last_activity)
             if idle_left <= 0:
                 return "idle", ""
+            quiet_left = QUIET_CHECK_SECS - (now - last_event)
             try:
                 # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a
                 # cancel that arrives as the queue hands over an event (a busy stream).
-                async with asyncio.timeout(min(deadline - now, idle_left)):
+                async with asyncio.timeout(max(0.0, min(deadline - now, idle_left, quiet_left))):
                     event = await queue.get()
             except TimeoutError:
+                if time.monotonic() - last_event >= QUIET_CHECK_SECS:
+                    last_event = time.monotonic()
+                    if await self._ended_unseen(out, events):
+                        return None, ""
                 continue
             if event is None:  # the stream ended: the server is gone (or dropped us)
                 return None, (await reader) or "its event stream ended"
@@ -330,6 +338,7 @@ class _Session:
             props = payload.get("properties")
             if not isinstance(props, dict) or props.get("sessionID") != self.session_id:
                 continue
+            last_event = time.monotonic()
             kind = payload.get("type")
             if kind == "session.status":
                 status = _dict(props.get("status"))
@@ -354,6 +363,48 @@ class _Session:
                 await self._answer_permission(props)
             elif kind == "question.asked":
                 await self._refuse_question(props)
+
+    async def _ended_unseen(self, out: Any, events: _SessionEvents) -> bool:
+        """Whether the session ended without its end reaching the event stream (asked of
+        the API after a quiet spell); if so, what the stream missed is written from the
+        session's messages, so the transcript and the verdict are whole. A session the
+        server still works on, or an API that does not answer, is left to the watchdogs."""
+        endpoint = self.server.endpoint
+        if endpoint is None:
+            return False
+        try:
+            status = await request(endpoint, "GET", self.path("/session/status"), timeout=10)
+            busy = status.json() if status.status == 200 else None
+            if (
+                not isinstance(busy, dict)
+                or _dict(busy.get(self.session_id)).get("type", "idle") != "idle"
+            ):
+                return False
+            answer = await request(
+                endpoint, "GET", self.path(f"/session/{self.session_id}/message"), timeout=30
+            )
+            messages = answer.json() if answer.status == 200 else None
+        except (LocalHttpError, ValueError):
+            return False
+        # Ended: not busy, and its last message is the model's, completed. (Before the
+        # server takes the prompt up, under load seconds later, the session is not busy
+        # either: its last message is then the prompt.)
+        if not isinstance(messages, list) or not messages:
+            return False
+        last = _dict(_dict(messages[-1]).get("info"))
+        if last.get("role") != "assistant" or not _dict(last.get("time")).get("completed"):
+            return False
+        for message in messages:
+            for part in _dict(message).get("parts") or []:
+                line = events.part_line(part) if isinstance(part, dict) else None
+                if line is not None:
+                    self._write(out, line)
+        if last.get("error"):
+            self._write(out, events.line("error", error=last["error"]))
+        self.collector.emit(
+            "raw", summary="the session ended unseen by the event stream: read from the API"
+        )
+        return True
 
     def _write(self, out: Any, line: str) -> None:
         out.write(line + "\n")
