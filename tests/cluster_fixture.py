@@ -23,6 +23,10 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     saved = os.environ.get("DIRECTOR_WORKER_DIR")
     os.environ["DIRECTOR_WORKER_DIR"] = str(tmp_path_factory.mktemp("workers"))
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+    # Ray's Cluster names itself in the machine's Ray address file, which an address-less
+    # ray.init() anywhere here (another test's run, another checkout's) would then join:
+    # this cluster is the tests' alone.
+    ray._common.utils.reset_ray_address()
     for _ in range(WORKERS):
         cluster.add_node(num_cpus=1)
     cluster.wait_for_nodes()
