@@ -7,7 +7,9 @@ prompt asynchronously and turns the session's events into exactly the lines
 (``OpenCodeParser``), the live ``AgentActivity`` and the verdict are the CLI driver's.
 A permission request is answered at once by the role's rules (OpenCode never waits on
 an "ask"), a question is refused. The timeout, the idle watchdog (fed by the session's
-events) and a cancel abort the session through the API. When the server dies under a
+events) and a cancel abort the session through the API. An event stream can lose events:
+after a quiet spell the session's state is asked of the API, and a session that ended
+unseen is read from its messages instead of idling out. When the server dies under a
 call, nothing the agent did is judged: the provider starts the server again and runs the
 call again (not the agent's failure, so no attempt is spent); ``server_lost`` is the
 exit reason only when it keeps dying.
