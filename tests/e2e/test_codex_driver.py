@@ -258,9 +258,10 @@ async def test_read_only_role_cannot_write(
     assert not (git_repo / "pwned2.txt").exists()
     assert "Read-only file system" in server.requests[1].tool_results[-1]
     assert "read-only sandbox" in server.requests[2].tool_results[-1]
-    # Codex 0.171 reports a command or patch its sandbox refused to the model only: no
-    # item reaches --json (the patch refusal is logged on stderr), so no tool call shows.
-    assert result.tool_calls == []
+    # Codex 0.171 mostly reports a command or patch its sandbox refused to the model only
+    # (no item reaches --json; the patch refusal is logged on stderr); under load its
+    # refused command sometimes does reach --json, as a failed call. Never a completed one.
+    assert all(c.status == "error" for c in result.tool_calls), result.tool_calls
     assert result.exit_reason == ExitReason.ok, result.message
     assert result.text == "I could not write."
 
