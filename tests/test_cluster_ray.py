@@ -275,3 +275,41 @@ def test_a_head_killed_mid_attempt_resumes_and_submits_the_attempt_again(
     assert len([e for e in events if isinstance(e, AgentStarted)]) == 2
     state = store.read_model(store.state, RunState)
     assert state is not None and state.nodes["add"].attempts == 1  # the killed one uncounted
+
+
+def test_a_drain_cut_short_as_the_run_ends_still_reaps_the_stopped_attempt(
+    tmp_path: Path,
+) -> None:
+    """The channel hands its progress over once. The poller's drain, cancelled as the run
+    ends while the channel's answer travels, must not lose a stopped attempt's 'placed'
+    items: close() applies them and reaps the attempt's folder on its node (a clean-clone
+    run left the folder of test_a_cancelled_attempt... so, on a quiet machine)."""
+    from types import SimpleNamespace
+
+    from director_tui.engine.cluster.ray_backend import RaySession, _Listener
+
+    store = build_job(tmp_path, sample_nodes()[:1], config=RAY_CONFIG)
+    cluster = context(store).config.cluster
+    folder = tmp_path / "an-attempt"
+    folder.mkdir()
+    (folder / "left.txt").write_text("by the agent\n")
+    worker = next(n["NodeID"] for n in ray.nodes() if n["Alive"] and n["Resources"].get("CPU"))
+
+    async def stop_mid_drain() -> None:
+        core: Any = SimpleNamespace(store=store)
+        session = RaySession(cluster, core)
+        session.unplaced["token"] = _Listener(core, Recorder())  # type: ignore[arg-type]
+        placed = [
+            {"token": "token", "kind": "placed", "data": {"node_id": worker}},
+            {"token": "token", "kind": "placed", "data": {"attempt_dir": str(folder)}},
+        ]
+        ray.get(session.channel.push.remote(placed))
+        drain = asyncio.ensure_future(session.drain())
+        await asyncio.sleep(0)  # the drain has asked the channel; its answer is on the way
+        drain.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await drain
+        session.close()
+
+    asyncio.run(stop_mid_drain())
+    assert not folder.exists(), "the stopped attempt's folder was reaped"

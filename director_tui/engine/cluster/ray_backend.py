@@ -13,6 +13,7 @@ force-cancels the task and reaps the agent's processes on that worker (``_reap_t
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import os
 import socket
@@ -93,6 +94,11 @@ class _Outbox:
     def push(self, kind: ProgressKind, data: dict[str, Any]) -> None:
         with self.lock:
             self.items.append(Progress(token=self.token, kind=kind, data=data).model_dump())
+        if kind == "placed":
+            # Where the attempt runs is what a cancel needs to reap it: sent at once, not
+            # with the next batch — a force-cancel kills this process, batch and all, and
+            # the attempt's folder was then left on the worker for good.
+            self.flush()
 
     def flush(self) -> None:
         with self.lock:
@@ -222,6 +228,7 @@ class RaySession:
         self.slots = asyncio.Semaphore(cluster.max_in_flight)
         self.in_flight: dict[str, str] = {}  # token → attempt id
         self.reaps: list[Any] = []
+        self.pending_drains: set[concurrent.futures.Future[Any]] = set()  # see drain()
         self.poller: asyncio.Task[None] | None = None
         self.last_status: tuple[int, int] | None = None
         self.status_at = 0.0
@@ -233,9 +240,13 @@ class RaySession:
             self.poller = asyncio.get_running_loop().create_task(self._poll())
 
     async def drain(self) -> None:
-        items: list[dict[str, Any]] = await asyncio.wrap_future(
-            self.channel.drain.remote().future()
-        )
+        # The channel hands its items over once: a drain cancelled while they travel (the
+        # poller, as the run ends) must not lose them — a stopped attempt's "placed" is
+        # how its folder gets reaped. Its answer is shielded and, until applied, kept for close().
+        future = self.channel.drain.remote().future()
+        self.pending_drains.add(future)
+        items: list[dict[str, Any]] = await asyncio.shield(asyncio.wrap_future(future))
+        self.pending_drains.discard(future)
         self._apply(items)
 
     def _apply(self, items: list[dict[str, Any]]) -> None:
@@ -285,6 +296,10 @@ class RaySession:
     def close(self) -> None:
         if self.poller is not None:
             self.poller.cancel()
+        for future in list(self.pending_drains):  # drains cut short: their items count
+            with contextlib.suppress(Exception):
+                self._apply(future.result(timeout=10))
+        self.pending_drains.clear()
         if self.unplaced:
             with contextlib.suppress(Exception):
                 self._apply(ray.get(self.channel.drain.remote(), timeout=10))
