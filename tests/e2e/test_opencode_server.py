@@ -181,6 +181,11 @@ async def test_a_session_whose_end_the_event_stream_lost_is_read_from_the_api(
     assert (result.tokens.input_tokens, result.tokens.output_tokens) == (4500, 170)
     assert result.cost_usd == pytest.approx(4500 * 3.0 / 1e6 + 170 * 15.0 / 1e6, rel=1e-9)
     assert any("ended unseen by the event stream" in a.summary for a in activity)
+    # Each step once in the transcript, the steps seen live and those read again alike.
+    assert result.transcript_path is not None
+    kinds = [json.loads(line)["type"] for line in result.transcript_path.read_text().splitlines()]
+    assert kinds.count("step_start") == 3 and kinds.count("step_finish") == 3
+    assert kinds.count("tool_use") == 2
 
 
 async def test_a_permission_request_is_answered_at_once_by_the_roles_rules(

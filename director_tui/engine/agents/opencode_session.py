@@ -79,8 +79,8 @@ class _SessionEvents:
     def part_line(self, part: dict[str, Any]) -> str | None:
         kind = part.get("type")
         ident = str(part.get("id", ""))
-        if kind == "step-start":
-            return self.line("step_start", part=part)
+        if kind == "step-start":  # once: a session's messages, read again, repeat it
+            return self._once(ident, self.line("step_start", part=part))
         if kind == "step-finish":
             return self._once(ident, self.line("step_finish", part=part))
         if kind in ("text", "reasoning"):
