@@ -18,7 +18,7 @@ import pytest
 from conftest import OpenCodeEnv
 
 from director_tui.engine.agents import opencode, opencode_session
-from director_tui.engine.agents.base import AgentCall, ExitReason
+from director_tui.engine.agents.base import AgentCall, AgentResult, ExitReason
 from director_tui.engine.agents.collect import NO_ERROR_OUTPUT
 from director_tui.engine.agents.local_http import request
 from director_tui.engine.agents.opencode_server import OpenCodeServer
@@ -89,6 +89,26 @@ WRITE_THEN_ANSWER = [
 ]
 
 
+def assert_wrote_then_answered(result: AgentResult, repo: Path) -> None:
+    """WRITE_THEN_ANSWER played out whole (at $3/$15 per million tokens): the files, the
+    tools, the answer, tokens and cost, and the transcript `opencode run --format json`
+    would have printed (each step once)."""
+    assert result.exit_reason == ExitReason.ok, result.message
+    assert (repo / "src" / "hello.py").read_text() == "print('hello')\n"
+    assert (repo / "out.txt").read_text() == "hello\n"
+    assert [(c.tool, c.status) for c in result.tool_calls] == [
+        ("write", "completed"),
+        ("bash", "completed"),
+    ]
+    assert result.text == "Done: hello.py prints hello."
+    assert (result.tokens.input_tokens, result.tokens.output_tokens) == (4500, 170)
+    assert result.cost_usd == pytest.approx(4500 * 3.0 / 1e6 + 170 * 15.0 / 1e6, rel=1e-9)
+    assert result.transcript_path is not None
+    kinds = [json.loads(line)["type"] for line in result.transcript_path.read_text().splitlines()]
+    assert kinds.count("step_start") == 3 and kinds.count("step_finish") == 3
+    assert kinds.count("tool_use") == 2 and "text" in kinds
+
+
 async def test_a_session_edits_the_worktree_with_the_cli_drivers_tokens_cost_and_lines(
     opencode_env: OpenCodeEnv, server: OpenCodeServer, git_repo: Path, tmp_path: Path
 ) -> None:
@@ -101,27 +121,13 @@ async def test_a_session_edits_the_worktree_with_the_cli_drivers_tokens_cost_and
 
     result = await provider.run(make_call("executor", git_repo, tmp_path), activity.append)
 
-    assert result.exit_reason == ExitReason.ok, result.message
-    assert (git_repo / "src" / "hello.py").read_text() == "print('hello')\n"
-    assert (git_repo / "out.txt").read_text() == "hello\n"
-    assert [(c.tool, c.status) for c in result.tool_calls] == [
-        ("write", "completed"),
-        ("bash", "completed"),
-    ]
-    assert result.text == "Done: hello.py prints hello."
-    assert (result.tokens.input_tokens, result.tokens.output_tokens) == (4500, 170)
-    assert result.cost_usd == pytest.approx(4500 * 3.0 / 1e6 + 170 * 15.0 / 1e6, rel=1e-9)
+    assert_wrote_then_answered(result, git_repo)
     steps = [a for a in activity if a.kind == "step" and a.status == "finish"]
     assert len(steps) == 3
     assert [(a.tool, a.status) for a in activity if a.kind == "tool"] == [
         ("write", "completed"),
         ("bash", "completed"),
     ]
-    # The transcript holds the lines `opencode run --format json` prints.
-    assert result.transcript_path is not None
-    kinds = [json.loads(line)["type"] for line in result.transcript_path.read_text().splitlines()]
-    assert kinds.count("step_start") == 3 and kinds.count("step_finish") == 3
-    assert kinds.count("tool_use") == 2 and "text" in kinds
     # Our role agent (prompt from the role table) reached the model, with the prompt whole.
     first = setup.server.requests[0].body["messages"]
     assert "Role: executor" in str(first[0].get("content"))
@@ -171,21 +177,9 @@ async def test_a_session_whose_end_the_event_stream_lost_is_read_from_the_api(
         make_call("executor", git_repo, tmp_path, idle=60), activity.append
     )
 
-    assert result.exit_reason == ExitReason.ok, result.message
-    assert (git_repo / "out.txt").read_text() == "hello\n"
-    assert [(c.tool, c.status) for c in result.tool_calls] == [
-        ("write", "completed"),
-        ("bash", "completed"),
-    ]
-    assert result.text == "Done: hello.py prints hello."
-    assert (result.tokens.input_tokens, result.tokens.output_tokens) == (4500, 170)
-    assert result.cost_usd == pytest.approx(4500 * 3.0 / 1e6 + 170 * 15.0 / 1e6, rel=1e-9)
-    assert any("ended unseen by the event stream" in a.summary for a in activity)
     # Each step once in the transcript, the steps seen live and those read again alike.
-    assert result.transcript_path is not None
-    kinds = [json.loads(line)["type"] for line in result.transcript_path.read_text().splitlines()]
-    assert kinds.count("step_start") == 3 and kinds.count("step_finish") == 3
-    assert kinds.count("tool_use") == 2
+    assert_wrote_then_answered(result, git_repo)
+    assert any("ended unseen by the event stream" in a.summary for a in activity)
 
 
 async def test_a_permission_request_is_answered_at_once_by_the_roles_rules(
