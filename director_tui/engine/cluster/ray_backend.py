@@ -245,7 +245,13 @@ class RaySession:
         # how its folder gets reaped. Its answer is shielded and, until applied, kept for close().
         future = self.channel.drain.remote().future()
         self.pending_drains.add(future)
-        items: list[dict[str, Any]] = await asyncio.shield(asyncio.wrap_future(future))
+        try:
+            items: list[dict[str, Any]] = await asyncio.shield(asyncio.wrap_future(future))
+        except asyncio.CancelledError:
+            raise  # still pending: close() applies its items
+        except BaseException:
+            self.pending_drains.discard(future)  # failed: nothing to apply, ever
+            raise
         self.pending_drains.discard(future)
         self._apply(items)
 
