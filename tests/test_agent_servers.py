@@ -152,8 +152,9 @@ def test_a_3_node_plan_at_parallel_4_starts_3_slot_servers_the_first_2_early(
     git_repo: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     # Each early server takes seconds of CPU from the planner's sessions: before the DAG
-    # is known only the first two slots' start (most plans have 2 nodes or more); the
-    # tests stage starts one per node it authors at once, min(parallel, nodes), never a
+    # is known only the first two slots' start (most plans have 2 nodes or more); with
+    # no session timed yet (nothing says waiting for a warm slot ends sooner) the tests
+    # stage starts one per node it authors at once, min(parallel, nodes), never a
     # server for a slot nobody takes.
     binary = tmp_path / "opencode"
     binary.write_text("#!/bin/sh\nexit 1\n")  # a start that fails at once (no OpenCode)
@@ -194,6 +195,71 @@ def test_a_3_node_plan_at_parallel_4_starts_3_slot_servers_the_first_2_early(
     assert during == [0, 1, 2]
     assert sorted(used) == [f"{jobs.SLOT_PREFIX}{k}" for k in range(3)]
     assert not jobs.slot_worktree(ctx.store, 3).exists()
+
+
+@pytest.mark.parametrize(
+    ("session_secs", "slot_servers"),
+    [(0.2, [0, 1]), (30.0, [0, 1, 2])],
+    ids=["sessions-faster-than-a-start", "sessions-slower"],
+)
+def test_a_third_test_author_waits_for_a_warm_slot_when_sessions_end_faster_than_a_start(
+    git_repo: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    session_secs: float,
+    slot_servers: list[int],
+) -> None:
+    # A server start costs seconds of CPU that slow every session meanwhile: with a model
+    # that answers faster than a server starts, the third node of a 3-node plan waits for
+    # one of the two warm slots instead of starting a third server; with a slow model it
+    # starts one, as before.
+    binary = tmp_path / "opencode"
+    binary.write_text(
+        "#!/bin/sh\nsleep 0.5\necho 'opencode server listening on http://127.0.0.1:9'\n"
+        "exec sleep 60\n"
+    )
+    binary.chmod(0o755)
+    monkeypatch.setenv("DIRECTOR_OPENCODE_BIN", str(binary))
+    config = Config.model_validate(
+        {"tiers": dict.fromkeys(ROLES, "opencode/fake/m"), "sandbox": {"mode": "off"}}
+    )
+    config.limits.parallel = 4
+    ctx = EngineContext.open(Store(git_repo), config)
+    base = git.rev(git_repo)
+    nodes = [
+        Node(id=n, title=n, spec=n, files=[f"{n}.py"], test_cmd="true", tests=[f"t_{n}.py"])
+        for n in ("a", "b", "c")
+    ]
+
+    def served_slots() -> list[int]:
+        return [k for k in range(4) if ctx.servers.get(jobs.slot_worktree(ctx.store, k))]
+
+    async def tests_stage() -> tuple[list[int], list[str]]:
+        async with ctx.servers.session():
+            # What the planning calls measured: the planner's server took 2 s to start,
+            # its three sessions `session_secs` each.
+            reader = ctx.servers.server(
+                tmp_path / "job", writable=False, roles=("planner",), name="planner"
+            )
+            reader.start_secs.append(2.0)
+            reader.session_secs.extend([session_secs] * 3)
+            await author_slots.warm_slots(ctx, "j", base)
+            places = author_slots.TestPlaces(ctx, "j", base, git_repo)
+            used: list[str] = []
+
+            async def author(node: Node) -> None:
+                async with places.open(node) as slot:
+                    used.append(slot.name)
+                    await asyncio.sleep(0.3)  # the session
+
+            await asyncio.gather(*(author(node) for node in nodes))
+            during = served_slots()
+            await places.close(keep_for_run=False)
+            return during, used
+
+    during, used = asyncio.run(tests_stage())
+    assert during == slot_servers
+    assert sorted(set(used)) == [f"{jobs.SLOT_PREFIX}{k}" for k in slot_servers]
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import os
 import secrets
+import statistics
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -186,6 +187,19 @@ class AgentServers:
         if served is None or (not served.writable and normalize_role(role) not in READ_ONLY_ROLES):
             return None
         return OpenCodeServerProvider(served.server, before_retry=served.before_retry)
+
+    def another_server_pays(self) -> bool:
+        """Whether work that could wait for a busy server should start one more: only when
+        this process's sessions have lasted longer than its servers took to start (median
+        of each; with nothing measured yet, yes). A start costs seconds of CPU (~3.5 s on
+        2 cores), which slows every session running meanwhile: with a model that answers
+        fast, waiting for a warm server ends sooner than starting one."""
+        servers = [served.server for served in self._served.values()]
+        sessions = [secs for server in servers for secs in server.session_secs]
+        starts = [secs for server in servers for secs in server.start_secs]
+        if not sessions or not starts:
+            return True
+        return statistics.median(sessions) > statistics.median(starts)
 
     @property
     def _uncontained(self) -> bool:

@@ -139,6 +139,10 @@ async def test_a_session_edits_the_worktree_with_the_cli_drivers_tokens_cost_and
     assert again.text == "again"
     assert (again.tokens.input_tokens, again.tokens.output_tokens) == (7, 3)
     assert server.starts == 1
+    # What one more server is weighed against (AgentServers.another_server_pays): its one
+    # start and its two sessions, each timed.
+    assert len(server.start_secs) == 1 and server.start_secs[0] > 0
+    assert len(server.session_secs) == 2 and all(secs > 0 for secs in server.session_secs)
 
 
 async def test_a_session_whose_end_the_event_stream_lost_is_read_from_the_api(

@@ -90,6 +90,11 @@ class OpenCodeServer:
         self.password = secrets.token_urlsafe(24)
         self.endpoint: LocalServer | None = None
         self.starts = 0  # how many times it was started (restarts = starts - 1)
+        # How long its starts (listening and primed) and its sessions took: whether one
+        # more server is worth starting for work that could wait for this one
+        # (``AgentServers.another_server_pays``).
+        self.start_secs: list[float] = []
+        self.session_secs: list[float] = []
         # The server's own processes as it started listening (its sandbox, a launcher, the
         # server itself): what clearing the leftovers of its agents' tools must spare.
         self.machinery: frozenset[int] = frozenset()
@@ -151,6 +156,7 @@ class OpenCodeServer:
         # Servers of parallel slots starting at once in a fresh HOME race on OpenCode's
         # database like first `opencode run`s do: one first start at a time.
         release = await first_start_turn(OpenCodeProvider().state_dir(env) or self.log_dir)
+        began = time.monotonic()  # after the turn: what the start itself costs
         try:
             await self._start(env)
         finally:
@@ -158,6 +164,7 @@ class OpenCodeServer:
         # After the first-start turn: priming writes no database schema, and slots'
         # servers priming side by side is what starting them early is for.
         await self.prime()
+        self.start_secs.append(time.monotonic() - began)
 
     async def prime(self) -> None:
         """Boot the instance of the directory it serves (see the module's docstring);
@@ -249,6 +256,16 @@ class OpenCodeServer:
     def _stderr_note(self, since: int) -> str:
         tail = stderr_tail(self.stderr_path, since=since)
         return f": {one_line(tail[-600:], 600)}" if tail else ""
+
+    @property
+    def ready(self) -> bool:
+        """Listening, primed, and no start or stop under way: a session now is warm."""
+        return self.alive and self.endpoint is not None and not self._lock.locked()
+
+    @property
+    def settling(self) -> bool:
+        """A start (or a stop, or a clearing of its leftovers) is under way."""
+        return self._lock.locked()
 
     async def healthy(self) -> bool:
         if not self.alive or self.endpoint is None:

@@ -179,7 +179,9 @@ class OpenCodeServerProvider:
         if restarted and self.server.starts > 1:
             collector.emit("raw", summary=f"restarted the OpenCode server ({self.server.name})")
         session = _Session(self.server, call, collector, transcript)
+        began = time.monotonic()
         outcome, lost = await session.run()
+        self.server.session_secs.append(time.monotonic() - began)
         result = collector.result(
             outcome,
             transcript=transcript,

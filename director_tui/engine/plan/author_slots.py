@@ -42,6 +42,8 @@ from director_tui.engine.plan.test_worktrees import (
 # Slot servers started before decompose: 2, not ``parallel`` — most plans have two
 # nodes or more, and a server no node takes costs the others ~3 s of CPU (2 cores).
 EARLY_SLOTS = 2
+# How often a node waiting for a slot looks again whether a server has got ready.
+PICK_POLL_SECS = 0.05
 
 
 def slot_branch(job_id: str, index: int) -> str:
@@ -54,7 +56,8 @@ async def warm_slots(ctx: EngineContext, job_id: str, base: str) -> None:
     first ``early_slots`` slots' worktrees made and their servers started and primed in
     the background, so the first test authors' sessions find them warm. How many nodes
     need tests is not known before decompose: the tests stage starts any other slot's
-    server as a node takes it (``TestPlaces``), min(parallel, nodes to author) in all."""
+    server when a node waiting for a slot should not wait for a warm one
+    (``TestPlaces._pick``), min(parallel, nodes to author) at most."""
     if not ctx.servers.wanted("test_author"):
         return
     for index in range(early_slots(ctx.config.limits.parallel)):
@@ -99,10 +102,11 @@ class TestPlaces:
         self.job_id = job_id
         self.base = base
         self.job_wt = job_wt
-        count = ctx.config.limits.parallel
+        self.count = ctx.config.limits.parallel
         self.slotted = ctx.servers.wanted("test_author")
-        self._free = list(range(count)) if self.slotted else []
+        self._free = list(range(self.count)) if self.slotted else []
         self._freed = asyncio.Condition()
+        self._waiting = 0  # nodes in _acquire
         self.created_at = time.time()
 
     @contextlib.asynccontextmanager
@@ -129,8 +133,45 @@ class TestPlaces:
     async def _acquire(self) -> int:
         await self.ctx.servers.prepared()  # slots warmed ahead (warm_slots) are ready
         async with self._freed:
-            await self._freed.wait_for(lambda: bool(self._free))
-            return self._free.pop(0)
+            self._waiting += 1
+            try:
+                while (index := self._pick()) is None:
+                    # A server getting ready notifies nobody: looked at again shortly.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._freed.wait(), PICK_POLL_SECS)
+            finally:
+                self._waiting -= 1
+            self._free.remove(index)
+            return index
+
+    def _pick(self) -> int | None:
+        """The free slot to take now, or None to wait: one whose server is ready; else,
+        while some slot's server is starting or some slot is busy, none — unless more
+        nodes wait than servers are starting and one more server pays
+        (``another_server_pays``: not with a model that answers faster than a server
+        starts) — and otherwise a slot whose server is still to start."""
+        warm: list[int] = []
+        starting: list[int] = []
+        cold: list[int] = []
+        for index in self._free:
+            served = self.ctx.servers.get(jobs.slot_worktree(self.ctx.store, index))
+            server = served.server if served is not None else None
+            if server is not None and server.ready:
+                warm.append(index)
+            elif server is not None and server.settling:
+                starting.append(index)
+            else:
+                cold.append(index)
+        if warm:
+            return warm[0]
+        if not cold:
+            return None
+        busy = self.count - len(self._free)
+        if not starting and not busy:
+            return cold[0]  # nothing else will come
+        if self._waiting > len(starting) and self.ctx.servers.another_server_pays():
+            return cold[0]
+        return None
 
     async def _point(self, slot: Path, index: int, node: Node, own: Path) -> None:
         """The slot clean at the stage's base with the node's test files from its own
