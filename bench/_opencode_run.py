@@ -156,6 +156,22 @@ class JobWall:
         )
 
 
+def ratio_line(warm: list[JobWall], cold: list[JobWall]) -> str:
+    """Servers over cold: plan, run and whole job, each a ratio of the medians."""
+
+    def median(walls: list[JobWall], part: str) -> float:
+        return statistics.median(getattr(wall, part) for wall in walls)
+
+    ratios = {
+        part: median(warm, part) / median(cold, part) for part in ("plan_secs", "run_secs", "secs")
+    }
+    of = f" (medians of {len(warm)} rounds)" if len(warm) > 1 else ""
+    return (
+        f"  ratio servers/cold{of}: plan {ratios['plan_secs']:.2f}, run "
+        f"{ratios['run_secs']:.2f}, whole job {ratios['secs']:.2f}\n"
+    )
+
+
 class OpenCodeBench:
     """The pinned OpenCode, a fake model server and a private agent HOME for the bench."""
 

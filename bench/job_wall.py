@@ -23,7 +23,7 @@ latency: through persistent ``opencode serve`` processes with test authors side 
 as ``director auto`` does, next to ``[opencode] server = false`` (a cold ``opencode run``
 per call) with test authors one at a time, in one run.
 
-    .venv/bin/python bench/job_wall.py --opencode [--latency 0 3] [--nodes 3 8] [--model-check kept|fresh]
+    .venv/bin/python bench/job_wall.py --opencode [--latency 0 3] [--nodes 3 8] [--model-check kept|fresh] [--repeat N]
 
 The model check is kept from a first ask (a user's second job in a repository) unless
 ``--model-check fresh`` (every job asks OpenCode: a first job), the same in both modes.
@@ -230,9 +230,18 @@ def main() -> int:
         help="--opencode: each job's model check answered by a pass kept from before, as "
         "from a user's second job in a repository (kept), or asked of OpenCode (fresh)",
     )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="--opencode: rounds of both modes, alternating; the ratios are of the medians "
+        "(one job's wall time on 2 cores varies by 10-20%% from run to run)",
+    )
     args = parser.parse_args()
     if args.opencode:
-        return sessions(args.latency, args.nodes, args.parallel, args.model_check == "kept")
+        return sessions(
+            args.latency, args.nodes, args.parallel, args.model_check == "kept", args.repeat
+        )
     print(f"scripted model; turns per call {TURNS}; run at --parallel {args.parallel}")
     print(f"{os.cpu_count()} cores; load average at start {os.getloadavg()[0]:.1f}")
     header = (
@@ -267,9 +276,14 @@ def main() -> int:
 
 
 def sessions(
-    latencies: list[float], node_counts: list[int], parallel: int, kept_models: bool
+    latencies: list[float],
+    node_counts: list[int],
+    parallel: int,
+    kept_models: bool,
+    repeat: int = 1,
 ) -> int:
-    from bench._opencode_run import EXECUTOR_TURNS, OpenCodeBench
+    from bench._opencode_run import EXECUTOR_TURNS, OpenCodeBench, ratio_line
+    from bench._opencode_run import JobWall as SessionsWall
 
     print(
         f"real OpenCode + fake model; {EXECUTOR_TURNS} turns per executor call; plan + run "
@@ -301,26 +315,21 @@ def sessions(
             for latency in latencies:
                 for nodes in node_counts:
                     print(header)
-                    walls = {}
-                    for label, server in (("servers", True), ("cold", False)):
-                        wall = bench.job(
-                            nodes, latency, parallel, server=server, kept_models=kept_models
-                        )
-                        walls[label] = wall
-                        print(
-                            f"{latency:>6.1f}s {nodes:>5} {label:>9} {wall.plan_secs:>7.1f} "
-                            f"{wall.run_secs:>7.1f} {wall.secs:>7.1f} "
-                            f"{wall.load_before:>5.1f}→{wall.load_after:<5.1f}\n"
-                            f"        {wall.where()}",
-                            flush=True,
-                        )
-                    warm, cold = walls["servers"], walls["cold"]
-                    print(
-                        f"  ratio servers/cold: plan {warm.plan_secs / cold.plan_secs:.2f}, "
-                        f"run {warm.run_secs / cold.run_secs:.2f}, whole job "
-                        f"{warm.secs / cold.secs:.2f}\n",
-                        flush=True,
-                    )
+                    walls: dict[str, list[SessionsWall]] = {"servers": [], "cold": []}
+                    for _round in range(repeat):
+                        for label, server in (("servers", True), ("cold", False)):
+                            wall = bench.job(
+                                nodes, latency, parallel, server=server, kept_models=kept_models
+                            )
+                            walls[label].append(wall)
+                            print(
+                                f"{latency:>6.1f}s {nodes:>5} {label:>9} {wall.plan_secs:>7.1f} "
+                                f"{wall.run_secs:>7.1f} {wall.secs:>7.1f} "
+                                f"{wall.load_before:>5.1f}→{wall.load_after:<5.1f}\n"
+                                f"        {wall.where()}",
+                                flush=True,
+                            )
+                    print(ratio_line(walls["servers"], walls["cold"]), flush=True)
         finally:
             bench.close()
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
