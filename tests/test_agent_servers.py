@@ -28,7 +28,7 @@ from director_tui.engine.proc import process_tree
 from director_tui.engine.run import AttemptReport, AttemptSpec, Runner
 from director_tui.engine.run.core import RunCore
 from director_tui.engine.store import Store
-from tests.run_fixture import build_job, sample_nodes
+from tests.run_fixture import SANDBOX_OFF, build_job, sample_nodes
 from tests.run_fixture import context as run_context
 
 
@@ -323,6 +323,70 @@ def test_a_2_node_run_at_parallel_4_starts_its_2_first_slot_servers_before_any_a
     assert at_first_attempt["leftover"] is not bool(warmed)  # scrubbed before its start
     assert not slots[2].exists() and not slots[3].exists()
     assert all(ctx.servers.get(wt) is None for wt in slots)  # stopped with the run
+
+
+@pytest.mark.parametrize(
+    ("session_secs", "slots_used", "slot_servers"),
+    [(0.2, [0], [0]), (30.0, [0, 1], [0, 1])],
+    ids=["sessions-faster-than-a-start", "sessions-slower"],
+)
+def test_a_run_whose_sessions_end_faster_than_a_start_waits_for_the_running_slot_server(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    session_secs: float,
+    slots_used: list[int],
+    slot_servers: list[int],
+) -> None:
+    # As `director auto` hands the run its test authors' slot servers: slot 0's is
+    # running, and its sessions took `session_secs` each. Two nodes are ready at once:
+    # with sessions faster than a server's start, the second waits for slot 0 instead of
+    # starting slot 1's server; with slow ones it starts it, as before.
+    binary = tmp_path / "opencode"
+    binary.write_text(
+        "#!/bin/sh\nsleep 0.5\necho 'opencode server listening on http://127.0.0.1:9'\n"
+        "exec sleep 60\n"
+    )
+    binary.chmod(0o755)
+    monkeypatch.setenv("DIRECTOR_OPENCODE_BIN", str(binary))
+    store = build_job(tmp_path, sample_nodes()[:2], config=SANDBOX_OFF)  # both ready
+    ctx = run_context(store)
+    ctx.config.tiers.executor = "opencode/fake/m"
+    plan = store.read_model(store.plan, Plan)
+    assert plan is not None
+    used: list[int] = []
+    registered: set[int] = set()
+
+    class OnSlot:
+        """Notes the slot its attempt holds and which slots have a server, then fails."""
+
+        def __init__(self, core: RunCore, _windows: object) -> None:
+            self.core = core
+
+        async def run(self, spec: AttemptSpec, _sink: object) -> AttemptReport:
+            assert self.core.slots is not None
+            slot = self.core.slots.held_by(spec.node.id)
+            assert slot is not None
+            used.append(slot.index)
+            for k in range(4):
+                if ctx.servers.get(jobs.slot_worktree(store, k)) is not None:
+                    registered.add(k)
+            await asyncio.sleep(0.3)  # the session
+            return AttemptReport(exit_reason=ExitReason.crashed, message="no agent here")
+
+    async def auto_run() -> None:
+        async with ctx.servers.session():
+            slot0 = jobs.slot_worktree(store, 0)
+            server = ctx.servers.server(slot0, writable=True, roles=("executor",), name="s0")
+            git.git(["worktree", "add", "-q", "--detach", str(slot0), plan.job_branch], store.repo)
+            await server.ensure_running()
+            server.start_secs[:] = [2.0]
+            server.session_secs.extend([session_secs] * 3)
+            runner = Runner(ctx, plan, parallel=4, max_attempts=1, executor=OnSlot)
+            await runner.run()
+
+    asyncio.run(auto_run())
+    assert sorted(set(used)) == slots_used  # (a crash is retried: attempts of both nodes)
+    assert sorted(registered) == slot_servers
 
 
 def test_clearing_a_slot_waits_for_its_server_starting_in_the_background(

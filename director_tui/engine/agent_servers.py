@@ -27,10 +27,10 @@ import os
 import secrets
 import statistics
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from director_tui.engine.agents.base import AgentCall, AgentProvider
 from director_tui.engine.agents.collect import agent_env, find_binary
@@ -63,6 +63,10 @@ READER_ROLES = ("explorer", "brainstorm", "planner", "critic")
 SERVER_ENV = "DIRECTOR_AGENT_SERVER"
 
 BeforeRetry = Callable[[AgentCall], Awaitable[None]]
+SlotT = TypeVar("SlotT")
+# How often work waiting for a slot looks again whether a server has got ready (a start
+# ending notifies nobody).
+PICK_POLL_SECS = 0.05
 
 
 @dataclass
@@ -82,6 +86,35 @@ class Served:
 
 def _key(worktree: Path) -> str:
     return os.path.abspath(worktree)
+
+
+def pick_slot(
+    free: Sequence[SlotT],
+    server_of: Callable[[SlotT], OpenCodeServer | None],
+    *,
+    busy: int,
+    waiting: int,
+    another_pays: Callable[[], bool],
+) -> SlotT | None:
+    """Of the ``free`` slots (in order of preference), the one to take now, or None to
+    wait: one whose server is ready; else, while a server is starting or a slot is busy,
+    none — unless more work waits (``waiting``) than servers are starting and one more
+    server pays (``AgentServers.another_server_pays``) — and otherwise one whose server
+    is still to start."""
+    starting: list[SlotT] = []
+    cold: list[SlotT] = []
+    for slot in free:
+        server = server_of(slot)
+        if server is not None and server.ready:
+            return slot
+        (starting if server is not None and server.settling else cold).append(slot)
+    if not cold:
+        return None
+    if not starting and not busy:
+        return cold[0]  # nothing else will come
+    if waiting > len(starting) and another_pays():
+        return cold[0]
+    return None
 
 
 class AgentServers:

@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from director_tui.engine import jobs
-from director_tui.engine.agent_servers import SLOT_ROLES, BeforeRetry
+from director_tui.engine.agent_servers import PICK_POLL_SECS, SLOT_ROLES, BeforeRetry, pick_slot
 from director_tui.engine.agents.base import AgentCall
 from director_tui.engine.agents.opencode_server import OpenCodeServer
 from director_tui.engine.context import EngineContext
@@ -42,8 +42,6 @@ from director_tui.engine.plan.test_worktrees import (
 # Slot servers started before decompose: 2, not ``parallel`` — most plans have two
 # nodes or more, and a server no node takes costs the others ~3 s of CPU (2 cores).
 EARLY_SLOTS = 2
-# How often a node waiting for a slot looks again whether a server has got ready.
-PICK_POLL_SECS = 0.05
 
 
 def slot_branch(job_id: str, index: int) -> str:
@@ -135,8 +133,8 @@ class TestPlaces:
         async with self._freed:
             self._waiting += 1
             try:
+                # A slot whose server is ready, else one starting: see ``pick_slot``.
                 while (index := self._pick()) is None:
-                    # A server getting ready notifies nobody: looked at again shortly.
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._freed.wait(), PICK_POLL_SECS)
             finally:
@@ -145,33 +143,17 @@ class TestPlaces:
             return index
 
     def _pick(self) -> int | None:
-        """The free slot to take now, or None to wait: one whose server is ready; else,
-        while some slot's server is starting or some slot is busy, none — unless more
-        nodes wait than servers are starting and one more server pays
-        (``another_server_pays``: not with a model that answers faster than a server
-        starts) — and otherwise a slot whose server is still to start."""
-        warm: list[int] = []
-        starting: list[int] = []
-        cold: list[int] = []
-        for index in self._free:
-            served = self.ctx.servers.get(jobs.slot_worktree(self.ctx.store, index))
-            server = served.server if served is not None else None
-            if server is not None and server.ready:
-                warm.append(index)
-            elif server is not None and server.settling:
-                starting.append(index)
-            else:
-                cold.append(index)
-        if warm:
-            return warm[0]
-        if not cold:
-            return None
-        busy = self.count - len(self._free)
-        if not starting and not busy:
-            return cold[0]  # nothing else will come
-        if self._waiting > len(starting) and self.ctx.servers.another_server_pays():
-            return cold[0]
-        return None
+        return pick_slot(
+            self._free,
+            self._server,
+            busy=self.count - len(self._free),
+            waiting=self._waiting,
+            another_pays=self.ctx.servers.another_server_pays,
+        )
+
+    def _server(self, index: int) -> OpenCodeServer | None:
+        served = self.ctx.servers.get(jobs.slot_worktree(self.ctx.store, index))
+        return served.server if served is not None else None
 
     async def _point(self, slot: Path, index: int, node: Node, own: Path) -> None:
         """The slot clean at the stage's base with the node's test files from its own

@@ -39,7 +39,7 @@ import time
 from pathlib import Path
 
 from director_tui.engine import jobs
-from director_tui.engine.agent_servers import SLOT_ROLES
+from director_tui.engine.agent_servers import PICK_POLL_SECS, SLOT_ROLES, pick_slot
 from director_tui.engine.agents.base import AgentCall, AgentProvider
 from director_tui.engine.agents.opencode_server import OpenCodeServer, ServerStartError
 from director_tui.engine.agents.opencode_session import OpenCodeServerProvider
@@ -78,13 +78,16 @@ class Slot:
 
 class SlotPool:
     """The run's slots; ``acquire`` waits for a free one, and takes one whose server is
-    running before one that would have to start its own (seconds of CPU each)."""
+    running before one that would have to start its own (seconds of CPU each) — and when
+    this process's sessions end faster than a server starts, waits for such a one rather
+    than start another (``agent_servers.pick_slot``)."""
 
     def __init__(self, core: RunCore, count: int) -> None:
         self.core = core
         self.slots = [Slot(k, jobs.slot_worktree(core.store, k)) for k in range(count)]
         self._free: list[Slot] = list(self.slots)
         self._freed = asyncio.Condition()
+        self._waiting = 0  # attempts in acquire
         self._warming: asyncio.Task[None] | None = None
         self._starting: list[asyncio.Task[object]] = []
         # Leftovers by working directory count only when younger than the run's slots
@@ -103,11 +106,19 @@ class SlotPool:
         made (detached at ``base``, clean) and their servers started, so the first wave's
         attempts find them started (and primed) or starting instead of paying it themselves.
         ``count`` is what the first wave takes (min(parallel, ready nodes)): a server for a
-        slot nobody takes would only take CPU from the ones that are used. Nothing starts
+        slot nobody takes would only take CPU from the ones that are used (and with
+        sessions faster than a start, the servers running already are all it takes).
+        Nothing starts
         when the executors' calls do not go through a server (another tier, ``[opencode]
         server = false``)."""
-        if count <= 0 or not self.core.ctx.servers.wanted("executor"):
+        servers = self.core.ctx.servers
+        if count <= 0 or not servers.wanted("executor"):
             return
+        if not servers.another_server_pays():
+            # Sessions end faster than a server starts: the first wave waits for the
+            # servers running already (``director auto``'s) rather than start more.
+            running = sum(1 for slot in self.slots if (s := self._server(slot)) and s.alive)
+            count = min(count, max(running, 1))
         self._warming = asyncio.ensure_future(self._warm(self.slots[:count], base))
 
     async def _warm(self, slots: list[Slot], base: str) -> None:
@@ -126,8 +137,13 @@ class SlotPool:
             # the attempt's: prepare does the same again).
             await asyncio.gather(asyncio.shield(self._warming), return_exceptions=True)
         async with self._freed:
-            await self._freed.wait_for(lambda: bool(self._free))
-            slot = min(self._free, key=self._coldness)
+            self._waiting += 1
+            try:
+                while (slot := self._pick()) is None:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._freed.wait(), PICK_POLL_SECS)
+            finally:
+                self._waiting -= 1
             self._free.remove(slot)
         slot.holder = nid
         self.core.siblings.place(nid, slot.worktree.name)
@@ -149,6 +165,28 @@ class SlotPool:
             async with self._freed:
                 self._free.append(slot)
                 self._freed.notify()
+
+    def _pick(self) -> Slot | None:
+        """Warm first (``_coldness``); when the executors' calls go through the slots'
+        servers, a slot whose server is still to start is taken only as ``pick_slot``
+        says (not while a warm one will come soon enough)."""
+        free = sorted(self._free, key=self._coldness)
+        if not free or not self.core.ctx.servers.wanted("executor"):
+            return free[0] if free else None
+        return pick_slot(
+            free,
+            self._server,
+            busy=len(self.slots) - len(self._free),
+            waiting=self._waiting,
+            another_pays=self.core.ctx.servers.another_server_pays,
+        )
+
+    def _server(self, slot: Slot) -> OpenCodeServer | None:
+        """Its server: its own, or the one ``director auto``'s test authors left there."""
+        if slot.server is not None:
+            return slot.server
+        served = self.core.ctx.servers.get(slot.worktree)
+        return served.server if served is not None else None
 
     @staticmethod
     def _coldness(slot: Slot) -> tuple[int, int]:
