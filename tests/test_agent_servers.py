@@ -326,6 +326,58 @@ def test_a_2_node_run_at_parallel_4_starts_its_2_first_slot_servers_before_any_a
 
 
 @pytest.mark.parametrize(
+    ("first_session_secs", "early"),
+    [(0.2, [0]), (30.0, [0, 1]), (None, [0, 1])],
+    ids=["faster-than-a-start", "slower", "none-before-the-tests-stage"],
+)
+def test_the_second_early_slot_server_starts_only_once_the_planners_first_session_outlasts_a_start(
+    git_repo: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    first_session_secs: float | None,
+    early: list[int],
+) -> None:
+    # Slot 0's server starts at once; slot 1's waits for the planner's first session:
+    # faster than the planner's server took to start, none (test authors take turns in
+    # slot 0); slower, it starts. A pass that reaches the tests stage with no session
+    # yet (`prepared()`: the slots are wanted now) starts it, as before.
+    binary = tmp_path / "opencode"
+    binary.write_text(
+        "#!/bin/sh\nsleep 0.2\necho 'opencode server listening on http://127.0.0.1:9'\n"
+        "exec sleep 60\n"
+    )
+    binary.chmod(0o755)
+    monkeypatch.setenv("DIRECTOR_OPENCODE_BIN", str(binary))
+    config = Config.model_validate(
+        {"tiers": dict.fromkeys(ROLES, "opencode/fake/m"), "sandbox": {"mode": "off"}}
+    )
+    config.limits.parallel = 4
+    ctx = EngineContext.open(Store(git_repo), config)
+    base = git.rev(git_repo)
+
+    def served_slots() -> list[int]:
+        return [k for k in range(4) if ctx.servers.get(jobs.slot_worktree(ctx.store, k))]
+
+    async def planning() -> tuple[list[int], list[int]]:
+        async with ctx.servers.session():
+            reader = ctx.servers.server(
+                tmp_path / "job", writable=False, roles=("planner",), name="planner"
+            )
+            reader.start_secs.append(2.0)
+            ctx.servers.prepare_soon(author_slots.warm_slots(ctx, "j", base, reader))
+            await asyncio.sleep(0.5)  # the explorer's session is under way
+            before = served_slots()
+            if first_session_secs is not None:
+                reader.session_secs.append(first_session_secs)
+            await ctx.servers.prepared()  # the tests stage wants the slots
+            return before, served_slots()
+
+    before, after = asyncio.run(planning())
+    assert before == [0]
+    assert after == early
+
+
+@pytest.mark.parametrize(
     ("session_secs", "slots_used", "slot_servers"),
     [(0.2, [0], [0]), (30.0, [0, 1], [0, 1])],
     ids=["sessions-faster-than-a-start", "sessions-slower"],

@@ -126,6 +126,9 @@ class AgentServers:
         self._depth = 0
         self._starting: set[asyncio.Task[object]] = set()
         self._preparing: list[asyncio.Task[None]] = []
+        # Set by prepared(): what prepare_soon runs stops waiting for news (first_session)
+        # and decides with what it knows, since its worktrees are wanted now.
+        self._wanted_now = False
 
     @property
     def enabled(self) -> bool:
@@ -204,13 +207,21 @@ class AgentServers:
     def prepare_soon(self, work: Awaitable[None]) -> None:
         """Run ``work`` (worktrees and servers made ahead of need) in the background;
         ``prepared()`` waits for it before those worktrees are used."""
+        self._wanted_now = False
         self._preparing.append(asyncio.ensure_future(work))
 
     async def prepared(self) -> None:
         """Whatever ``prepare_soon`` started is done (its failure left to the callers'
         own preparation, which does the same again)."""
+        self._wanted_now = True
         tasks, self._preparing = self._preparing, []
         await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def first_session(self, server: OpenCodeServer) -> None:
+        """Until ``server`` has ended a session (so ``another_server_pays`` knows how
+        long one lasts), or what is being prepared is wanted now (``prepared``)."""
+        while not server.session_secs and not self._wanted_now:
+            await asyncio.sleep(PICK_POLL_SECS)
 
     def provider(self, role: str, tier: str, cwd: Path) -> AgentProvider | None:
         """The server of ``cwd`` for this call, or None (the tier's per-call driver)."""

@@ -2,9 +2,11 @@
 against the fake model server, plan and run in one command at ``--parallel 2``.
 
 The planning roles that only read talk to one read-only server (which also answers the
-model check); the test authors of the two nodes work side by side, each in a slot
-worktree with a server of its own; the run's attempts then use those very slots and
-servers — each server is started once for the whole command."""
+model check); the test authors of the two nodes work in slot worktrees, each slot with a
+server of its own (one slot or two: with the fake model's instant answers, sessions end
+sooner than a server starts, so they may take turns in one — ``pick_slot``, tested in
+tests/test_agent_servers.py); the run's attempts then use those very slots and servers —
+each server is started once for the whole command."""
 
 from __future__ import annotations
 
@@ -82,17 +84,18 @@ def test_auto_plans_and_runs_on_servers_each_started_once(
         path.stem: len(re.findall(r"listening on http", path.read_text()))
         for path in logs.glob("opencode-server-*.out")
     }
-    assert starts == {
-        "opencode-server-planner": 1,
-        "opencode-server-slot-0": 1,
-        "opencode-server-slot-1": 1,
-    }, starts
-    # The test authors and the executors worked in the slots' worktrees.
+    slots = {name.removeprefix("opencode-server-slot-") for name in starts} - {
+        "opencode-server-planner"
+    }
+    assert slots in ({"0"}, {"0", "1"}), starts
+    assert set(starts.values()) == {1}, starts
+    # The test authors and the executors worked in the worktrees of those slots.
     cwds = {r.model: set() for r in setup.server.requests}
     for r in setup.server.requests:
         cwds[r.model].add(Path(r.cwd).name)
-    assert cwds["test_author"] <= {"_slot-0", "_slot-1"}, cwds
-    assert cwds["executor"] <= {"_slot-0", "_slot-1"}, cwds
+    served = {f"_slot-{k}" for k in slots}
+    assert cwds["test_author"] <= served, (cwds, starts)
+    assert cwds["executor"] <= served, (cwds, starts)
     assert cwds["explorer"] == {"_job"}, cwds
     # Every call priced, named by its role and node, as with per-call CLIs.
     ledger = read_jsonl(repo / ".director" / "costs.jsonl")

@@ -49,16 +49,28 @@ def slot_branch(job_id: str, index: int) -> str:
     return test_branch(job_id, f"{jobs.SLOT_PREFIX}{index}")
 
 
-async def warm_slots(ctx: EngineContext, job_id: str, base: str) -> None:
+async def warm_slots(
+    ctx: EngineContext, job_id: str, base: str, reader: OpenCodeServer | None = None
+) -> None:
     """Before the tests stage (while recon, spec and decompose talk to the model): the
     first ``early_slots`` slots' worktrees made and their servers started and primed in
     the background, so the first test authors' sessions find them warm. How many nodes
     need tests is not known before decompose: the tests stage starts any other slot's
     server when a node waiting for a slot should not wait for a warm one
-    (``TestPlaces._pick``), min(parallel, nodes to author) at most."""
+    (``TestPlaces._pick``), min(parallel, nodes to author) at most.
+
+    With the planner's server (``reader``), the first slot's server starts at once and
+    the second only once the planner's first session has ended, and only when sessions
+    outlast a server's start (``another_server_pays``): with a model that answers
+    faster, the test authors taking turns in the first slot end sooner than a second
+    server's seconds of CPU would let them."""
     if not ctx.servers.wanted("test_author"):
         return
     for index in range(early_slots(ctx.config.limits.parallel)):
+        if index > 0 and reader is not None:
+            await ctx.servers.first_session(reader)
+            if not ctx.servers.another_server_pays():
+                return
         slot = jobs.slot_worktree(ctx.store, index)
 
         def make(slot: Path = slot, index: int = index) -> bool:

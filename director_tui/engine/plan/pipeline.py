@@ -381,10 +381,11 @@ async def _serving(
     """The planning pass's OpenCode servers (``agent_servers.py``) for what runs inside:
     the roles that only read are sessions on one server in the job worktree that can
     write nothing there (started at its first call, stopped as the pass ends); the test
-    authors' slot servers are the tests stage's (``author_slots.py``), the first two
+    authors' slot servers are the tests stage's (``author_slots.py``), the first one
     started early when this pass (``stage``) goes on to the tests stage without waiting
     at a gate — after the planner's server has started and primed: the explorer's call
-    waits for that one, the test authors' only after decompose."""
+    waits for that one, the test authors' only after decompose — and a second once the
+    planner's first session says sessions outlast a server's start."""
     servers = ctx.servers
     async with servers.session():
         reader = _reader(ctx, worktree)
@@ -395,7 +396,7 @@ async def _serving(
                 if reader is not None:  # its first call is now: it starts first
                     with contextlib.suppress(Exception):
                         await reader.ensure_running()
-                await warm_slots(ctx, stage.job_id, base)
+                await warm_slots(ctx, stage.job_id, base, reader)
 
             servers.prepare_soon(warm())
         try:
