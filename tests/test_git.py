@@ -323,3 +323,45 @@ def test_merge_into_branch_by_ids_reads_the_branch_only_before_believing_a_confl
     merged = git.merge_into_branch(git_repo, "job", clean, "m", expected_head=base)
     assert merged is not None and git.rev(git_repo, "job") == merged
     assert run_git(git_repo, "log", "-1", "--format=%P", merged) == f"{base} {clean}"
+
+
+def test_a_merge_of_a_commit_director_made_on_the_head_is_the_commits_tree(
+    git_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The merge queue's usual merge (the attempt's commit, which director made right on
+    the job head) needs no merge-tree: the merge is the commit's own tree. A commit made
+    on another head is merged three ways as before: both sides' work is kept."""
+    base = git.rev(git_repo)
+    run_git(git_repo, "checkout", "-q", "--detach", base)
+    (git_repo / "node.txt").write_text("node\n")
+    run_git(git_repo, "add", "node.txt")
+    run_git(git_repo, "commit", "-q", "-m", "scratch")
+    tree = run_git(git_repo, "rev-parse", "HEAD^{tree}")
+    tip = git.commit_tree(git_repo, tree, [base], "node work")
+    assert git.made_parents(tip) == (base,)
+    run_git(git_repo, "checkout", "-q", "--detach", base)
+    (git_repo / "other.txt").write_text("other\n")
+    run_git(git_repo, "add", "other.txt")
+    run_git(git_repo, "commit", "-q", "-m", "merged meanwhile")
+    moved = git.rev(git_repo)
+    ran: list[list[str]] = []
+    real = git._run_git
+
+    def recording(args: list[str], *rest: object) -> subprocess.CompletedProcess[str]:
+        ran.append(args)
+        return real(args, *rest)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(git, "_run_git", recording)
+    git.create_branch(git_repo, "job", base)
+    merged = git.merge_into_branch(git_repo, "job", tip, "m", expected_head=base)
+    assert merged is not None and git.rev(git_repo, "job") == merged
+    assert run_git(git_repo, "rev-parse", f"{merged}^{{tree}}") == tree
+    assert run_git(git_repo, "log", "-1", "--format=%P", merged) == f"{base} {tip}"
+    assert not [args for args in ran if args[0] == "merge-tree"]
+    # The job head moved past the commit's parent: a three-way merge keeps both sides.
+    git.create_branch(git_repo, "job", moved, force=True)
+    merged = git.merge_into_branch(git_repo, "job", tip, "m", expected_head=moved)
+    assert merged is not None
+    files = run_git(git_repo, "ls-tree", "--name-only", merged).split()
+    assert {"node.txt", "other.txt"} <= set(files)
+    assert [args for args in ran if args[0] == "merge-tree"]

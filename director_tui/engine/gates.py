@@ -376,7 +376,7 @@ def commit_attempt(
     commit = parent  # nothing to commit (an empty attempt, a re-gate after a rebase)
     made_on = ""
     if tree != parent_tree:
-        commit = git.out(["commit-tree", tree, "-p", parent, "-m", message], worktree)
+        commit = git.commit_tree(worktree, tree, [parent], message)
         made_on = parent
         swapped = git.git(["update-ref", ref, commit, parent], worktree, check=False)
         if swapped.returncode != 0:
