@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ from director_tui.engine import git, sandbox, worktree_home
 from director_tui.engine.config import ROLES, load_config
 from director_tui.engine.context import EngineContext
 from director_tui.engine.errors import UsageError
-from director_tui.engine.events import GateResult
+from director_tui.engine.events import GateResult, Notice
 from director_tui.engine.models import RunState
 from director_tui.engine.sandbox import Availability, SandboxSpec, decide
 from tests.cli import director_on
@@ -203,6 +204,93 @@ def test_a_sandboxed_executors_writes_outside_and_daemons_vanish_and_the_retry_m
     assert job_file(store, add.impl_path) == add.solution
     transcript = "".join(p.read_text() for p in store.logs.glob("executor-*.jsonl"))
     assert '"tool": "write", "status": "error"' in transcript  # the refused in-process write
+
+
+def test_a_daemon_the_nodes_code_starts_in_a_sandboxed_gate_ends_with_the_test_run(
+    tmp_path: Path, bwrap: None
+) -> None:
+    """In the sandbox the gate sweeps no processes after its tests: a daemon the node's
+    code starts when the tests import it (a session of its own, out of reach of a group
+    kill) is gone when the test run ends — the kernel emptied the run's PID namespace —
+    so director had nothing to stop (without the sandbox it does: tests/test_run.py)."""
+    add = sample_nodes()[0]
+    marker = f"sleep 5{uuid.uuid4().int % 1000:03d}"
+    add.solution = (
+        "import subprocess\n"
+        f"subprocess.Popen({marker.split()!r}, start_new_session=True,"
+        " stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n\n\n" + add.solution
+    )
+    store = build_job(tmp_path, [add])
+    write_script(store, [solve(add)])
+    rec = Recorder()
+    outcome = run(store, rec)
+    survivors = [
+        p for p in psutil.process_iter(["cmdline"]) if " ".join(p.info["cmdline"] or []) == marker
+    ]
+    for process in survivors:  # never leave them behind, even when the test fails
+        process.kill()
+    assert outcome.success, outcome.message
+    assert survivors == []
+    assert not [n.message for n in rec.of(Notice) if "left running" in n.message]
+
+
+async def test_a_sandboxed_cli_call_ends_with_every_process_it_started(
+    tmp_path: Path, bwrap: None
+) -> None:
+    """An agent CLI run in the sandbox that leaves a daemon behind (a session of its own)
+    and exits: the daemon is gone when the call returns, so the call says its processes
+    ended and the run sweeps no process list for it. Without the sandbox it says not."""
+    from director_tui.engine.agents.base import AgentCall
+    from director_tui.engine.agents.opencode import OpenCodeProvider
+
+    worktree = tmp_path / "wt"
+    worktree.mkdir()
+    marker = f"sleep 7{uuid.uuid4().int % 1000:03d}"
+    cli = tmp_path / "bin" / "opencode"
+    cli.parent.mkdir()
+    # It exits only once the daemon is in a session of its own (else the kill of the
+    # CLI's process group after the call could take it, and the test would prove nothing).
+    cli.write_text(
+        '#!/bin/sh\n[ "$1" = --version ] && echo 1.18.33 && exit 0\nrm -f ready\n'
+        f"setsid sh -c 'touch ready; exec {marker}' > /dev/null 2>&1 &\n"
+        "while [ ! -e ready ]; do sleep 0.01; done\nexit 0\n"
+    )
+    cli.chmod(0o755)
+
+    def call(spec: SandboxSpec | None) -> AgentCall:
+        return AgentCall(
+            role="executor",
+            tier="opencode/fake/m",
+            prompt="task",
+            cwd=worktree,
+            log_dir=tmp_path / "logs",
+            sandbox=spec,
+        )
+
+    def survivors(wait: float = 0.0) -> list[psutil.Process]:
+        # (a daemon still on its way through setsid and nohup is not yet `sleep`)
+        deadline = time.monotonic() + wait
+        while True:
+            found = [
+                p
+                for p in psutil.process_iter(["cmdline"])
+                if " ".join(p.info["cmdline"] or []) == marker
+            ]
+            if found or time.monotonic() >= deadline:
+                break
+            time.sleep(0.05)
+        for process in found:  # never leave them behind
+            process.kill()
+        return found
+
+    spec = SandboxSpec(cwd=worktree, hide=(tmp_path / "home",))
+    (tmp_path / "home").mkdir()
+    result = await OpenCodeProvider(str(cli)).run(call(spec), lambda a: None)
+    assert result.processes_ended
+    assert survivors() == []
+    result = await OpenCodeProvider(str(cli)).run(call(None), lambda a: None)
+    assert not result.processes_ended
+    assert len(survivors(wait=5.0)) == 1  # what the run's sweep is for
 
 
 # -- a checkout and a venv under /tmp (a CI clone in mktemp -d) ------------------------------

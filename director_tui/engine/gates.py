@@ -70,6 +70,7 @@ class GateOutcome:
     test_runs: int = 0
     test_secs: float = 0.0
     commit: str = ""  # the attempt's commit the tests passed on: exactly what may merge
+    timed_out: bool = False  # a test run was killed at the gate timeout
 
     def feedback(self) -> str:
         """What the next attempt is told about this one."""
@@ -646,6 +647,7 @@ async def node_gate(
                 changed_files=touched,
                 test_runs=runs,
                 test_secs=secs,
+                timed_out=result.timed_out,
             )
         if not result.ok:
             return GateOutcome(
@@ -658,6 +660,7 @@ async def node_gate(
                 flaky=True,
                 test_runs=runs,
                 test_secs=secs,
+                timed_out=result.timed_out,
             )
         # A test run must not have touched the frozen tests (e.g. a fixture rewriting them).
         if after is not None:

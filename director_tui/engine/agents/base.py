@@ -108,6 +108,12 @@ class AgentResult(BaseModel):
     # The CLI's own machinery failed (OpenCode's database at its first start), not the
     # agent's work: the run does not charge the attempt.
     harness_error: bool = False
+    # Every process the call started has ended with it: it ran in the sandbox's PID
+    # namespace (bwrap --unshare-pid), which the kernel empties when the namespace's
+    # first process ends, and that ended on its own before the call returned. False
+    # whenever that is not known (no sandbox, a process killed by us, a server's session
+    # whose tools live below the server): the run then looks for leftovers itself.
+    processes_ended: bool = False
 
     @property
     def ok(self) -> bool:

@@ -165,4 +165,12 @@ class CliDriver:
             outcome, transcript=transcript, stderr=stderr, install_hint=self.install_hint
         )
         result.harness_error = self.harness_crash(outcome, result)
+        # bwrap (the sandbox) exited on its own, not by our kill nor a signal: its PID
+        # namespace, and whatever the agent started in it, had ended before.
+        result.processes_ended = (
+            call.sandbox is not None
+            and outcome.fired is None
+            and outcome.exit_code is not None
+            and outcome.exit_code >= 0
+        )
         return result

@@ -111,6 +111,7 @@ class _Recording:
         self.records: list[dict[str, Any]] = []
         self.finished = TokenUsage()
         self.finished_cost: list[float] = []
+        self.killed_a_command = False  # a command's timeout: its sandbox ends unwaited
 
     def emit(
         self, kind: str, tool: str = "", status: str = "", summary: str = "", **detail: Any
@@ -243,6 +244,9 @@ class ScriptedProvider:
             tokens=entry.tokens,
             cost_usd=entry.cost,
             tool_calls=tool_calls,
+            # Its commands ran each in the sandbox to their own end (run_command waited
+            # for each): what they started went with their PID namespaces.
+            processes_ended=call.sandbox is not None and not record.killed_a_command,
         )
 
     async def _play(
@@ -329,6 +333,7 @@ class ScriptedProvider:
                     env=agent_marker(call.call_id, call.node_id),
                     sandbox=call.sandbox,
                 )
+                record.killed_a_command |= outcome.timed_out
                 tool_calls.append(
                     ToolCall(
                         tool="bash",

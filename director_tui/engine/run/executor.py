@@ -195,6 +195,10 @@ class LocalAttemptExecutor:
         if slot is not None and core.slots is not None:
             # In a slot, what runs below its server goes too (never the server).
             leftovers = await core.slots.clear(slot, since=since)
+        elif result.processes_ended:
+            # All of it ran in the sandbox's PID namespace, gone with it: nothing to find
+            # (the sweep reads every process on the machine, ~4 ms a node here).
+            leftovers = []
         else:
             leftovers = await core.io(kill_orphans, [worktree], started_after=since)
         if leftovers:
@@ -238,6 +242,7 @@ class LocalAttemptExecutor:
             )
             return report
         gated_at = time.time()
+        sandbox = core.ctx.sandbox_spec(worktree)
         outcome = await gates.node_gate(
             node,
             worktree,
@@ -248,16 +253,22 @@ class LocalAttemptExecutor:
             on_line=sink.test_line,
             commit_message=f"director: node {nid} — {node.title}".strip(" —"),
             branch=spec.branch,
-            sandbox=core.ctx.sandbox_spec(worktree),
+            sandbox=sandbox,
         )
-        # The tests run the agent's code, which can start daemons too (the sandbox's PID
-        # namespace ends them; without it they would outlive the run): stop them before
-        # the watched window closes, as after the agent's call.
-        leftovers = await core.io(
-            kill_orphans, [worktree], started_after=gated_at - CREATE_TIME_SLACK_SECS
-        )
-        if leftovers:
-            sink.notice(f"node {nid}: stopped what its tests left running: {', '.join(leftovers)}")
+        if sandbox is None or outcome.timed_out:
+            # The tests run the agent's code, which can start daemons too: stop them
+            # before the watched window closes, as after the agent's call. In the sandbox
+            # the gate's only processes are its test runs, each in a PID namespace of its
+            # own that the kernel empties when the run ends by itself (bwrap
+            # --unshare-pid): nothing is left to find, and the sweep of every process cost
+            # ~4 ms a node. (A run killed at the timeout ends its namespace unwaited.)
+            leftovers = await core.io(
+                kill_orphans, [worktree], started_after=gated_at - CREATE_TIME_SLACK_SECS
+            )
+            if leftovers:
+                sink.notice(
+                    f"node {nid}: stopped what its tests left running: {', '.join(leftovers)}"
+                )
         report.outside = await self.windows.close(nid)
         report.gate = GateVerdict.of(outcome)
         if outcome.passed:
