@@ -13,7 +13,13 @@ from pathlib import Path
 import pytest
 
 from director_tui.engine.errors import LockHeldError
-from director_tui.engine.store import Store, append_jsonl, atomic_write_text, read_jsonl
+from director_tui.engine.store import (
+    Store,
+    append_jsonl,
+    append_jsonl_many,
+    atomic_write_text,
+    read_jsonl,
+)
 
 WRITER = textwrap.dedent(
     """
@@ -59,6 +65,18 @@ def test_jsonl_skips_a_torn_last_line(tmp_path: Path) -> None:
     with path.open("a") as fh:
         fh.write('{"c": ')  # what a kill mid-append leaves
     assert read_jsonl(path) == [{"a": 1}, {"b": 2}]
+
+
+def test_jsonl_appends_make_a_missing_folder_and_keep_order(tmp_path: Path) -> None:
+    """The folder is made only when the append finds it missing (deleted under a run
+    too); a batch lands in one piece, after what was there."""
+    path = tmp_path / "gone" / "metrics.jsonl"
+    append_jsonl(path, {"a": 1})
+    (tmp_path / "gone" / "metrics.jsonl").unlink()
+    (tmp_path / "gone").rmdir()
+    append_jsonl(path, {"b": 2})
+    append_jsonl_many(path, [{"c": 3}, {"d": 4}])
+    assert read_jsonl(path) == [{"b": 2}, {"c": 3}, {"d": 4}]
 
 
 HOLDER = textwrap.dedent(

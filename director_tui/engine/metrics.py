@@ -16,7 +16,7 @@ from typing import Any
 from director_tui.engine.config import Config, split_tier
 from director_tui.engine.jobs import list_jobs
 from director_tui.engine.models import NodeState, NodeStatus, Plan, PlanStage, RunState
-from director_tui.engine.store import Store, append_jsonl, read_jsonl
+from director_tui.engine.store import Store, append_jsonl_many, read_jsonl
 
 
 def node_record(job_id: str, node_id: str, st: NodeState) -> dict[str, Any]:
@@ -103,11 +103,13 @@ def run_record(
 
 
 def write_run_metrics(store: Store, plan: Plan, state: RunState, record: dict[str, Any]) -> None:
-    """Append the node records, then the run's (from :func:`run_record`)."""
-    for node in plan.nodes:
-        st = state.nodes.get(node.id, NodeState())
-        append_jsonl(store.metrics, node_record(state.job_id, node.id, st))
-    append_jsonl(store.metrics, record)
+    """Append the node records, then the run's (from :func:`run_record`): one write and
+    one fsync for them all (one per record cost ~3 ms per node at the end of a run)."""
+    nodes = [
+        node_record(state.job_id, node.id, state.nodes.get(node.id, NodeState()))
+        for node in plan.nodes
+    ]
+    append_jsonl_many(store.metrics, [*nodes, record])
 
 
 def status_summary(store: Store) -> dict[str, Any]:

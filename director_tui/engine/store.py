@@ -64,10 +64,21 @@ def atomic_write_json(path: Path, data: Any) -> None:
 
 
 def append_jsonl(path: Path, record: dict[str, Any], *, durable: bool = True) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(record, separators=(",", ":")) + "\n"
-    with path.open("a", encoding="utf-8") as fh:
-        fh.write(line)
+    append_jsonl_many(path, [record], durable=durable)
+
+
+def append_jsonl_many(path: Path, records: list[dict[str, Any]], *, durable: bool = True) -> None:
+    """Append ``records`` in one write (and, when ``durable``, one fsync for them all)."""
+    text = "".join(json.dumps(record, separators=(",", ":")) + "\n" for record in records)
+    try:
+        fh = path.open("a", encoding="utf-8")
+    except FileNotFoundError:
+        # The folder is made only when it is missing: a mkdir per append cost ~0.15 ms,
+        # a dozen times per node on the run's event loop (every event is an append).
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fh = path.open("a", encoding="utf-8")
+    with fh:
+        fh.write(text)
         fh.flush()
         if durable:
             os.fsync(fh.fileno())
