@@ -365,3 +365,24 @@ def test_a_merge_of_a_commit_director_made_on_the_head_is_the_commits_tree(
     files = run_git(git_repo, "ls-tree", "--name-only", merged).split()
     assert {"node.txt", "other.txt"} <= set(files)
     assert [args for args in ran if args[0] == "merge-tree"]
+
+
+def test_head_symref_reads_a_director_worktrees_head_where_git_does(tmp_path: Path) -> None:
+    """From the admin folder git's records name (the worktree's own .git file is not
+    followed), the branch only: a detached HEAD or a folder director did not make is
+    left to git (None)."""
+    repo = make_repo(tmp_path / "r", {"a.txt": "a\n"})
+    store = Store(repo)
+    store.ensure()
+    worktree = store.worktrees / "n"
+    git.add_worktree(repo, worktree, "director/job-x--n", start=git.rev(repo))
+    assert git.head_symref(worktree) == "refs/heads/director/job-x--n"
+    assert run_git(worktree, "symbolic-ref", "HEAD") == "refs/heads/director/job-x--n"
+    run_git(worktree, "checkout", "-q", "--detach")
+    assert git.head_symref(worktree) is None
+    run_git(worktree, "checkout", "-q", "director/job-x--n")
+    # A .git file pointed at another admin folder (the main checkout's HEAD is on main)
+    # changes nothing: git's records name this worktree's own.
+    (worktree / ".git").write_text(f"gitdir: {repo / '.git'}\n")
+    assert git.head_symref(worktree) == "refs/heads/director/job-x--n"
+    assert git.head_symref(tmp_path) is None

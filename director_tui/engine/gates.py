@@ -293,6 +293,8 @@ def reattach_branch(worktree: Path, branch: str) -> None:
     moved to where HEAD is and HEAD pointed at it again; files and index stay as they
     are, so what the agent left is exactly what is judged and merged."""
     ref = f"refs/heads/{branch}"
+    if git.head_symref(worktree) == ref:
+        return  # read from the file git reads: a git process less in the gate's first step
     current = git.git(["symbolic-ref", "-q", "HEAD"], worktree, check=False).stdout.strip()
     if current == ref:
         return

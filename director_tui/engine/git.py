@@ -137,6 +137,24 @@ def _real_folder(path: Path) -> Path:
     return Path(os.path.realpath(path))
 
 
+def head_symref(worktree: Path) -> str | None:
+    """The branch HEAD of a worktree director made is on (``refs/heads/…``), read from
+    the HEAD file of its admin folder as git's records name it (never from the
+    worktree's own ``.git`` file) — what ``git symbolic-ref HEAD`` reads there, without a
+    git process. None when that file says anything else (a detached HEAD, another ref
+    storage) or cannot be read, and for a folder not made by director: ask git then."""
+    found = _explicit_git_dir(worktree)
+    if not found or not found[0].startswith("--git-dir="):
+        return None
+    try:
+        text = (Path(found[0].removeprefix("--git-dir=")) / "HEAD").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not text.startswith("ref: refs/heads/") or text.count("\n") != 1 or text[-1] != "\n":
+        return None
+    return text[len("ref: ") : -1]
+
+
 def registered_admin_dir(repo: Path, worktree: Path) -> Path | None:
     """The admin folder git's records tie to ``worktree`` (None: not a worktree git
     knows), found without reading the worktree's own ``.git`` file."""
