@@ -386,3 +386,18 @@ def test_head_symref_reads_a_director_worktrees_head_where_git_does(tmp_path: Pa
     (worktree / ".git").write_text(f"gitdir: {repo / '.git'}\n")
     assert git.head_symref(worktree) == "refs/heads/director/job-x--n"
     assert git.head_symref(tmp_path) is None
+
+
+def test_loose_ref_reads_a_ref_file_and_leaves_the_rest_to_git(git_repo: Path) -> None:
+    """What git reads first for the name; a packed ref, a symbolic one, a missing one or
+    a name that climbs out of refs/ is None (git is asked then)."""
+    head = git.rev(git_repo)
+    run_git(git_repo, "update-ref", "refs/heads/director/job-x--n", head)
+    assert git.loose_ref(git_repo, "refs/heads/director/job-x--n") == head
+    assert git.loose_ref(git_repo, "refs/heads/director/job-x--gone") is None
+    assert git.loose_ref(git_repo, "refs/../HEAD") is None
+    run_git(git_repo, "symbolic-ref", "refs/heads/alias", "refs/heads/director/job-x--n")
+    assert git.loose_ref(git_repo, "refs/heads/alias") is None
+    run_git(git_repo, "pack-refs", "--all")
+    assert git.loose_ref(git_repo, "refs/heads/director/job-x--n") is None
+    assert git.rev(git_repo, "refs/heads/director/job-x--n") == head

@@ -406,6 +406,22 @@ def common_git_dir(repo: Path) -> Path:
     return (repo / out(["rev-parse", "--git-common-dir"], repo)).resolve()
 
 
+def loose_ref(repo: Path, ref: str) -> str | None:
+    """The object id a loose ref file ``<common git dir>/<ref>`` holds — what git reads
+    for that name first — without a git process; None when there is no such file (a
+    packed ref, another ref storage), it holds anything but an id (a symbolic ref) or
+    cannot be read: ask git then."""
+    parts = ref.split("/")
+    if parts[0] != "refs" or any(part in ("", ".", "..") for part in parts):
+        return None
+    try:
+        text = (common_git_dir(repo) / ref).read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError):
+        return None
+    oid = text.removesuffix("\n")
+    return oid if _is_oid(oid) and text.endswith("\n") else None
+
+
 def worktree_branches(repo: Path) -> dict[str, Path]:
     """branch name → worktree path, for every worktree that has a branch checked out."""
     result: dict[str, Path] = {}
