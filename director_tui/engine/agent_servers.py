@@ -234,16 +234,19 @@ class AgentServers:
 
     def another_server_pays(self) -> bool:
         """Whether work that could wait for a busy server should start one more: only when
-        this process's sessions have lasted longer than its servers took to start (median
-        of each; with nothing measured yet, yes). A start costs seconds of CPU (~3.5 s on
-        2 cores), which slows every session running meanwhile: with a model that answers
-        fast, waiting for a warm server ends sooner than starting one."""
+        two of this process's sessions last longer than one of its servers took to start
+        (medians; with nothing measured yet, yes). Work that waits runs after the session
+        ahead of it, so a new server ends it sooner when it starts within about that
+        session and its own; and a start costs seconds of CPU (~3.5 s on 2 cores) that
+        slow every session meanwhile: with a model that answers fast, waiting for a warm
+        server ends sooner. (One session, not two, against a start under load left a
+        3-node plan at 3 s a turn to one slot: sessions 3.3 s, a start 4.5 s.)"""
         servers = [served.server for served in self._served.values()]
         sessions = [secs for server in servers for secs in server.session_secs]
         starts = [secs for server in servers for secs in server.start_secs]
         if not sessions or not starts:
             return True
-        return statistics.median(sessions) > statistics.median(starts)
+        return 2 * statistics.median(sessions) > statistics.median(starts)
 
     @property
     def _uncontained(self) -> bool:
