@@ -325,6 +325,27 @@ def test_a_2_node_run_at_parallel_4_starts_its_2_first_slot_servers_before_any_a
     assert all(ctx.servers.get(wt) is None for wt in slots)  # stopped with the run
 
 
+def test_one_more_server_pays_for_slow_sessions_or_one_under_way_longer_than_a_start(
+    git_repo: Path,
+) -> None:
+    # Fast sessions: work waits for a warm server — but not behind a session that has
+    # been under way longer than a server takes to start (hung, or a long one): it could
+    # keep its slot until its timeout.
+    servers = context(git_repo).servers
+    assert servers.another_server_pays()  # nothing timed yet
+    slot = servers.server(git_repo / "slot", writable=True, roles=("executor",), name="s")
+    slot.start_secs.append(2.0)
+    slot.session_secs.extend([0.3, 0.4, 0.2])
+    assert not servers.another_server_pays()
+    slot.sessions_since.append(time.monotonic() - 0.5)  # under way for 0.5 s
+    assert not servers.another_server_pays()
+    slot.sessions_since.append(time.monotonic() - 5.0)  # under way for 5 s
+    assert servers.another_server_pays()
+    slot.sessions_since.clear()
+    slot.session_secs.extend([8.0] * 4)  # slow sessions: median 8 s
+    assert servers.another_server_pays()
+
+
 @pytest.mark.parametrize(
     ("first_session_secs", "early"),
     [(0.2, [0]), (30.0, [0, 1]), (None, [0, 1])],

@@ -240,13 +240,20 @@ class AgentServers:
         session and its own; and a start costs seconds of CPU (~3.5 s on 2 cores) that
         slow every session meanwhile: with a model that answers fast, waiting for a warm
         server ends sooner. (One session, not two, against a start under load left a
-        3-node plan at 3 s a turn to one slot: sessions 3.3 s, a start 4.5 s.)"""
+        3-node plan at 3 s a turn to one slot: sessions 3.3 s, a start 4.5 s.) And yes
+        while a session has been under way for longer than a start."""
         servers = [served.server for served in self._served.values()]
         sessions = [secs for server in servers for secs in server.session_secs]
         starts = [secs for server in servers for secs in server.start_secs]
         if not sessions or not starts:
             return True
-        return 2 * statistics.median(sessions) > statistics.median(starts)
+        start = statistics.median(starts)
+        # A session under way for longer than a start (a hung or a long one) may keep its
+        # slot for a long while yet: work waiting behind it is not left to wait for it.
+        now = time.monotonic()
+        if any(now - began > start for server in servers for began in server.sessions_since):
+            return True
+        return 2 * statistics.median(sessions) > start
 
     @property
     def _uncontained(self) -> bool:

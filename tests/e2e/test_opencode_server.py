@@ -143,6 +143,7 @@ async def test_a_session_edits_the_worktree_with_the_cli_drivers_tokens_cost_and
     # start and its two sessions, each timed.
     assert len(server.start_secs) == 1 and server.start_secs[0] > 0
     assert len(server.session_secs) == 2 and all(secs > 0 for secs in server.session_secs)
+    assert server.sessions_since == []  # none under way
 
 
 async def test_a_session_whose_end_the_event_stream_lost_is_read_from_the_api(

@@ -95,6 +95,7 @@ class OpenCodeServer:
         # (``AgentServers.another_server_pays``).
         self.start_secs: list[float] = []
         self.session_secs: list[float] = []
+        self.sessions_since: list[float] = []  # when each session under way began (monotonic)
         # The server's own processes as it started listening (its sandbox, a launcher, the
         # server itself): what clearing the leftovers of its agents' tools must spare.
         self.machinery: frozenset[int] = frozenset()

@@ -180,7 +180,11 @@ class OpenCodeServerProvider:
             collector.emit("raw", summary=f"restarted the OpenCode server ({self.server.name})")
         session = _Session(self.server, call, collector, transcript)
         began = time.monotonic()
-        outcome, lost = await session.run()
+        self.server.sessions_since.append(began)
+        try:
+            outcome, lost = await session.run()
+        finally:
+            self.server.sessions_since.remove(began)
         self.server.session_secs.append(time.monotonic() - began)
         result = collector.result(
             outcome,
