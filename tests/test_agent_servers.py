@@ -213,18 +213,9 @@ def test_a_third_test_author_waits_for_a_warm_slot_when_sessions_end_faster_than
     # that answers faster than a server starts, the third node of a 3-node plan waits for
     # one of the two warm slots instead of starting a third server; with a slow model it
     # starts one, as before.
-    binary = tmp_path / "opencode"
-    binary.write_text(
-        "#!/bin/sh\nsleep 0.5\necho 'opencode server listening on http://127.0.0.1:9'\n"
-        "exec sleep 60\n"
-    )
-    binary.chmod(0o755)
-    monkeypatch.setenv("DIRECTOR_OPENCODE_BIN", str(binary))
-    config = Config.model_validate(
-        {"tiers": dict.fromkeys(ROLES, "opencode/fake/m"), "sandbox": {"mode": "off"}}
-    )
-    config.limits.parallel = 4
-    ctx = EngineContext.open(Store(git_repo), config)
+    monkeypatch.setenv("DIRECTOR_OPENCODE_BIN", str(_listening_after(0.5, tmp_path)))
+    ctx = _unsandboxed(git_repo)
+    ctx.config.limits.parallel = 4
     base = git.rev(git_repo)
     nodes = [
         Node(id=n, title=n, spec=n, files=[f"{n}.py"], test_cmd="true", tests=[f"t_{n}.py"])
@@ -362,18 +353,9 @@ def test_the_second_early_slot_server_starts_only_once_the_planners_first_sessio
     # faster than the planner's server took to start, none (test authors take turns in
     # slot 0); slower, it starts. A pass that reaches the tests stage with no session
     # yet (`prepared()`: the slots are wanted now) starts it, as before.
-    binary = tmp_path / "opencode"
-    binary.write_text(
-        "#!/bin/sh\nsleep 0.2\necho 'opencode server listening on http://127.0.0.1:9'\n"
-        "exec sleep 60\n"
-    )
-    binary.chmod(0o755)
-    monkeypatch.setenv("DIRECTOR_OPENCODE_BIN", str(binary))
-    config = Config.model_validate(
-        {"tiers": dict.fromkeys(ROLES, "opencode/fake/m"), "sandbox": {"mode": "off"}}
-    )
-    config.limits.parallel = 4
-    ctx = EngineContext.open(Store(git_repo), config)
+    monkeypatch.setenv("DIRECTOR_OPENCODE_BIN", str(_listening_after(0.2, tmp_path)))
+    ctx = _unsandboxed(git_repo)
+    ctx.config.limits.parallel = 4
     base = git.rev(git_repo)
 
     def served_slots() -> list[int]:
@@ -414,13 +396,7 @@ def test_a_run_whose_sessions_end_faster_than_a_start_waits_for_the_running_slot
     # running, and its sessions took `session_secs` each. Two nodes are ready at once:
     # with sessions faster than a server's start, the second waits for slot 0 instead of
     # starting slot 1's server; with slow ones it starts it, as before.
-    binary = tmp_path / "opencode"
-    binary.write_text(
-        "#!/bin/sh\nsleep 0.5\necho 'opencode server listening on http://127.0.0.1:9'\n"
-        "exec sleep 60\n"
-    )
-    binary.chmod(0o755)
-    monkeypatch.setenv("DIRECTOR_OPENCODE_BIN", str(binary))
+    monkeypatch.setenv("DIRECTOR_OPENCODE_BIN", str(_listening_after(0.5, tmp_path)))
     store = build_job(tmp_path, sample_nodes()[:2], config=SANDBOX_OFF)  # both ready
     ctx = run_context(store)
     ctx.config.tiers.executor = "opencode/fake/m"
@@ -569,6 +545,18 @@ def _never_listening(tmp_path: Path) -> Path:
     server has its sandbox's init and the server below it)."""
     binary = tmp_path / "opencode"
     binary.write_text("#!/bin/sh\nsleep 300 &\nwait\n")
+    binary.chmod(0o755)
+    return binary
+
+
+def _listening_after(secs: float, tmp_path: Path) -> Path:
+    """An `opencode` whose `serve` says it listens after ``secs`` (nothing answers there:
+    its priming fails, as a start may) and then stays up."""
+    binary = tmp_path / "opencode"
+    binary.write_text(
+        f"#!/bin/sh\nsleep {secs}\necho 'opencode server listening on http://127.0.0.1:9'\n"
+        "exec sleep 60\n"
+    )
     binary.chmod(0o755)
     return binary
 

@@ -117,6 +117,16 @@ def pick_slot(
     return None
 
 
+async def take_when_picked(freed: asyncio.Condition, pick: Callable[[], SlotT | None]) -> SlotT:
+    """With ``freed`` held: the slot ``pick`` names, as soon as it names one — asked again
+    when a slot is freed (``freed`` notified) and every ``PICK_POLL_SECS``, since a server
+    getting ready notifies nobody."""
+    while (slot := pick()) is None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(freed.wait(), PICK_POLL_SECS)
+    return slot
+
+
 class AgentServers:
     """The process's OpenCode servers by the directory each serves."""
 

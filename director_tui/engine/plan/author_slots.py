@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from director_tui.engine import jobs
-from director_tui.engine.agent_servers import PICK_POLL_SECS, SLOT_ROLES, BeforeRetry, pick_slot
+from director_tui.engine.agent_servers import SLOT_ROLES, BeforeRetry, pick_slot, take_when_picked
 from director_tui.engine.agents.base import AgentCall
 from director_tui.engine.agents.opencode_server import OpenCodeServer
 from director_tui.engine.context import EngineContext
@@ -146,9 +146,7 @@ class TestPlaces:
             self._waiting += 1
             try:
                 # A slot whose server is ready, else one starting: see ``pick_slot``.
-                while (index := self._pick()) is None:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._freed.wait(), PICK_POLL_SECS)
+                index = await take_when_picked(self._freed, self._pick)
             finally:
                 self._waiting -= 1
             self._free.remove(index)

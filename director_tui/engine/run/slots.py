@@ -39,7 +39,7 @@ import time
 from pathlib import Path
 
 from director_tui.engine import jobs
-from director_tui.engine.agent_servers import PICK_POLL_SECS, SLOT_ROLES, pick_slot
+from director_tui.engine.agent_servers import SLOT_ROLES, pick_slot, take_when_picked
 from director_tui.engine.agents.base import AgentCall, AgentProvider
 from director_tui.engine.agents.opencode_server import OpenCodeServer, ServerStartError
 from director_tui.engine.agents.opencode_session import OpenCodeServerProvider
@@ -139,9 +139,7 @@ class SlotPool:
         async with self._freed:
             self._waiting += 1
             try:
-                while (slot := self._pick()) is None:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._freed.wait(), PICK_POLL_SECS)
+                slot = await take_when_picked(self._freed, self._pick)
             finally:
                 self._waiting -= 1
             self._free.remove(slot)
