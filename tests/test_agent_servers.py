@@ -212,8 +212,9 @@ def test_a_third_test_author_waits_for_a_warm_slot_when_sessions_end_faster_than
     # A server start costs seconds of CPU that slow every session meanwhile: with a model
     # that answers faster than a server starts, the third node of a 3-node plan waits for
     # one of the two warm slots instead of starting a third server; with a slow model it
-    # starts one, as before.
-    monkeypatch.setenv("DIRECTOR_OPENCODE_BIN", str(_listening_after(0.5, tmp_path)))
+    # starts one, as before. The servers listen late enough that all three authors ask
+    # for a slot before any is ready, however slowly their own worktrees are made.
+    monkeypatch.setenv("DIRECTOR_OPENCODE_BIN", str(_listening_after(1.5, tmp_path)))
     ctx = _unsandboxed(git_repo)
     ctx.config.limits.parallel = 4
     base = git.rev(git_repo)
@@ -250,7 +251,10 @@ def test_a_third_test_author_waits_for_a_warm_slot_when_sessions_end_faster_than
 
     during, used = asyncio.run(tests_stage())
     assert during == slot_servers
-    assert sorted(set(used)) == [f"{jobs.SLOT_PREFIX}{k}" for k in slot_servers]
+    # Which warm slot each author gets depends on which server listens first and when
+    # a session ends; that each worked in a slot with a server does not.
+    assert len(used) == 3
+    assert set(used) <= {f"{jobs.SLOT_PREFIX}{k}" for k in slot_servers}
 
 
 @pytest.mark.parametrize(
