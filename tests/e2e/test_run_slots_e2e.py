@@ -98,24 +98,25 @@ def test_three_nodes_at_parallel_two_use_two_servers_and_every_attempt_starts_cl
 ) -> None:
     add, mul, power = sample_nodes()
     # $((1)): the command line of the shell running this must not match the daemon's.
-    leak = (
-        "echo stray > stray.txt && (nohup sleep 600$((1)) >/dev/null 2>&1 &) && sleep 0.5 && "
-        f'echo "started daemons=$({COUNT_DAEMONS})"'
-    )
+    daemon = f'(nohup sleep 600$((1)) >/dev/null 2>&1 &) && sleep 0.5 && echo "started daemons=$({COUNT_DAEMONS})"'
+    leak = f"echo stray > stray.txt && {daemon}"
     ctx, _rec, setup = start(
         tmp_path,
         opencode_env,
         {
-            # mul's first attempt leaves a stray file and a daemon and solves nothing.
+            # mul's first attempt leaves a stray file and a daemon and solves nothing; every
+            # other attempt leaves a daemon too, so whichever slot the next attempt gets
+            # (that depends on which ends first), it is one an attempt left a daemon in.
             needle(mul): [
                 bash(PROBE),
                 bash(leak),
                 {"text": "done", "usage": {"input": 900, "output": 5}},
                 bash(PROBE),
+                bash(daemon),
                 *solve_turns(mul),
             ],
-            needle(add): [bash(PROBE), *solve_turns(add)],
-            needle(power): [bash(PROBE), *solve_turns(power)],
+            needle(add): [bash(PROBE), bash(daemon), *solve_turns(add)],
+            needle(power): [bash(PROBE), bash(daemon), *solve_turns(power)],
         },
         config={"review": {"stage_two": False}},
     )
@@ -135,17 +136,16 @@ def test_three_nodes_at_parallel_two_use_two_servers_and_every_attempt_starts_cl
     # The leak really happened: the file was there and the daemon ran.
     # Each request's newest tool result (a request carries the whole session's history).
     results = [(r.cwd, r.tool_results[-1]) for r in setup.server.requests if r.tool_results]
-    assert any("started daemons=1" in t for _cwd, t in results), results
-    leak_cwd = next(cwd for cwd, t in results if "started daemons=1" in t)
-    # Every attempt's first look at its tree: no stray file, no daemon — including the
-    # next attempt in the very slot the leak happened in.
-    probes = [(cwd, t) for cwd, t in results if "probe stray=" in t]
-    assert len(probes) == 4, probes  # add, mul twice, power
-    assert all("probe stray=no daemons=0" in t for _cwd, t in probes), probes
-    leak_index = next(i for i, (_cwd, t) in enumerate(results) if "started daemons=1" in t)
-    later = [cwd for i, (cwd, t) in enumerate(results) if i > leak_index and "probe stray=" in t]
-    assert leak_cwd in later, (leak_cwd, later)
-    assert "_slot-" in leak_cwd
+    leaks = [(i, cwd) for i, (cwd, t) in enumerate(results) if "started daemons=1" in t]
+    assert len(leaks) == 4, results  # add, mul twice, power
+    assert all("_slot-" in cwd for _i, cwd in leaks), leaks
+    # Every attempt's first look at its tree: no stray file, no daemon — at least two of
+    # them (four attempts in two slots) in a slot an earlier attempt left a daemon in.
+    probes = [(i, cwd, t) for i, (cwd, t) in enumerate(results) if "probe stray=" in t]
+    assert len(probes) == 4, probes
+    assert all("probe stray=no daemons=0" in t for _i, _cwd, t in probes), probes
+    after_a_leak = [i for i, cwd, _t in probes if any(j < i and c == cwd for j, c in leaks)]
+    assert len(after_a_leak) >= 2, (probes, leaks)
     # Node identity: costs, state and transcripts name the nodes, never the slots.
     costs = read_jsonl(ctx.store.costs)
     assert {c["node_id"] for c in costs} == {"add", "mul", "power"}
@@ -154,6 +154,11 @@ def test_three_nodes_at_parallel_two_use_two_servers_and_every_attempt_starts_cl
     # After the run: the servers are gone, and so are the slot worktrees.
     assert all(gone(pid, within=5) for pid in servers), servers
     assert not list(ctx.store.worktrees.glob("_slot-*"))
+    # And so are the daemons the attempts left (only this test starts `sleep 6001`).
+    daemons = [
+        p.pid for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == DAEMON.split()
+    ]
+    assert all(gone(pid, within=5) for pid in daemons), daemons
 
 
 def test_a_server_killed_mid_attempt_is_restarted_and_the_attempt_not_charged(
