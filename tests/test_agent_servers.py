@@ -372,7 +372,13 @@ def test_the_second_early_slot_server_starts_only_once_the_planners_first_sessio
             )
             reader.start_secs.append(2.0)
             ctx.servers.prepare_soon(author_slots.warm_slots(ctx, "j", base, reader))
-            await asyncio.sleep(0.5)  # the explorer's session is under way
+            # The explorer's session is under way: slot 0's worktree is made (a while
+            # under load) and its server started; slot 1's would be made right after.
+            for _ in range(200):
+                if served_slots():
+                    break
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.5)
             before = served_slots()
             if first_session_secs is not None:
                 reader.session_secs.append(first_session_secs)
