@@ -21,6 +21,7 @@ from director_tui.engine.agents.model_check import ModelListing, check_tiers
 from director_tui.engine.agents.opencode_session import OpenCodeServerProvider
 from director_tui.engine.config import ROLES, Config
 from director_tui.engine.context import EngineContext
+from director_tui.engine.events import Notice
 from director_tui.engine.models import Node, Plan
 from director_tui.engine.plan import author_slots
 from director_tui.engine.plan.test_worktrees import copy_existing_tests
@@ -391,8 +392,8 @@ def test_the_second_early_slot_server_starts_only_once_the_planners_first_sessio
 
 
 @pytest.mark.parametrize(
-    ("session_secs", "slots_used", "slot_servers"),
-    [(0.2, [0], [0]), (30.0, [0, 1], [0, 1])],
+    ("session_secs", "slots_used", "slot_servers", "told"),
+    [(0.2, [0], [0], 1), (30.0, [0, 1], [0, 1], 0)],
     ids=["sessions-faster-than-a-start", "sessions-slower"],
 )
 def test_a_run_whose_sessions_end_faster_than_a_start_waits_for_the_running_slot_server(
@@ -401,11 +402,13 @@ def test_a_run_whose_sessions_end_faster_than_a_start_waits_for_the_running_slot
     session_secs: float,
     slots_used: list[int],
     slot_servers: list[int],
+    told: int,
 ) -> None:
     # As `director auto` hands the run its test authors' slot servers: slot 0's is
     # running, and its sessions took `session_secs` each. Two nodes are ready at once:
     # with sessions faster than a server's start, the second waits for slot 0 instead of
-    # starting slot 1's server; with slow ones it starts it, as before.
+    # starting slot 1's server (and the user is told why, once); with slow ones it
+    # starts it, as before.
     monkeypatch.setenv("DIRECTOR_OPENCODE_BIN", str(_listening_after(0.5, tmp_path)))
     store = build_job(tmp_path, sample_nodes()[:2], config=SANDBOX_OFF)  # both ready
     ctx = run_context(store)
@@ -443,9 +446,13 @@ def test_a_run_whose_sessions_end_faster_than_a_start_waits_for_the_running_slot
             runner = Runner(ctx, plan, parallel=4, max_attempts=1, executor=OnSlot)
             await runner.run()
 
+    notices: list[str] = []
+    ctx.bus.subscribe(lambda e: notices.append(e.message) if isinstance(e, Notice) else None)
     asyncio.run(auto_run())
     assert sorted(set(used)) == slots_used  # (a crash is retried: attempts of both nodes)
     assert sorted(registered) == slot_servers
+    waits = [m for m in notices if "waits for a slot whose OpenCode server is running" in m]
+    assert len(waits) == told, notices
 
 
 def test_clearing_a_slot_waits_for_its_server_starting_in_the_background(

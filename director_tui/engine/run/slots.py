@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from director_tui.engine import jobs
@@ -88,6 +89,7 @@ class SlotPool:
         self._free: list[Slot] = list(self.slots)
         self._freed = asyncio.Condition()
         self._waiting = 0  # attempts in acquire
+        self._told_waiting = False  # the notice of work waiting for a warm slot, once a run
         self._warming: asyncio.Task[None] | None = None
         self._starting: list[asyncio.Task[object]] = []
         # Leftovers by working directory count only when younger than the run's slots
@@ -139,6 +141,17 @@ class SlotPool:
         async with self._freed:
             self._waiting += 1
             try:
+                if not self._told_waiting and self._waits_though_a_slot_is_free():
+                    self._told_waiting = True
+                    # Otherwise `--parallel 2` with one node running and one pending and
+                    # a slot free reads like a bug.
+                    self.core.notice(
+                        f"node {nid} waits for a slot whose OpenCode server is running: this "
+                        "run's sessions end sooner than a server starts, so starting "
+                        "another would not finish it sooner",
+                        "info",
+                        nid,
+                    )
                 slot = await take_when_picked(self._freed, self._pick)
             finally:
                 self._waiting -= 1
@@ -164,7 +177,7 @@ class SlotPool:
                 self._free.append(slot)
                 self._freed.notify()
 
-    def _pick(self) -> Slot | None:
+    def _pick(self, another_pays: Callable[[], bool] | None = None) -> Slot | None:
         """Warm first (``_coldness``); when the executors' calls go through the slots'
         servers, a slot whose server is still to start is taken only as ``pick_slot``
         says (not while a warm one will come soon enough)."""
@@ -176,8 +189,13 @@ class SlotPool:
             self._server,
             busy=len(self.slots) - len(self._free),
             waiting=self._waiting,
-            another_pays=self.core.ctx.servers.another_server_pays,
+            another_pays=another_pays or self.core.ctx.servers.another_server_pays,
         )
+
+    def _waits_though_a_slot_is_free(self) -> bool:
+        """Whether ``_pick`` turns down a free slot only because sessions end sooner than
+        a server starts (it would take it if one more server paid)."""
+        return self._pick() is None and self._pick(lambda: True) is not None
 
     def _server(self, slot: Slot) -> OpenCodeServer | None:
         """Its server: its own, or the one ``director auto``'s test authors left there."""
