@@ -169,14 +169,11 @@ def test_a_3_node_plan_at_parallel_4_starts_3_slot_servers_the_first_2_early(
         for n in ("a", "b", "c")
     ]
 
-    def served_slots() -> list[int]:
-        return [k for k in range(4) if ctx.servers.get(jobs.slot_worktree(ctx.store, k))]
-
     async def plan_pass() -> tuple[list[int], list[int], list[str]]:
         async with ctx.servers.session():
             await author_slots.warm_slots(ctx, "j", base)  # recon/spec/decompose still to come
             await ctx.servers.prepared()
-            early = served_slots()
+            early = _served_slots(ctx)
             places = author_slots.TestPlaces(ctx, "j", base, git_repo)
             all_in = asyncio.Barrier(len(nodes))  # the 3 test authors at work together
             used: list[str] = []
@@ -187,7 +184,7 @@ def test_a_3_node_plan_at_parallel_4_starts_3_slot_servers_the_first_2_early(
                     await all_in.wait()
 
             await asyncio.gather(*(author(node) for node in nodes))
-            during = served_slots()
+            during = _served_slots(ctx)
             await places.close(keep_for_run=False)
             return early, during, used
 
@@ -224,9 +221,6 @@ def test_a_third_test_author_waits_for_a_warm_slot_when_sessions_end_faster_than
         for n in ("a", "b", "c")
     ]
 
-    def served_slots() -> list[int]:
-        return [k for k in range(4) if ctx.servers.get(jobs.slot_worktree(ctx.store, k))]
-
     async def tests_stage() -> tuple[list[int], list[str]]:
         async with ctx.servers.session():
             # What the planning calls measured: the planner's server took 2 s to start,
@@ -246,7 +240,7 @@ def test_a_third_test_author_waits_for_a_warm_slot_when_sessions_end_faster_than
                     await asyncio.sleep(0.3)  # the session
 
             await asyncio.gather(*(author(node) for node in nodes))
-            during = served_slots()
+            during = _served_slots(ctx)
             await places.close(keep_for_run=False)
             return during, used
 
@@ -363,9 +357,6 @@ def test_the_second_early_slot_server_starts_only_once_the_planners_first_sessio
     ctx.config.limits.parallel = 4
     base = git.rev(git_repo)
 
-    def served_slots() -> list[int]:
-        return [k for k in range(4) if ctx.servers.get(jobs.slot_worktree(ctx.store, k))]
-
     async def planning() -> tuple[list[int], list[int]]:
         async with ctx.servers.session():
             reader = ctx.servers.server(
@@ -376,15 +367,15 @@ def test_the_second_early_slot_server_starts_only_once_the_planners_first_sessio
             # The explorer's session is under way: slot 0's worktree is made (a while
             # under load) and its server started; slot 1's would be made right after.
             for _ in range(200):
-                if served_slots():
+                if _served_slots(ctx):
                     break
                 await asyncio.sleep(0.05)
             await asyncio.sleep(0.5)
-            before = served_slots()
+            before = _served_slots(ctx)
             if first_session_secs is not None:
                 reader.session_secs.append(first_session_secs)
             await ctx.servers.prepared()  # the tests stage wants the slots
-            return before, served_slots()
+            return before, _served_slots(ctx)
 
     before, after = asyncio.run(planning())
     assert before == [0]
@@ -576,6 +567,11 @@ def _listening_after(secs: float, tmp_path: Path) -> Path:
     )
     binary.chmod(0o755)
     return binary
+
+
+def _served_slots(ctx: EngineContext) -> list[int]:
+    """Which of the first four slots have a server registered."""
+    return [k for k in range(4) if ctx.servers.get(jobs.slot_worktree(ctx.store, k))]
 
 
 def _unsandboxed(repo: Path) -> EngineContext:
